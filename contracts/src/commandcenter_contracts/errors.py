@@ -1,0 +1,29 @@
+"""Task failure codes and which of them are worth another attempt."""
+
+from __future__ import annotations
+
+import enum
+
+
+class FailureCode(enum.StrEnum):
+    AGENT_FAILED = "AGENT_FAILED"
+    AGENT_NOT_FOUND = "AGENT_NOT_FOUND"
+    NO_CHANGES = "NO_CHANGES"
+    VERIFICATION_FAILED = "VERIFICATION_FAILED"
+    TIMEOUT = "TIMEOUT"
+    GIT_ERROR = "GIT_ERROR"
+    PUSH_FAILED = "PUSH_FAILED"
+    CANCELLED = "CANCELLED"
+    INFRA = "INFRA"
+    BAD_MESSAGE = "BAD_MESSAGE"
+    """A message that could not be decoded: it goes to the dead letters, never retried."""
+
+
+RECOVERABLE: frozenset[FailureCode] = frozenset(
+    {FailureCode.INFRA, FailureCode.TIMEOUT, FailureCode.PUSH_FAILED}
+)
+
+
+def is_recoverable(code: FailureCode) -> bool:
+    """Whether another attempt of the same task could succeed without a change to it."""
+    return code in RECOVERABLE

@@ -1,0 +1,255 @@
+"""Wire messages: what services send each other over NATS.
+
+Rules (schema evolution): every Struct is `frozen=True, kw_only=True`; every field added after
+the first release gets a default; wire messages never forbid unknown fields, so an older reader
+accepts a newer writer's message and the other way round (rolling upgrades).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+from commandcenter_contracts.errors import FailureCode
+from commandcenter_contracts.plan import BatchSelection, Plan
+
+ExecutionMode = Literal["local", "dagger"]
+EXECUTION_MODES: tuple[str, ...] = ("local", "dagger")
+AGENTS: tuple[str, ...] = ("claude", "command", "plan-follower")
+
+
+def new_id() -> str:
+    """A fresh random id (runs, events)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgentSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Which agent runs a task. `command` needs `argv`; the others ignore it."""
+
+    name: str = "claude"
+    argv: list[str] = []
+    model: str | None = None
+
+
+class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """The gateway asks the planner to run a selection of a plan's batches."""
+
+    event_id: str
+    run_id: str
+    plan_path: str
+    plan: Plan
+    selection: BatchSelection
+    mode: ExecutionMode = "local"
+    repo: str
+    """Local mode: path of the repository. Dagger mode: a URL the container can clone."""
+    base_ref: str = "HEAD"
+    remote: str | None = None
+    """Remote to push task branches to (a name of `repo` or a URL); None: `origin` if present."""
+    agent: AgentSpec = AgentSpec()
+    timeout_s: float | None = None
+    continue_on_failure: bool = False
+    requested_by: str = "anonymous"
+    requested_at: datetime = msgspec.field(default_factory=utcnow)
+
+
+class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt of one task, for an executor."""
+
+    run_id: str
+    task_id: str
+    attempt: int = 1
+    plan_task_id: str
+    batch_index: int
+    title: str
+    body: str = ""
+    files: list[str] = []
+    verification: list[str] = []
+    verification_notes: list[str] = []
+    depends_on: list[str] = []
+    skill: str | None = None
+    commit_message: str | None = None
+    branch: str
+    repo: str
+    base_ref: str = "HEAD"
+    remote: str | None = None
+    agent: AgentSpec = AgentSpec()
+    timeout_s: float = 1800.0
+    mode: ExecutionMode = "local"
+
+    @property
+    def msg_id(self) -> str:
+        """The `Nats-Msg-Id` of this dispatch: one per task attempt, so re-publishing dedupes."""
+        return f"{self.task_id}:{self.attempt}"
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    event_id: str = msgspec.field(default_factory=new_id)
+    run_id: str
+    at: datetime = msgspec.field(default_factory=utcnow)
+
+
+# --- run events -----------------------------------------------------------------------------
+class PlannedTask(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    plan_task_id: str
+    title: str
+    branch: str
+
+
+class PlannedBatch(msgspec.Struct, frozen=True, kw_only=True):
+    index: int
+    phase: str | None
+    number: str
+    title: str
+    tasks: list[PlannedTask] = []
+
+
+class RunAccepted(_Event, frozen=True, kw_only=True, tag="run.accepted"):
+    mode: ExecutionMode
+    plan_path: str
+    selection: BatchSelection
+    repo: str
+    agent: str = "claude"
+    requested_by: str = "anonymous"
+
+
+class RunPlanned(_Event, frozen=True, kw_only=True, tag="run.planned"):
+    batches: list[PlannedBatch]
+
+
+class RunStarted(_Event, frozen=True, kw_only=True, tag="run.started"):
+    pass
+
+
+class RunSucceeded(_Event, frozen=True, kw_only=True, tag="run.succeeded"):
+    pass
+
+
+class RunFailed(_Event, frozen=True, kw_only=True, tag="run.failed"):
+    """The run could not be carried out at all (e.g. the selection matched nothing)."""
+
+    error: str
+
+
+class RunHalted(_Event, frozen=True, kw_only=True, tag="run.halted"):
+    """A task failed: the run stopped after its batch. Resumable by replaying the task."""
+
+    batch_index: int
+    failed_tasks: list[str] = []
+    reason: str = ""
+
+
+class RunCancelled(_Event, frozen=True, kw_only=True, tag="run.cancelled"):
+    reason: str = ""
+
+
+# --- batch events ---------------------------------------------------------------------------
+class BatchStarted(_Event, frozen=True, kw_only=True, tag="batch.started"):
+    batch_index: int
+
+
+class BatchCompleted(_Event, frozen=True, kw_only=True, tag="batch.completed"):
+    batch_index: int
+    succeeded: bool
+
+
+# --- task events ----------------------------------------------------------------------------
+class TaskQueued(_Event, frozen=True, kw_only=True, tag="task.queued"):
+    task_id: str
+    attempt: int = 1
+    batch_index: int
+    plan_task_id: str
+    branch: str
+
+
+class TaskStarted(_Event, frozen=True, kw_only=True, tag="task.started"):
+    task_id: str
+    attempt: int = 1
+    executor: str = ""
+    """Which executor instance (host/pid) runs it."""
+
+
+class TaskProgress(_Event, frozen=True, kw_only=True, tag="task.progress"):
+    task_id: str
+    attempt: int = 1
+    step: str
+    """`isolated`, `agent_started`, `agent_finished`, `committed`, `verified`, `pushed`, …"""
+    message: str = ""
+
+
+class TaskSucceeded(_Event, frozen=True, kw_only=True, tag="task.succeeded"):
+    task_id: str
+    attempt: int = 1
+    branch: str
+    commit: str
+    pushed: bool = False
+
+
+class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
+    task_id: str
+    attempt: int = 1
+    error_code: FailureCode
+    recoverable: bool = False
+    message: str = ""
+    will_retry: bool = False
+    """True when another attempt of the task is scheduled (the task is not finished)."""
+
+
+StatusEvent = (
+    RunAccepted
+    | RunPlanned
+    | RunStarted
+    | RunSucceeded
+    | RunFailed
+    | RunHalted
+    | RunCancelled
+    | BatchStarted
+    | BatchCompleted
+    | TaskQueued
+    | TaskStarted
+    | TaskProgress
+    | TaskSucceeded
+    | TaskFailed
+)
+TaskEvent = TaskQueued | TaskStarted | TaskProgress | TaskSucceeded | TaskFailed
+RUN_TERMINAL_TYPES: frozenset[str] = frozenset(
+    {"run.succeeded", "run.failed", "run.halted", "run.cancelled"}
+)
+
+
+class LogLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of agent output, on `cc.log.<run>.<task>`."""
+
+    run_id: str
+    task_id: str
+    attempt: int = 1
+    stream: Literal["stdout", "stderr", "system"] = "stdout"
+    line: str
+    at: datetime = msgspec.field(default_factory=utcnow)
+
+
+class CancelRequested(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    reason: str = ""
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """A message that will not be processed again by itself: replay is a person's decision."""
+
+    event_id: str = msgspec.field(default_factory=new_id)
+    subject: str
+    """Where the message was consumed from."""
+    error_code: FailureCode
+    error: str
+    task: TaskDispatched | None = None
+    raw: bytes = b""
+    """The original payload when it could not be decoded."""
+    num_delivered: int = 0
+    at: datetime = msgspec.field(default_factory=utcnow)

@@ -1,0 +1,63 @@
+"""Every subject, stream, consumer and bucket name of CommandCenter, in one place.
+
+Services never write these strings inline: they import them from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- subjects -------------------------------------------------------------------------------
+PHASE_START: Final = "cc.phase.start"
+
+TASK_DISPATCH_PREFIX: Final = "cc.task.dispatch"
+TASK_DISPATCH_LOCAL: Final = "cc.task.dispatch.local"
+TASK_DISPATCH_DAGGER: Final = "cc.task.dispatch.dagger"
+TASK_DEAD: Final = "cc.task.dead"
+
+STATUS_PREFIX: Final = "cc.status"
+STATUS_ALL: Final = "cc.status.>"
+
+LOG_PREFIX: Final = "cc.log"
+LOG_ALL: Final = "cc.log.>"
+
+# Control messages (cancel) are core NATS, fire-and-forget, fanned out to every executor.
+CONTROL_PREFIX: Final = "cc.control"
+CONTROL_CANCEL_ALL: Final = "cc.control.cancel.>"
+
+# --- streams --------------------------------------------------------------------------------
+STREAM_PHASES: Final = "CC_PHASES"
+STREAM_TASKS: Final = "CC_TASKS"
+STREAM_STATUS: Final = "CC_STATUS"
+STREAM_LOGS: Final = "CC_LOGS"
+STREAM_DEAD: Final = "CC_DEAD"
+
+# --- durable consumers ----------------------------------------------------------------------
+CONSUMER_PLANNER: Final = "planner"
+CONSUMER_PLANNER_PROGRESS: Final = "planner-progress"
+CONSUMER_EXECUTOR_LOCAL: Final = "executor-local"
+CONSUMER_EXECUTOR_DAGGER: Final = "executor-dagger"
+CONSUMER_PROJECTOR: Final = "gateway-projector"
+
+# --- key-value buckets ----------------------------------------------------------------------
+KV_PLANNER_RUNS: Final = "cc_planner_runs"
+
+
+def task_dispatch_subject(mode: str) -> str:
+    """`cc.task.dispatch.<mode>` for an execution mode (`local` or `dagger`)."""
+    return f"{TASK_DISPATCH_PREFIX}.{mode}"
+
+
+def status_subject(run_id: str) -> str:
+    """`cc.status.<run>`: every status event of one run."""
+    return f"{STATUS_PREFIX}.{run_id}"
+
+
+def log_subject(run_id: str, task_id: str) -> str:
+    """`cc.log.<run>.<task>`: the agent output of one task."""
+    return f"{LOG_PREFIX}.{run_id}.{task_id}"
+
+
+def cancel_subject(run_id: str) -> str:
+    """`cc.control.cancel.<run>`: ask every executor to stop the run's tasks."""
+    return f"{CONTROL_PREFIX}.cancel.{run_id}"

@@ -1,0 +1,45 @@
+"""NATS JetStream plumbing shared by CommandCenter's services (no domain logic here)."""
+
+from cc_bus.connect import connect
+from cc_bus.publish import (
+    MSG_ID_HEADER,
+    publish,
+    publish_dead_letter,
+    publish_log,
+    publish_status,
+    publish_task,
+)
+from cc_bus.topology import (
+    STREAMS,
+    ConsumerSpec,
+    StreamSpec,
+    ensure_consumer,
+    ensure_stream,
+    ensure_streams,
+    executor_dagger_consumer,
+    executor_local_consumer,
+    planner_phase_consumer,
+    planner_progress_consumer,
+    projector_consumer,
+)
+
+__all__ = [
+    "MSG_ID_HEADER",
+    "STREAMS",
+    "ConsumerSpec",
+    "StreamSpec",
+    "connect",
+    "ensure_consumer",
+    "ensure_stream",
+    "ensure_streams",
+    "executor_dagger_consumer",
+    "executor_local_consumer",
+    "planner_phase_consumer",
+    "planner_progress_consumer",
+    "projector_consumer",
+    "publish",
+    "publish_dead_letter",
+    "publish_log",
+    "publish_status",
+    "publish_task",
+]

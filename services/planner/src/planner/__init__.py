@@ -1,0 +1,1 @@
+"""CommandCenter package."""
