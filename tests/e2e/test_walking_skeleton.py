@@ -1,0 +1,222 @@
+"""A real plan, end to end: gateway → planner → two local executors → git → PostgreSQL → SSE.
+
+Real nats-server, real PostgreSQL, real git repositories with a bare remote; nothing of ours
+is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.stack import Stack
+
+from tests.e2e.helpers import (
+    create_task,
+    noop_task,
+    plan_text,
+    read_events,
+    start_run,
+    wait_for_run,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+TERMINAL_TASK = {"task.succeeded", "task.failed"}
+
+
+def _sandbox_with_plan(root: Path, text: str) -> tuple[GitSandbox, Path]:
+    sandbox = make_git_sandbox(root)
+    plan = sandbox.repo / "MASTER_PLAN.md"
+    plan.write_text(text)
+    git(sandbox.repo, "add", "MASTER_PLAN.md")
+    git(sandbox.repo, "commit", "-q", "-m", "add the plan")
+    git(sandbox.repo, "push", "-q", "origin", "main")
+    return sandbox, plan
+
+
+def _pg_rows(stack: Stack, sql: str, *args: object) -> list[asyncpg.Record]:
+    assert stack.postgres is not None
+
+    async def query() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(stack.postgres.url)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(query())
+
+
+def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
+    files = {
+        "1.1": ("src/alpha.txt", "alpha"),
+        "1.2": ("src/beta.txt", "beta"),
+        "2.1": ("docs/gamma.md", "# gamma"),
+        "2.2": ("docs/delta.md", "# delta"),
+    }
+    text = plan_text(
+        [create_task(n, *files[n]) for n in ("1.1", "1.2")],
+        [create_task(n, *files[n]) for n in ("2.1", "2.2")],
+    )
+    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+    base = git(sandbox.repo, "rev-parse", "HEAD").strip()
+    user_head_before = git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        run_id = start_run(
+            client,
+            plan_path=str(plan),
+            start_batch="1",
+            end_batch="2",
+            execution_mode="local",
+            agent="plan-follower",
+        )
+        # A client that drops after 5 events and reconnects with Last-Event-ID.
+        first = read_events(client, run_id, limit=5)
+        rest = read_events(client, run_id, last_event_id=str(first[-1].seq))
+        everything = read_events(client, run_id)  # a fresh client replays the whole history
+        view = wait_for_run(client, run_id)
+
+    # --- SSE: resumed stream has no gap and no duplicate ------------------------------------
+    resumed = first + rest
+    assert [e.seq for e in resumed] == [e.seq for e in everything]
+    assert len({e.data["event_id"] for e in everything}) == len(everything)
+    types = [e.type for e in everything]
+    assert types[0] == "run.accepted"
+    assert types[-1] == "run.succeeded"
+
+    # --- order: per task queued < started < succeeded; batch 2 only after batch 1 ---------
+    position = {
+        (e.type, e.data.get("task_id"), e.data.get("batch_index")): i
+        for i, e in enumerate(everything)
+    }
+    tasks = {e.data["task_id"]: e.data for e in everything if e.type == "task.queued"}
+    assert len(tasks) == 4
+    for task_id in tasks:
+        queued = position[("task.queued", task_id, tasks[task_id]["batch_index"])]
+        started = position[("task.started", task_id, None)]
+        succeeded = position[("task.succeeded", task_id, None)]
+        assert queued < started < succeeded
+    batch_1_outcomes = [
+        i
+        for i, e in enumerate(everything)
+        if e.type in TERMINAL_TASK and tasks[e.data["task_id"]]["batch_index"] == 0
+    ]
+    batch_2_start = position[("batch.started", None, 1)]
+    assert max(batch_1_outcomes) < position[("batch.completed", None, 0)] < batch_2_start
+    batch_2_starts = [
+        e.data["at"]
+        for e in everything
+        if e.type == "task.started" and tasks[e.data["task_id"]]["batch_index"] == 1
+    ]
+    batch_1_ends = [
+        e.data["at"]
+        for e in everything
+        if e.type == "task.succeeded" and tasks[e.data["task_id"]]["batch_index"] == 0
+    ]
+    assert max(map(datetime.fromisoformat, batch_1_ends)) <= min(
+        map(datetime.fromisoformat, batch_2_starts)
+    )
+
+    # --- two executor replicas, yet no two tasks overlapped in time ---------------------
+    intervals = []
+    for task_id in tasks:
+        start = next(
+            e for e in everything if e.type == "task.started" and e.data["task_id"] == task_id
+        )
+        end = next(
+            e for e in everything if e.type == "task.succeeded" and e.data["task_id"] == task_id
+        )
+        intervals.append(
+            (
+                datetime.fromisoformat(start.data["at"]),
+                datetime.fromisoformat(end.data["at"]),
+                start.data["executor"],
+            )
+        )
+    intervals.sort()
+    for (_, end, _), (next_start, _, _) in itertools.pairwise(intervals):
+        assert end <= next_start, f"tasks overlapped: {intervals}"
+
+    # --- git: every branch on the remote, with its file and exactly one new commit ------
+    branches = {
+        e.data["task_id"]: e.data["branch"] for e in everything if e.type == "task.succeeded"
+    }
+    remote_branches = sandbox.remote_branches()
+    for task_id, data in tasks.items():
+        branch = branches[task_id]
+        assert branch in remote_branches
+        assert branch.startswith(f"cc/{run_id[:8]}/")
+        path, content = files[data["plan_task_id"]]
+        assert sandbox.file_at(branch, path).strip() == content
+        assert len(sandbox.commits_between(base, branch)) == 1
+    # the user's checkout was never touched
+    assert git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == user_head_before
+    assert git(sandbox.repo, "status", "--porcelain").strip() == ""
+
+    # --- the read model: API view and PostgreSQL agree on the final state ----------------
+    assert view["status"] == "succeeded"
+    assert view["counts"]["succeeded"] == 4 and view["counts"]["total"] == 4
+    assert [b["status"] for b in view["batches"]] == ["succeeded", "succeeded"]
+    rows = _pg_rows(stack, "SELECT status, branch, attempt FROM tasks WHERE run_id = $1", run_id)
+    assert sorted(r["status"] for r in rows) == ["succeeded"] * 4
+    assert {r["branch"] for r in rows} == set(branches.values())
+    (run_row,) = _pg_rows(stack, "SELECT status, finished_at FROM runs WHERE id = $1", run_id)
+    assert run_row["status"] == "succeeded" and run_row["finished_at"] is not None
+    stored = _pg_rows(stack, "SELECT count(*) AS n FROM events WHERE run_id = $1", run_id)
+    assert stored[0]["n"] == len(everything)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_code"),
+    [
+        ("no_changes", "NO_CHANGES"),
+        ("verification", "VERIFICATION_FAILED"),
+        ("agent_missing", "AGENT_NOT_FOUND"),
+    ],
+)
+def test_a_failed_task_halts_the_run_after_its_batch(
+    stack: Stack, tmp_path: Path, case: str, expected_code: str
+) -> None:
+    batch_1 = [create_task("1.1", "ok.txt", "fine")]
+    agent: dict[str, object] = {"agent": "plan-follower"}
+    if case == "no_changes":
+        batch_1.append(noop_task("1.2"))
+    elif case == "verification":
+        batch_1.append(create_task("1.2", "bad.txt", "x", verify="test -s missing.txt"))
+    else:
+        batch_1.append(create_task("1.2", "never.txt", "x"))
+        agent = {"agent": "command", "agent_argv": ["cc-no-such-agent-binary", "--go"]}
+    text = plan_text(batch_1, [create_task("2.1", "later.txt", "never runs")])
+    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        run_id = start_run(client, plan_path=str(plan), execution_mode="local", **agent)
+        events = read_events(client, run_id)
+        view = wait_for_run(client, run_id)
+
+    assert events[-1].type == "run.halted"
+    failed = [e for e in events if e.type == "task.failed"]
+    assert {e.data["error_code"] for e in failed} == {expected_code}
+    assert all(not e.data["recoverable"] for e in failed)
+    # batch 2 was never started, and its task never dispatched
+    assert not [e for e in events if e.type == "batch.started" and e.data["batch_index"] == 1]
+    assert view["status"] == "halted"
+    assert view["batches"][1]["status"] == "pending"
+    assert all(
+        t["status"] not in {"running", "succeeded", "failed"} for t in view["batches"][1]["tasks"]
+    )
+    statuses = {t["plan_task_id"]: t for t in view["batches"][0]["tasks"]}
+    assert statuses["1.2"]["status"] == "failed"
+    assert statuses["1.2"]["error_code"] == expected_code
+    if case != "agent_missing":
+        # the other task of the batch still drained before the halt
+        assert statuses["1.1"]["status"] == "succeeded"
+    assert not any(b.startswith("cc/") and "2.1" in b for b in sandbox.remote_branches())
