@@ -1,0 +1,1 @@
+"""Skill files: frontmatter contract and loader."""
