@@ -1,0 +1,109 @@
+"""Local mode: each task in its own `git worktree` of the user's repository.
+
+The user's checkout (its HEAD, index and files) is never touched: the worktree lives under
+`worktree_root/<run8>/<slug>` on branch `task.branch`, created from the base commit. A stale
+worktree of the same task (an earlier delivery that crashed) is removed first; cleanup removes
+the worktree and keeps the branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from commandcenter_contracts import TaskDispatched
+
+from cc_taskrunner import gitops
+from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
+from cc_taskrunner.errors import GitError
+from cc_taskrunner.gitops import GitIdentity
+from cc_taskrunner.ports import Workspace
+from cc_taskrunner.workspace import GitWorkspace
+
+if TYPE_CHECKING:
+    from git import Repo
+
+log = logging.getLogger(__name__)
+
+
+class WorktreeIsolation:
+    def __init__(
+        self, worktree_root: Path, identity: GitIdentity, *, git_timeout_s: float = 300.0
+    ) -> None:
+        self._root = worktree_root.expanduser()
+        self._identity = identity
+        self._git_timeout_s = git_timeout_s
+
+    async def prepare(self, task: TaskDispatched) -> GitWorkspace:
+        return await asyncio.to_thread(self._prepare, task)
+
+    async def push(self, workspace: Workspace, *, expected_tip: str | None) -> None:
+        if workspace.remote is None:
+            return
+        repo = gitops.open_repo(workspace.path, self._identity)
+        await asyncio.to_thread(
+            gitops.push_branch,
+            repo,
+            workspace.remote,
+            workspace.branch,
+            expected_tip=expected_tip,
+            timeout_s=self._git_timeout_s,
+        )
+
+    def workspace_path(self, task: TaskDispatched) -> Path:
+        run_dir = slugify(task.run_id[:8]) or "run"
+        return self._root / run_dir / workspace_dir_name(task.branch, task.run_id, task.task_id)
+
+    def _prepare(self, task: TaskDispatched) -> GitWorkspace:
+        branch = check_branch_name(task.branch)
+        repo_path = Path(task.repo).expanduser()
+        if not repo_path.is_dir():
+            raise GitError(f"repository {task.repo!r} is not a folder on this machine")
+        repo = gitops.open_repo(repo_path, self._identity)
+        base = gitops.resolve_commit(repo, task.base_ref)
+        path = self.workspace_path(task)
+        self._discard_stale(repo, path, branch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gitops.add_worktree(repo, path, branch, base)
+        if task.remote:
+            remote: str | None = task.remote
+        else:
+            remote = "origin" if gitops.has_remote(repo, "origin") else None
+        return GitWorkspace(
+            path=path,
+            branch=branch,
+            base_commit=base,
+            remote=remote,
+            remove=partial(self._remove, repo_path, path),
+        )
+
+    def _discard_stale(self, repo: Repo, path: Path, branch: str) -> None:
+        """Remove what an earlier, interrupted delivery of this task left behind."""
+        gitops.prune_worktrees(repo)
+        main_worktree = Path(repo.working_tree_dir or repo.git_dir).resolve()
+        for tree in gitops.list_worktrees(repo):
+            same_path = tree.path.resolve() == path.resolve()
+            same_branch = tree.branch == f"refs/heads/{branch}"
+            if not (same_path or same_branch):
+                continue
+            if tree.path.resolve() == main_worktree:
+                raise GitError(
+                    f"branch {branch!r} is checked out in the repository itself; "
+                    "CommandCenter does not touch the user's checkout"
+                )
+            log.info("removing stale worktree %s (branch %s)", tree.path, tree.branch)
+            gitops.remove_worktree(repo, tree.path)
+        if path.exists():
+            shutil.rmtree(path)
+
+    def _remove(self, repo_path: Path, path: Path) -> None:
+        try:
+            repo = gitops.open_repo(repo_path, self._identity)
+            gitops.remove_worktree(repo, path)
+        except GitError:
+            log.warning("could not remove worktree %s", path, exc_info=True)
+            shutil.rmtree(path, ignore_errors=True)

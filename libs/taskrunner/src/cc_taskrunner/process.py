@@ -1,0 +1,223 @@
+"""Running a child process tree that can be stopped: timeouts and cancellation kill the group.
+
+Every child starts in its own session (so its own process group): whatever it spawns can be
+found and stopped with it. Output is read line by line as it comes and handed to a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+OutputStream = Literal["stdout", "stderr"]
+LineCallback = Callable[[OutputStream, str], Awaitable[None]]
+_READ_LIMIT = 1 << 20  # a longer "line" is forwarded in pieces
+_POLL_S = 0.05
+
+
+class CommandNotFound(Exception):
+    """The program could not be started (missing, not executable)."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    returncode: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+    output_tail: tuple[str, ...] = ()
+    """The last lines of stdout and stderr, interleaved as they arrived."""
+    stderr_tail: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.cancelled
+
+    def tail(self, lines: int = 20) -> str:
+        source = self.stderr_tail or self.output_tail
+        return "\n".join(source[-lines:])
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout_s: float,
+    cancel: asyncio.Event | None = None,
+    on_line: LineCallback | None = None,
+    kill_grace_s: float = 3.0,
+    tail_lines: int = 40,
+) -> ProcessResult:
+    """Run `argv` (no shell) in `cwd` until it exits, times out or `cancel` is set.
+
+    On timeout or cancel the whole process group gets SIGTERM, then SIGKILL after
+    `kill_grace_s`. Children left behind by a process that exited are stopped the same way.
+    """
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=_READ_LIMIT,
+        )
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+
+    pgid = proc.pid  # start_new_session: the child leads its own group
+    output: deque[str] = deque(maxlen=tail_lines)
+    errors: deque[str] = deque(maxlen=tail_lines)
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [
+        asyncio.create_task(_pump(proc.stdout, "stdout", output, None, on_line)),
+        asyncio.create_task(_pump(proc.stderr, "stderr", output, errors, on_line)),
+    ]
+    feeder = asyncio.create_task(_feed(proc.stdin, stdin)) if stdin is not None else None
+    waiter = asyncio.create_task(proc.wait())
+    stopper = asyncio.create_task(cancel.wait()) if cancel is not None else None
+    timed_out = cancelled = False
+    try:
+        waiting = {waiter} | ({stopper} if stopper else set())
+        done, _ = await asyncio.wait(
+            waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            timed_out = not done
+            cancelled = bool(done)
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        # Always: also stops what an exited process left running in its group.
+        await kill_process_group(pgid, grace_s=kill_grace_s)
+        with contextlib.suppress(ProcessLookupError):
+            if proc.returncode is None:
+                proc.kill()
+        await asyncio.wait({waiter}, timeout=kill_grace_s + 5)
+        # Readers end when every writer of the pipes is gone; don't wait forever for that.
+        _, pending = await asyncio.wait(readers, timeout=5)
+        for task in [*pending, *([feeder] if feeder else [])]:
+            task.cancel()
+    return ProcessResult(
+        returncode=proc.returncode,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        output_tail=tuple(output),
+        stderr_tail=tuple(errors),
+    )
+
+
+async def _feed(pipe: asyncio.StreamWriter | None, data: bytes) -> None:
+    if pipe is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        pipe.write(data)
+        await pipe.drain()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        pipe.close()
+        await pipe.wait_closed()
+
+
+async def _pump(
+    reader: asyncio.StreamReader,
+    name: OutputStream,
+    tail: deque[str],
+    own_tail: deque[str] | None,
+    on_line: LineCallback | None,
+) -> None:
+    while True:
+        try:
+            raw = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:  # end of output: maybe a last partial line
+            raw = exc.partial
+        except asyncio.LimitOverrunError as exc:  # a line over the limit: forward it in pieces
+            raw = await reader.read(max(1, exc.consumed))
+        if not raw:
+            return
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        tail.append(line)
+        if own_tail is not None:
+            own_tail.append(line)
+        if on_line is not None:
+            try:
+                await on_line(name, line)
+            except Exception:  # a failing log sink must not stop the process being read
+                log.warning("forwarding a line of output failed", exc_info=True)
+
+
+async def kill_process_group(pgid: int, *, grace_s: float) -> None:
+    """SIGTERM the group, then SIGKILL what is left after `grace_s`. Quiet if it is gone."""
+    if not group_alive(pgid):
+        return
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        # Nothing signals a group's end: poll /proc (cheap) until it is empty or time is up.
+        for _ in range(max(1, round(wait_s / _POLL_S))):
+            if not group_alive(pgid):
+                return
+            await asyncio.sleep(_POLL_S)
+        if not group_alive(pgid):
+            return
+    log.warning("process group %s survived SIGKILL", pgid)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
+    if sys.platform.startswith("linux"):
+        return any(pgrp == pgid and state != "Z" for _, state, pgrp in _linux_processes())
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    if sys.platform.startswith("linux"):
+        stat = _read_stat(pid)
+        return stat is not None and stat[0] != "Z"
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _linux_processes() -> list[tuple[int, str, int]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _read_stat(int(entry))
+            if stat is not None:
+                found.append((int(entry), stat[0], stat[1]))
+    return found
+
+
+def _read_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(")") + 2 :].split()
+    if len(fields) < 3:
+        return None
+    return fields[0], int(fields[2])

@@ -1,0 +1,43 @@
+"""The prompt an agent gets: the task's markdown, its verification notes, the skill text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from commandcenter_contracts import TaskDispatched
+
+_FRONTMATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
+_SKILL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def build_prompt(task: TaskDispatched, *, skill_text: str | None = None) -> str:
+    parts = [f"# Task {task.plan_task_id}: {task.title}".rstrip(), "", task.body.strip()]
+    if task.files:
+        parts += ["", "## Files", *(f"- {name}" for name in task.files)]
+    if task.verification or task.verification_notes:
+        parts += ["", "## How the result is checked"]
+        parts += [f"- run `{command}`" for command in task.verification]
+        parts += [f"- {note}" for note in task.verification_notes]
+    parts += [
+        "",
+        "## Working agreement",
+        f"- You are in a git checkout of branch `{task.branch}`; change files only inside it.",
+        "- Do not push and do not switch branches: CommandCenter commits what you leave and "
+        "pushes the branch after checking it.",
+    ]
+    if skill_text:
+        parts += ["", f"## Skill: {task.skill}", "", skill_text.strip()]
+    return "\n".join(parts).strip() + "\n"
+
+
+def load_skill_text(skills_dir: Path | None, name: str | None) -> str | None:
+    """The body of `<skills_dir>/<name>/SKILL.md` without its frontmatter; None if absent."""
+    if skills_dir is None or not name or not _SKILL_NAME.match(name):
+        return None
+    path = skills_dir / name / "SKILL.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return _FRONTMATTER.sub("", text, count=1).strip() or None

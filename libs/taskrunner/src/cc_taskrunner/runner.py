@@ -1,0 +1,290 @@
+"""One attempt of one task, start to outcome: isolate, run the agent, commit, verify, push.
+
+`TaskRunner.run` reports progress through the `EventSink` and returns the outcome event; it
+never publishes the outcome itself (the service publishes it, then acks the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+
+from commandcenter_contracts import (
+    FailureCode,
+    LogLine,
+    StatusEvent,
+    TaskDispatched,
+    TaskFailed,
+    TaskProgress,
+    TaskStarted,
+    TaskSucceeded,
+    is_recoverable,
+)
+
+from cc_taskrunner import gitops
+from cc_taskrunner.branches import check_branch_name
+from cc_taskrunner.commits import is_commit_of, task_commit_message, with_trailers
+from cc_taskrunner.errors import GitError, TaskRunnerError
+from cc_taskrunner.gitops import GitIdentity
+from cc_taskrunner.ports import (
+    Agent,
+    AgentContext,
+    EventSink,
+    Isolation,
+    LogFn,
+    LogStream,
+    Workspace,
+)
+from cc_taskrunner.prompt import build_prompt, load_skill_text
+from cc_taskrunner.settings import RunnerSettings
+from cc_taskrunner.verification import run_verification
+
+log = logging.getLogger(__name__)
+
+Outcome = TaskSucceeded | TaskFailed
+
+OUTCOME_NAMESPACE = uuid.UUID("6f0b1c2e-9a4d-5d57-8a61-3c0e7b1f4a20")
+
+
+def outcome_event_id(task: TaskDispatched) -> str:
+    """One outcome per attempt: a redelivered attempt's outcome is deduplicated by JetStream."""
+    return str(uuid.uuid5(OUTCOME_NAMESPACE, f"{task.task_id}/{task.attempt}/outcome"))
+
+
+class TaskRunner:
+    def __init__(
+        self,
+        isolation: Isolation,
+        agents: Mapping[str, Agent],
+        sink: EventSink,
+        settings: RunnerSettings,
+    ) -> None:
+        self._isolation = isolation
+        self._agents = agents
+        self._sink = sink
+        self._settings = settings
+        self._identity = GitIdentity(settings.git_author_name, settings.git_author_email)
+
+    async def run(self, task: TaskDispatched, cancel: asyncio.Event | None = None) -> Outcome:
+        cancel = cancel if cancel is not None else asyncio.Event()
+        await self._status(
+            TaskStarted(
+                run_id=task.run_id,
+                task_id=task.task_id,
+                attempt=task.attempt,
+                executor=self._settings.executor_id,
+            )
+        )
+        try:
+            return await self._run(task, cancel)
+        except TaskRunnerError as exc:
+            return self._failed(task, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("task failed unexpectedly", extra=_context(task))
+            return self._failed(task, FailureCode.INFRA, f"{type(exc).__name__}: {exc}")
+
+    async def _run(self, task: TaskDispatched, cancel: asyncio.Event) -> Outcome:
+        agent = self._agents.get(task.agent.name)
+        if agent is None:
+            known = ", ".join(sorted(self._agents))
+            return self._failed(
+                task,
+                FailureCode.AGENT_NOT_FOUND,
+                f"unknown agent {task.agent.name!r} (known: {known})",
+            )
+        check_branch_name(task.branch)
+        workspace = await self._isolation.prepare(task)
+        try:
+            return await self._in_workspace(task, agent, workspace, cancel)
+        finally:
+            try:
+                await workspace.cleanup()
+            except Exception:
+                log.warning("cleaning up %s failed", workspace.path, exc_info=True)
+
+    async def _in_workspace(
+        self, task: TaskDispatched, agent: Agent, workspace: Workspace, cancel: asyncio.Event
+    ) -> Outcome:
+        await self._progress(
+            task, "isolated", f"{workspace.branch} from {workspace.base_commit[:12]}"
+        )
+        repo = gitops.open_repo(workspace.path, self._identity)
+        remote_tip: str | None = None
+        if workspace.remote is not None:
+            try:
+                remote_tip = await asyncio.to_thread(
+                    gitops.remote_branch_tip,
+                    repo,
+                    workspace.remote,
+                    workspace.branch,
+                    timeout_s=self._settings.git_timeout_s,
+                )
+            except GitError as exc:
+                return self._failed(task, FailureCode.PUSH_FAILED, exc.message)
+            if remote_tip is not None and await self._already_done(repo, workspace, task):
+                await self._progress(task, "already_done", f"the remote has {remote_tip[:12]}")
+                return self._succeeded(task, workspace.branch, remote_tip, pushed=True)
+
+        if cancel.is_set():
+            return self._failed(task, FailureCode.CANCELLED, "cancelled before the agent started")
+        timeout_s = task.timeout_s if task.timeout_s > 0 else self._settings.default_timeout_s
+        prompt = build_prompt(
+            task, skill_text=load_skill_text(self._settings.skills_dir, task.skill)
+        )
+        ctx = AgentContext(
+            task=task,
+            workdir=workspace.path,
+            prompt=prompt,
+            timeout_s=timeout_s,
+            cancel=cancel,
+            log=self._log_fn(task),
+            env=self._identity.env(),
+        )
+        await self._progress(task, "agent_started", task.agent.name)
+        try:
+            # Subprocess agents enforce the timeout themselves; this bounds in-process ones.
+            async with asyncio.timeout(timeout_s + self._settings.kill_grace_s + 30):
+                result = await agent.run(ctx)
+        except TimeoutError:
+            return self._failed(task, FailureCode.TIMEOUT, f"the agent ran over {timeout_s:g}s")
+        await self._progress(task, "agent_finished", result.message)
+        if not result.ok:
+            assert result.failure is not None
+            return self._failed(task, result.failure, result.message)
+
+        tip, count = await asyncio.to_thread(self._commit, repo, workspace, task)
+        if tip is None:
+            return self._failed(
+                task, FailureCode.NO_CHANGES, "the agent changed nothing: no commit to push"
+            )
+        await self._progress(task, "committed", f"{count} commit(s), tip {tip[:12]}")
+
+        if task.verification:
+            failure = await run_verification(
+                task.verification,
+                cwd=workspace.path,
+                log=self._log_fn(task),
+                timeout_s=self._settings.verification_timeout_s,
+                kill_grace_s=self._settings.kill_grace_s,
+                env=self._identity.env(),
+                cancel=cancel,
+            )
+            if cancel.is_set():
+                return self._failed(task, FailureCode.CANCELLED, "cancelled during verification")
+            if failure is not None:
+                return self._failed(task, FailureCode.VERIFICATION_FAILED, failure.message())
+            await self._progress(task, "verified", f"{len(task.verification)} command(s) passed")
+
+        if cancel.is_set():
+            return self._failed(task, FailureCode.CANCELLED, "cancelled before the push")
+        if workspace.remote is None:
+            return self._succeeded(task, workspace.branch, tip, pushed=False)
+        try:
+            await self._isolation.push(workspace, expected_tip=remote_tip)
+        except GitError as exc:
+            return self._failed(task, FailureCode.PUSH_FAILED, exc.message)
+        await self._progress(task, "pushed", f"{workspace.branch} to {workspace.remote}")
+        return self._succeeded(task, workspace.branch, tip, pushed=True)
+
+    # --- git steps (blocking; run in a thread) ------------------------------------------------
+    def _commit(
+        self, repo: gitops.Repo, workspace: Workspace, task: TaskDispatched
+    ) -> tuple[str | None, int]:
+        """Commit what the agent left; (tip, new commits since the base) or (None, 0)."""
+        committed = gitops.commit_all(repo, task_commit_message(task))
+        count = gitops.count_commits(repo, workspace.base_commit)
+        if count == 0:
+            return None, 0
+        if committed is not None:
+            return committed, count
+        # The agent committed everything itself: its tip gets this attempt's trailers, so a
+        # redelivery can recognise the work on the remote.
+        message = gitops.commit_message(repo)
+        if is_commit_of(message, task):
+            return gitops.head_commit(repo), count
+        return gitops.amend_message(repo, with_trailers(message, task)), count
+
+    async def _already_done(
+        self, repo: gitops.Repo, workspace: Workspace, task: TaskDispatched
+    ) -> bool:
+        """Whether the remote branch's tip is this very attempt's work (an earlier delivery)."""
+        assert workspace.remote is not None
+        try:
+            fetched = await asyncio.to_thread(
+                gitops.fetch_branch,
+                repo,
+                workspace.remote,
+                workspace.branch,
+                timeout_s=self._settings.git_timeout_s,
+            )
+            message = await asyncio.to_thread(gitops.commit_message, repo, fetched)
+        except GitError:
+            log.warning("could not inspect the remote branch", exc_info=True, extra=_context(task))
+            return False
+        return is_commit_of(message, task)
+
+    # --- events -------------------------------------------------------------------------------
+    def _succeeded(
+        self, task: TaskDispatched, branch: str, commit: str, *, pushed: bool
+    ) -> TaskSucceeded:
+        return TaskSucceeded(
+            event_id=outcome_event_id(task),
+            run_id=task.run_id,
+            task_id=task.task_id,
+            attempt=task.attempt,
+            branch=branch,
+            commit=commit,
+            pushed=pushed,
+        )
+
+    def _failed(self, task: TaskDispatched, code: FailureCode, message: str) -> TaskFailed:
+        return TaskFailed(
+            event_id=outcome_event_id(task),
+            run_id=task.run_id,
+            task_id=task.task_id,
+            attempt=task.attempt,
+            error_code=code,
+            recoverable=is_recoverable(code),
+            message=message,
+        )
+
+    async def _progress(self, task: TaskDispatched, step: str, message: str = "") -> None:
+        await self._status(
+            TaskProgress(
+                run_id=task.run_id,
+                task_id=task.task_id,
+                attempt=task.attempt,
+                step=step,
+                message=message,
+            )
+        )
+
+    async def _status(self, event: StatusEvent) -> None:
+        # Progress is best effort: only the outcome (published by the caller) must arrive.
+        try:
+            await self._sink.status(event)
+        except Exception:
+            log.warning("could not report %s", type(event).__name__, exc_info=True)
+
+    def _log_fn(self, task: TaskDispatched) -> LogFn:
+        async def emit(stream: LogStream, line: str) -> None:
+            try:
+                await self._sink.log(
+                    LogLine(
+                        run_id=task.run_id,
+                        task_id=task.task_id,
+                        attempt=task.attempt,
+                        stream=stream,
+                        line=line,
+                    )
+                )
+            except Exception:
+                log.warning("could not forward a log line", exc_info=True)
+
+        return emit
+
+
+def _context(task: TaskDispatched) -> dict[str, object]:
+    return {"run_id": task.run_id, "task_id": task.task_id, "attempt": task.attempt}

@@ -1,0 +1,75 @@
+"""What a task runner needs to know about its machine, read once from `CC_…` variables.
+
+Both executors embed these in their own settings object (`RunnerSettings.from_env(env)`), so the
+variables mean the same thing whichever executor reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_executor_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerSettings:
+    executor_id: str = field(default_factory=default_executor_id)
+    """`CC_EXECUTOR_ID`: names this executor instance in `task.started` (default host:pid)."""
+    claude_bin: str | None = None
+    """`CC_CLAUDE_BIN`: the Claude Code CLI (a path or a name on PATH); unset: `claude` on PATH."""
+    claude_args: tuple[str, ...] = ()
+    """`CC_CLAUDE_ARGS`: extra arguments for the Claude CLI (split like a shell would, no shell)."""
+    git_author_name: str = "CommandCenter"
+    """`CC_GIT_AUTHOR_NAME`: author and committer of the commits made for a task."""
+    git_author_email: str = "commandcenter@localhost"
+    """`CC_GIT_AUTHOR_EMAIL`."""
+    default_timeout_s: float = 1800.0
+    """`CC_DEFAULT_TIMEOUT_S`: agent timeout when a task carries none (timeout_s <= 0)."""
+    verification_timeout_s: float = 600.0
+    """`CC_VERIFY_TIMEOUT_S`: limit for each verification command."""
+    git_timeout_s: float = 300.0
+    """`CC_GIT_TIMEOUT_S`: limit for network git commands (fetch, push, clone)."""
+    kill_grace_s: float = 3.0
+    """`CC_KILL_GRACE_S`: between SIGTERM and SIGKILL when a process tree is stopped."""
+    skills_dir: Path | None = None
+    """`CC_SKILLS_DIR`: folder of `<name>/SKILL.md` files; a task's skill text joins its prompt."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerSettings:
+        env = os.environ if env is None else env
+        defaults = cls(executor_id="")
+        skills = env.get("CC_SKILLS_DIR")
+        return cls(
+            executor_id=env.get("CC_EXECUTOR_ID") or default_executor_id(),
+            claude_bin=env.get("CC_CLAUDE_BIN") or None,
+            claude_args=tuple(shlex.split(env.get("CC_CLAUDE_ARGS", ""))),
+            git_author_name=env.get("CC_GIT_AUTHOR_NAME") or defaults.git_author_name,
+            git_author_email=env.get("CC_GIT_AUTHOR_EMAIL") or defaults.git_author_email,
+            default_timeout_s=_float(env, "CC_DEFAULT_TIMEOUT_S", defaults.default_timeout_s),
+            verification_timeout_s=_float(
+                env, "CC_VERIFY_TIMEOUT_S", defaults.verification_timeout_s
+            ),
+            git_timeout_s=_float(env, "CC_GIT_TIMEOUT_S", defaults.git_timeout_s),
+            kill_grace_s=_float(env, "CC_KILL_GRACE_S", defaults.kill_grace_s),
+            skills_dir=Path(skills).expanduser() if skills else None,
+        )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value

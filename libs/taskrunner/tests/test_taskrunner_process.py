@@ -1,0 +1,119 @@
+"""Child processes: output streamed line by line; timeouts and cancel kill the whole tree."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from cc_taskrunner import run_process
+from cc_taskrunner.process import CommandNotFound, OutputStream, process_alive
+from taskrunner_support import PYTHON, poll
+
+# A parent that starts a sleeping child, records both pids, then sleeps itself.
+TREE = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"{os.getpid()} {child.pid}")
+print("started", flush=True)
+time.sleep(300)
+"""
+
+
+def _pids(path: Path) -> list[int]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().split()) == 2:
+            return [int(p) for p in path.read_text().split()]
+        time.sleep(0.05)
+    raise AssertionError("the process tree did not start")
+
+
+async def _all_gone(pids: list[int]) -> bool:
+    return await poll(lambda: not any(process_alive(pid) for pid in pids), within_s=15)
+
+
+async def test_output_lines_reach_the_callback_in_order(tmp_path: Path) -> None:
+    seen: list[tuple[OutputStream, str]] = []
+
+    async def on_line(stream: OutputStream, line: str) -> None:
+        seen.append((stream, line))
+
+    script = "import sys\nfor i in range(3): print(f'line {i}', flush=True)\nsys.exit(3)"
+    result = await run_process(
+        [PYTHON, "-c", script], cwd=tmp_path, timeout_s=30, on_line=on_line, stdin=b"ignored"
+    )
+    assert result.returncode == 3 and not result.ok
+    assert seen == [("stdout", "line 0"), ("stdout", "line 1"), ("stdout", "line 2")]
+
+
+async def test_stdin_is_delivered_and_stderr_kept_for_the_message(tmp_path: Path) -> None:
+    script = "import sys\ndata = sys.stdin.read()\nprint('got ' + data, file=sys.stderr)"
+    result = await run_process([PYTHON, "-c", script], cwd=tmp_path, timeout_s=30, stdin=b"hello")
+    assert result.ok
+    assert result.stderr_tail == ("got hello",)
+
+
+async def test_a_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    task = asyncio.create_task(
+        run_process([PYTHON, "-c", TREE, str(pidfile)], cwd=tmp_path, timeout_s=3, kill_grace_s=1)
+    )
+    pids = await asyncio.to_thread(_pids, pidfile)
+    result = await task
+    assert result.timed_out and not result.ok
+    assert await _all_gone(pids)
+
+
+async def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    cancel = asyncio.Event()
+    task = asyncio.create_task(
+        run_process(
+            [PYTHON, "-c", TREE, str(pidfile)],
+            cwd=tmp_path,
+            timeout_s=300,
+            cancel=cancel,
+            kill_grace_s=1,
+        )
+    )
+    pids = await asyncio.to_thread(_pids, pidfile)
+    cancel.set()
+    result = await asyncio.wait_for(task, timeout=30)
+    assert result.cancelled and not result.timed_out
+    assert await _all_gone(pids)
+
+
+async def test_children_left_behind_by_an_exited_process_are_stopped(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    script = (
+        "import os, subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "open(sys.argv[1], 'w').write(f'{os.getpid()} {child.pid}')\n"
+    )
+    result = await run_process(
+        [PYTHON, "-c", script, str(pidfile)], cwd=tmp_path, timeout_s=60, kill_grace_s=1
+    )
+    assert result.ok
+    assert await _all_gone(_pids(pidfile))
+
+
+async def test_a_missing_program_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(CommandNotFound, match="cc-no-such-program"):
+        await run_process(["cc-no-such-program"], cwd=tmp_path, timeout_s=5)
+
+
+async def test_a_very_long_line_does_not_break_the_reader(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    async def on_line(stream: OutputStream, line: str) -> None:
+        lines.append(line)
+
+    script = "print('x' * 3_000_000); print('after')"
+    result = await run_process([PYTHON, "-c", script], cwd=tmp_path, timeout_s=60, on_line=on_line)
+    assert result.ok
+    assert sum(len(line) for line in lines if set(line) == {"x"}) == 3_000_000
+    assert lines[-1] == "after"

@@ -1,0 +1,575 @@
+"""TaskRunner against real git repositories with a bare remote (`git_sandbox`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+from cc_taskrunner import (
+    AgentContext,
+    AgentResult,
+    FreshCloneIsolation,
+    GitIdentity,
+    PlanFollowerAgent,
+    TaskRunner,
+    outcome_event_id,
+    parse_trailers,
+)
+from cc_taskrunner.process import process_alive
+from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter_contracts import (
+    AgentSpec,
+    FailureCode,
+    TaskDispatched,
+    TaskFailed,
+    TaskStarted,
+    TaskSucceeded,
+    encode,
+)
+from taskrunner_support import (
+    FENCE,
+    PYTHON,
+    CountingAgent,
+    Harness,
+    RecordingSink,
+    create_body,
+    exists,
+    make_harness,
+    make_task,
+    poll,
+    python_agent,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _user_state(sandbox: GitSandbox) -> tuple[str, str, str]:
+    return (
+        git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip(),
+        git(sandbox.repo, "rev-parse", "HEAD").strip(),
+        git(sandbox.repo, "status", "--porcelain", "--untracked-files=all"),
+    )
+
+
+def _failed(outcome: object, code: FailureCode) -> TaskFailed:
+    assert isinstance(outcome, TaskFailed), outcome
+    assert outcome.error_code is code, outcome.message
+    return outcome
+
+
+# --- the success path --------------------------------------------------------------------------
+async def test_success_pushes_one_commit_with_the_file_and_leaves_the_user_alone(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    before = _user_state(git_sandbox)
+    base = before[1]
+    task = make_task(
+        git_sandbox,
+        commit_message="feat: add alpha",
+        verification=["test -s src/alpha.txt"],
+    )
+
+    outcome = await harness.runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded), outcome
+    assert outcome.pushed and outcome.branch == task.branch
+    assert outcome.event_id == outcome_event_id(task)
+    assert task.branch in git_sandbox.remote_branches()
+    assert git_sandbox.file_at(task.branch, "src/alpha.txt") == "alpha\n"
+    assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
+    message = git(git_sandbox.remote, "log", "-1", "--format=%B", task.branch)
+    assert message.startswith("feat: add alpha\n")
+    assert parse_trailers(message) == {
+        "CommandCenter-Run": task.run_id,
+        "CommandCenter-Task": task.task_id,
+        "CommandCenter-Attempt": "1",
+    }
+    author = git(git_sandbox.remote, "log", "-1", "--format=%an <%ae>|%cn", task.branch)
+    assert author.strip() == "CommandCenter <commandcenter@localhost>|CommandCenter"
+    # events: started first, the steps in order, and the outcome is NOT published by the runner
+    assert isinstance(harness.sink.events[0], TaskStarted)
+    assert harness.sink.events[0].executor == "test-executor"
+    assert harness.sink.steps() == [
+        "isolated",
+        "agent_started",
+        "agent_finished",
+        "committed",
+        "verified",
+        "pushed",
+    ]
+    assert not any(isinstance(e, TaskSucceeded | TaskFailed) for e in harness.sink.events)
+    assert "plan-follower: wrote src/alpha.txt (6 bytes)" in harness.sink.text()
+    # the user's checkout: same branch, same commit, clean; the worktree is gone, branch kept
+    assert _user_state(git_sandbox) == before
+    assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert list(harness.worktree_root.rglob("alpha.txt")) == []
+    assert git(git_sandbox.repo, "rev-parse", task.branch).strip() == outcome.commit
+
+
+async def test_the_user_working_tree_changes_are_not_taken_or_touched(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    (git_sandbox.repo / "README.md").write_text("user edit in progress\n")
+    (git_sandbox.repo / "scratch.txt").write_text("untracked\n")
+    before = _user_state(git_sandbox)
+    task = make_task(git_sandbox)
+
+    outcome = await harness.runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded)
+    assert _user_state(git_sandbox) == before
+    assert (git_sandbox.repo / "README.md").read_text() == "user edit in progress\n"
+    assert git_sandbox.file_at(task.branch, "README.md") == "# sample\n"
+    tree = git(git_sandbox.remote, "ls-tree", "-r", "--name-only", task.branch).split()
+    assert sorted(tree) == ["README.md", "src/alpha.txt"]
+
+
+async def test_a_repository_without_a_remote_succeeds_without_push(
+    harness: Harness, tmp_path: Path
+) -> None:
+    sandbox = make_git_sandbox(tmp_path / "solo")
+    git(sandbox.repo, "remote", "remove", "origin")
+    task = make_task(sandbox)
+    outcome = await harness.runner.run(task)
+    assert isinstance(outcome, TaskSucceeded) and not outcome.pushed
+    assert "pushed" not in harness.sink.steps()
+    assert git(sandbox.repo, "show", f"{task.branch}:src/alpha.txt") == "alpha\n"
+
+
+async def test_an_explicit_base_ref_is_used(harness: Harness, git_sandbox: GitSandbox) -> None:
+    first = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    (git_sandbox.repo / "later.txt").write_text("later\n")
+    git(git_sandbox.repo, "add", "later.txt")
+    git(git_sandbox.repo, "commit", "-q", "-m", "later")
+    task = make_task(git_sandbox, base_ref=first)
+    outcome = await harness.runner.run(task)
+    assert isinstance(outcome, TaskSucceeded)
+    assert git_sandbox.commits_between(first, task.branch) == [outcome.commit]
+    assert "later.txt" not in git(git_sandbox.remote, "ls-tree", "--name-only", task.branch)
+
+
+# --- failure codes -----------------------------------------------------------------------------
+async def test_an_agent_that_changes_nothing_is_no_changes(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    task = make_task(git_sandbox, body="**Implementation:**\nThink about it.\n")
+    outcome = _failed(await harness.runner.run(task), FailureCode.NO_CHANGES)
+    assert not outcome.recoverable
+    assert task.branch not in git_sandbox.remote_branches()
+
+
+@pytest.mark.parametrize(
+    "command", ["false", "python3 -c 'import sys; sys.exit(1)'", "test -s missing.txt"]
+)
+async def test_a_failing_verification_is_verification_failed(
+    harness: Harness, git_sandbox: GitSandbox, command: str
+) -> None:
+    task = make_task(git_sandbox, verification=["test -s src/alpha.txt", command])
+    outcome = _failed(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
+    assert command in outcome.message and "exited with status 1" in outcome.message
+    assert not outcome.recoverable
+    assert task.branch not in git_sandbox.remote_branches()
+
+
+async def test_verification_output_tail_is_in_the_message(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    check = "python3 -c \"import sys; print('expected 3 got 2'); sys.exit(2)\""
+    task = make_task(git_sandbox, verification=[check])
+    outcome = _failed(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
+    assert "expected 3 got 2" in outcome.message
+    assert "expected 3 got 2" in harness.sink.text()
+
+
+async def test_a_missing_command_binary_is_agent_not_found(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    task = make_task(git_sandbox, agent=AgentSpec(name="command", argv=["cc-no-such-agent", "-x"]))
+    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
+    assert "cc-no-such-agent" in outcome.message and not outcome.recoverable
+
+
+async def test_claude_pointing_nowhere_is_agent_not_found(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    harness = make_harness(tmp_path, claude_bin=str(tmp_path / "no-such-claude"))
+    task = make_task(git_sandbox, agent=AgentSpec(name="claude"))
+    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
+    assert "no-such-claude" in outcome.message
+
+
+async def test_an_unknown_agent_name_is_agent_not_found(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    task = make_task(git_sandbox, agent=AgentSpec(name="gpt-17"))
+    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
+    assert "gpt-17" in outcome.message
+
+
+async def test_a_failing_agent_is_agent_failed_with_its_stderr(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    script = "import sys; print('model overloaded', file=sys.stderr); sys.exit(4)"
+    task = make_task(git_sandbox, agent=python_agent(script))
+    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_FAILED)
+    assert "status 4" in outcome.message and "model overloaded" in outcome.message
+
+
+async def test_a_timeout_kills_the_agent_process_tree(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pids"
+    script = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        "open(sys.argv[1], 'w').write(f'{os.getpid()} {child.pid}')\n"
+        "time.sleep(300)\n"
+    )
+    task = make_task(git_sandbox, agent=python_agent(script, str(pidfile)), timeout_s=3)
+    outcome = _failed(await harness.runner.run(task), FailureCode.TIMEOUT)
+    assert outcome.recoverable
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert len(pids) == 2
+    assert await poll(lambda: not any(process_alive(p) for p in pids), within_s=15)
+    assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+async def test_cancel_stops_the_agent(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    script = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(300)"
+    task = make_task(git_sandbox, agent=python_agent(script, str(marker)), timeout_s=300)
+    cancel = asyncio.Event()
+    running = asyncio.create_task(harness.runner.run(task, cancel))
+    assert await poll(marker.exists)
+    cancel.set()
+    outcome = _failed(await asyncio.wait_for(running, 30), FailureCode.CANCELLED)
+    assert not outcome.recoverable
+
+
+async def test_an_unexpected_error_is_infra_and_recoverable(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    class Exploding:
+        async def run(self, ctx: AgentContext) -> AgentResult:
+            raise RuntimeError("disk on fire")
+
+    harness = make_harness(tmp_path, agents={"plan-follower": Exploding()})
+    outcome = _failed(await harness.runner.run(make_task(git_sandbox)), FailureCode.INFRA)
+    assert outcome.recoverable and "disk on fire" in outcome.message
+
+
+async def test_an_unreachable_remote_is_push_failed_and_recoverable(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    task = make_task(git_sandbox, remote=str(tmp_path / "no-such-remote.git"))
+    outcome = _failed(await harness.runner.run(task), FailureCode.PUSH_FAILED)
+    assert outcome.recoverable
+
+
+async def test_a_rejected_push_is_push_failed(harness: Harness, git_sandbox: GitSandbox) -> None:
+    hook = git_sandbox.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    outcome = _failed(await harness.runner.run(make_task(git_sandbox)), FailureCode.PUSH_FAILED)
+    assert "no pushes today" in outcome.message and outcome.recoverable
+
+
+async def test_a_missing_repository_is_a_git_error(harness: Harness, tmp_path: Path) -> None:
+    task = TaskDispatched(
+        run_id="r" * 8,
+        task_id="t",
+        plan_task_id="1",
+        batch_index=0,
+        title="t",
+        branch="cc/rrrrrrrr/t",
+        repo=str(tmp_path / "nowhere"),
+    )
+    _failed(await harness.runner.run(task), FailureCode.GIT_ERROR)
+
+
+async def test_an_unknown_base_ref_is_a_git_error(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    outcome = _failed(
+        await harness.runner.run(make_task(git_sandbox, base_ref="no-such-branch")),
+        FailureCode.GIT_ERROR,
+    )
+    assert "no-such-branch" in outcome.message
+
+
+@pytest.mark.parametrize(
+    "branch", ["cc/run/has space", "--upload-pack=touch /tmp/x", "cc/run/a..b", "cc/run/x~1"]
+)
+async def test_odd_branch_names_fail_cleanly_before_git_runs(
+    harness: Harness, git_sandbox: GitSandbox, branch: str
+) -> None:
+    outcome = _failed(
+        await harness.runner.run(make_task(git_sandbox, branch=branch)), FailureCode.GIT_ERROR
+    )
+    assert "invalid branch name" in outcome.message
+    assert git_sandbox.remote_branches() == ["main"]
+    assert not harness.worktree_root.exists() or not any(harness.worktree_root.rglob("*"))
+
+
+async def test_the_branch_checked_out_by_the_user_is_refused(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    outcome = _failed(
+        await harness.runner.run(make_task(git_sandbox, branch="main")), FailureCode.GIT_ERROR
+    )
+    assert "checked out in the repository itself" in outcome.message
+    assert _user_state(git_sandbox)[0] == "main"
+
+
+async def test_a_failing_sink_does_not_fail_the_task(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    harness.sink.fail = True
+    outcome = await harness.runner.run(make_task(git_sandbox))
+    assert isinstance(outcome, TaskSucceeded)
+
+
+# --- idempotency and stale state ---------------------------------------------------------------
+async def test_a_redelivered_attempt_makes_no_second_commit(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    counting = CountingAgent(PlanFollowerAgent())
+    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    task = make_task(git_sandbox)
+
+    first = await harness.runner.run(task)
+    again = await harness.runner.run(task)
+
+    assert isinstance(first, TaskSucceeded) and isinstance(again, TaskSucceeded)
+    assert again.commit == first.commit and again.pushed
+    assert again.event_id == first.event_id  # JetStream drops the second outcome
+    assert counting.runs == 1
+    assert "already_done" in harness.sink.steps()
+    assert git_sandbox.commits_between(base, task.branch) == [first.commit]
+
+
+async def test_a_new_attempt_replaces_the_earlier_attempts_branch(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    task = make_task(git_sandbox)
+    first = await harness.runner.run(task)
+    retry = msgspec.structs.replace(task, attempt=2, body=create_body("src/alpha.txt", "alpha v2"))
+    second = await harness.runner.run(retry)
+
+    assert isinstance(first, TaskSucceeded) and isinstance(second, TaskSucceeded)
+    assert second.commit != first.commit
+    assert git_sandbox.commits_between(base, task.branch) == [second.commit]
+    assert git_sandbox.file_at(task.branch, "src/alpha.txt") == "alpha v2\n"
+    message = git(git_sandbox.remote, "log", "-1", "--format=%B", task.branch)
+    assert parse_trailers(message)["CommandCenter-Attempt"] == "2"
+
+
+async def test_a_stale_worktree_from_a_crashed_delivery_is_replaced(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    task = make_task(git_sandbox)
+    stale = harness.runner._isolation.workspace_path(task)  # type: ignore[attr-defined]
+    stale.parent.mkdir(parents=True)
+    git(git_sandbox.repo, "worktree", "add", "-q", "-b", task.branch, str(stale), "HEAD")
+    (stale / "half-done.txt").write_text("left by a crash\n")
+    git(stale, "add", "half-done.txt")
+    git(stale, "commit", "-q", "-m", "half done")
+
+    outcome = await harness.runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded), outcome
+    tree = git(git_sandbox.remote, "ls-tree", "-r", "--name-only", task.branch).split()
+    assert "half-done.txt" not in tree and "src/alpha.txt" in tree
+    assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+async def test_commits_made_by_the_agent_itself_are_counted_and_marked(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    script = (
+        "import pathlib, subprocess\n"
+        "for name in ('one', 'two'):\n"
+        "    pathlib.Path(name + '.txt').write_text(name + '\\n')\n"
+        "    subprocess.run(['git', 'add', name + '.txt'], check=True)\n"
+        "    subprocess.run(['git', 'commit', '-q', '-m', 'agent: ' + name], check=True)\n"
+    )
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    task = make_task(git_sandbox, agent=python_agent(script))
+    outcome = await harness.runner.run(task)
+    assert isinstance(outcome, TaskSucceeded), outcome
+    commits = git_sandbox.commits_between(base, task.branch)
+    assert len(commits) == 2 and commits[0] == outcome.commit
+    message = git(git_sandbox.remote, "log", "-1", "--format=%B", task.branch)
+    assert message.startswith("agent: two") and parse_trailers(message)["CommandCenter-Task"]
+    assert "2 commit(s)" in next(
+        e.message for e in harness.sink.events if getattr(e, "step", "") == "committed"
+    )
+
+
+# --- agents: what they get ---------------------------------------------------------------------
+async def test_the_command_agent_gets_prompt_task_and_ids_and_nothing_leaks_into_git(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    record = tmp_path / "record.json"
+    script = (
+        "import json, os, pathlib, sys\n"
+        "env = {k: os.environ[k] for k in os.environ if k.startswith('CC_')}\n"
+        "doc = {'env': env, 'stdin': sys.stdin.read(), 'cwd': os.getcwd(),\n"
+        "       'prompt': pathlib.Path(env['CC_PROMPT_FILE']).read_text(),\n"
+        "       'task': json.loads(pathlib.Path(env['CC_TASK_FILE']).read_text())}\n"
+        "pathlib.Path(sys.argv[1]).write_text(json.dumps(doc))\n"
+        "pathlib.Path('out.txt').write_text('done\\n')\n"
+        "print('agent says hi')\n"
+    )
+    task = make_task(
+        git_sandbox, agent=python_agent(script, str(record)), verification_notes=["Looks right"]
+    )
+    outcome = await harness.runner.run(task)
+    assert isinstance(outcome, TaskSucceeded), outcome
+    doc = json.loads(record.read_text())
+    assert doc["stdin"] == doc["prompt"]
+    assert task.body.strip() in doc["prompt"] and "Looks right" in doc["prompt"]
+    assert doc["env"]["CC_TASK_ID"] == task.task_id and doc["env"]["CC_RUN_ID"] == task.run_id
+    assert Path(doc["env"]["CC_WORKDIR"]) == Path(doc["cwd"])
+    assert doc["task"] == json.loads(encode(task))
+    assert "agent says hi" in harness.sink.text()
+    tree = git(git_sandbox.remote, "ls-tree", "-r", "--name-only", task.branch).split()
+    assert sorted(tree) == ["README.md", "out.txt"]
+    assert not exists(Path(doc["env"]["CC_PROMPT_FILE"]))
+
+
+async def test_the_claude_agent_runs_the_cli_in_print_mode_with_the_prompt_on_stdin(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    fake = tmp_path / "bin" / "claude"
+    fake.parent.mkdir()
+    record = tmp_path / "claude.json"
+    fake.write_text(
+        f"#!{PYTHON}\n"
+        "import json, pathlib, sys\n"
+        f"pathlib.Path({str(record)!r}).write_text("
+        "json.dumps({'argv': sys.argv[1:], 'stdin': sys.stdin.read()}))\n"
+        "pathlib.Path('claude.txt').write_text('edited\\n')\n"
+    )
+    fake.chmod(0o755)
+    harness = make_harness(tmp_path, claude_bin=str(fake), claude_args=("--verbose",))
+    task = make_task(git_sandbox, agent=AgentSpec(name="claude", model="opus"))
+    outcome = await harness.runner.run(task)
+    assert isinstance(outcome, TaskSucceeded), outcome
+    doc = json.loads(record.read_text())
+    assert doc["argv"] == [
+        "-p",
+        "--output-format",
+        "text",
+        "--permission-mode",
+        "acceptEdits",
+        "--model",
+        "opus",
+        "--verbose",
+    ]
+    assert task.body.strip() in doc["stdin"]
+    assert git_sandbox.file_at(task.branch, "claude.txt") == "edited\n"
+
+
+async def test_shell_metacharacters_in_task_text_never_execute(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    pwned = tmp_path / "pwned"
+    evil = f"$(touch {pwned}) `touch {pwned}` ; touch {pwned} && rm -rf {tmp_path} | cat"
+    record = tmp_path / "prompt-seen.txt"
+    script = (
+        "import pathlib, sys\n"
+        "pathlib.Path(sys.argv[1]).write_text(sys.stdin.read())\n"
+        "pathlib.Path('evil.txt').write_text(sys.argv[2])\n"
+    )
+    task = make_task(
+        git_sandbox,
+        title=f"Title {evil}",
+        body=f"Body {evil}\n",
+        commit_message=f"feat: {evil}",
+        verification=[f"echo {evil}", f"test -s evil.txt ; touch {pwned}"],
+        agent=python_agent(script, str(record), evil),
+    )
+    outcome = await harness.runner.run(task)
+
+    # `;`, `&&` and `|` are plain arguments of `test`, which then fails: the check is refused
+    _failed(outcome, FailureCode.VERIFICATION_FAILED)
+    assert not pwned.exists()
+    assert evil in record.read_text()
+    assert evil in harness.sink.text()  # `echo` printed the text literally
+    assert exists(tmp_path)
+
+    follower = make_task(git_sandbox, body=create_body("evil.sh", evil), title=evil)
+    assert isinstance(await harness.runner.run(follower), TaskSucceeded)
+    assert git_sandbox.file_at(follower.branch, "evil.sh") == evil + "\n"
+    assert not pwned.exists()
+
+
+async def test_plan_follower_refusing_a_path_is_agent_failed(
+    harness: Harness, git_sandbox: GitSandbox
+) -> None:
+    body = f"Create `/etc/cc-test.txt`:\n{FENCE}\nx\n{FENCE}\n"
+    outcome = _failed(
+        await harness.runner.run(make_task(git_sandbox, body=body)), FailureCode.AGENT_FAILED
+    )
+    assert "absolute paths are not allowed" in outcome.message
+
+
+# --- the engine-less isolation -----------------------------------------------------------------
+@pytest.mark.parametrize("by_url", [False, True])
+async def test_fresh_clone_isolation_runs_the_same_flow(
+    tmp_path: Path, git_sandbox: GitSandbox, by_url: bool
+) -> None:
+    sink = RecordingSink()
+    harness = make_harness(tmp_path)
+    clones = tmp_path / "clones"
+    runner = TaskRunner(
+        FreshCloneIsolation(clones, GitIdentity("CommandCenter", "commandcenter@localhost")),
+        harness.agents,
+        sink,
+        harness.settings,
+    )
+    before = _user_state(git_sandbox)
+    repo = f"file://{git_sandbox.remote}" if by_url else str(git_sandbox.repo)
+    task = make_task(git_sandbox, repo=repo, verification=["test -s src/alpha.txt"])
+
+    outcome = await runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded), outcome
+    assert outcome.pushed
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
+    assert list(clones.iterdir()) == []
+    assert _user_state(git_sandbox) == before
+    again = await runner.run(task)
+    assert isinstance(again, TaskSucceeded) and again.commit == outcome.commit
+
+
+async def test_fresh_clone_refuses_dangerous_transports(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    harness = make_harness(tmp_path)
+    runner = TaskRunner(
+        FreshCloneIsolation(tmp_path / "c", GitIdentity("a", "a@b")),
+        harness.agents,
+        sink,
+        harness.settings,
+    )
+    pwned = tmp_path / "pwned"
+    task = TaskDispatched(
+        run_id="r" * 8,
+        task_id="t",
+        plan_task_id="1",
+        batch_index=0,
+        title="t",
+        branch="cc/rrrrrrrr/t",
+        repo=f"ext::sh -c touch% {pwned}",
+    )
+    _failed(await runner.run(task), FailureCode.GIT_ERROR)
+    assert not pwned.exists()

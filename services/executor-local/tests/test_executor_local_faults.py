@@ -1,0 +1,67 @@
+"""Faults: NATS goes away exactly when the outcome is to be published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from commandcenter.gitfixtures import GitSandbox, git
+from commandcenter.servers import NatsServer
+from commandcenter_contracts import TaskProgress, TaskStarted, TaskSucceeded, new_id
+from executor_support import (
+    bus,
+    executor_env,
+    make_task,
+    poll,
+    python_agent,
+    read_lines,
+    spawn_executor,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+async def test_an_outcome_that_cannot_be_published_is_not_acked_and_the_redelivery_is_free(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    runs = tmp_path / "runs"
+    script = (
+        "import pathlib, sys, time\n"
+        "while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.05)\n"
+        "with open(sys.argv[2], 'a') as fh: fh.write('run\\n')\n"
+        "pathlib.Path('result.txt').write_text('result\\n')\n"
+    )
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    executor = spawn_executor(
+        executor_env(nats_server.url, tmp_path, CC_ACK_WAIT_S="5", CC_RETRY_DELAY_S="1"),
+        tmp_path / "executor.log",
+    )
+    try:
+        async with bus(nats_server) as client:
+            task = make_task(git_sandbox, new_id(), agent=python_agent(script, str(go), str(runs)))
+            await client.publish(task)
+            await client.wait_for(lambda: bool(client.of(task.task_id, TaskStarted)))
+
+            nats_server.stop()  # NATS is down while the agent finishes and the branch is pushed
+            go.touch()
+            assert await poll(
+                lambda: "could not publish the outcome" in executor.log(), within_s=60
+            ), executor.log()
+            assert task.branch in git_sandbox.remote_branches()
+            nats_server.start()
+
+            (outcome,) = await client.outcomes([task], within_s=120)
+            assert isinstance(outcome, TaskSucceeded), executor.log()
+            assert len(client.of(task.task_id, (TaskSucceeded,))) == 1
+            # the redelivery recognised the pushed branch instead of running the agent again
+            await client.wait_for(
+                lambda: "already_done" in [e.step for e in client.of(task.task_id, TaskProgress)]
+            )
+        assert executor.terminate(timeout=30) == 0
+    finally:
+        executor.kill()
+    # the agent ran once; the redelivery found the pushed branch and made no second commit
+    assert read_lines(runs) == ["run"]
+    assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
+    assert "(delivery 2)" in executor.log()

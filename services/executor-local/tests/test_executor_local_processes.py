@@ -1,0 +1,168 @@
+"""`python -m executor_local` as deployed: separate processes on one durable consumer."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from cc_taskrunner.process import process_alive
+from commandcenter.gitfixtures import GitSandbox, git
+from commandcenter.servers import NatsServer
+from commandcenter_contracts import TaskStarted, TaskSucceeded, new_id
+from executor_support import (
+    ExecutorProcess,
+    bus,
+    executor_env,
+    make_task,
+    poll,
+    python_agent,
+    read_lines,
+    spawn_executor,
+)
+
+pytestmark = pytest.mark.integration
+
+# Appends "start <task> <time>" and "end <task> <time>" around a short piece of work.
+RECORDING_AGENT = """
+import os, pathlib, sys, time
+journal, task = sys.argv[1], os.environ["CC_TASK_ID"]
+def note(what):
+    with open(journal, "a") as fh:
+        fh.write(f"{what} {task} {time.time():.6f}\\n")
+note("start")
+time.sleep(float(sys.argv[2]))
+pathlib.Path("work.txt").write_text(task + "\\n")
+note("end")
+"""
+
+
+def _stop_all(executors: list[ExecutorProcess]) -> None:
+    for executor in executors:
+        executor.kill()
+
+
+async def test_the_module_runs_a_task_and_exits_cleanly_on_sigterm(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    executor = spawn_executor(
+        executor_env(nats_server.url, tmp_path, CC_EXECUTOR_ID="solo"), tmp_path / "solo.log"
+    )
+    try:
+        async with bus(nats_server) as client:
+            task = make_task(git_sandbox, new_id())
+            await client.publish(task)
+            (outcome,) = await client.outcomes([task])
+            assert isinstance(outcome, TaskSucceeded), executor.log()
+            assert client.of(task.task_id, TaskStarted)[0].executor == "solo"
+        assert executor.terminate(timeout=30) == 0, executor.log()
+    finally:
+        executor.kill()
+    assert git_sandbox.file_at(task.branch, "out/1-1.txt") == "task 1.1\n"
+    assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
+    assert "Traceback" not in executor.log()
+
+
+async def test_two_executors_never_overlap_and_run_every_task_once(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    executors = [
+        spawn_executor(
+            executor_env(nats_server.url, tmp_path, CC_EXECUTOR_ID=f"exec-{i}"),
+            tmp_path / f"exec-{i}.log",
+        )
+        for i in (1, 2)
+    ]
+    try:
+        async with bus(nats_server) as client:
+            run_id = new_id()
+            tasks = [
+                make_task(
+                    git_sandbox,
+                    run_id,
+                    f"1.{n}",
+                    agent=python_agent(RECORDING_AGENT, str(journal), "0.4"),
+                )
+                for n in range(1, 7)
+            ]
+            for task in tasks:
+                await client.publish(task)
+            outcomes = await client.outcomes(tasks, within_s=150)
+            assert all(isinstance(o, TaskSucceeded) for o in outcomes), outcomes
+            started = [e for t in tasks for e in client.of(t.task_id, TaskStarted)]
+            assert len(started) == len(tasks)  # no redelivery, no second start
+            info = await client.settled_consumer()
+            assert info.num_redelivered == 0
+        assert all(e.process.poll() is None for e in executors), "an executor died"
+        for executor in executors:
+            assert executor.terminate(timeout=30) == 0, executor.log()
+    finally:
+        _stop_all(executors)
+
+    lines = [line.split() for line in read_lines(journal)]
+    runs: dict[str, list[float]] = {}
+    for what, task_id, at in lines:
+        runs.setdefault(task_id, []).append(float(at))
+        assert what in {"start", "end"}
+    # every task ran exactly once: one start and one end
+    assert sorted(runs) == sorted(t.task_id for t in tasks)
+    assert all(len(times) == 2 for times in runs.values()), lines
+    # and never two at a time, whichever executor ran them
+    intervals = sorted((times[0], times[1]) for times in runs.values())
+    for (_, end), (next_start, _) in itertools.pairwise(intervals):
+        assert end <= next_start, f"tasks overlapped: {intervals}"
+    for task in tasks:
+        assert git_sandbox.file_at(task.branch, "work.txt") == f"{task.task_id}\n"
+
+
+async def test_sigterm_hands_the_running_task_back_to_another_executor(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    attempts = tmp_path / "attempts"
+    # The first delivery hangs (until killed); the second one does the work at once.
+    script = (
+        "import os, pathlib, sys, time\n"
+        "attempts = pathlib.Path(sys.argv[2])\n"
+        "first = not attempts.exists()\n"
+        "with attempts.open('a') as fh: fh.write('run\\n')\n"
+        "if first:\n"
+        "    pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\n"
+        "    time.sleep(300)\n"
+        "pathlib.Path('done.txt').write_text('done\\n')\n"
+    )
+    first = spawn_executor(
+        executor_env(nats_server.url, tmp_path, CC_EXECUTOR_ID="first"), tmp_path / "first.log"
+    )
+    second: ExecutorProcess | None = None
+    try:
+        async with bus(nats_server) as client:
+            task = make_task(
+                git_sandbox,
+                new_id(),
+                agent=python_agent(script, str(pidfile), str(attempts)),
+                timeout_s=600,
+            )
+            await client.publish(task)
+            assert await poll(lambda: pidfile.exists() and bool(pidfile.read_text()), within_s=60)
+            agent_pid = int(pidfile.read_text())
+
+            assert first.terminate(timeout=30) == 0, first.log()
+            assert await poll(lambda: not process_alive(agent_pid), within_s=10)
+            assert client.outcome(task.task_id) is None  # stopped, not failed
+
+            second = spawn_executor(
+                executor_env(nats_server.url, tmp_path, CC_EXECUTOR_ID="second"),
+                tmp_path / "second.log",
+            )
+            (outcome,) = await client.outcomes([task], within_s=90)
+            assert isinstance(outcome, TaskSucceeded), second.log()
+            executors = [e.executor for e in client.of(task.task_id, TaskStarted)]
+            assert executors == ["first", "second"]
+        assert second.terminate(timeout=30) == 0
+    finally:
+        _stop_all([first, *([second] if second else [])])
+    assert read_lines(attempts) == ["run", "run"]
+    assert git_sandbox.file_at(task.branch, "done.txt") == "done\n"
