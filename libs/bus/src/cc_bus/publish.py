@@ -22,7 +22,7 @@ async def publish(
     message: Any,
     *,
     msg_id: str,
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - nats-py's own publish-ack timeout, passed through
 ) -> PubAck:
     return await js.publish(
         subject, encode(message), timeout=timeout, headers={MSG_ID_HEADER: msg_id}

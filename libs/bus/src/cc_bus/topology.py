@@ -137,6 +137,9 @@ def planner_phase_consumer() -> ConsumerSpec:
 
 def planner_progress_consumer() -> ConsumerSpec:
     # One at a time: run progress is read-modify-written per event.
+    # Deliver ALL, not NEW: applying an event twice is a no-op for the planner, so a durable
+    # (re)created on a stream with history only costs a replay, while NEW would skip what was
+    # published while the durable was missing and leave those runs waiting forever.
     return ConsumerSpec(
         stream=s.STREAM_STATUS,
         durable=s.CONSUMER_PLANNER_PROGRESS,
@@ -144,7 +147,7 @@ def planner_progress_consumer() -> ConsumerSpec:
         max_ack_pending=1,
         ack_wait_s=30.0,
         max_deliver=-1,
-        deliver_all=False,
+        deliver_all=True,
     )
 
 

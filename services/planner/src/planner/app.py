@@ -1,0 +1,232 @@
+"""Wiring: `create_app(settings)` builds the planner's FastStream application.
+
+Two pull consumers, both acked by hand (`AckPolicy.MANUAL`) and only after every publish of
+the message's work succeeded:
+- `cc.phase.start`, durable `planner` (stream CC_PHASES): plan a run, dispatch batch 0;
+- `cc.status.>`, durable `planner-progress` (stream CC_STATUS, max_ack_pending=1, one event
+  at a time across replicas): move runs on. Its deliver policy is ALL (see
+  `cc_bus.planner_progress_consumer`): a durable re-created after an outage replays history,
+  which costs only time, because applying an event twice is a no-op; NEW would silently skip
+  what was published while the durable was missing and leave those runs waiting forever.
+
+Streams and durables are created (or updated) with cc_bus before the broker subscribes, so a
+changed setting reaches the server; faststream then binds to the existing durables.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import get_args
+
+import msgspec
+from cc_bus import (
+    ensure_consumer,
+    ensure_streams,
+    planner_phase_consumer,
+    planner_progress_consumer,
+    publish,
+    publish_dead_letter,
+)
+from commandcenter_contracts import (
+    DeadLetter,
+    FailureCode,
+    StatusEvent,
+    TaskDispatched,
+    phase_start_decoder,
+    status_decoder,
+    subjects,
+)
+from faststream import AckPolicy, FastStream
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from planner.domain.naming import NAMESPACE
+from planner.domain.planning import Outgoing
+from planner.service import InvalidRequest, Planner, Publish
+from planner.settings import Settings
+from planner.store import ProgressStore
+
+log = logging.getLogger(__name__)
+
+_KNOWN_STATUS_TYPES: frozenset[str] = frozenset(
+    str(cls.__struct_config__.tag) for cls in get_args(StatusEvent)
+)
+
+
+class _TypeOnly(msgspec.Struct):
+    type: str
+
+
+_type_decoder = msgspec.json.Decoder(_TypeOnly)
+
+
+@dataclass
+class _Runtime:
+    """What exists only once the broker is connected."""
+
+    js: JetStreamContext | None = None
+    planner: Planner | None = None
+
+    def ready(self) -> tuple[JetStreamContext, Planner]:
+        if self.js is None or self.planner is None:
+            raise RuntimeError("the planner is not started")
+        return self.js, self.planner
+
+
+def create_app(settings: Settings) -> FastStream:
+    broker = NatsBroker(
+        settings.nats_url,
+        name=settings.client_name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        # through our log configuration; per-message "Received/Processed" lines only at debug
+        logger=logging.getLogger("planner.broker"),
+        log_level=logging.DEBUG,
+    )
+    runtime = _Runtime()
+    phase_spec = planner_phase_consumer()
+    progress_spec = planner_progress_consumer()
+
+    async def setup() -> None:
+        await broker.connect()
+        js = broker.connection.jetstream()
+        await ensure_streams(js)
+        await ensure_consumer(js, phase_spec)
+        await ensure_consumer(js, progress_spec)
+        store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
+        runtime.js = js
+        runtime.planner = Planner(
+            store=store,
+            publish=_publisher(js, settings.publish_timeout_s),
+            default_timeout_s=settings.default_timeout_s,
+        )
+        log.info("planner connected to %s", settings.nats_url)
+
+    @broker.subscriber(
+        subjects.PHASE_START,
+        stream=JStream(subjects.STREAM_PHASES, declare=False),
+        durable=phase_spec.durable,
+        config=phase_spec.config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_phase_start(msg: NatsMessage) -> None:
+        js, planner = runtime.ready()
+        raw = msg.raw_message
+        try:
+            request = phase_start_decoder.decode(raw.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"undecodable phase start: {exc}")
+            return
+        try:
+            await planner.start_run(request)
+        except InvalidRequest as exc:
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, str(exc))
+            return
+        except Exception as exc:
+            log.exception("phase start failed", extra={"run_id": request.run_id})
+            await _retry_or_give_up(js, msg, exc, settings, limit=phase_spec.max_deliver)
+            return
+        await msg.ack()
+
+    @broker.subscriber(
+        subjects.STATUS_ALL,
+        stream=JStream(subjects.STREAM_STATUS, declare=False),
+        durable=progress_spec.durable,
+        config=progress_spec.config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_status(msg: NatsMessage) -> None:
+        js, planner = runtime.ready()
+        raw = msg.raw_message
+        try:
+            event = status_decoder.decode(raw.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if _is_newer_event_type(raw.data):
+                await msg.ack()  # a newer writer's event type: not ours to understand
+                return
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"undecodable status: {exc}")
+            return
+        try:
+            await planner.on_status(event)
+        except Exception as exc:
+            log.exception("status event %s failed", event.event_id, extra={"run_id": event.run_id})
+            await _retry_or_give_up(js, msg, exc, settings, limit=settings.max_deliveries)
+            return
+        await msg.ack()
+
+    return FastStream(broker, on_startup=[setup], logger=log)
+
+
+def _publisher(js: JetStreamContext, timeout: float) -> Publish:
+    async def publish_one(message: Outgoing) -> None:
+        if isinstance(message, TaskDispatched):
+            subject = subjects.task_dispatch_subject(message.mode)
+            await publish(js, subject, message, msg_id=message.msg_id, timeout=timeout)
+        else:
+            subject = subjects.status_subject(message.run_id)
+            await publish(js, subject, message, msg_id=message.event_id, timeout=timeout)
+
+    return publish_one
+
+
+def _is_newer_event_type(data: bytes) -> bool:
+    try:
+        return _type_decoder.decode(data).type not in _KNOWN_STATUS_TYPES
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+
+
+def _num_delivered(raw: Msg) -> int:
+    try:
+        return int(raw.metadata.num_delivered)
+    except Exception:  # not a JetStream message
+        return 1
+
+
+async def _dead_letter(
+    js: JetStreamContext, msg: NatsMessage, code: FailureCode, error: str, delivered: int = 0
+) -> None:
+    """Hand the message over to the dead letters and drop it from our consumer (term).
+
+    The dead letter's id comes from the message's stream position, so a redelivered poison
+    message gives one dead letter, not one per delivery.
+    """
+    raw = msg.raw_message
+    try:
+        seq = f"{raw.metadata.stream}/{raw.metadata.sequence.stream}"
+    except Exception:
+        seq = uuid.uuid4().hex
+    letter = DeadLetter(
+        event_id=str(uuid.uuid5(NAMESPACE, f"dead/{seq}")),
+        subject=raw.subject,
+        error_code=code,
+        error=error,
+        raw=raw.data,
+        num_delivered=delivered or _num_delivered(raw),
+    )
+    log.error("dead letter from %s: %s", raw.subject, error)
+    try:
+        await publish_dead_letter(js, letter)
+    except Exception:
+        log.exception("could not publish a dead letter: will retry")
+        await msg.nack(delay=5.0)
+        return
+    await msg.reject()
+
+
+async def _retry_or_give_up(
+    js: JetStreamContext, msg: NatsMessage, exc: Exception, settings: Settings, *, limit: int
+) -> None:
+    delivered = _num_delivered(msg.raw_message)
+    if limit > 0 and delivered >= limit:
+        error = f"gave up after {delivered} deliveries: {type(exc).__name__}: {exc}"
+        await _dead_letter(js, msg, FailureCode.INFRA, error, delivered)
+        return
+    await msg.nack(delay=settings.redelivery_delay(delivered))

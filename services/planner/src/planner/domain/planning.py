@@ -1,0 +1,226 @@
+"""From a phase-start request to a planned run, and from actions to the messages to publish.
+
+Pure functions: the same request (or the same progress and actions) always gives the same
+messages with the same ids, which is what makes a redo after a crash harmless.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from cc_planfile import SelectionError, select_batches
+from commandcenter_contracts import (
+    BatchCompleted,
+    BatchStarted,
+    PhaseStartRequested,
+    PlanBatch,
+    PlannedBatch,
+    PlannedTask,
+    RunFailed,
+    RunHalted,
+    RunPlanned,
+    RunStarted,
+    RunSucceeded,
+    StatusEvent,
+    TaskDispatched,
+    TaskQueued,
+)
+
+from planner.domain.naming import branch_names, event_id, task_id
+from planner.domain.progress import (
+    Action,
+    BatchState,
+    CompleteBatch,
+    FinishRun,
+    RunProgress,
+    StartBatch,
+    TaskState,
+    start_batch,
+)
+
+Outgoing = StatusEvent | TaskDispatched
+"""What the planner publishes, in order: status events and task dispatches."""
+
+
+class RunTasks(msgspec.Struct, frozen=True, kw_only=True):
+    """Every task of a run as its first dispatch, per selected batch (stored once, read when a
+    batch starts: the phase-start message itself is gone once acked)."""
+
+    run_id: str
+    batches: list[list[TaskDispatched]]
+
+
+class PlannedRun(msgspec.Struct, frozen=True, kw_only=True):
+    progress: RunProgress
+    tasks: RunTasks
+    messages: list[Outgoing]
+
+
+def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> PlannedRun:
+    """Select the batches, name every task, and the first messages: `run.planned`,
+    `run.started`, then batch 0 started with its tasks queued and dispatched.
+
+    Raises `cc_planfile.SelectionError` when the selection does not name runnable batches.
+    """
+    selected = select_batches(request.plan, request.selection)
+    run_id = request.run_id
+    flat = [(task.id, task.title) for batch in selected for task in batch.tasks]
+    branches = iter(branch_names(run_id, flat))
+    timeout_s = request.timeout_s if request.timeout_s is not None else default_timeout_s
+
+    dispatches: list[list[TaskDispatched]] = []
+    for b_index, batch in enumerate(selected):
+        dispatches.append(
+            [
+                _dispatch(request, b_index, t_index, batch, next(branches), timeout_s)
+                for t_index in range(len(batch.tasks))
+            ]
+        )
+    progress = RunProgress(
+        run_id=run_id,
+        continue_on_failure=request.continue_on_failure,
+        batches=[
+            BatchState(
+                index=b_index,
+                phase=batch.phase,
+                number=batch.number,
+                title=batch.title,
+                tasks=[TaskState(task_id=t.task_id, plan_task_id=t.plan_task_id) for t in tasks],
+            )
+            for b_index, (batch, tasks) in enumerate(zip(selected, dispatches, strict=True))
+        ],
+    )
+    tasks = RunTasks(run_id=run_id, batches=dispatches)
+    planned = RunPlanned(
+        event_id=event_id(run_id, "run.planned"),
+        run_id=run_id,
+        batches=[
+            PlannedBatch(
+                index=b_index,
+                phase=batch.phase,
+                number=batch.number,
+                title=batch.title,
+                tasks=[
+                    PlannedTask(
+                        task_id=t.task_id,
+                        plan_task_id=t.plan_task_id,
+                        title=t.title,
+                        branch=t.branch,
+                    )
+                    for t in batch_tasks
+                ],
+            )
+            for b_index, (batch, batch_tasks) in enumerate(zip(selected, dispatches, strict=True))
+        ],
+    )
+    started = RunStarted(event_id=event_id(run_id, "run.started"), run_id=run_id)
+    first = start_batch(progress, 0)
+    messages: list[Outgoing] = [planned, started, *render(progress, [first], tasks)]
+    return PlannedRun(progress=progress, tasks=tasks, messages=messages)
+
+
+def _dispatch(
+    request: PhaseStartRequested,
+    batch_index: int,
+    task_index: int,
+    batch: PlanBatch,
+    branch: str,
+    timeout_s: float,
+) -> TaskDispatched:
+    task = batch.tasks[task_index]
+    return TaskDispatched(
+        run_id=request.run_id,
+        task_id=task_id(request.run_id, batch_index, task_index),
+        attempt=1,
+        plan_task_id=task.id,
+        batch_index=batch_index,
+        title=task.title,
+        body=task.body,
+        files=list(task.files),
+        verification=list(task.verification),
+        verification_notes=list(task.verification_notes),
+        depends_on=list(task.depends_on),
+        skill=task.skill,
+        commit_message=task.commit_message,
+        branch=branch,
+        repo=request.repo,
+        base_ref=request.base_ref,
+        remote=request.remote,
+        agent=request.agent,
+        timeout_s=timeout_s,
+        mode=request.mode,
+    )
+
+
+def run_failed(request: PhaseStartRequested, error: SelectionError) -> RunFailed:
+    """The run cannot start: the error text names the batches the user could have meant."""
+    message = str(error)
+    if error.candidates:
+        message += f" (candidates: {'; '.join(error.candidates)})"
+    return RunFailed(
+        event_id=event_id(request.run_id, "run.failed"), run_id=request.run_id, error=message
+    )
+
+
+def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None) -> list[Outgoing]:
+    """The messages that carry out `actions`, in order. `tasks` is needed for `StartBatch`."""
+    run_id = progress.run_id
+    out: list[Outgoing] = []
+    for action in actions:
+        if isinstance(action, StartBatch):
+            if tasks is None:
+                raise ValueError("starting a batch needs the run's tasks")
+            i = action.batch_index
+            out.append(
+                BatchStarted(
+                    event_id=event_id(run_id, f"batch.started/{i}"), run_id=run_id, batch_index=i
+                )
+            )
+            batch_tasks = tasks.batches[i]
+            out.extend(
+                TaskQueued(
+                    event_id=event_id(run_id, f"task.queued/{t.task_id}/{t.attempt}"),
+                    run_id=run_id,
+                    task_id=t.task_id,
+                    attempt=t.attempt,
+                    batch_index=i,
+                    plan_task_id=t.plan_task_id,
+                    branch=t.branch,
+                )
+                for t in batch_tasks
+            )
+            out.extend(batch_tasks)
+        elif isinstance(action, CompleteBatch):
+            i = action.batch_index
+            out.append(
+                BatchCompleted(
+                    event_id=event_id(run_id, f"batch.completed/{i}/{action.round}"),
+                    run_id=run_id,
+                    batch_index=i,
+                    succeeded=action.succeeded,
+                )
+            )
+        elif isinstance(action, FinishRun):
+            name = f"run.{action.outcome}/{action.epoch}"
+            if action.outcome == "succeeded":
+                out.append(RunSucceeded(event_id=event_id(run_id, name), run_id=run_id))
+            else:
+                out.append(
+                    RunHalted(
+                        event_id=event_id(run_id, name),
+                        run_id=run_id,
+                        batch_index=action.batch_index,
+                        failed_tasks=list(action.failed_tasks),
+                        reason=_halt_reason(progress, action.failed_tasks),
+                    )
+                )
+    return out
+
+
+def _halt_reason(progress: RunProgress, failed: list[str]) -> str:
+    described = []
+    for tid in failed:
+        found = progress.find_task(tid)
+        if found is not None:
+            task = found[1]
+            described.append(f"{task.plan_task_id} ({task.error_code or 'failed'})")
+    return "failed: " + ", ".join(described) if described else "a task failed"

@@ -1,0 +1,70 @@
+"""The planner's settings: one frozen object, read once from `CC_…` environment variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the planner cannot use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    nats_url: str = "nats://127.0.0.1:4222"
+    """`CC_NATS_URL`: the NATS server (JetStream enabled)."""
+    default_timeout_s: float = 1800.0
+    """`CC_DEFAULT_TIMEOUT_S`: a task's time limit when the run asks for none."""
+    retry_delay_s: float = 1.0
+    """`CC_PLANNER_RETRY_DELAY_S`: first redelivery delay of a message whose handling failed
+    (NATS or KV unavailable); doubles per delivery up to 30 s."""
+    max_deliveries: int = 200
+    """`CC_PLANNER_MAX_DELIVERIES`: a status event still failing after this many deliveries
+    goes to the dead letters (error code INFRA) instead of blocking every run behind it."""
+    publish_timeout_s: float = 10.0
+    """`CC_PLANNER_PUBLISH_TIMEOUT_S`: how long one JetStream publish may wait for its ack."""
+    client_name: str = ""
+    """`CC_PLANNER_NAME`: the NATS connection name (default `planner@<host>:<pid>`)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            nats_url=env.get("CC_NATS_URL", "").strip() or cls.nats_url,
+            default_timeout_s=_number(
+                env, "CC_DEFAULT_TIMEOUT_S", cls.default_timeout_s, float, low=1.0
+            ),
+            retry_delay_s=_number(
+                env, "CC_PLANNER_RETRY_DELAY_S", cls.retry_delay_s, float, low=0.01
+            ),
+            max_deliveries=_number(
+                env, "CC_PLANNER_MAX_DELIVERIES", cls.max_deliveries, int, low=2
+            ),
+            publish_timeout_s=_number(
+                env, "CC_PLANNER_PUBLISH_TIMEOUT_S", cls.publish_timeout_s, float, low=0.1
+            ),
+            client_name=env.get("CC_PLANNER_NAME", "").strip()
+            or f"planner@{socket.gethostname()}:{os.getpid()}",
+        )
+
+    def redelivery_delay(self, num_delivered: int) -> float:
+        return float(min(30.0, self.retry_delay_s * 2 ** max(0, min(num_delivered - 1, 10))))
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low: N) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value < low:
+        raise SettingsError(f"{name}={raw!r} must be at least {low}")
+    return value
