@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,10 +28,14 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path_factory.mktemp("pg") / "data").start()
+def pg_server() -> Iterator[PostgresServer]:
+    # Not under pytest's basetemp: every pytest session resets that tree to mode 0700, which
+    # would lock PostgreSQL (running as its own system user) out of a concurrent session's data.
+    root = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
+    server = PostgresServer(root / "data").start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

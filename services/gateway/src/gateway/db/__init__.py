@@ -1,0 +1,1 @@
+"""The read model in PostgreSQL: migrations, queries, error classification."""

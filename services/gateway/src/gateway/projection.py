@@ -1,0 +1,330 @@
+"""Status events → SQL statements on the read model. No I/O here but `apply`.
+
+Idempotent by construction: the event row is inserted first (`ON CONFLICT DO NOTHING`) and the
+rest runs only if that insert happened, in the caller's transaction, so an event delivered twice
+(or published twice under two message ids) changes the read model once.
+
+Order guards: every status-carrying row keeps `status_seq`, the stream sequence of the event that
+set its status, and older events never overwrite newer ones. Task rows also keep the attempt:
+an event of an older attempt never overwrites a newer attempt's state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from commandcenter_contracts import (
+    BatchCompleted,
+    BatchStarted,
+    FailureCode,
+    RunAccepted,
+    RunCancelled,
+    RunFailed,
+    RunHalted,
+    RunPlanned,
+    RunStarted,
+    RunSucceeded,
+    StatusEvent,
+    TaskFailed,
+    TaskProgress,
+    TaskQueued,
+    TaskStarted,
+    TaskSucceeded,
+    encode,
+)
+
+# A run never leaves succeeded/failed/cancelled; `halted` it can (a replay resumes it).
+TERMINAL_TASK_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+class UnprojectableEvent(ValueError):
+    """A well-formed event the read model cannot hold (e.g. a run id that is not a uuid)."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    args: tuple[Any, ...] = ()
+    many: tuple[tuple[Any, ...], ...] = ()
+    """When set, `executemany` with these rows instead of `args`."""
+
+
+_INSERT_EVENT = """
+INSERT INTO events (event_id, run_id, type, stream_seq, at, payload)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING 1
+"""
+
+# --- runs -----------------------------------------------------------------------------------
+_INSERT_RUN = """
+INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
+                  created_at, updated_at)
+VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $8)
+ON CONFLICT (id) DO NOTHING
+"""
+
+# accepted/halted → running; a run already running is left alone (nothing to change).
+_RUN_RUNNING = """
+UPDATE runs SET status = 'running', status_seq = $2, updated_at = $3,
+                finished_at = NULL, error = NULL
+WHERE id = $1 AND status_seq < $2
+  AND status NOT IN ('running', 'succeeded', 'failed', 'cancelled')
+"""
+
+_RUN_TERMINAL = """
+UPDATE runs SET status = $2, status_seq = $3, updated_at = $4, finished_at = $4, error = $5
+WHERE id = $1 AND status_seq < $3 AND status NOT IN ('succeeded', 'failed', 'cancelled')
+"""
+
+# --- batches --------------------------------------------------------------------------------
+_UPSERT_PLANNED_BATCH = """
+INSERT INTO batches (run_id, index, phase, number, title, status)
+VALUES ($1, $2, $3, $4, $5, 'pending')
+ON CONFLICT (run_id, index) DO UPDATE
+SET phase = EXCLUDED.phase, number = EXCLUDED.number, title = EXCLUDED.title
+"""
+
+_BATCH_STATUS = """
+INSERT INTO batches (run_id, index, status, status_seq, started_at, finished_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (run_id, index) DO UPDATE
+SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq,
+    started_at = COALESCE(batches.started_at, EXCLUDED.started_at),
+    finished_at = EXCLUDED.finished_at
+WHERE batches.status_seq < EXCLUDED.status_seq
+"""
+
+# --- tasks ----------------------------------------------------------------------------------
+_UPSERT_PLANNED_TASK = """
+INSERT INTO tasks (task_id, run_id, batch_index, position, plan_task_id, title, branch, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (task_id) DO UPDATE
+SET batch_index = EXCLUDED.batch_index, position = EXCLUDED.position,
+    plan_task_id = EXCLUDED.plan_task_id, title = EXCLUDED.title,
+    branch = CASE WHEN tasks.branch = '' THEN EXCLUDED.branch ELSE tasks.branch END
+"""
+
+# A newer attempt wins; within one attempt, a later event wins.
+_NEWER = (
+    "(EXCLUDED.attempt > tasks.attempt"
+    " OR (EXCLUDED.attempt = tasks.attempt AND EXCLUDED.status_seq > tasks.status_seq))"
+)
+
+_TASK_QUEUED = f"""
+INSERT INTO tasks (task_id, run_id, batch_index, plan_task_id, branch, status, attempt,
+                   updated_at, status_seq)
+VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)
+ON CONFLICT (task_id) DO UPDATE
+SET status = 'queued', attempt = EXCLUDED.attempt, batch_index = EXCLUDED.batch_index,
+    plan_task_id = EXCLUDED.plan_task_id, branch = EXCLUDED.branch,
+    step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
+    started_at = NULL, finished_at = NULL,
+    updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
+WHERE {_NEWER}
+"""
+
+_TASK_STARTED = f"""
+INSERT INTO tasks (task_id, run_id, status, attempt, started_at, updated_at, status_seq)
+VALUES ($1, $2, 'running', $3, $4, $4, $5)
+ON CONFLICT (task_id) DO UPDATE
+SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
+    step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
+    finished_at = NULL, updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
+WHERE {_NEWER}
+"""
+
+# Progress records the step; it moves a task to `running` but never out of a final state.
+_TASK_PROGRESS = """
+INSERT INTO tasks (task_id, run_id, status, attempt, step, started_at, updated_at, status_seq)
+VALUES ($1, $2, 'running', $3, $4, $5, $5, $6)
+ON CONFLICT (task_id) DO UPDATE
+SET status = CASE WHEN EXCLUDED.attempt > tasks.attempt
+                    OR tasks.status IN ('pending', 'queued') THEN 'running'
+                  ELSE tasks.status END,
+    started_at = COALESCE(
+        CASE WHEN EXCLUDED.attempt > tasks.attempt THEN NULL ELSE tasks.started_at END,
+        EXCLUDED.started_at),
+    attempt = EXCLUDED.attempt, step = EXCLUDED.step, updated_at = EXCLUDED.updated_at,
+    status_seq = EXCLUDED.status_seq
+WHERE EXCLUDED.attempt > tasks.attempt
+   OR (EXCLUDED.attempt = tasks.attempt AND EXCLUDED.status_seq > tasks.status_seq
+       AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled'))
+"""
+
+_TASK_SUCCEEDED = f"""
+INSERT INTO tasks (task_id, run_id, status, attempt, branch, commit, pushed, finished_at,
+                   updated_at, status_seq)
+VALUES ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $7, $8)
+ON CONFLICT (task_id) DO UPDATE
+SET status = 'succeeded', attempt = EXCLUDED.attempt, branch = EXCLUDED.branch,
+    commit = EXCLUDED.commit, pushed = EXCLUDED.pushed, error_code = NULL, error = NULL,
+    finished_at = EXCLUDED.finished_at, updated_at = EXCLUDED.updated_at,
+    status_seq = EXCLUDED.status_seq
+WHERE {_NEWER}
+"""
+
+_TASK_FAILED = f"""
+INSERT INTO tasks (task_id, run_id, status, attempt, error_code, error, finished_at,
+                   updated_at, status_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (task_id) DO UPDATE
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, error_code = EXCLUDED.error_code,
+    error = EXCLUDED.error, finished_at = EXCLUDED.finished_at,
+    updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
+WHERE {_NEWER}
+"""
+
+
+def run_uuid(run_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(run_id)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise UnprojectableEvent(f"run_id {run_id!r} is not a uuid") from exc
+
+
+def _json_text(value: Any) -> str:
+    return encode(value).decode()
+
+
+def statements(event: StatusEvent, seq: int) -> list[Statement]:
+    """What `event` (at stream sequence `seq`) changes, after its event row is inserted."""
+    run = run_uuid(event.run_id)
+    at: datetime = event.at
+    match event:
+        case RunAccepted():
+            return [
+                Statement(
+                    _INSERT_RUN,
+                    (
+                        run,
+                        event.mode,
+                        event.plan_path,
+                        event.repo,
+                        event.agent,
+                        _json_text(event.selection),
+                        event.requested_by,
+                        at,
+                    ),
+                )
+            ]
+        case RunPlanned():
+            result = [Statement(_RUN_RUNNING, (run, seq, at))]
+            result.append(
+                Statement(
+                    _UPSERT_PLANNED_BATCH,
+                    many=tuple((run, b.index, b.phase, b.number, b.title) for b in event.batches),
+                )
+            )
+            tasks = tuple(
+                (t.task_id, run, b.index, pos, t.plan_task_id, t.title, t.branch, at)
+                for b in event.batches
+                for pos, t in enumerate(b.tasks)
+            )
+            if tasks:
+                result.append(Statement(_UPSERT_PLANNED_TASK, many=tasks))
+            return [s for s in result if s.args or s.many]
+        case RunStarted():
+            return [Statement(_RUN_RUNNING, (run, seq, at))]
+        case BatchStarted():
+            return [
+                Statement(_RUN_RUNNING, (run, seq, at)),
+                Statement(_BATCH_STATUS, (run, event.batch_index, "running", seq, at, None)),
+            ]
+        case BatchCompleted():
+            status = "succeeded" if event.succeeded else "failed"
+            return [Statement(_BATCH_STATUS, (run, event.batch_index, status, seq, None, at))]
+        case RunSucceeded():
+            return [Statement(_RUN_TERMINAL, (run, "succeeded", seq, at, None))]
+        case RunFailed():
+            return [Statement(_RUN_TERMINAL, (run, "failed", seq, at, event.error))]
+        case RunHalted():
+            reason = event.reason or (
+                f"batch {event.batch_index} had failed tasks: {', '.join(event.failed_tasks)}"
+            )
+            return [Statement(_RUN_TERMINAL, (run, "halted", seq, at, reason))]
+        case RunCancelled():
+            return [Statement(_RUN_TERMINAL, (run, "cancelled", seq, at, event.reason or None))]
+        case TaskQueued():
+            return [
+                Statement(
+                    _TASK_QUEUED,
+                    (
+                        event.task_id,
+                        run,
+                        event.batch_index,
+                        event.plan_task_id,
+                        event.branch,
+                        event.attempt,
+                        at,
+                        seq,
+                    ),
+                )
+            ]
+        case TaskStarted():
+            return [Statement(_TASK_STARTED, (event.task_id, run, event.attempt, at, seq))]
+        case TaskProgress():
+            return [
+                Statement(_TASK_PROGRESS, (event.task_id, run, event.attempt, event.step, at, seq))
+            ]
+        case TaskSucceeded():
+            return [
+                Statement(
+                    _TASK_SUCCEEDED,
+                    (
+                        event.task_id,
+                        run,
+                        event.attempt,
+                        event.branch,
+                        event.commit,
+                        event.pushed,
+                        at,
+                        seq,
+                    ),
+                )
+            ]
+        case TaskFailed():
+            return [Statement(_TASK_FAILED, (event.task_id, run, *_failure(event), at, at, seq))]
+    return []  # pragma: no cover - the union is exhaustive
+
+
+def _failure(event: TaskFailed) -> tuple[str, int, str, str]:
+    """(status, attempt, error_code, error): a failure with a retry coming leaves it queued."""
+    if event.will_retry:
+        status = "queued"
+    elif event.error_code == FailureCode.CANCELLED:
+        status = "cancelled"
+    else:
+        status = "failed"
+    return status, event.attempt, str(event.error_code), event.message
+
+
+async def apply(conn: asyncpg.Connection, event: StatusEvent, seq: int, payload: bytes) -> bool:
+    """Project one event inside the caller's transaction; False if it was already projected."""
+    todo = statements(event, seq)  # raises UnprojectableEvent before touching the database
+    inserted = await conn.fetchval(
+        _INSERT_EVENT,
+        event.event_id,
+        run_uuid(event.run_id),
+        event_type(event),
+        seq,
+        event.at,
+        payload.decode("utf-8"),
+    )
+    if inserted is None:
+        return False
+    for statement in todo:
+        if statement.many:
+            await conn.executemany(statement.sql, statement.many)
+        else:
+            await conn.execute(statement.sql, *statement.args)
+    return True
+
+
+def event_type(event: StatusEvent) -> str:
+    """The wire tag of an event, e.g. `task.succeeded`."""
+    return str(type(event).__struct_config__.tag)

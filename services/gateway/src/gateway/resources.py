@@ -1,0 +1,106 @@
+"""The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projector.
+
+Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+import cc_bus
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.db.migrate import migrate
+from gateway.projector import Projector
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    nc: Client
+    js: JetStreamContext
+    pool: asyncpg.Pool
+    projector: Projector
+    projector_task: asyncio.Task[None]
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        self.projector.stop()
+        try:
+            await asyncio.wait_for(self.projector_task, grace_s)
+        except (TimeoutError, asyncio.CancelledError):
+            self.projector_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.projector_task
+        try:
+            await asyncio.wait_for(self.pool.close(), grace_s)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self.pool.terminate()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.nc.close(), grace_s)
+
+
+async def _retrying(what: str, deadline: float, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Start-up: dependencies may come up after us (compose, k8s); wait for them a while."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(f"{what} not reachable at start-up: {exc}") from exc
+            log.warning("%s not reachable yet (%s); retrying", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def open_resources(settings: Settings) -> Resources:
+    deadline = time.monotonic() + settings.startup_timeout_s
+    nc = await _retrying(
+        "NATS", deadline, lambda: cc_bus.connect(settings.nats_url, name="cc-gateway")
+    )
+    try:
+        js = nc.jetstream(timeout=settings.request_timeout_s)
+        await cc_bus.ensure_streams(js)
+        # Before anything consumes: a changed consumer setting must reach the server.
+        await cc_bus.ensure_consumer(js, cc_bus.projector_consumer())
+        pool = await _retrying(
+            "PostgreSQL",
+            deadline,
+            lambda: asyncpg.create_pool(
+                settings.database_url,
+                min_size=1,
+                max_size=settings.db_pool_max,
+                timeout=5.0,
+                command_timeout=settings.request_timeout_s,
+            ),
+        )
+    except BaseException:
+        await nc.close()
+        raise
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+    except BaseException:
+        pool.terminate()
+        await nc.close()
+        raise
+    projector = Projector(js, pool)
+    task = asyncio.create_task(projector.run(), name="gateway-projector")
+    return Resources(
+        settings=settings, nc=nc, js=js, pool=pool, projector=projector, projector_task=task
+    )

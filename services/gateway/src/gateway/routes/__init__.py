@@ -1,0 +1,23 @@
+"""HTTP route handlers, grouped by resource. Handlers stay thin: parse, call, answer."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from gateway.routes.events import run_events, task_log
+from gateway.routes.health import health, ready
+from gateway.routes.plans import parse_plan_request
+from gateway.routes.runs import autonomous_start, autonomous_status, create_run, get_run, list_runs
+
+ROUTES: list[ControllerRouterHandler] = [
+    create_run,
+    autonomous_start,
+    list_runs,
+    get_run,
+    autonomous_status,
+    run_events,
+    task_log,
+    parse_plan_request,
+    health,
+    ready,
+]

@@ -1,0 +1,211 @@
+"""From a start request to the messages that start a run: read and parse the plan, check the
+batch selection, find the repository, choose the agent.
+
+Plain domain logic (files and the plan parser, no NATS, no HTTP): every refusal is a
+`RunRequestError` naming the request field at fault, which the API turns into a 400.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cc_planfile import PlanFileError, SelectionError, parse_plan_file, select_batches
+from commandcenter_contracts import (
+    AgentSpec,
+    BatchSelection,
+    PhaseStartRequested,
+    Plan,
+    PlanBatch,
+    RunAccepted,
+    new_id,
+)
+
+from gateway.schemas import RunRequest
+
+# `scheme://…` or scp-like `user@host:path`: a repository the executor clones, not a path.
+_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
+
+
+class RunRequestError(Exception):
+    """The request cannot start a run; `field` names the request field at fault."""
+
+    def __init__(self, field: str, message: str, candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.candidates = list(candidates or [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedRun:
+    """Everything needed to record and start one run."""
+
+    run_id: str
+    plan_path: Path
+    plan: Plan
+    batches: list[PlanBatch]
+    phase_start: PhaseStartRequested
+    accepted: RunAccepted
+    selection: BatchSelection = field(default_factory=BatchSelection)
+
+    @property
+    def tasks_scheduled(self) -> int:
+        return sum(len(batch.tasks) for batch in self.batches)
+
+    @property
+    def batches_scheduled(self) -> list[int | str]:
+        """Batch numbers as written; all-digit numbers as ints, like the original API."""
+        return [int(b.number) if b.number.isdigit() else b.number for b in self.batches]
+
+
+def normalise_number(value: int | str | None) -> str | None:
+    """`3` and `" 3 "` both mean batch `"3"`; empty means no bound."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def resolve_plan_path(plan_path: str, plan_root: Path) -> Path:
+    path = Path(plan_path)
+    if not path.is_absolute():
+        path = plan_root / path
+    try:
+        path = path.resolve()
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RunRequestError("plan_path", f"cannot read plan file {path}: {exc}") from exc
+    if not exists:
+        raise RunRequestError("plan_path", f"plan file not found: {path}")
+    if not is_file:
+        raise RunRequestError("plan_path", f"plan path is not a file: {path}")
+    return path
+
+
+def read_plan(plan_path: str, plan_root: Path) -> tuple[Path, Plan]:
+    """The resolved path and the parsed plan; `RunRequestError("plan_path", …)` otherwise."""
+    path = resolve_plan_path(plan_path, plan_root)
+    try:
+        return path, parse_plan_file(path)
+    except PlanFileError as exc:
+        raise RunRequestError("plan_path", str(exc)) from exc
+    except (OSError, ValueError) as exc:  # the parser's own errors cover the usual cases
+        raise RunRequestError("plan_path", f"cannot read plan file {path}: {exc}") from exc
+
+
+def find_repository(start: Path) -> Path | None:
+    """The nearest directory at or above `start` with a `.git` (a directory, or a file in a
+    worktree or submodule)."""
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def resolve_repo(repo: str | None, *, plan_path: Path, plan_root: Path, mode: str) -> str:
+    if repo is None:
+        found = find_repository(plan_path.parent)
+        if found is None:
+            raise RunRequestError(
+                "repo",
+                f"no git repository contains {plan_path}; pass `repo` (the repository's path)",
+            )
+        return str(found)
+    if _URL.match(repo):
+        if mode == "local":
+            raise RunRequestError(
+                "repo", f"local mode runs in a repository on this machine: give a path, not {repo}"
+            )
+        return repo
+    path = Path(repo)
+    if not path.is_absolute():
+        path = plan_root / path
+    try:
+        path = path.resolve()
+        is_dir = path.is_dir()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RunRequestError("repo", f"cannot use repository {path}: {exc}") from exc
+    if not is_dir:
+        raise RunRequestError("repo", f"repository not found: {path}")
+    return str(path)
+
+
+def _agent(request: RunRequest, default_agent: str) -> AgentSpec:
+    name = request.agent or default_agent
+    if name == "command" and not request.agent_argv:
+        raise RunRequestError("agent_argv", "agent `command` needs `agent_argv` (a list of str)")
+    if name != "command" and request.agent_argv:
+        raise RunRequestError("agent_argv", f"`agent_argv` is only for agent `command`, not {name}")
+    return AgentSpec(name=name, argv=list(request.agent_argv or []))
+
+
+def _mode(request: RunRequest) -> str:
+    if request.mode and request.execution_mode and request.mode != request.execution_mode:
+        raise RunRequestError(
+            "mode",
+            f"`mode` ({request.mode}) and `execution_mode` ({request.execution_mode}) disagree",
+        )
+    return request.execution_mode or request.mode or "local"
+
+
+def prepare_run(
+    request: RunRequest,
+    *,
+    plan_root: Path,
+    default_agent: str,
+    requested_by: str = "anonymous",
+    run_id: str | None = None,
+) -> PreparedRun:
+    """Check a start request against the plan on disk and build the run's first messages."""
+    mode = _mode(request)
+    agent = _agent(request, default_agent)
+    plan_path, plan = read_plan(request.plan_path, plan_root)
+    selection = BatchSelection(
+        start_batch=normalise_number(request.start_batch),
+        end_batch=normalise_number(request.end_batch),
+        phase=normalise_number(request.phase),
+    )
+    try:
+        batches = select_batches(plan, selection)
+    except SelectionError as exc:
+        raise RunRequestError("selection", str(exc), exc.candidates) from exc
+    if not any(batch.tasks for batch in batches):
+        raise RunRequestError("selection", "the selected batches have no tasks")
+    repo = resolve_repo(request.repo, plan_path=plan_path, plan_root=plan_root, mode=mode)
+
+    run_id = run_id or new_id()
+    phase_start = PhaseStartRequested(
+        event_id=new_id(),
+        run_id=run_id,
+        plan_path=str(plan_path),
+        plan=plan,
+        selection=selection,
+        mode="dagger" if mode == "dagger" else "local",
+        repo=repo,
+        base_ref=request.base_ref,
+        remote=request.remote,
+        agent=agent,
+        timeout_s=request.timeout_s,
+        continue_on_failure=request.continue_on_failure,
+        requested_by=requested_by,
+    )
+    accepted = RunAccepted(
+        run_id=run_id,
+        mode=phase_start.mode,
+        plan_path=str(plan_path),
+        selection=selection,
+        repo=repo,
+        agent=agent.name,
+        requested_by=requested_by,
+    )
+    return PreparedRun(
+        run_id=run_id,
+        plan_path=plan_path,
+        plan=plan,
+        batches=batches,
+        phase_start=phase_start,
+        accepted=accepted,
+        selection=selection,
+    )

@@ -1,0 +1,198 @@
+"""Request and response bodies of the HTTP API, as msgspec Structs.
+
+Request bodies forbid unknown fields (a typo is a 400 naming the field, not a silently ignored
+option) and carry their bounds as `msgspec.Meta`, so litestar rejects bad input before any
+handler runs and the OpenAPI schema shows the constraints.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+# --- field types ----------------------------------------------------------------------------
+BatchNumber = (
+    Annotated[
+        int, msgspec.Meta(ge=0, le=1_000_000, description="a batch or phase number as written")
+    ]
+    | Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+)
+"""`3` or `"3"` or `"2a"`: normalised to the string written in the plan."""
+
+PathText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+GitRef = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=256,
+        # Never an option to git (no leading `-`), never whitespace or NUL.
+        pattern=r"^[^\s\x00-][^\s\x00]*$",
+        description="a branch, tag or commit of the repository",
+    ),
+]
+Mode = Literal["local", "dagger"]
+Agent = Literal["claude", "command", "plan-follower"]
+Argv = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\x00]*$")]],
+    msgspec.Meta(min_length=1, max_length=256),
+]
+TimeoutSeconds = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
+
+
+# --- requests -------------------------------------------------------------------------------
+class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/runs`: run a selection of a plan's batches."""
+
+    plan_path: PathText
+    """The plan file; relative paths are resolved against the gateway's `CC_PLAN_ROOT`."""
+    start_batch: BatchNumber | None = None
+    end_batch: BatchNumber | None = None
+    phase: BatchNumber | None = None
+    execution_mode: Mode | None = None
+    mode: Mode | None = None
+    """Alias of `execution_mode`."""
+    repo: PathText | None = None
+    """Local mode: the repository's path; dagger mode: a path or URL. Default: the git
+    repository containing the plan file."""
+    base_ref: GitRef = "HEAD"
+    remote: PathText | None = None
+    agent: Agent | None = None
+    agent_argv: Argv | None = None
+    """The command of `agent: command` (argv, never a shell line)."""
+    timeout_s: TimeoutSeconds | None = None
+    continue_on_failure: bool = False
+
+
+class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/autonomous/start`: the original call, kept as it was."""
+
+    plan_path: PathText
+    start_batch: BatchNumber | None = None
+    end_batch: BatchNumber | None = None
+    execution_mode: Mode = "local"
+    phase: BatchNumber | None = None
+    repo: PathText | None = None
+    base_ref: GitRef = "HEAD"
+    agent: Agent | None = None
+
+    def to_run_request(self) -> RunRequest:
+        return RunRequest(
+            plan_path=self.plan_path,
+            start_batch=self.start_batch,
+            end_batch=self.end_batch,
+            phase=self.phase,
+            execution_mode=self.execution_mode,
+            repo=self.repo,
+            base_ref=self.base_ref,
+            agent=self.agent,
+        )
+
+
+class PlanParseRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/plans/parse`: exactly one of `plan_path` and `text`."""
+
+    plan_path: PathText | None = None
+    text: Annotated[str, msgspec.Meta(max_length=5_000_000)] | None = None
+
+
+# --- responses ------------------------------------------------------------------------------
+class RunLinks(msgspec.Struct, frozen=True, kw_only=True):
+    self: str
+    events: str
+
+
+class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """The 202 of both start calls (`execution_id` is the original name of `id`)."""
+
+    id: str
+    execution_id: str
+    status: str
+    batches_scheduled: list[int | str]
+    """Batch numbers as written (an int when the number is all digits)."""
+    tasks_scheduled: int
+    links: RunLinks
+
+
+class TaskView(msgspec.Struct, frozen=True, kw_only=True):
+    task_id: str
+    plan_task_id: str
+    title: str
+    status: str
+    attempt: int
+    branch: str
+    commit: str | None
+    pushed: bool
+    step: str | None
+    error_code: str | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class BatchView(msgspec.Struct, frozen=True, kw_only=True):
+    index: int | None
+    phase: str | None
+    number: str
+    title: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    tasks: list[TaskView]
+
+
+class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
+    pending: int = 0
+    """Planned, in a batch that has not started yet."""
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    total: int = 0
+
+
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    execution_id: str
+    status: str
+    mode: str
+    plan_path: str
+    repo: str
+    agent: str
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    counts: TaskCounts
+
+
+class RunView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    execution_id: str
+    status: str
+    mode: str
+    plan_path: str
+    repo: str
+    agent: str
+    requested_by: str
+    selection: dict[str, str | None]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    batches: list[BatchView]
+    counts: TaskCounts
+
+
+class RunList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[RunSummary]
+    count: int
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    nats: str
+    postgres: str
+    streams: str

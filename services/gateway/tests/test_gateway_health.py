@@ -1,0 +1,140 @@
+"""Liveness, readiness, OpenAPI, plan parsing, and behaviour while NATS is down."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from commandcenter.servers import NatsServer
+from gateway_testkit import TWO_BY_TWO_PLAN, eventually, fixture_plan
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+pytestmark = pytest.mark.integration
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_health_and_ready(client: Client) -> None:
+    r = await client.get("/health")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    r = await client.get("/ready")
+    assert (r.status_code, r.json()) == (200, {"nats": "ok", "postgres": "ok", "streams": "ok"})
+
+
+async def test_openapi_is_served(client: Client) -> None:
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["openapi"].startswith("3.1")
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/runs",
+        "/api/v1/autonomous/start",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/autonomous/{run_id}/status",
+        "/api/v1/runs/{run_id}/events",
+        "/api/v1/runs/{run_id}/tasks/{task_id}/log",
+        "/api/v1/plans/parse",
+        "/health",
+        "/ready",
+    ):
+        assert path in paths, path
+    request_schema = spec["components"]["schemas"]["RunRequest"]
+    assert request_schema["required"] == ["plan_path"]
+    assert "agent_argv" in request_schema["properties"]
+    r = await client.get("/schema")
+    assert r.status_code == 200
+
+
+async def test_nats_down_is_503_then_recovers(client: Client, nats_server: NatsServer) -> None:
+    body = {"plan_path": "docs/plans/TWO.md"}
+    nats_server.stop()
+
+    async def not_ready() -> dict[str, str] | None:
+        r = await client.get("/ready")
+        return r.json() if r.status_code == 503 else None
+
+    state = await eventually(not_ready, what="/ready to notice NATS is gone")
+    assert state["nats"] != "ok"
+    assert state["postgres"] == "ok"
+
+    for endpoint in ("/api/v1/runs", "/api/v1/autonomous/start"):
+        r = await client.post(endpoint, json=body)
+        assert r.status_code == 503, r.text
+        assert "NATS" in r.json()["detail"]
+    r = await client.get(f"/api/v1/runs/{uuid.uuid4()}/events")
+    assert r.status_code == 503
+    # Bad input is still a 400, whatever the bus does.
+    r = await client.post("/api/v1/runs", json={"plan_path": "docs/plans/NOPE.md"})
+    assert r.status_code == 400
+    # Nothing half-started: no run was recorded.
+    assert (await client.get("/api/v1/runs")).json()["count"] == 0
+    assert (await client.get("/health")).status_code == 200
+
+    nats_server.start()  # same port and store: the gateway reconnects by itself
+
+    async def ready_again() -> bool:
+        return (await client.get("/ready")).status_code == 200
+
+    await eventually(ready_again, what="/ready after NATS is back")
+    r = await client.post("/api/v1/runs", json=body)
+    assert r.status_code == 202, r.text
+
+
+async def test_parse_plan_from_path_and_text(client: Client) -> None:
+    r = await client.post("/api/v1/plans/parse", json={"plan_path": "docs/plans/MASTER_PLAN.md"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["title"].startswith("CC4 Master Plan")
+    batch = doc["batches"][2]
+    assert (batch["phase"], batch["number"], batch["title"]) == (
+        "3",
+        "1",
+        "Core Infrastructure (3 tasks)",
+    )
+    task = batch["tasks"][0]
+    for key in ("id", "title", "files", "depends_on", "verification"):
+        assert key in task
+    assert doc["warnings"][0]["line"] > 0
+
+    by_text = await client.post(
+        "/api/v1/plans/parse", json={"text": fixture_plan("cc4-MASTER_PLAN.md").read_text()}
+    )
+    assert by_text.status_code == 200
+    assert by_text.json()["batches"] == doc["batches"]
+
+    two = (await client.post("/api/v1/plans/parse", json={"text": TWO_BY_TWO_PLAN})).json()
+    assert [[t["id"] for t in b["tasks"]] for b in two["batches"]] == [
+        ["1.1", "1.2"],
+        ["2.1", "2.2"],
+    ]
+
+
+async def test_parse_plan_refusals(client: Client) -> None:
+    for body in ({}, {"plan_path": "docs/plans/TWO.md", "text": "# x"}):
+        r = await client.post("/api/v1/plans/parse", json=body)
+        assert r.status_code == 400
+        assert {e["key"] for e in r.json()["extra"]} == {"plan_path", "text"}
+    r = await client.post("/api/v1/plans/parse", json={"plan_path": "nope/PLAN.md"})
+    assert r.status_code == 400
+    assert "nope/PLAN.md" in r.json()["detail"]
+
+
+async def test_an_unexpected_error_is_a_json_500_with_a_request_id(
+    app: Litestar, client: Client
+) -> None:
+    @get("/test-only/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise RuntimeError("a bug, with a secret inside")
+
+    app.register(boom)
+    r = await client.get("/test-only/boom", headers={"X-Request-ID": "req-42"})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["request_id"] == "req-42" == r.headers["x-request-id"]
+    assert "secret" not in r.text  # details go to the log, not to the client
+
+    r = await client.get("/test-only/boom")
+    generated = r.json()["request_id"]
+    assert uuid.UUID(generated) and r.headers["x-request-id"] == generated

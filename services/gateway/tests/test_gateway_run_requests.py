@@ -1,0 +1,89 @@
+"""Preparing a run from a request: plan, selection, repository, agent (no servers needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from commandcenter.gitfixtures import GitSandbox
+from gateway.run_requests import RunRequestError, find_repository, prepare_run
+from gateway.schemas import RunRequest
+from gateway_testkit import TWO_BY_TWO_PLAN
+
+
+def _prepare(root: Path, **fields: object) -> object:
+    request = RunRequest(**{"plan_path": "docs/plans/TWO.md", **fields})  # type: ignore[arg-type]
+    return prepare_run(request, plan_root=root, default_agent="claude", requested_by="t")
+
+
+@pytest.fixture
+def repo(git_sandbox: GitSandbox) -> Path:
+    plans = git_sandbox.repo / "docs" / "plans"
+    plans.mkdir(parents=True)
+    (plans / "TWO.md").write_text(TWO_BY_TWO_PLAN)
+    return git_sandbox.repo
+
+
+@pytest.mark.integration
+def test_a_prepared_run_carries_everything(repo: Path) -> None:
+    prepared = prepare_run(
+        RunRequest(plan_path="docs/plans/TWO.md", start_batch=2, mode="dagger"),
+        plan_root=repo,
+        default_agent="plan-follower",
+        requested_by="bob",
+        run_id="11111111-1111-4111-8111-111111111111",
+    )
+    assert prepared.run_id == "11111111-1111-4111-8111-111111111111"
+    assert prepared.batches_scheduled == [2]
+    assert prepared.tasks_scheduled == 2
+    start = prepared.phase_start
+    assert start.run_id == prepared.accepted.run_id == prepared.run_id
+    assert start.mode == prepared.accepted.mode == "dagger"
+    assert start.selection.start_batch == "2"
+    assert start.selection.end_batch is None
+    assert start.agent.name == "plan-follower"
+    assert start.repo == str(repo.resolve())
+    assert start.plan_path == str((repo / "docs/plans/TWO.md").resolve())
+    assert len(start.plan.batches) == 2  # the whole plan travels; the planner selects again
+    assert prepared.accepted.requested_by == "bob"
+
+
+@pytest.mark.integration
+def test_the_repository_is_found_from_a_nested_plan(repo: Path) -> None:
+    nested = repo / "docs" / "plans"
+    assert find_repository(nested) == repo
+    assert find_repository(Path("/")) is None or (Path("/") / ".git").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"plan_path": "missing.md"}, "plan_path"),
+        ({"plan_path": "docs"}, "plan_path"),
+        ({"start_batch": "3"}, "selection"),
+        ({"agent": "command"}, "agent_argv"),
+        ({"agent": "plan-follower", "agent_argv": ["x"]}, "agent_argv"),
+        ({"mode": "local", "execution_mode": "dagger"}, "mode"),
+        ({"repo": "git@example.invalid:r.git"}, "repo"),
+        ({"repo": "no/such/dir"}, "repo"),
+    ],
+)
+def test_refusals_name_the_field(repo: Path, fields: dict[str, object], field: str) -> None:
+    with pytest.raises(RunRequestError) as caught:
+        _prepare(repo, **fields)
+    assert caught.value.field == field
+
+
+@pytest.mark.integration
+def test_dagger_mode_accepts_a_repository_url(repo: Path) -> None:
+    prepared = prepare_run(
+        RunRequest(
+            plan_path="docs/plans/TWO.md",
+            execution_mode="dagger",
+            repo="https://git.example.invalid/team/project.git",
+        ),
+        plan_root=repo,
+        default_agent="claude",
+    )
+    assert prepared.phase_start.repo == "https://git.example.invalid/team/project.git"
