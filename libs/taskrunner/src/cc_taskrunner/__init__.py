@@ -4,7 +4,10 @@
     outcome = await runner.run(task, cancel)   # TaskSucceeded | TaskFailed, not yet published
 
 Seams (`ports`): `EventSink` (where progress and output lines go), `Isolation` (where the task
-runs: a git worktree, a fresh clone, a container), `Agent` (who changes the files).
+runs: a git worktree, a fresh clone, a container), `Workspace` (what the isolation hands out:
+`exec` of argv lists and file writes, through which every step of the one flow runs), `Agent`
+(who changes the files). `ExecEnvironment` says which variables each kind of command gets
+(inherited in local mode, scrubbed for the engine-less backend).
 
 Names are imported on first use, so `cc_taskrunner.agents.available_agents` (preflight,
 /ready) does not pay for GitPython.
@@ -28,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "is_commit_of": "cc_taskrunner.commits",
     "parse_trailers": "cc_taskrunner.commits",
     "task_commit_message": "cc_taskrunner.commits",
+    "ExecEnvironment": "cc_taskrunner.environment",
     "GitError": "cc_taskrunner.errors",
     "TaskRunnerError": "cc_taskrunner.errors",
     "GitIdentity": "cc_taskrunner.gitops",
@@ -39,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "EventSink": "cc_taskrunner.ports",
     "Isolation": "cc_taskrunner.ports",
     "Workspace": "cc_taskrunner.ports",
+    "UnsafePath": "cc_taskrunner.paths",
+    "CommandNotFound": "cc_taskrunner.process",
     "ProcessResult": "cc_taskrunner.process",
     "kill_process_group": "cc_taskrunner.process",
     "run_process": "cc_taskrunner.process",
@@ -48,7 +54,7 @@ _EXPORTS: dict[str, str] = {
     "TaskRunner": "cc_taskrunner.runner",
     "outcome_event_id": "cc_taskrunner.runner",
     "RunnerSettings": "cc_taskrunner.settings",
-    "GitWorkspace": "cc_taskrunner.workspace",
+    "LocalWorkspace": "cc_taskrunner.workspace",
 }
 
 __all__ = [
@@ -58,18 +64,21 @@ __all__ = [
     "AgentStatus",
     "ClaudeAgent",
     "CommandAgent",
+    "CommandNotFound",
     "EventSink",
+    "ExecEnvironment",
     "FreshCloneIsolation",
     "GitError",
     "GitIdentity",
-    "GitWorkspace",
     "Isolation",
+    "LocalWorkspace",
     "Outcome",
     "PlanFollowerAgent",
     "ProcessResult",
     "RunnerSettings",
     "TaskRunner",
     "TaskRunnerError",
+    "UnsafePath",
     "Workspace",
     "WorktreeIsolation",
     "available_agents",
@@ -109,10 +118,12 @@ if TYPE_CHECKING:
     )
     from cc_taskrunner.branches import check_branch_name, slugify
     from cc_taskrunner.commits import is_commit_of, parse_trailers, task_commit_message
+    from cc_taskrunner.environment import ExecEnvironment
     from cc_taskrunner.errors import GitError, TaskRunnerError
     from cc_taskrunner.gitops import GitIdentity
     from cc_taskrunner.isolation_clone import FreshCloneIsolation
     from cc_taskrunner.isolation_worktree import WorktreeIsolation
+    from cc_taskrunner.paths import UnsafePath
     from cc_taskrunner.ports import (
         Agent,
         AgentContext,
@@ -121,8 +132,13 @@ if TYPE_CHECKING:
         Isolation,
         Workspace,
     )
-    from cc_taskrunner.process import ProcessResult, kill_process_group, run_process
+    from cc_taskrunner.process import (
+        CommandNotFound,
+        ProcessResult,
+        kill_process_group,
+        run_process,
+    )
     from cc_taskrunner.prompt import build_prompt, load_skill_text
     from cc_taskrunner.runner import Outcome, TaskRunner, outcome_event_id
     from cc_taskrunner.settings import RunnerSettings
-    from cc_taskrunner.workspace import GitWorkspace
+    from cc_taskrunner.workspace import LocalWorkspace

@@ -1,4 +1,6 @@
-"""Every git command the task runner uses, through GitPython (argv lists, never a shell).
+"""The git commands of local isolations, through GitPython (argv lists, never a shell).
+
+Worktrees and the source repository's remotes; the steps of a task's flow are `git_steps`.
 
 The functions are synchronous (GitPython blocks): async callers run them with
 `asyncio.to_thread`. Failures raise `GitError` with git's own message.
@@ -67,11 +69,6 @@ def resolve_commit(repo: git.Repo, ref: str) -> str:
         raise GitError(f"base ref {ref!r} is not a commit of {repo.working_dir}") from exc
 
 
-def head_commit(repo: git.Repo) -> str:
-    with _git_errors("reading HEAD"):
-        return str(repo.git.rev_parse("HEAD")).strip()
-
-
 # --- worktrees --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorktreeInfo:
@@ -120,22 +117,6 @@ def prune_worktrees(repo: git.Repo) -> None:
         repo.git.worktree("prune")
 
 
-# --- clones -----------------------------------------------------------------------------------
-def clone(source: str, dest: Path, identity: GitIdentity, *, timeout_s: float) -> git.Repo:
-    check_git_argument(source, "repository")
-    runner = git.Git()
-    runner.update_environment(**identity.env())
-    with _git_errors(f"git clone {source}"):
-        runner.clone("--quiet", "--", source, str(dest), kill_after_timeout=timeout_s)
-    return open_repo(dest, identity)
-
-
-def checkout_new_branch(repo: git.Repo, branch: str, base: str) -> None:
-    check_git_argument(branch, "branch")
-    with _git_errors(f"git checkout -B {branch}"):
-        repo.git.checkout("--quiet", "-B", branch, base)
-
-
 # --- remotes ----------------------------------------------------------------------------------
 def has_remote(repo: git.Repo, name: str) -> bool:
     return any(remote.name == name for remote in repo.remotes)
@@ -146,80 +127,3 @@ def remote_url(repo: git.Repo, name: str) -> str | None:
         return None
     with _git_errors(f"reading the URL of remote {name}"):
         return str(repo.git.remote("get-url", name)).strip()
-
-
-def remote_branch_tip(repo: git.Repo, remote: str, branch: str, *, timeout_s: float) -> str | None:
-    """The commit `branch` points to on `remote`, or None if the remote has no such branch."""
-    check_git_argument(remote, "remote")
-    ref = f"refs/heads/{branch}"
-    with _git_errors(f"git ls-remote {remote}"):
-        out = str(repo.git.ls_remote(remote, ref, kill_after_timeout=timeout_s))
-    for line in out.splitlines():
-        sha, _, name = line.partition("\t")
-        if name == ref:
-            return sha
-    return None
-
-
-def fetch_branch(repo: git.Repo, remote: str, branch: str, *, timeout_s: float) -> str:
-    """Fetch `branch` from `remote` (objects only, into FETCH_HEAD) and return its commit."""
-    check_git_argument(remote, "remote")
-    with _git_errors(f"git fetch {remote} {branch}"):
-        repo.git.fetch(
-            "--quiet", "--no-tags", remote, f"refs/heads/{branch}", kill_after_timeout=timeout_s
-        )
-        return str(repo.git.rev_parse("FETCH_HEAD")).strip()
-
-
-def push_branch(
-    repo: git.Repo, remote: str, branch: str, *, expected_tip: str | None, timeout_s: float
-) -> None:
-    """Push HEAD to `branch`, replacing the remote branch only if it is still `expected_tip`.
-
-    The lease lets a later attempt replace an earlier attempt's branch, but never a branch
-    that moved since this attempt looked at it.
-    """
-    check_git_argument(remote, "remote")
-    ref = f"refs/heads/{branch}"
-    with _git_errors(f"git push {remote} {branch}"):
-        repo.git.push(
-            "--quiet",
-            f"--force-with-lease={ref}:{expected_tip or ''}",
-            remote,
-            f"HEAD:{ref}",
-            kill_after_timeout=timeout_s,
-        )
-
-
-# --- commits ----------------------------------------------------------------------------------
-def commit_all(repo: git.Repo, message: str) -> str | None:
-    """Stage everything (`git add -A`) and commit it; None when there was nothing to commit."""
-    with _git_errors("git add -A"):
-        repo.git.add("-A")
-        staged = str(repo.git.diff("--cached", "--name-only")).strip()
-    if not staged:
-        return None
-    with _git_errors("git commit"):
-        repo.git.commit("--quiet", "-m", message)
-    return head_commit(repo)
-
-
-def amend_message(repo: git.Repo, message: str) -> str:
-    with _git_errors("git commit --amend"):
-        repo.git.commit("--quiet", "--amend", "--allow-empty", "-m", message)
-    return head_commit(repo)
-
-
-def commit_message(repo: git.Repo, rev: str = "HEAD") -> str:
-    with _git_errors(f"reading the message of {rev}"):
-        return str(repo.git.log("-1", "--format=%B", rev))
-
-
-def count_commits(repo: git.Repo, base: str, head: str = "HEAD") -> int:
-    with _git_errors(f"counting commits {base}..{head}"):
-        return int(str(repo.git.rev_list("--count", f"{base}..{head}")).strip())
-
-
-def is_dirty(repo: git.Repo) -> bool:
-    with _git_errors("git status"):
-        return bool(str(repo.git.status("--porcelain", "--untracked-files=all")).strip())

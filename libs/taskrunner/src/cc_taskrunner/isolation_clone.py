@@ -1,7 +1,10 @@
 """Engine-less isolation: a fresh `git clone` of the task's repository per task.
 
-Used where the repository is reached by URL (the dagger executor without an engine). The clone
-lives in a temporary folder under `tmp_root` and is deleted afterwards.
+Used where the repository is reached by URL (the dagger executor without an engine). Each
+task gets a temporary folder under `tmp_root` holding the clone (`repo/`), a private `HOME`
+(`home/`) and the agent's input files (`scratch/`); all of it is deleted afterwards. The clone
+and the branch are made with the same git steps a container runs (`git_steps`), and the
+commands' environment is the isolation's `ExecEnvironment` (scrubbed in the dagger executor).
 """
 
 from __future__ import annotations
@@ -10,21 +13,18 @@ import asyncio
 import re
 import shutil
 import tempfile
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from commandcenter_contracts import TaskDispatched
 
-from cc_taskrunner import gitops
+from cc_taskrunner import git_steps, gitops
 from cc_taskrunner.branches import check_branch_name, check_git_argument, workspace_dir_name
+from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.gitops import GitIdentity
-from cc_taskrunner.ports import Workspace
-from cc_taskrunner.workspace import GitWorkspace
-
-if TYPE_CHECKING:
-    from git import Repo
+from cc_taskrunner.workspace import LocalWorkspace
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")  # scheme:// or scp-like
 
@@ -35,57 +35,55 @@ def is_url(location: str) -> bool:
 
 class FreshCloneIsolation:
     def __init__(
-        self, tmp_root: Path, identity: GitIdentity, *, git_timeout_s: float = 300.0
+        self,
+        tmp_root: Path,
+        identity: GitIdentity,
+        *,
+        git_timeout_s: float = 300.0,
+        kill_grace_s: float = 3.0,
+        environment: ExecEnvironment | None = None,
     ) -> None:
         self._root = tmp_root.expanduser()
         self._identity = identity
         self._git_timeout_s = git_timeout_s
+        self._kill_grace_s = kill_grace_s
+        base = environment if environment is not None else ExecEnvironment()
+        # The identity always applies: the commits are made by CommandCenter.
+        self._environment = replace(base, fixed={**base.fixed, **identity.env()})
 
-    async def prepare(self, task: TaskDispatched) -> GitWorkspace:
-        return await asyncio.to_thread(self._prepare, task)
-
-    async def push(self, workspace: Workspace, *, expected_tip: str | None) -> None:
-        if workspace.remote is None:
-            return
-        repo = gitops.open_repo(workspace.path, self._identity)
-        await asyncio.to_thread(
-            gitops.push_branch,
-            repo,
-            workspace.remote,
-            workspace.branch,
-            expected_tip=expected_tip,
-            timeout_s=self._git_timeout_s,
-        )
-
-    def _prepare(self, task: TaskDispatched) -> GitWorkspace:
+    async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)
         source = check_git_argument(task.repo, "repository")
+        tmp = await asyncio.to_thread(self._make_folders, task, branch)
+        environment = self._environment
+        if environment.scrubbed:
+            environment = environment.with_home(tmp / "home")
+        workspace = LocalWorkspace(
+            path=tmp / "repo",
+            branch=branch,
+            base_commit="",
+            remote=None,
+            environment=environment,
+            scratch_root=tmp / "scratch",
+            kill_grace_s=self._kill_grace_s,
+            remove=partial(shutil.rmtree, tmp, ignore_errors=True),
+        )
+        try:
+            await git_steps.clone(workspace, source, timeout_s=self._git_timeout_s)
+            workspace.base_commit = await git_steps.start_branch(workspace, branch, task.base_ref)
+            workspace.remote = await asyncio.to_thread(self._push_target, task, source)
+        except BaseException:
+            await workspace.cleanup()
+            raise
+        return workspace
+
+    def _make_folders(self, task: TaskDispatched, branch: str) -> Path:
         self._root.mkdir(parents=True, exist_ok=True)
         name = workspace_dir_name(branch, task.run_id, task.task_id)
         tmp = Path(tempfile.mkdtemp(prefix=f"{task.run_id[:8]}-{name}-", dir=self._root))
-        try:
-            repo = gitops.clone(source, tmp / "repo", self._identity, timeout_s=self._git_timeout_s)
-            base = self._base_commit(repo, task.base_ref)
-            gitops.checkout_new_branch(repo, branch, base)
-            remote = self._push_target(task, source)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return GitWorkspace(
-            path=tmp / "repo",
-            branch=branch,
-            base_commit=base,
-            remote=remote,
-            remove=partial(shutil.rmtree, tmp, ignore_errors=True),
-        )
-
-    @staticmethod
-    def _base_commit(repo: Repo, base_ref: str) -> str:
-        # In a clone only the default branch is local; other branches are `origin/<name>`.
-        try:
-            return gitops.resolve_commit(repo, base_ref)
-        except GitError:
-            return gitops.resolve_commit(repo, f"origin/{base_ref}")
+        for folder in ("repo", "home", "scratch"):
+            (tmp / folder).mkdir()
+        return tmp
 
     def _push_target(self, task: TaskDispatched, source: str) -> str | None:
         """Where the branch goes, with the same meaning as in local mode.

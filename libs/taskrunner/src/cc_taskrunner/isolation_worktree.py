@@ -3,7 +3,8 @@
 The user's checkout (its HEAD, index and files) is never touched: the worktree lives under
 `worktree_root/<run8>/<slug>` on branch `task.branch`, created from the base commit. A stale
 worktree of the same task (an earlier delivery that crashed) is removed first; cleanup removes
-the worktree and keeps the branch.
+the worktree and keeps the branch. Commands in the worktree inherit the executor's environment
+(it runs on the user's machine, with the user's git credentials).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from commandcenter_contracts import TaskDispatched
 
 from cc_taskrunner import gitops
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
+from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.gitops import GitIdentity
-from cc_taskrunner.ports import Workspace
-from cc_taskrunner.workspace import GitWorkspace
+from cc_taskrunner.workspace import LocalWorkspace
 
 if TYPE_CHECKING:
     from git import Repo
@@ -32,33 +33,25 @@ log = logging.getLogger(__name__)
 
 class WorktreeIsolation:
     def __init__(
-        self, worktree_root: Path, identity: GitIdentity, *, git_timeout_s: float = 300.0
+        self,
+        worktree_root: Path,
+        identity: GitIdentity,
+        *,
+        kill_grace_s: float = 3.0,
     ) -> None:
         self._root = worktree_root.expanduser()
         self._identity = identity
-        self._git_timeout_s = git_timeout_s
+        self._kill_grace_s = kill_grace_s
+        self._environment = ExecEnvironment(fixed=identity.env())
 
-    async def prepare(self, task: TaskDispatched) -> GitWorkspace:
+    async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         return await asyncio.to_thread(self._prepare, task)
-
-    async def push(self, workspace: Workspace, *, expected_tip: str | None) -> None:
-        if workspace.remote is None:
-            return
-        repo = gitops.open_repo(workspace.path, self._identity)
-        await asyncio.to_thread(
-            gitops.push_branch,
-            repo,
-            workspace.remote,
-            workspace.branch,
-            expected_tip=expected_tip,
-            timeout_s=self._git_timeout_s,
-        )
 
     def workspace_path(self, task: TaskDispatched) -> Path:
         run_dir = slugify(task.run_id[:8]) or "run"
         return self._root / run_dir / workspace_dir_name(task.branch, task.run_id, task.task_id)
 
-    def _prepare(self, task: TaskDispatched) -> GitWorkspace:
+    def _prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)
         repo_path = Path(task.repo).expanduser()
         if not repo_path.is_dir():
@@ -73,11 +66,13 @@ class WorktreeIsolation:
             remote: str | None = task.remote
         else:
             remote = "origin" if gitops.has_remote(repo, "origin") else None
-        return GitWorkspace(
+        return LocalWorkspace(
             path=path,
             branch=branch,
             base_commit=base,
             remote=remote,
+            environment=self._environment,
+            kill_grace_s=self._kill_grace_s,
             remove=partial(self._remove, repo_path, path),
         )
 

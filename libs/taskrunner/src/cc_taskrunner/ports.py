@@ -1,22 +1,42 @@
-"""The seams of the task runner: where events go, how a task is isolated, who does the work.
+"""The seams of the task runner: where events go, where commands run, who does the work.
 
-The local executor plugs in git worktrees and NATS; the dagger executor plugs in containers
-or fresh clones. `TaskRunner` only knows these protocols.
+The runner never touches a file system or starts a process itself: every git step, the agent
+and the verification commands go through the `Workspace` the `Isolation` handed out, as argv
+lists (`exec`) and files (`write_file`, `write_scratch`). A local workspace (a git worktree, a
+fresh clone) runs them as child processes in a folder; a container workspace (the Dagger
+backend) chains them onto a container. So both executors and every backend run ONE flow.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal, Protocol
 
 from commandcenter_contracts import FailureCode, LogLine, StatusEvent, TaskDispatched
 
+from cc_taskrunner.environment import ExecKind
+from cc_taskrunner.process import LineCallback, ProcessResult
+
 LogStream = Literal["stdout", "stderr", "system"]
 LogFn = Callable[[LogStream, str], Awaitable[None]]
 """Forward one line of output (without its newline) to the task's log."""
+
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentResult",
+    "EventSink",
+    "ExecKind",
+    "Isolation",
+    "LineCallback",
+    "LogFn",
+    "LogStream",
+    "ProcessResult",
+    "Workspace",
+]
 
 
 class EventSink(Protocol):
@@ -31,7 +51,9 @@ class Workspace(Protocol):
     """A checkout of the task's branch that nothing else uses while the task runs."""
 
     @property
-    def path(self) -> Path: ...
+    def path(self) -> PurePath:
+        """The checkout, as its commands see it (a folder here, `/work` in a container)."""
+        ...
 
     @property
     def branch(self) -> str: ...
@@ -46,27 +68,64 @@ class Workspace(Protocol):
         """Where the branch is pushed (a remote name or URL usable in `path`); None: no push."""
         ...
 
+    async def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        kind: ExecKind,
+        timeout_s: float,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cancel: asyncio.Event | None = None,
+        on_line: LineCallback | None = None,
+        capture_stdout: bool = False,
+    ) -> ProcessResult:
+        """Run `argv` (no shell) in the checkout; `kind` decides which credentials it sees.
+
+        Raises `CommandNotFound` when the program cannot be started.
+        """
+        ...
+
+    async def write_file(self, relative: str, content: str) -> None:
+        """Write a file of the checkout; raises `UnsafePath` if it would land outside it."""
+        ...
+
+    async def write_scratch(self, name: str, content: str) -> PurePath:
+        """Write a file OUTSIDE the checkout (never committed), gone after `cleanup`."""
+        ...
+
+    async def resolve_program(self, program: str) -> str | None:
+        """An argv[0] that will start `program` here, or None when it is known to be missing."""
+        ...
+
     async def cleanup(self) -> None: ...
 
 
 class Isolation(Protocol):
-    async def prepare(self, task: TaskDispatched) -> Workspace: ...
-
-    async def push(self, workspace: Workspace, *, expected_tip: str | None) -> None:
-        """Push the workspace's branch; `expected_tip` is what the remote had before (lease)."""
+    async def prepare(self, task: TaskDispatched) -> Workspace:
+        """A checkout of a new branch `task.branch` at the task's base (raises `GitError`)."""
         ...
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentContext:
     task: TaskDispatched
-    workdir: Path
+    workdir: PurePath
     prompt: str
     timeout_s: float
     cancel: asyncio.Event
     log: LogFn
     env: Mapping[str, str] = field(default_factory=dict)
-    """Extra environment for subprocess agents (git identity, …)."""
+    """Extra environment for subprocess agents."""
+    workspace: Workspace | None = None
+    """Where the agent's commands and files go; None: local processes in `workdir`."""
+
+    def target(self) -> Workspace:
+        if self.workspace is not None:
+            return self.workspace
+        from cc_taskrunner.workspace import LocalWorkspace  # here: workspace imports ports
+
+        return LocalWorkspace.plain(Path(self.workdir))
 
 
 @dataclass(frozen=True)
@@ -80,6 +139,6 @@ class AgentResult:
 
 
 class Agent(Protocol):
-    """Changes the files of `ctx.workdir` as the task asks. May commit; need not."""
+    """Changes the files of the task's checkout as the task asks. May commit; need not."""
 
     async def run(self, ctx: AgentContext) -> AgentResult: ...

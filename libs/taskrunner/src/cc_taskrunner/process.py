@@ -38,6 +38,8 @@ class ProcessResult:
     output_tail: tuple[str, ...] = ()
     """The last lines of stdout and stderr, interleaved as they arrived."""
     stderr_tail: tuple[str, ...] = ()
+    stdout: str = ""
+    """All of stdout, when the caller asked for it (`capture_stdout`): git's answers."""
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,7 @@ async def run_process(
     on_line: LineCallback | None = None,
     kill_grace_s: float = 3.0,
     tail_lines: int = 40,
+    capture_stdout: bool = False,
 ) -> ProcessResult:
     """Run `argv` (no shell) in `cwd` until it exits, times out or `cancel` is set.
 
@@ -82,9 +85,10 @@ async def run_process(
     pgid = proc.pid  # start_new_session: the child leads its own group
     output: deque[str] = deque(maxlen=tail_lines)
     errors: deque[str] = deque(maxlen=tail_lines)
+    captured: list[str] | None = [] if capture_stdout else None
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
-        asyncio.create_task(_pump(proc.stdout, "stdout", output, None, on_line)),
+        asyncio.create_task(_pump(proc.stdout, "stdout", output, captured, on_line)),
         asyncio.create_task(_pump(proc.stderr, "stderr", output, errors, on_line)),
     ]
     feeder = asyncio.create_task(_feed(proc.stdin, stdin)) if stdin is not None else None
@@ -118,6 +122,7 @@ async def run_process(
         cancelled=cancelled,
         output_tail=tuple(output),
         stderr_tail=tuple(errors),
+        stdout="\n".join(captured) + "\n" if captured else "",
     )
 
 
@@ -136,7 +141,7 @@ async def _pump(
     reader: asyncio.StreamReader,
     name: OutputStream,
     tail: deque[str],
-    own_tail: deque[str] | None,
+    own: deque[str] | list[str] | None,
     on_line: LineCallback | None,
 ) -> None:
     while True:
@@ -150,8 +155,8 @@ async def _pump(
             return
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         tail.append(line)
-        if own_tail is not None:
-            own_tail.append(line)
+        if own is not None:
+            own.append(line)
         if on_line is not None:
             try:
                 await on_line(name, line)

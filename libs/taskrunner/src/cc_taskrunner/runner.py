@@ -2,6 +2,11 @@
 
 `TaskRunner.run` reports progress through the `EventSink` and returns the outcome event; it
 never publishes the outcome itself (the service publishes it, then acks the message).
+
+This is the one flow of every executor and backend: the steps only talk to the `Workspace`
+the `Isolation` prepared (`git_steps`, the agent, `run_verification` all go through its
+`exec`), so a git worktree, a fresh clone and a container run the same steps and end in the
+same outcomes and failure codes.
 """
 
 from __future__ import annotations
@@ -23,11 +28,10 @@ from commandcenter_contracts import (
     is_recoverable,
 )
 
-from cc_taskrunner import gitops
+from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name
 from cc_taskrunner.commits import is_commit_of, task_commit_message, with_trailers
 from cc_taskrunner.errors import GitError, TaskRunnerError
-from cc_taskrunner.gitops import GitIdentity
 from cc_taskrunner.ports import (
     Agent,
     AgentContext,
@@ -65,7 +69,6 @@ class TaskRunner:
         self._agents = agents
         self._sink = sink
         self._settings = settings
-        self._identity = GitIdentity(settings.git_author_name, settings.git_author_email)
 
     async def run(self, task: TaskDispatched, cancel: asyncio.Event | None = None) -> Outcome:
         cancel = cancel if cancel is not None else asyncio.Event()
@@ -110,20 +113,16 @@ class TaskRunner:
         await self._progress(
             task, "isolated", f"{workspace.branch} from {workspace.base_commit[:12]}"
         )
-        repo = gitops.open_repo(workspace.path, self._identity)
+        git_timeout_s = self._settings.git_timeout_s
         remote_tip: str | None = None
         if workspace.remote is not None:
             try:
-                remote_tip = await asyncio.to_thread(
-                    gitops.remote_branch_tip,
-                    repo,
-                    workspace.remote,
-                    workspace.branch,
-                    timeout_s=self._settings.git_timeout_s,
+                remote_tip = await git_steps.remote_branch_tip(
+                    workspace, workspace.remote, workspace.branch, timeout_s=git_timeout_s
                 )
             except GitError as exc:
                 return self._failed(task, FailureCode.PUSH_FAILED, exc.message)
-            if remote_tip is not None and await self._already_done(repo, workspace, task):
+            if remote_tip is not None and await self._already_done(workspace, task):
                 await self._progress(task, "already_done", f"the remote has {remote_tip[:12]}")
                 return self._succeeded(task, workspace.branch, remote_tip, pushed=True)
 
@@ -140,7 +139,7 @@ class TaskRunner:
             timeout_s=timeout_s,
             cancel=cancel,
             log=self._log_fn(task),
-            env=self._identity.env(),
+            workspace=workspace,
         )
         await self._progress(task, "agent_started", task.agent.name)
         try:
@@ -154,7 +153,7 @@ class TaskRunner:
             assert result.failure is not None
             return self._failed(task, result.failure, result.message)
 
-        tip, count = await asyncio.to_thread(self._commit, repo, workspace, task)
+        tip, count = await self._commit(workspace, task)
         if tip is None:
             return self._failed(
                 task, FailureCode.NO_CHANGES, "the agent changed nothing: no commit to push"
@@ -164,11 +163,9 @@ class TaskRunner:
         if task.verification:
             failure = await run_verification(
                 task.verification,
-                cwd=workspace.path,
+                workspace=workspace,
                 log=self._log_fn(task),
                 timeout_s=self._settings.verification_timeout_s,
-                kill_grace_s=self._settings.kill_grace_s,
-                env=self._identity.env(),
                 cancel=cancel,
             )
             if cancel.is_set():
@@ -182,44 +179,45 @@ class TaskRunner:
         if workspace.remote is None:
             return self._succeeded(task, workspace.branch, tip, pushed=False)
         try:
-            await self._isolation.push(workspace, expected_tip=remote_tip)
+            await git_steps.push_branch(
+                workspace,
+                workspace.remote,
+                workspace.branch,
+                expected_tip=remote_tip,
+                timeout_s=git_timeout_s,
+            )
         except GitError as exc:
             return self._failed(task, FailureCode.PUSH_FAILED, exc.message)
         await self._progress(task, "pushed", f"{workspace.branch} to {workspace.remote}")
         return self._succeeded(task, workspace.branch, tip, pushed=True)
 
-    # --- git steps (blocking; run in a thread) ------------------------------------------------
-    def _commit(
-        self, repo: gitops.Repo, workspace: Workspace, task: TaskDispatched
-    ) -> tuple[str | None, int]:
+    # --- git steps ----------------------------------------------------------------------------
+    async def _commit(self, workspace: Workspace, task: TaskDispatched) -> tuple[str | None, int]:
         """Commit what the agent left; (tip, new commits since the base) or (None, 0)."""
-        committed = gitops.commit_all(repo, task_commit_message(task))
-        count = gitops.count_commits(repo, workspace.base_commit)
+        committed = await git_steps.commit_all(workspace, task_commit_message(task))
+        count = await git_steps.count_commits(workspace, workspace.base_commit)
         if count == 0:
             return None, 0
         if committed is not None:
             return committed, count
         # The agent committed everything itself: its tip gets this attempt's trailers, so a
         # redelivery can recognise the work on the remote.
-        message = gitops.commit_message(repo)
+        message = await git_steps.commit_message(workspace)
         if is_commit_of(message, task):
-            return gitops.head_commit(repo), count
-        return gitops.amend_message(repo, with_trailers(message, task)), count
+            return await git_steps.head_commit(workspace), count
+        return await git_steps.amend_message(workspace, with_trailers(message, task)), count
 
-    async def _already_done(
-        self, repo: gitops.Repo, workspace: Workspace, task: TaskDispatched
-    ) -> bool:
+    async def _already_done(self, workspace: Workspace, task: TaskDispatched) -> bool:
         """Whether the remote branch's tip is this very attempt's work (an earlier delivery)."""
         assert workspace.remote is not None
         try:
-            fetched = await asyncio.to_thread(
-                gitops.fetch_branch,
-                repo,
+            fetched = await git_steps.fetch_branch(
+                workspace,
                 workspace.remote,
                 workspace.branch,
                 timeout_s=self._settings.git_timeout_s,
             )
-            message = await asyncio.to_thread(gitops.commit_message, repo, fetched)
+            message = await git_steps.commit_message(workspace, fetched)
         except GitError:
             log.warning("could not inspect the remote branch", exc_info=True, extra=_context(task))
             return False

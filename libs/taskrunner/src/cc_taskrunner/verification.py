@@ -1,16 +1,14 @@
-"""The task's verification commands: argv from `shlex.split`, no shell, in the workspace."""
+"""The task's verification commands: argv from `shlex.split`, no shell, in the checkout."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from cc_taskrunner.ports import LogFn
-from cc_taskrunner.process import CommandNotFound, OutputStream, run_process
+from cc_taskrunner.ports import LogFn, Workspace
+from cc_taskrunner.process import CommandNotFound, OutputStream
 
 
 @dataclass(frozen=True)
@@ -22,39 +20,35 @@ class VerificationFailure:
         return f"verification `{self.command}` {self.reason}"
 
 
+def verification_argv(command: str) -> list[str]:
+    """The argv of one verification command (raises ValueError for unbalanced quotes)."""
+    return shlex.split(command)
+
+
 async def run_verification(
     commands: Sequence[str],
     *,
-    cwd: Path,
+    workspace: Workspace,
     log: LogFn,
     timeout_s: float,
-    kill_grace_s: float,
-    env: Mapping[str, str] | None = None,
     cancel: asyncio.Event | None = None,
 ) -> VerificationFailure | None:
     """Run each command in order; the first that fails is returned, None if all pass."""
-    full_env = {**os.environ, **(env or {})}
 
     async def forward(stream: OutputStream, line: str) -> None:
         await log(stream, line)
 
     for command in commands:
         try:
-            argv = shlex.split(command)
+            argv = verification_argv(command)
         except ValueError as exc:
             return VerificationFailure(command, f"cannot be read as a command: {exc}")
         if not argv:
             continue
         await log("system", f"verification: {shlex.join(argv)}")
         try:
-            result = await run_process(
-                argv,
-                cwd=cwd,
-                env=full_env,
-                timeout_s=timeout_s,
-                cancel=cancel,
-                on_line=forward,
-                kill_grace_s=kill_grace_s,
+            result = await workspace.exec(
+                argv, kind="check", timeout_s=timeout_s, cancel=cancel, on_line=forward
             )
         except CommandNotFound as exc:
             return VerificationFailure(command, f"could not run: {exc}")

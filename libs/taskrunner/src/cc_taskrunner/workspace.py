@@ -1,22 +1,99 @@
-"""The workspace both git isolations hand out: a checkout on the task's branch."""
+"""The workspace both local isolations hand out: a checkout on the task's branch, in a folder
+of this machine, whose commands are child processes (`run_process`: no shell, whole process
+tree stopped on timeout or cancel)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cc_taskrunner.environment import ExecEnvironment, ExecKind
+from cc_taskrunner.paths import safe_target
+from cc_taskrunner.process import LineCallback, ProcessResult, run_process
 
-@dataclass(frozen=True, kw_only=True)
-class GitWorkspace:
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(kw_only=True)
+class LocalWorkspace:
     path: Path
     branch: str
     base_commit: str
     remote: str | None
     """Remote name or URL to push to, as usable from `path`; None: nothing to push to."""
-    remove: Callable[[], None] = field(repr=False)
+    environment: ExecEnvironment = field(default_factory=ExecEnvironment)
+    scratch_root: Path | None = None
+    """Where the private folder for agent input files is made (None: the system's temp)."""
+    kill_grace_s: float = 3.0
+    remove: Callable[[], None] = field(default=_nothing, repr=False)
     """Blocking removal of the checkout (run in a thread by `cleanup`)."""
+    _scratch: Path | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def plain(cls, path: Path) -> LocalWorkspace:
+        """A folder with no branch bookkeeping: for running an agent on its own."""
+        return cls(path=path, branch="", base_commit="", remote=None)
+
+    async def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        kind: ExecKind,
+        timeout_s: float,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cancel: asyncio.Event | None = None,
+        on_line: LineCallback | None = None,
+        capture_stdout: bool = False,
+    ) -> ProcessResult:
+        return await run_process(
+            argv,
+            cwd=self.path,
+            env=self.environment.for_command(kind, env),
+            stdin=stdin.encode() if stdin is not None else None,
+            timeout_s=timeout_s,
+            cancel=cancel,
+            on_line=on_line,
+            kill_grace_s=self.kill_grace_s,
+            capture_stdout=capture_stdout,
+        )
+
+    async def write_file(self, relative: str, content: str) -> None:
+        target = safe_target(self.path, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+
+    async def write_scratch(self, name: str, content: str) -> Path:
+        target = self._scratch_dir() / Path(name).name
+        target.write_text(content, encoding="utf-8")
+        return target
+
+    async def resolve_program(self, program: str) -> str | None:
+        """A path (relative ones: to the checkout) or a name on the commands' PATH."""
+        if os.sep in program or (os.altsep and os.altsep in program):
+            path = Path(program)
+            if not path.is_absolute():
+                path = self.path / path
+            return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+        search = self.environment.for_command("agent").get("PATH", os.defpath)
+        return shutil.which(program, path=search)
 
     async def cleanup(self) -> None:
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
         await asyncio.to_thread(self.remove)
+
+    def _scratch_dir(self) -> Path:
+        if self._scratch is None:
+            if self.scratch_root is not None:
+                self.scratch_root.mkdir(parents=True, exist_ok=True)
+            self._scratch = Path(tempfile.mkdtemp(prefix="cc-agent-", dir=self.scratch_root))
+        return self._scratch

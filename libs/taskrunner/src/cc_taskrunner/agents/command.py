@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
+from pathlib import PurePath
 
-from commandcenter_contracts import FailureCode, encode
+from commandcenter_contracts import FailureCode, TaskDispatched, encode
 
 from cc_taskrunner.agents.subprocess_agent import run_agent_process
 from cc_taskrunner.ports import AgentContext, AgentResult
 from cc_taskrunner.settings import RunnerSettings
 
 
-def resolve_program(program: str, workdir: Path) -> str | None:
-    """An executable for argv[0]: a path (relative to the workspace) or a name on PATH."""
-    if os.sep in program or (os.altsep and os.altsep in program):
-        path = Path(program)
-        if not path.is_absolute():
-            path = workdir / path
-        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-    return shutil.which(program)
+def command_env(
+    task: TaskDispatched, *, prompt_file: PurePath, task_file: PurePath, workdir: PurePath
+) -> dict[str, str]:
+    """The `CC_*` task variables a command agent gets."""
+    return {
+        "CC_PROMPT_FILE": str(prompt_file),
+        "CC_TASK_FILE": str(task_file),
+        "CC_TASK_ID": task.task_id,
+        "CC_RUN_ID": task.run_id,
+        "CC_WORKDIR": str(workdir),
+    }
 
 
 class CommandAgent:
@@ -32,25 +32,17 @@ class CommandAgent:
         argv = list(ctx.task.agent.argv)
         if not argv:
             return AgentResult(FailureCode.AGENT_NOT_FOUND, "the command agent needs an argv")
-        program = resolve_program(argv[0], ctx.workdir)
+        workspace = ctx.target()
+        program = await workspace.resolve_program(argv[0])
         if program is None:
             return AgentResult(
                 FailureCode.AGENT_NOT_FOUND, f"agent command {argv[0]!r} not found on PATH"
             )
         await ctx.log("system", f"agent: {program}")
-        # Outside the workspace: these files must never be committed with the task's work.
-        with tempfile.TemporaryDirectory(prefix="cc-agent-") as tmp:
-            prompt_file = Path(tmp) / "prompt.md"
-            task_file = Path(tmp) / "task.json"
-            prompt_file.write_text(ctx.prompt, encoding="utf-8")
-            task_file.write_bytes(encode(ctx.task))
-            env = {
-                "CC_PROMPT_FILE": str(prompt_file),
-                "CC_TASK_FILE": str(task_file),
-                "CC_TASK_ID": ctx.task.task_id,
-                "CC_RUN_ID": ctx.task.run_id,
-                "CC_WORKDIR": str(ctx.workdir),
-            }
-            return await run_agent_process(
-                ctx, [program, *argv[1:]], extra_env=env, kill_grace_s=self._settings.kill_grace_s
-            )
+        # Outside the checkout: these files must never be committed with the task's work.
+        prompt_file = await workspace.write_scratch("prompt.md", ctx.prompt)
+        task_file = await workspace.write_scratch("task.json", encode(ctx.task).decode())
+        env = command_env(
+            ctx.task, prompt_file=prompt_file, task_file=task_file, workdir=ctx.workdir
+        )
+        return await run_agent_process(ctx, [program, *argv[1:]], extra_env=env)

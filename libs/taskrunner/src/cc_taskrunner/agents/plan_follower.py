@@ -1,7 +1,7 @@
 """A deterministic in-process agent for tasks whose markdown spells the result out.
 
 It recognises a "create" mention of a path followed (next non-blank line) by a fenced code
-block, and writes the block as that file:
+block, and writes the block as that file (through the workspace, so in a container too):
 
     - Create: scripts/out.txt          Create `scripts/out.txt`:
     ```                                ```
@@ -16,11 +16,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 from commandcenter_contracts import FailureCode
 
+from cc_taskrunner.paths import UnsafePath, checked_relative, safe_target
 from cc_taskrunner.ports import AgentContext, AgentResult
+
+__all__ = [
+    "FileSpec",
+    "PlanFollowerAgent",
+    "UnsafePath",
+    "files_to_create",
+    "mentioned_path",
+    "safe_target",
+]
 
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _MENTION_COLON = re.compile(
@@ -40,10 +49,6 @@ class FileSpec:
     content: str
     line: int
     """1-based line of the mention in the task body."""
-
-
-class UnsafePath(ValueError):
-    pass
 
 
 def mentioned_path(line: str) -> str | None:
@@ -109,47 +114,32 @@ def files_to_create(body: str) -> list[FileSpec]:
     return found
 
 
-def safe_target(root: Path, relative: str) -> Path:
-    """`root / relative`, refusing anything that could land outside `root` or in `.git`."""
-    if not relative or "\x00" in relative or "\\" in relative:
-        raise UnsafePath("not a usable relative path")
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or relative.startswith("~"):
-        raise UnsafePath("absolute paths are not allowed")
-    if ".." in pure.parts:
-        raise UnsafePath("'..' is not allowed")
-    if ".git" in pure.parts:
-        raise UnsafePath("writing inside .git is not allowed")
-    real_root = root.resolve()
-    target = root.joinpath(*pure.parts)
-    if not target.resolve().is_relative_to(real_root):
-        raise UnsafePath("it leads outside the workspace through a symbolic link")
-    if target.is_dir():
-        raise UnsafePath("it is a directory")
-    return target
-
-
 class PlanFollowerAgent:
     async def run(self, ctx: AgentContext) -> AgentResult:
         specs = files_to_create(ctx.task.body)
         if not specs:
             await ctx.log("system", "plan-follower: the task spells out no file to create")
             return AgentResult()
-        targets: list[tuple[FileSpec, Path]] = []
         for spec in specs:  # check every path before writing any
             try:
-                targets.append((spec, safe_target(ctx.workdir, spec.path)))
+                checked_relative(spec.path)
             except UnsafePath as exc:
-                return AgentResult(
-                    FailureCode.AGENT_FAILED,
-                    f"plan-follower: refusing to write {spec.path!r} "
-                    f"(task body line {spec.line}): {exc}",
-                )
-        for spec, target in targets:
+                return self._refused(spec, exc)
+        workspace = ctx.target()
+        for spec in specs:
             if ctx.cancel.is_set():
                 return AgentResult(FailureCode.CANCELLED, "cancelled")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(spec.content, encoding="utf-8")
+            try:
+                await workspace.write_file(spec.path, spec.content)
+            except UnsafePath as exc:  # what only the file system can tell (a symbolic link)
+                return self._refused(spec, exc)
             size = len(spec.content.encode())
             await ctx.log("system", f"plan-follower: wrote {spec.path} ({size} bytes)")
         return AgentResult()
+
+    @staticmethod
+    def _refused(spec: FileSpec, exc: UnsafePath) -> AgentResult:
+        return AgentResult(
+            FailureCode.AGENT_FAILED,
+            f"plan-follower: refusing to write {spec.path!r} (task body line {spec.line}): {exc}",
+        )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 from commandcenter_contracts import FailureCode
 
 from cc_taskrunner.ports import AgentContext, AgentResult
-from cc_taskrunner.process import CommandNotFound, OutputStream, run_process
+from cc_taskrunner.process import CommandNotFound, OutputStream
 
 
 async def run_agent_process(
@@ -16,23 +15,21 @@ async def run_agent_process(
     argv: Sequence[str],
     *,
     extra_env: Mapping[str, str] | None = None,
-    kill_grace_s: float,
 ) -> AgentResult:
-    env = {**os.environ, **ctx.env, **(extra_env or {})}
+    """The prompt goes on stdin; output lines go to the task's log as they come."""
 
     async def forward(stream: OutputStream, line: str) -> None:
         await ctx.log(stream, line)
 
     try:
-        result = await run_process(
+        result = await ctx.target().exec(
             argv,
-            cwd=ctx.workdir,
-            env=env,
-            stdin=ctx.prompt.encode(),
+            kind="agent",
             timeout_s=ctx.timeout_s,
+            stdin=ctx.prompt,
+            env={**ctx.env, **(extra_env or {})},
             cancel=ctx.cancel,
             on_line=forward,
-            kill_grace_s=kill_grace_s,
         )
     except CommandNotFound as exc:
         return AgentResult(FailureCode.AGENT_NOT_FOUND, str(exc))

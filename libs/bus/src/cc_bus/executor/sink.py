@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from cc_bus import publish_log, publish_status
 from commandcenter_contracts import LogLine, StatusEvent
 from nats.js import JetStreamContext
+
+from cc_bus.publish import publish_log, publish_status
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,20 @@
-"""Which runs were asked to stop, and the cancel event of the task running now."""
+"""Which runs were asked to stop, and the cancel events of the tasks running here.
+
+Cancel requests are core NATS messages on `cc.control.cancel.<run>`, fanned out to every
+executor (no queue group): the one running the run's task stops it, the others remember the
+run so its queued tasks stop before they start.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
+
+import msgspec
+from commandcenter_contracts import cancel_decoder
+
+log = logging.getLogger(__name__)
 
 
 class CancelRegistry:
@@ -49,3 +60,14 @@ class CancelRegistry:
         for events in self._events.values():
             for event in events:
                 event.set()
+
+
+def apply_cancel_request(data: bytes, registry: CancelRegistry) -> None:
+    """Decode a `CancelRequested` and cancel its run here; an unreadable one is ignored."""
+    try:
+        request = cancel_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        log.warning("ignoring an unreadable cancel request: %s", exc)
+        return
+    running = registry.cancel_run(request.run_id, request.reason)
+    log.info("cancel requested (running here: %s)", running, extra={"run_id": request.run_id})

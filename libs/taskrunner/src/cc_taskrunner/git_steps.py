@@ -1,0 +1,166 @@
+"""The git commands of a task's flow, run through `Workspace.exec`: argv lists, no shell.
+
+Because they go through the workspace, the same commands run in a local folder and inside a
+container. The `*_argv` builders are also what the Dagger pipeline description is made of.
+Failures raise `GitError` with git's own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from commandcenter_contracts import FailureCode
+
+from cc_taskrunner.branches import check_git_argument
+from cc_taskrunner.errors import GitError, TaskRunnerError
+from cc_taskrunner.ports import Workspace
+from cc_taskrunner.process import CommandNotFound
+
+LOCAL_TIMEOUT_S = 120.0
+"""Limit for git commands that do not touch the network (add, commit, rev-parse)."""
+
+
+def clone_argv(source: str) -> list[str]:
+    """Clone into the (empty) current folder."""
+    return ["git", "clone", "--quiet", "--", check_git_argument(source, "repository"), "."]
+
+
+def checkout_argv(branch: str, base: str) -> list[str]:
+    """(Re)create `branch` at `base` and check it out."""
+    return ["git", "checkout", "--quiet", "-B", check_git_argument(branch, "branch"), base]
+
+
+def add_all_argv() -> list[str]:
+    return ["git", "add", "-A"]
+
+
+def commit_argv(message: str) -> list[str]:
+    return ["git", "commit", "--quiet", "-m", message]
+
+
+def push_argv(remote: str, branch: str, expected_tip: str | None) -> list[str]:
+    """Push HEAD to `branch`, replacing the remote branch only if it is still `expected_tip`.
+
+    The lease lets a later attempt replace an earlier attempt's branch, but never a branch
+    that moved since this attempt looked at it.
+    """
+    ref = f"refs/heads/{branch}"
+    return [
+        "git",
+        "push",
+        "--quiet",
+        f"--force-with-lease={ref}:{expected_tip or ''}",
+        check_git_argument(remote, "remote"),
+        f"HEAD:{ref}",
+    ]
+
+
+async def git(
+    ws: Workspace, argv: Sequence[str], *, what: str, timeout_s: float = LOCAL_TIMEOUT_S
+) -> str:
+    """Run a git argv in the workspace and return its stdout; `GitError` if it fails."""
+    try:
+        result = await ws.exec(argv, kind="git", timeout_s=timeout_s, capture_stdout=True)
+    except CommandNotFound as exc:
+        raise GitError(f"{what} failed: {exc}") from exc
+    if result.cancelled:
+        raise TaskRunnerError(FailureCode.CANCELLED, f"{what} was cancelled")
+    if result.timed_out:
+        raise GitError(f"{what} did not finish within {timeout_s:g}s")
+    if result.returncode != 0:
+        detail = result.tail() or f"exit status {result.returncode}"
+        raise GitError(f"{what} failed: {detail}")
+    return result.stdout
+
+
+# --- setting a checkout up ---------------------------------------------------------------------
+async def clone(ws: Workspace, source: str, *, timeout_s: float) -> None:
+    await git(ws, clone_argv(source), what=f"git clone {source}", timeout_s=timeout_s)
+
+
+async def resolve_commit(ws: Workspace, ref: str) -> str:
+    check_git_argument(ref, "base ref")
+    argv = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
+    try:
+        return (await git(ws, argv, what=f"resolving {ref}")).strip()
+    except GitError as exc:
+        raise GitError(f"base ref {ref!r} is not a commit of the repository") from exc
+
+
+async def start_branch(ws: Workspace, branch: str, base_ref: str) -> str:
+    """In a fresh clone: check out a new `branch` at `base_ref`; returns the base commit.
+
+    Only the default branch is local in a clone; other branches are `origin/<name>`.
+    """
+    try:
+        base = await resolve_commit(ws, base_ref)
+    except GitError:
+        base = await resolve_commit(ws, f"origin/{base_ref}")
+    await git(ws, checkout_argv(branch, base), what=f"git checkout -B {branch}")
+    return base
+
+
+# --- the remote --------------------------------------------------------------------------------
+async def remote_branch_tip(
+    ws: Workspace, remote: str, branch: str, *, timeout_s: float
+) -> str | None:
+    """The commit `branch` points to on `remote`, or None if the remote has no such branch."""
+    ref = f"refs/heads/{branch}"
+    argv = ["git", "ls-remote", check_git_argument(remote, "remote"), ref]
+    out = await git(ws, argv, what=f"git ls-remote {remote}", timeout_s=timeout_s)
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:
+            return sha
+    return None
+
+
+async def fetch_branch(ws: Workspace, remote: str, branch: str, *, timeout_s: float) -> str:
+    """Fetch `branch` from `remote` (objects only, into FETCH_HEAD) and return its commit."""
+    argv = [
+        "git",
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        check_git_argument(remote, "remote"),
+        f"refs/heads/{branch}",
+    ]
+    await git(ws, argv, what=f"git fetch {remote} {branch}", timeout_s=timeout_s)
+    return (await git(ws, ["git", "rev-parse", "FETCH_HEAD"], what="reading FETCH_HEAD")).strip()
+
+
+async def push_branch(
+    ws: Workspace, remote: str, branch: str, *, expected_tip: str | None, timeout_s: float
+) -> None:
+    argv = push_argv(remote, branch, expected_tip)
+    await git(ws, argv, what=f"git push {remote} {branch}", timeout_s=timeout_s)
+
+
+# --- commits -----------------------------------------------------------------------------------
+async def head_commit(ws: Workspace) -> str:
+    return (await git(ws, ["git", "rev-parse", "HEAD"], what="reading HEAD")).strip()
+
+
+async def commit_all(ws: Workspace, message: str) -> str | None:
+    """Stage everything (`git add -A`) and commit it; None when there was nothing to commit."""
+    await git(ws, add_all_argv(), what="git add -A")
+    staged = await git(ws, ["git", "diff", "--cached", "--name-only"], what="git diff --cached")
+    if not staged.strip():
+        return None
+    await git(ws, commit_argv(message), what="git commit")
+    return await head_commit(ws)
+
+
+async def amend_message(ws: Workspace, message: str) -> str:
+    argv = ["git", "commit", "--quiet", "--amend", "--allow-empty", "-m", message]
+    await git(ws, argv, what="git commit --amend")
+    return await head_commit(ws)
+
+
+async def commit_message(ws: Workspace, rev: str = "HEAD") -> str:
+    return await git(ws, ["git", "log", "-1", "--format=%B", rev], what=f"reading {rev}")
+
+
+async def count_commits(ws: Workspace, base: str, head: str = "HEAD") -> int:
+    argv = ["git", "rev-list", "--count", f"{base}..{head}"]
+    return int((await git(ws, argv, what=f"counting commits {base}..{head}")).strip())

@@ -1,0 +1,174 @@
+"""The dagger executor: tasks from `cc.task.dispatch.dagger`, up to `slots` at a time.
+
+Start: choose the backend (logged), connect, make the streams and the durable match the
+settings (`max_ack_pending` = CC_DAGGER_MAX_IN_FLIGHT, updated if it changed), listen for
+cancel requests, and pull tasks into free slots. Each message goes through the handler every
+executor shares (`cc_bus.executor.TaskMessageHandler`: heartbeats, outcome then ack, dead
+letters) into the one task flow (`cc_taskrunner.TaskRunner`) on this backend's isolation.
+
+Stop (SIGTERM): drain. No new tasks; running ones get `grace_s` to finish; then they are
+cancelled and handed back (nak, not failed) for another replica; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from cc_bus import (
+    ConsumerSpec,
+    connect,
+    ensure_consumer,
+    ensure_streams,
+    executor_dagger_consumer,
+)
+from cc_bus.executor import (
+    CancelRegistry,
+    NatsEventSink,
+    Outcome,
+    TaskMessageHandler,
+    apply_cancel_request,
+)
+from cc_taskrunner import TaskRunner, default_agents
+from cc_taskrunner.ports import Agent
+from commandcenter_contracts import TaskDispatched, subjects
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+
+from executor_dagger.backend import Backend, open_backend
+from executor_dagger.puller import SlotPuller
+from executor_dagger.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_STOP_CANCELLED_S = 30.0
+"""After the grace period: time for cancelled tasks to stop and hand back (+ kill grace)."""
+
+
+class DaggerExecutor:
+    def __init__(self, settings: Settings, *, agents: dict[str, Agent] | None = None) -> None:
+        self.settings = settings
+        self._agents = agents if agents is not None else default_agents(settings.runner)
+        self.cancels = CancelRegistry()
+        self.backend: Backend | None = None
+        self._nc: Client | None = None
+        self._cancel_sub: Subscription | None = None
+        self._puller: SlotPuller | None = None
+        self._pulling: asyncio.Task[None] | None = None
+
+    @property
+    def fetching(self) -> bool:
+        """Whether this replica still takes new tasks (False once a drain began)."""
+        return self._pulling is not None and not self._pulling.done()
+
+    def consumer_spec(self) -> ConsumerSpec:
+        return executor_dagger_consumer(
+            total_slots=self.settings.max_in_flight,
+            ack_wait_s=self.settings.ack_wait_s,
+            max_deliver=self.settings.max_deliver,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        settings = self.settings
+        self.backend = await open_backend(settings)  # raises BackendUnavailable
+        self._nc = await connect(settings.nats_url, name=settings.executor_id)
+        js = self._nc.jetstream()
+        await ensure_streams(js)
+        spec = self.consumer_spec()
+        await ensure_consumer(js, spec)
+        self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
+        handler = TaskMessageHandler(
+            js,
+            self._run,
+            self.cancels,
+            heartbeat_s=settings.heartbeat_s,
+            retry_delay_s=settings.retry_delay_s,
+        )
+        self._puller = SlotPuller(js, spec, settings.slots, handler.handle)
+        self._pulling = asyncio.create_task(self._puller.run())
+        if settings.max_in_flight < settings.slots:
+            log.warning(
+                "CC_DAGGER_MAX_IN_FLIGHT (%d) is below CC_DAGGER_SLOTS (%d): slots stay idle",
+                settings.max_in_flight,
+                settings.slots,
+            )
+        log.info(
+            "executor %s: %d slot(s) here, at most %d task(s) across replicas, on %s",
+            settings.executor_id,
+            settings.slots,
+            settings.max_in_flight,
+            settings.nats_url,
+        )
+
+    async def run(self) -> None:
+        """Start, work until SIGTERM/SIGINT, drain, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            assert self._pulling is not None
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({stopping, self._pulling}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if self._pulling.done() and not stop.is_set():
+                self._pulling.result()  # the pull loop died: raise its error
+                raise RuntimeError("the pull loop ended by itself")
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        await self._drain()
+        if self._cancel_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._cancel_sub.unsubscribe()
+        if self.backend is not None:
+            try:
+                await self.backend.close()
+            except Exception:
+                log.warning("closing the %s backend failed", self.backend.name, exc_info=True)
+        nc, self._nc = self._nc, None
+        if nc is not None and not nc.is_closed:
+            try:
+                await nc.drain()
+            except NatsError as exc:  # NATS unreachable right now: nothing left to flush
+                log.warning("closing the NATS connection: %s", exc)
+                await nc.close()
+
+    async def _drain(self) -> None:
+        puller, pulling = self._puller, self._pulling
+        if puller is None or pulling is None:
+            return
+        puller.stop_fetching()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(pulling), timeout=10)
+        if puller.running:
+            log.info(
+                "draining: %d task(s) running, %gs to finish", puller.running, self.settings.grace_s
+            )
+        if await puller.wait_idle(self.settings.grace_s):
+            return
+        log.info("grace period over: stopping %d task(s), handing them back", puller.running)
+        self.cancels.shutdown()
+        if not await puller.wait_idle(self.settings.runner.kill_grace_s + _STOP_CANCELLED_S):
+            log.warning(
+                "%d task(s) did not stop: abandoned, redelivered after ack_wait", puller.running
+            )
+            await puller.abandon()
+
+    # --- handlers -----------------------------------------------------------------------------
+    async def _on_cancel(self, msg: Msg) -> None:
+        apply_cancel_request(msg.data, self.cancels)
+
+    async def _run(
+        self, task: TaskDispatched, sink: NatsEventSink, cancel: asyncio.Event
+    ) -> Outcome:
+        assert self.backend is not None
+        runner = TaskRunner(self.backend.isolation, self._agents, sink, self.settings.runner)
+        return await runner.run(task, cancel)

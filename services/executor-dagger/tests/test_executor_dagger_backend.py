@@ -1,0 +1,98 @@
+"""Backend selection: `auto` falls back to engine-less when no Dagger engine answers (none can
+run on these machines), says so in one line, and `dagger` refuses to start without one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cc_taskrunner import FreshCloneIsolation
+from executor_dagger import Settings
+from executor_dagger.backend import BackendUnavailable, open_backend
+
+
+def _settings(tmp_path: Path, backend: str) -> Settings:
+    return Settings.from_env(
+        {
+            "CC_DAGGER_BACKEND": backend,
+            "CC_WORK_ROOT": str(tmp_path / "work"),
+            "CC_DAGGER_CONNECT_TIMEOUT_S": "20",
+        }
+    )
+
+
+async def test_auto_without_an_engine_runs_engineless_and_logs_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="executor_dagger.backend")
+    backend = await open_backend(_settings(tmp_path, "auto"))
+    try:
+        if backend.name == "dagger":
+            pytest.skip("a Dagger engine answered on this machine")
+        assert backend.name == "engineless"
+        assert isinstance(backend.isolation, FreshCloneIsolation)
+        assert backend.reason.startswith("no Dagger engine reachable: ")
+        lines = [r.getMessage() for r in caplog.records if r.name == "executor_dagger.backend"]
+        assert lines == [f"dagger backend: engineless ({backend.reason})"]
+    finally:
+        await backend.close()
+
+
+async def test_a_forced_dagger_backend_without_an_engine_is_an_error(tmp_path: Path) -> None:
+    try:
+        backend = await open_backend(_settings(tmp_path, "dagger"))
+    except BackendUnavailable as exc:
+        assert str(exc).startswith("CC_DAGGER_BACKEND=dagger, but no Dagger engine reachable: ")
+        return
+    await backend.close()
+    pytest.skip("a Dagger engine answered on this machine")
+
+
+async def test_engineless_is_chosen_without_trying_an_engine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="executor_dagger.backend")
+    backend = await open_backend(_settings(tmp_path, "engineless"))
+    assert backend.name == "engineless"
+    assert "dagger backend: engineless (CC_DAGGER_BACKEND=engineless)" in caplog.messages
+
+
+def test_the_module_exits_with_a_clear_error_when_dagger_is_forced(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CC_DAGGER_BACKEND": "dagger",
+        "CC_NATS_URL": "nats://127.0.0.1:1",  # never reached: the backend comes first
+        "CC_LOG_FORMAT": "console",
+        "CC_DAGGER_CONNECT_TIMEOUT_S": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "executor_dagger"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "dagger backend: dagger" in result.stderr:
+        pytest.skip("a Dagger engine answered on this machine")
+    assert result.returncode == 2, result.stderr
+    assert "CC_DAGGER_BACKEND=dagger, but no Dagger engine reachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_stops_the_module_with_the_variable_named() -> None:
+    env = {**os.environ, "CC_DAGGER_SLOTS": "many", "CC_LOG_FORMAT": "console"}
+    result = subprocess.run(
+        [sys.executable, "-m", "executor_dagger"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "CC_DAGGER_SLOTS must be a whole number" in result.stderr
