@@ -107,9 +107,12 @@ class Stack:
             ServiceSpec(f"executor-local-{i + 1}", "executor_local")
             for i in range(self.local_executors)
         ]
-        if service_available("executor_dagger"):
+        if service_available("executor_dagger") and self.dagger_executors > 0:
+            # The durable's max_ack_pending is shared by every replica: size it for all.
+            slots = int(self.extra_env.get("CC_DAGGER_SLOTS", "4"))
+            dagger_env = {"CC_DAGGER_MAX_IN_FLIGHT": str(slots * self.dagger_executors)}
             specs += [
-                ServiceSpec(f"executor-dagger-{i + 1}", "executor_dagger")
+                ServiceSpec(f"executor-dagger-{i + 1}", "executor_dagger", dagger_env)
                 for i in range(self.dagger_executors)
             ]
         for spec in specs:
