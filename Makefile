@@ -6,6 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.uv/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -45,8 +46,8 @@ lint: setup ## ruff check + format check + mypy --strict
 	$(RUN) mypy --strict contracts/src libs/*/src services/*/src cli/src
 
 .PHONY: bench
-bench: setup ## the benchmarks (bench/README.md); results in bench/results/
-	$(RUN) python -m bench
+bench: setup ## the benchmarks (bench/README.md); results in bench/results/ (BENCH_ARGS=--quick)
+	$(RUN) python -m bench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## remove local state (.cc data dir, caches)

@@ -1,0 +1,138 @@
+"""Driving the real system: a one-machine stack (the one `commandcenter up` starts) and runs
+started and followed through the gateway's HTTP API, the way a user's client does."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from commandcenter.servers import free_port
+from commandcenter.stack import Stack
+
+TERMINAL_RUN_STATUSES = frozenset({"succeeded", "halted", "failed", "cancelled"})
+
+
+class BenchError(RuntimeError):
+    """The system did not do what the benchmark needs (a run failed, a service died)."""
+
+
+@contextlib.contextmanager
+def running_stack(
+    data_dir: Path,
+    *,
+    local_executors: int = 1,
+    dagger_executors: int = 0,
+    extra_env: dict[str, str] | None = None,
+    problems: list[str] | None = None,
+) -> Iterator[Stack]:
+    """A fresh stack in `data_dir`; stopped on exit. Tracebacks found in the services' logs
+    are appended to `problems` (they are findings, not noise)."""
+    stack = Stack(
+        data_dir,
+        gateway_port=free_port(),
+        nats_port=free_port(),
+        local_executors=local_executors,
+        dagger_executors=dagger_executors,
+        extra_env=extra_env,
+        say=lambda _message: None,
+    )
+    try:
+        stack.start(ready_timeout=90)
+    except Exception as exc:
+        stack.stop()
+        raise BenchError(f"the stack did not start: {exc}\n{log_tails(data_dir)}") from exc
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if problems is not None:
+            problems.extend(tracebacks(data_dir))
+
+
+def log_tails(data_dir: Path, chars: int = 2000) -> str:
+    parts = []
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-chars:]}")
+    return "\n".join(parts)
+
+
+def tracebacks(data_dir: Path) -> list[str]:
+    found = []
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            where = text.index("Traceback")
+            found.append(f"{log.name} ({data_dir.name}): {text[where : where + 1500]}")
+    return found
+
+
+def start_run(
+    client: httpx.Client,
+    *,
+    plan: Path,
+    repo: Path | str,
+    argv: list[str],
+    mode: str = "local",
+) -> str:
+    response = client.post(
+        "/api/v1/runs",
+        json={
+            "plan_path": str(plan),
+            "start_batch": "1",
+            "end_batch": "1",
+            "execution_mode": mode,
+            "repo": str(repo),
+            "agent": "command",
+            "agent_argv": argv,
+        },
+    )
+    if response.status_code != 202:
+        raise BenchError(f"POST /api/v1/runs: {response.status_code} {response.text}")
+    return str(response.json()["id"])
+
+
+def wait_for_run(
+    client: httpx.Client,
+    run_id: str,
+    *,
+    timeout: float,
+    poll_s: float = 0.1,
+    stalled_s: float = 60.0,
+) -> dict[str, Any]:
+    """Poll the read model (PostgreSQL, through the API) until the run is terminal there;
+    a run that did not succeed, or shows no progress for `stalled_s`, is an error."""
+    deadline = time.monotonic() + timeout
+    view: dict[str, Any] = {}
+    progress: object = None
+    progressed_at = time.monotonic()
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v1/runs/{run_id}")
+        if response.status_code == 200:
+            view = response.json()
+            if view.get("status") in TERMINAL_RUN_STATUSES:
+                if view["status"] != "succeeded":
+                    raise BenchError(f"run {run_id} ended {view['status']}: {_failures(view)}")
+                return view
+            if (view.get("status"), view.get("counts")) != progress:
+                progress, progressed_at = (view.get("status"), view.get("counts")), time.monotonic()
+        if time.monotonic() - progressed_at > stalled_s:
+            raise BenchError(
+                f"run {run_id} made no progress for {stalled_s:.0f}s: "
+                f"{view.get('status')}, counts {view.get('counts')}"
+            )
+        time.sleep(poll_s)
+    raise BenchError(f"run {run_id} not finished after {timeout:.0f}s: counts {view.get('counts')}")
+
+
+def _failures(view: dict[str, Any]) -> str:
+    failed = [
+        f"{t['plan_task_id']}: {t['error_code']} {t['error']}"
+        for b in view.get("batches", [])
+        for t in b.get("tasks", [])
+        if t.get("status") != "succeeded"
+    ]
+    return "; ".join(failed[:5]) or str(view.get("error"))

@@ -1,0 +1,58 @@
+"""What the benchmarks feed the system: generated plans, a plain repository, no-op agents."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from commandcenter.gitfixtures import git
+
+WRITE_ONE_FILE = (
+    "import os, pathlib; pathlib.Path('out.txt').write_text(os.environ.get('CC_TASK_ID', 'x'))"
+)
+"""The no-op agent's work: one new file in its working directory (the task's worktree)."""
+
+
+def write_file_agent() -> list[str]:
+    """argv of the no-op agent: a bare interpreter (`-I -S`: no site, no user paths)."""
+    return [sys.executable, "-I", "-S", "-c", WRITE_ONE_FILE]
+
+
+def sleep_agent(seconds: float) -> list[str]:
+    """argv of an agent that works for `seconds`, then writes its one file."""
+    code = f"import time; time.sleep({seconds!r}); {WRITE_ONE_FILE}"
+    return [sys.executable, "-I", "-S", "-c", code]
+
+
+def plan_markdown(tasks: int, *, title: str = "Benchmark plan") -> str:
+    """One batch of `tasks` tasks that spell nothing out (the agent decides what to write)."""
+    parts = [f"# {title}", "", "## Batch 1: Every task", ""]
+    for i in range(1, tasks + 1):
+        parts += [
+            f"### Task 1.{i}: Write the output file number {i}",
+            "",
+            "**Implementation:**",
+            f"Write `out.txt` for task {i}.",
+            "",
+            f"**Commit:** bench: task {i}",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def write_plan(directory: Path, tasks: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"plan-{tasks}.md"
+    path.write_text(plan_markdown(tasks))
+    return path
+
+
+def make_repository(path: Path) -> Path:
+    """A repository with one commit on `main` and no remote: nothing is pushed, so the system
+    and the baseline do the same git work."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# benchmark repository\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial commit")
+    return path
