@@ -180,8 +180,85 @@ def print_run(view: dict[str, Any]) -> None:
                 else ""
             )
             print(f"    {task['plan_task_id']:<8} {task['status']:<10} {task['branch']}{error}")
+            if task["status"] in ("failed", "cancelled") and view["status"] != "cancelled":
+                print(f"             replay: commandcenter replay {task['task_id']}")
     counts = view.get("counts", {})
     print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+# --- replay, cancel, dead letters -----------------------------------------------------------
+def replay_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The overrides of `replay` as the API's request body (absent: the task as it was)."""
+    body: dict[str, Any] = {}
+    if args.agent:
+        body["agent"] = args.agent
+    if args.agent_argv:
+        body["agent_argv"] = list(args.agent_argv)
+    if args.timeout_s is not None:
+        body["timeout_s"] = args.timeout_s
+    if args.no_verify and args.verify:
+        raise CliError("--no-verify and --verify exclude each other")
+    if args.no_verify:
+        body["verification"] = []
+    elif args.verify:
+        body["verification"] = list(args.verify)
+    return body
+
+
+def replay(args: argparse.Namespace, data_dir: Path) -> int:
+    if bool(args.task_id) == bool(args.run):
+        raise CliError("replay needs a TASK_ID, or --run RUN_ID (its failed tasks), not both")
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    body = replay_body(args)
+    path = (
+        f"/api/v1/runs/{args.run}/replay-failed"
+        if args.run
+        else f"/api/v1/tasks/{args.task_id}/replay"
+    )
+    with _client(gateway_url(args, data_dir)) as client:
+        answer = _request(client, "POST", path, json=body, headers=headers).json()
+    replays = answer["replays"] if args.run else [answer]
+    for item in replays:
+        print(
+            f"replay of {item['plan_task_id'] or item['task_id']} requested: "
+            f"attempt {item['attempt']} (task {item['task_id']})"
+        )
+    run_id = answer["run_id"]
+    print(f"follow it with: commandcenter status {run_id}")
+    return 0
+
+
+def cancel(args: argparse.Namespace, data_dir: Path) -> int:
+    body = {"reason": args.reason} if args.reason else {}
+    with _client(gateway_url(args, data_dir)) as client:
+        answer = _request(client, "POST", f"/api/v1/runs/{args.run_id}/cancel", json=body).json()
+    print(f"run {answer['id']} ({answer['previous_status']}): cancel requested")
+    return 0
+
+
+def dead_letters(args: argparse.Namespace, data_dir: Path) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.run:
+        params["run_id"] = args.run
+    with _client(gateway_url(args, data_dir)) as client:
+        items = _request(client, "GET", "/api/v1/dead-letters", params=params).json()["items"]
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    for item in items:
+        task = item.get("task") or {}
+        if task:
+            what = f"task {task.get('plan_task_id', '?')} attempt {item['attempt']}"
+            what += f" of run {item['run_id']}"
+        else:
+            what = f"run {item['run_id']}" if item.get("run_id") else "no task"
+        print(
+            f"{item['at']}  {item['error_code']:<12} {item['subject']}  {what}\n"
+            f"    {item['error']} (delivered {item['num_delivered']}x)"
+        )
+    if not items:
+        print("no dead letters")
+    return 0
 
 
 # --- plan show ----------------------------------------------------------------------------

@@ -6,6 +6,9 @@ status     list runs, or show one
 plan show  parse a plan and print what would run
 demo       a sample repository and plan, run end to end
 preflight  check what a run needs, before any run
+replay     a new attempt of a failed task (or of every failed task of a run)
+cancel     stop a run: no more dispatching, running agents killed
+dead-letters  what the system gave up on
 """
 
 from __future__ import annotations
@@ -71,6 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = sub.add_parser("preflight", help="check git, servers, agents and the gateway")
     _gateway_option(pre)
+
+    replay = sub.add_parser(
+        "replay",
+        help="replay a failed or cancelled task as a new attempt (a halted run then resumes)",
+        description="A replay resets the task's branch to the base ref: the new attempt "
+        "replaces the old attempt's commits instead of stacking on them.",
+    )
+    replay.add_argument("task_id", nargs="?", help="the task's id (`status RUN_ID` shows it)")
+    replay.add_argument("--run", metavar="RUN_ID", help="replay every failed task of this run")
+    replay.add_argument("--agent", help="another agent: claude, command, plan-follower")
+    replay.add_argument("--timeout", type=float, dest="timeout_s", help="seconds, this attempt")
+    replay.add_argument(
+        "--verify",
+        action="append",
+        metavar="COMMAND",
+        help="a verification command replacing the task's own (repeatable)",
+    )
+    replay.add_argument("--no-verify", action="store_true", help="no verification this time")
+    replay.add_argument("--idempotency-key", help="the same key replays once, however often sent")
+    replay.add_argument(
+        "--agent-argv", nargs=argparse.REMAINDER, help="with --agent command: the argv (last)"
+    )
+    _gateway_option(replay)
+
+    cancel = sub.add_parser("cancel", help="cancel a run: stop dispatching, kill its agents")
+    cancel.add_argument("run_id")
+    cancel.add_argument("--reason", default="", help="recorded with the run")
+    _gateway_option(cancel)
+
+    dead = sub.add_parser("dead-letters", help="list what the system gave up on, newest first")
+    dead.add_argument("--run", metavar="RUN_ID", help="only this run's")
+    dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--json", action="store_true")
+    _gateway_option(dead)
     return parser
 
 
@@ -98,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             return commands.demo(_data_dir(args.data_dir), args)
         if args.command == "preflight":
             return commands.preflight(args, _data_dir(args.data_dir))
+        if args.command == "replay":
+            return commands.replay(args, _data_dir(args.data_dir))
+        if args.command == "cancel":
+            return commands.cancel(args, _data_dir(args.data_dir))
+        if args.command == "dead-letters":
+            return commands.dead_letters(args, _data_dir(args.data_dir))
     except commands.CliError as exc:
         print(f"commandcenter: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from commandcenter_contracts.messages import (
     PhaseStartRequested,
     StatusEvent,
     TaskDispatched,
+    TaskReplayRequested,
 )
 from commandcenter_contracts.plan import Plan
 
@@ -24,6 +25,7 @@ status_decoder: msgspec.json.Decoder[StatusEvent] = msgspec.json.Decoder(StatusE
 log_decoder = msgspec.json.Decoder(LogLine)
 cancel_decoder = msgspec.json.Decoder(CancelRequested)
 dead_letter_decoder = msgspec.json.Decoder(DeadLetter)
+replay_decoder = msgspec.json.Decoder(TaskReplayRequested)
 plan_decoder = msgspec.json.Decoder(Plan)
 
 

@@ -240,6 +240,28 @@ class CancelRequested(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
 
 
+class TaskReplayRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """A person asks for a new attempt of a finished (failed or cancelled) task, on
+    `cc.control.replay`. The planner carries it out: it owns dispatch and the task messages.
+
+    The overrides replace the corresponding fields of the task's last dispatch; None keeps
+    them. The new attempt is the task's latest known attempt + 1.
+    """
+
+    request_id: str
+    """Unique per request (the `Nats-Msg-Id`); the same id is carried out at most once."""
+    run_id: str
+    task_id: str
+    expected_attempt: int = 0
+    """The attempt the requester saw failed; 0: not known. A planner that has not seen that
+    attempt finish yet waits for it; one that knows a newer attempt drops the request."""
+    agent: AgentSpec | None = None
+    timeout_s: float | None = None
+    verification: list[str] | None = None
+    requested_by: str = "anonymous"
+    requested_at: datetime = msgspec.field(default_factory=utcnow)
+
+
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     """A message that will not be processed again by itself: replay is a person's decision."""
 

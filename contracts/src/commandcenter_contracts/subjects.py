@@ -13,6 +13,7 @@ PHASE_START: Final = "cc.phase.start"
 TASK_DISPATCH_PREFIX: Final = "cc.task.dispatch"
 TASK_DISPATCH_LOCAL: Final = "cc.task.dispatch.local"
 TASK_DISPATCH_DAGGER: Final = "cc.task.dispatch.dagger"
+TASK_DISPATCH_ALL: Final = "cc.task.dispatch.>"
 TASK_DEAD: Final = "cc.task.dead"
 
 STATUS_PREFIX: Final = "cc.status"
@@ -24,6 +25,13 @@ LOG_ALL: Final = "cc.log.>"
 # Control messages (cancel) are core NATS, fire-and-forget, fanned out to every executor.
 CONTROL_PREFIX: Final = "cc.control"
 CONTROL_CANCEL_ALL: Final = "cc.control.cancel.>"
+# Replay requests are JetStream (stream CC_PHASES, durable `planner-replay`): the planner must
+# not miss one while it restarts, and each is carried out once.
+CONTROL_REPLAY: Final = "cc.control.replay"
+
+# JetStream's own advisory when a consumer gave up on a message after `max_deliver` deliveries,
+# `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; captured by CC_ADVISORIES.
+ADVISORY_MAX_DELIVERIES_PREFIX: Final = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 
 # --- streams --------------------------------------------------------------------------------
 STREAM_PHASES: Final = "CC_PHASES"
@@ -31,6 +39,7 @@ STREAM_TASKS: Final = "CC_TASKS"
 STREAM_STATUS: Final = "CC_STATUS"
 STREAM_LOGS: Final = "CC_LOGS"
 STREAM_DEAD: Final = "CC_DEAD"
+STREAM_ADVISORIES: Final = "CC_ADVISORIES"
 
 # --- durable consumers ----------------------------------------------------------------------
 CONSUMER_PLANNER: Final = "planner"
@@ -38,6 +47,9 @@ CONSUMER_PLANNER_PROGRESS: Final = "planner-progress"
 CONSUMER_EXECUTOR_LOCAL: Final = "executor-local"
 CONSUMER_EXECUTOR_DAGGER: Final = "executor-dagger"
 CONSUMER_PROJECTOR: Final = "gateway-projector"
+CONSUMER_PLANNER_REPLAY: Final = "planner-replay"
+CONSUMER_PLANNER_ADVISORIES: Final = "planner-advisories"
+CONSUMER_DEAD_LETTERS: Final = "gateway-dead-letters"
 
 # --- key-value buckets ----------------------------------------------------------------------
 KV_PLANNER_RUNS: Final = "cc_planner_runs"
@@ -61,3 +73,8 @@ def log_subject(run_id: str, task_id: str) -> str:
 def cancel_subject(run_id: str) -> str:
     """`cc.control.cancel.<run>`: ask every executor to stop the run's tasks."""
     return f"{CONTROL_PREFIX}.cancel.{run_id}"
+
+
+def max_deliveries_advisory_subject(stream: str, consumer: str = "*") -> str:
+    """The MAX_DELIVERIES advisory subject of a consumer (`*`: every consumer of `stream`)."""
+    return f"{ADVISORY_MAX_DELIVERIES_PREFIX}.{stream}.{consumer}"

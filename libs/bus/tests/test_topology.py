@@ -11,8 +11,8 @@ from cc_bus import (
     executor_dagger_consumer,
     publish_task,
 )
-from commandcenter_contracts import TaskDispatched, subjects
 from commandcenter.servers import NatsServer
+from commandcenter_contracts import TaskDispatched, subjects
 
 pytestmark = pytest.mark.integration
 

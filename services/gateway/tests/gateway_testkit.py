@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import cc_bus
 import pytest
 from commandcenter_contracts import (
     BatchSelection,
@@ -16,16 +17,20 @@ from commandcenter_contracts import (
     PlannedTask,
     RunAccepted,
     RunPlanned,
+    StatusEvent,
     TaskQueued,
     TaskStarted,
     TaskSucceeded,
     new_id,
 )
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 T = TypeVar("T")
+Client = AsyncTestClient[Litestar]
 
 SHARED_PLANS = Path("/work/shared/fixtures/plans")
 REPO_PLANS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "plans"
@@ -114,7 +119,7 @@ async def stream_messages(
     work-queue streams too, where a second consumer is not allowed."""
     info = await js.stream_info(stream)
     found: list[RawStreamMsg] = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+    for seq in range(max(1, info.state.first_seq), info.state.last_seq + 1):
         try:
             msg = await js.get_msg(stream, seq)
         except NotFoundError:
@@ -220,3 +225,42 @@ class Run:
             commit=f"{b}{p}" * 20,
             pushed=True,
         )
+
+
+# --- the read model through the API ----------------------------------------------------------
+async def publish_all(js: JetStreamContext, events: list[StatusEvent]) -> None:
+    for event in events:
+        await cc_bus.publish_status(js, event)
+
+
+async def run_view(client: Client, run_id: str) -> dict[str, Any]:
+    r = await client.get(f"/api/v1/runs/{run_id}")
+    assert r.status_code in (200, 404), r.text
+    return r.json() if r.status_code == 200 else {}  # type: ignore[no-any-return]
+
+
+async def wait_view(client: Client, run_id: str, what: str, **expected: Any) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        view = await run_view(client, run_id)
+        if view and all(view.get(k) == v for k, v in expected.items()):
+            return view
+        return None
+
+    return await eventually(check, what=what)
+
+
+def tasks_of(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["task_id"]: t for b in view["batches"] for t in b["tasks"]}
+
+
+async def wait_task(
+    client: Client, run_id: str, task_id: str, what: str, **expected: Any
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        view = await run_view(client, run_id)
+        task = tasks_of(view).get(task_id) if view else None
+        if task and all(task.get(k) == v for k, v in expected.items()):
+            return task
+        return None
+
+    return await eventually(check, what=what)

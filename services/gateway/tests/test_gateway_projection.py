@@ -16,14 +16,22 @@ from commandcenter_contracts import (
     RunHalted,
     RunStarted,
     RunSucceeded,
-    StatusEvent,
     TaskFailed,
     TaskProgress,
     dead_letter_decoder,
     subjects,
 )
 from gateway.resources import Resources
-from gateway_testkit import Run, eventually, stream_messages
+from gateway_testkit import (
+    Run,
+    eventually,
+    publish_all,
+    run_view,
+    stream_messages,
+    tasks_of,
+    wait_task,
+    wait_view,
+)
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
@@ -31,44 +39,6 @@ from nats.js import JetStreamContext
 pytestmark = pytest.mark.integration
 
 Client = AsyncTestClient[Litestar]
-
-
-async def publish_all(js: JetStreamContext, events: list[StatusEvent]) -> None:
-    for event in events:
-        await cc_bus.publish_status(js, event)
-
-
-async def run_view(client: Client, run_id: str) -> dict[str, Any]:
-    r = await client.get(f"/api/v1/runs/{run_id}")
-    assert r.status_code in (200, 404), r.text
-    return r.json() if r.status_code == 200 else {}
-
-
-async def wait_view(client: Client, run_id: str, what: str, **expected: Any) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        view = await run_view(client, run_id)
-        if view and all(view.get(k) == v for k, v in expected.items()):
-            return view
-        return None
-
-    return await eventually(check, what=what)
-
-
-def tasks_of(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["task_id"]: t for b in view["batches"] for t in b["tasks"]}
-
-
-async def wait_task(
-    client: Client, run_id: str, task_id: str, what: str, **expected: Any
-) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        view = await run_view(client, run_id)
-        task = tasks_of(view).get(task_id) if view else None
-        if task and all(task.get(k) == v for k, v in expected.items()):
-            return task
-        return None
-
-    return await eventually(check, what=what)
 
 
 async def test_a_whole_run_is_projected(client: Client, js: JetStreamContext) -> None:

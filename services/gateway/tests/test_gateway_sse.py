@@ -177,8 +177,15 @@ async def test_task_log_as_text_and_as_live_events(live_url: str, js: JetStreamC
         assert r.headers["content-type"].startswith("text/plain")
         assert r.text == "first line\nsecond line\nünïcode ✓\n"
 
-        # A task with no output yet: empty, not an error.
-        quiet = await http.get(f"{live_url}/api/v1/runs/{run.id}/tasks/{run.tasks[1][0]}/log")
+        # A task with no output yet: empty, not an error (once the projector knows the task;
+        # before, it is a 404 like any unknown task).
+        quiet_url = f"{live_url}/api/v1/runs/{run.id}/tasks/{run.tasks[1][0]}/log"
+
+        async def quiet_log() -> httpx.Response | None:
+            r = await http.get(quiet_url)
+            return r if r.status_code != 404 else None
+
+        quiet = await eventually(quiet_log, what="the planned task to be projected")
         assert (quiet.status_code, quiet.text) == (200, "")
 
         received: list[SseEvent] = []

@@ -53,7 +53,9 @@ class StreamSpec:
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec(name=s.STREAM_PHASES, subjects=(s.PHASE_START,), work_queue=True),
+    # The planner's inbox: phase starts (durable `planner`) and replay requests (durable
+    # `planner-replay`); a work queue accepts both durables because their filters are disjoint.
+    StreamSpec(name=s.STREAM_PHASES, subjects=(s.PHASE_START, s.CONTROL_REPLAY), work_queue=True),
     StreamSpec(
         name=s.STREAM_TASKS,
         subjects=(s.TASK_DISPATCH_LOCAL, s.TASK_DISPATCH_DAGGER),
@@ -68,6 +70,14 @@ STREAMS: tuple[StreamSpec, ...] = (
         duplicate_window_s=120.0,
     ),
     StreamSpec(name=s.STREAM_DEAD, subjects=(s.TASK_DEAD,), max_age_s=90 * DAY),
+    # JetStream's MAX_DELIVERIES advisories of the task consumers, kept in a stream so that a
+    # planner that was down when one fired still turns it into a dead letter afterwards.
+    StreamSpec(
+        name=s.STREAM_ADVISORIES,
+        subjects=(s.max_deliveries_advisory_subject(s.STREAM_TASKS),),
+        work_queue=True,
+        max_age_s=30 * DAY,
+    ),
 )
 
 
@@ -148,6 +158,43 @@ def planner_progress_consumer() -> ConsumerSpec:
         ack_wait_s=30.0,
         max_deliver=-1,
         deliver_all=True,
+    )
+
+
+def planner_replay_consumer() -> ConsumerSpec:
+    # One at a time: a replay reads and writes the run's task records in the KV bucket.
+    return ConsumerSpec(
+        stream=s.STREAM_PHASES,
+        durable=s.CONSUMER_PLANNER_REPLAY,
+        filter_subject=s.CONTROL_REPLAY,
+        max_ack_pending=1,
+        ack_wait_s=60.0,
+        max_deliver=-1,
+        description="planner: replay requests (a new attempt of a finished task)",
+    )
+
+
+def planner_advisories_consumer() -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=s.STREAM_ADVISORIES,
+        durable=s.CONSUMER_PLANNER_ADVISORIES,
+        filter_subject=s.max_deliveries_advisory_subject(s.STREAM_TASKS),
+        max_ack_pending=1,
+        ack_wait_s=60.0,
+        max_deliver=-1,
+        description="planner: task messages the executors gave up on (max deliveries)",
+    )
+
+
+def dead_letters_consumer() -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=s.STREAM_DEAD,
+        durable=s.CONSUMER_DEAD_LETTERS,
+        filter_subject=s.TASK_DEAD,
+        max_ack_pending=256,
+        ack_wait_s=30.0,
+        max_deliver=-1,
+        description="gateway: dead letters into the read model",
     )
 
 

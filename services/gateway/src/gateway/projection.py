@@ -7,6 +7,15 @@ rest runs only if that insert happened, in the caller's transaction, so an event
 Order guards: every status-carrying row keeps `status_seq`, the stream sequence of the event that
 set its status, and older events never overwrite newer ones. Task rows also keep the attempt:
 an event of an older attempt never overwrites a newer attempt's state.
+
+Replay: a `task.queued` of a newer attempt re-opens the task (back to queued), its batch (back to
+running) and a halted run (back to running), as the planner's state machine does.
+
+Cancel: `run.cancelled` marks the run's batches and tasks that were not finished `cancelled`;
+afterwards nothing but a task's real outcome changes them (an executor that was killed reports
+`task.failed` CANCELLED with its message; one that finished just before the kill reports its
+success, and that work is kept). Queued/started/progress events and batch events of a cancelled
+run are ignored.
 """
 
 from __future__ import annotations
@@ -81,6 +90,19 @@ UPDATE runs SET status = $2, status_seq = $3, updated_at = $4, finished_at = $4,
 WHERE id = $1 AND status_seq < $3 AND status NOT IN ('succeeded', 'failed', 'cancelled')
 """
 
+_RUN_CANCELLED = "EXISTS (SELECT 1 FROM runs r WHERE r.id = $1 AND r.status = 'cancelled')"
+_NOT_CANCELLED_RUN = (
+    "NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = tasks.run_id AND r.status = 'cancelled')"
+)
+
+# A newer attempt of a task re-opens a halted run ($1 run, $2 seq, $3 at, $4 task, $5 attempt).
+_OLDER_ATTEMPT = "EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = $4 AND t.attempt < $5)"
+_RUN_REOPENED = f"""
+UPDATE runs SET status = 'running', status_seq = $2, updated_at = $3,
+                finished_at = NULL, error = NULL
+WHERE id = $1 AND status = 'halted' AND status_seq < $2 AND {_OLDER_ATTEMPT}
+"""
+
 # --- batches --------------------------------------------------------------------------------
 _UPSERT_PLANNED_BATCH = """
 INSERT INTO batches (run_id, index, phase, number, title, status)
@@ -96,7 +118,21 @@ ON CONFLICT (run_id, index) DO UPDATE
 SET status = EXCLUDED.status, status_seq = EXCLUDED.status_seq,
     started_at = COALESCE(batches.started_at, EXCLUDED.started_at),
     finished_at = EXCLUDED.finished_at
-WHERE batches.status_seq < EXCLUDED.status_seq
+WHERE batches.status_seq < EXCLUDED.status_seq AND batches.status <> 'cancelled'
+  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = batches.run_id AND r.status = 'cancelled')
+"""
+
+# ($1 run, $2 seq, $3 batch index, $4 task, $5 attempt)
+_BATCH_REOPENED = f"""
+UPDATE batches SET status = 'running', status_seq = $2, finished_at = NULL
+WHERE run_id = $1 AND index = $3 AND status IN ('succeeded', 'failed') AND status_seq < $2
+  AND {_OLDER_ATTEMPT}
+  AND NOT {_RUN_CANCELLED}
+"""
+
+_BATCHES_CANCELLED = f"""
+UPDATE batches SET status = 'cancelled', status_seq = $2, finished_at = $3
+WHERE run_id = $1 AND status IN ('pending', 'running') AND status_seq < $2 AND {_RUN_CANCELLED}
 """
 
 # --- tasks ----------------------------------------------------------------------------------
@@ -125,7 +161,7 @@ SET status = 'queued', attempt = EXCLUDED.attempt, batch_index = EXCLUDED.batch_
     step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
     started_at = NULL, finished_at = NULL,
     updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
-WHERE {_NEWER}
+WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
 """
 
 _TASK_STARTED = f"""
@@ -135,11 +171,11 @@ ON CONFLICT (task_id) DO UPDATE
 SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
     step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
     finished_at = NULL, updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
-WHERE {_NEWER}
+WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
 """
 
 # Progress records the step; it moves a task to `running` but never out of a final state.
-_TASK_PROGRESS = """
+_TASK_PROGRESS = f"""
 INSERT INTO tasks (task_id, run_id, status, attempt, step, started_at, updated_at, status_seq)
 VALUES ($1, $2, 'running', $3, $4, $5, $5, $6)
 ON CONFLICT (task_id) DO UPDATE
@@ -151,9 +187,10 @@ SET status = CASE WHEN EXCLUDED.attempt > tasks.attempt
         EXCLUDED.started_at),
     attempt = EXCLUDED.attempt, step = EXCLUDED.step, updated_at = EXCLUDED.updated_at,
     status_seq = EXCLUDED.status_seq
-WHERE EXCLUDED.attempt > tasks.attempt
-   OR (EXCLUDED.attempt = tasks.attempt AND EXCLUDED.status_seq > tasks.status_seq
-       AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled'))
+WHERE (EXCLUDED.attempt > tasks.attempt
+       OR (EXCLUDED.attempt = tasks.attempt AND EXCLUDED.status_seq > tasks.status_seq
+           AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled')))
+  AND {_NOT_CANCELLED_RUN}
 """
 
 _TASK_SUCCEEDED = f"""
@@ -177,6 +214,15 @@ SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, error_code = EXCLUDED.
     error = EXCLUDED.error, finished_at = EXCLUDED.finished_at,
     updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
 WHERE {_NEWER}
+"""
+
+
+# Every task of a cancelled run that had not finished ($1 run, $2 seq, $3 at, $4 error).
+_TASKS_CANCELLED = f"""
+UPDATE tasks SET status = 'cancelled', error_code = 'CANCELLED', error = $4,
+                 finished_at = $3, updated_at = $3, status_seq = $2
+WHERE run_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') AND status_seq < $2
+  AND {_RUN_CANCELLED}
 """
 
 
@@ -248,9 +294,19 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
             )
             return [Statement(_RUN_TERMINAL, (run, "halted", seq, at, reason))]
         case RunCancelled():
-            return [Statement(_RUN_TERMINAL, (run, "cancelled", seq, at, event.reason or None))]
+            reason = event.reason or "the run was cancelled"
+            return [
+                Statement(_RUN_TERMINAL, (run, "cancelled", seq, at, event.reason or None)),
+                Statement(_BATCHES_CANCELLED, (run, seq, at)),
+                Statement(_TASKS_CANCELLED, (run, seq, at, reason)),
+            ]
         case TaskQueued():
             return [
+                # before the task row moves to the new attempt: they look for the older one
+                Statement(_RUN_REOPENED, (run, seq, at, event.task_id, event.attempt)),
+                Statement(
+                    _BATCH_REOPENED, (run, seq, event.batch_index, event.task_id, event.attempt)
+                ),
                 Statement(
                     _TASK_QUEUED,
                     (
@@ -263,7 +319,7 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                         at,
                         seq,
                     ),
-                )
+                ),
             ]
         case TaskStarted():
             return [Statement(_TASK_STARTED, (event.task_id, run, event.attempt, at, seq))]

@@ -1,4 +1,5 @@
-"""The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projector.
+"""The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projectors
+(status events and dead letters).
 
 Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`).
 """
@@ -11,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import cc_bus
@@ -19,6 +20,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.db.migrate import migrate
+from gateway.dead_letters import DeadLetterProjector
+from gateway.durable_projector import DurableProjector
 from gateway.projector import Projector
 from gateway.settings import Settings
 
@@ -35,21 +38,30 @@ class Resources:
     pool: asyncpg.Pool
     projector: Projector
     projector_task: asyncio.Task[None]
+    dead_letters: DeadLetterProjector
+    dead_letters_task: asyncio.Task[None]
 
     async def close(self, grace_s: float = 5.0) -> None:
-        self.projector.stop()
-        try:
-            await asyncio.wait_for(self.projector_task, grace_s)
-        except (TimeoutError, asyncio.CancelledError):
-            self.projector_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self.projector_task
+        await asyncio.gather(
+            _stop(self.projector, self.projector_task, grace_s),
+            _stop(self.dead_letters, self.dead_letters_task, grace_s),
+        )
         try:
             await asyncio.wait_for(self.pool.close(), grace_s)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self.pool.terminate()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.nc.close(), grace_s)
+
+
+async def _stop(projector: DurableProjector[Any], task: asyncio.Task[None], grace_s: float) -> None:
+    projector.stop()
+    try:
+        await asyncio.wait_for(task, grace_s)
+    except (TimeoutError, asyncio.CancelledError):
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 async def _retrying(what: str, deadline: float, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -76,6 +88,7 @@ async def open_resources(settings: Settings) -> Resources:
         await cc_bus.ensure_streams(js)
         # Before anything consumes: a changed consumer setting must reach the server.
         await cc_bus.ensure_consumer(js, cc_bus.projector_consumer())
+        await cc_bus.ensure_consumer(js, cc_bus.dead_letters_consumer())
         pool = await _retrying(
             "PostgreSQL",
             deadline,
@@ -100,7 +113,14 @@ async def open_resources(settings: Settings) -> Resources:
         await nc.close()
         raise
     projector = Projector(js, pool)
-    task = asyncio.create_task(projector.run(), name="gateway-projector")
+    dead_letters = DeadLetterProjector(js, pool)
     return Resources(
-        settings=settings, nc=nc, js=js, pool=pool, projector=projector, projector_task=task
+        settings=settings,
+        nc=nc,
+        js=js,
+        pool=pool,
+        projector=projector,
+        projector_task=asyncio.create_task(projector.run(), name="gateway-projector"),
+        dead_letters=dead_letters,
+        dead_letters_task=asyncio.create_task(dead_letters.run(), name="gateway-dead-letters"),
     )

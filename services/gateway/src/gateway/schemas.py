@@ -8,7 +8,7 @@ handler runs and the OpenAPI schema shows the constraints.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -39,6 +39,7 @@ Argv = Annotated[
     msgspec.Meta(min_length=1, max_length=256),
 ]
 TimeoutSeconds = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
+Command = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -90,6 +91,24 @@ class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_u
         )
 
 
+class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/tasks/{task_id}/replay` (and `/runs/{id}/replay-failed`): every field is
+    optional and replaces that part of the task's last dispatch for the new attempt."""
+
+    agent: Agent | None = None
+    agent_argv: Argv | None = None
+    """With `agent: command`: the argv to run (never a shell line)."""
+    timeout_s: TimeoutSeconds | None = None
+    verification: Annotated[list[Command], msgspec.Meta(max_length=100)] | None = None
+    """Verification commands replacing the task's own (`[]`: none)."""
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/runs/{id}/cancel`."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
 class PlanParseRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/plans/parse`: exactly one of `plan_path` and `text`."""
 
@@ -113,6 +132,65 @@ class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
     """Batch numbers as written (an int when the number is all digits)."""
     tasks_scheduled: int
     links: RunLinks
+
+
+class ReplayLinks(msgspec.Struct, frozen=True, kw_only=True):
+    run: str
+    events: str
+
+
+class ReplayAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """One task replay handed to the planner (202)."""
+
+    task_id: str
+    run_id: str
+    plan_task_id: str
+    request_id: str
+    attempt: int
+    """The attempt the replay runs as (the task's latest attempt + 1)."""
+    status: str = "replay_requested"
+    links: ReplayLinks
+
+
+class ReplaysAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """`replay-failed`: every replay it handed to the planner (202)."""
+
+    run_id: str
+    replays: list[ReplayAccepted]
+    count: int
+
+
+class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's cancel was announced (202): executors stop its agents within seconds."""
+
+    id: str
+    status: str = "cancelling"
+    previous_status: str
+    links: RunLinks
+
+
+class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    subject: str
+    """Where the original message was consumed from."""
+    error_code: str
+    error: str
+    run_id: str | None
+    task_id: str | None
+    attempt: int | None
+    num_delivered: int
+    at: datetime
+    stream_seq: int
+    """The letter's position in CC_DEAD."""
+    task: dict[str, Any] | None
+    """The original task message, when the letter has one."""
+    raw: str | None
+    """The original bytes (as text) when they were not a readable task."""
+
+
+class DeadLetterList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[DeadLetterView]
+    count: int
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,13 +1,17 @@
 """Wiring: `create_app(settings)` builds the planner's FastStream application.
 
-Two pull consumers, both acked by hand (`AckPolicy.MANUAL`) and only after every publish of
+Four pull consumers, all acked by hand (`AckPolicy.MANUAL`) and only after every publish of
 the message's work succeeded:
 - `cc.phase.start`, durable `planner` (stream CC_PHASES): plan a run, dispatch batch 0;
 - `cc.status.>`, durable `planner-progress` (stream CC_STATUS, max_ack_pending=1, one event
   at a time across replicas): move runs on. Its deliver policy is ALL (see
   `cc_bus.planner_progress_consumer`): a durable re-created after an outage replays history,
   which costs only time, because applying an event twice is a no-op; NEW would silently skip
-  what was published while the durable was missing and leave those runs waiting forever.
+  what was published while the durable was missing and leave those runs waiting forever;
+- `cc.control.replay`, durable `planner-replay` (stream CC_PHASES): a new attempt of a
+  finished task; a request that is ahead of this planner's progress is asked again later;
+- JetStream's MAX_DELIVERIES advisories of CC_TASKS, durable `planner-advisories` (stream
+  CC_ADVISORIES): a task its executors gave up on becomes a dead letter and a failure.
 
 Streams and durables are created (or updated) with cc_bus before the broker subscribes, so a
 changed setting reaches the server; faststream then binds to the existing durables.
@@ -24,8 +28,10 @@ import msgspec
 from cc_bus import (
     ensure_consumer,
     ensure_streams,
+    planner_advisories_consumer,
     planner_phase_consumer,
     planner_progress_consumer,
+    planner_replay_consumer,
     publish,
     publish_dead_letter,
 )
@@ -35,6 +41,7 @@ from commandcenter_contracts import (
     StatusEvent,
     TaskDispatched,
     phase_start_decoder,
+    replay_decoder,
     status_decoder,
     subjects,
 )
@@ -44,11 +51,14 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from planner.domain.giving_up import GiveUp
 from planner.domain.naming import NAMESPACE
 from planner.domain.planning import Outgoing
+from planner.domain.replay import Wait
 from planner.service import InvalidRequest, Planner, Publish
 from planner.settings import Settings
 from planner.store import ProgressStore
+from planner.task_queue import JetStreamTaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +72,7 @@ class _TypeOnly(msgspec.Struct):
 
 
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
+_advisory_decoder = msgspec.json.Decoder(GiveUp)
 
 
 @dataclass
@@ -91,6 +102,8 @@ def create_app(settings: Settings) -> FastStream:
     runtime = _Runtime()
     phase_spec = planner_phase_consumer()
     progress_spec = planner_progress_consumer()
+    replay_spec = planner_replay_consumer()
+    advisories_spec = planner_advisories_consumer()
 
     async def setup() -> None:
         await broker.connect()
@@ -98,12 +111,20 @@ def create_app(settings: Settings) -> FastStream:
         await ensure_streams(js)
         await ensure_consumer(js, phase_spec)
         await ensure_consumer(js, progress_spec)
+        await ensure_consumer(js, replay_spec)
+        await ensure_consumer(js, advisories_spec)
         store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
         runtime.js = js
+
+        async def dead_letter(letter: DeadLetter) -> None:
+            await publish_dead_letter(js, letter)
+
         runtime.planner = Planner(
             store=store,
             publish=_publisher(js, settings.publish_timeout_s),
             default_timeout_s=settings.default_timeout_s,
+            queue=JetStreamTaskQueue(js),
+            publish_dead_letter=dead_letter,
         )
         log.info("planner connected to %s", settings.nats_url)
 
@@ -157,6 +178,62 @@ def create_app(settings: Settings) -> FastStream:
             await planner.on_status(event)
         except Exception as exc:
             log.exception("status event %s failed", event.event_id, extra={"run_id": event.run_id})
+            await _retry_or_give_up(js, msg, exc, settings, limit=settings.max_deliveries)
+            return
+        await msg.ack()
+
+    @broker.subscriber(
+        subjects.CONTROL_REPLAY,
+        stream=JStream(subjects.STREAM_PHASES, declare=False),
+        durable=replay_spec.durable,
+        config=replay_spec.config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_replay(msg: NatsMessage) -> None:
+        js, planner = runtime.ready()
+        raw = msg.raw_message
+        try:
+            request = replay_decoder.decode(raw.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"undecodable replay: {exc}")
+            return
+        try:
+            decision = await planner.replay_task(request)
+        except Exception as exc:
+            log.exception("replay failed", extra={"run_id": request.run_id})
+            await _retry_or_give_up(js, msg, exc, settings, limit=settings.max_deliveries)
+            return
+        if isinstance(decision, Wait):
+            delivered = _num_delivered(raw)
+            if delivered >= settings.max_deliveries:
+                error = f"gave up waiting after {delivered} deliveries: {decision.reason}"
+                await _dead_letter(js, msg, FailureCode.INFRA, error, delivered)
+                return
+            await msg.nack(delay=settings.redelivery_delay(delivered))
+            return
+        await msg.ack()
+
+    @broker.subscriber(
+        advisories_spec.filter_subject,
+        stream=JStream(subjects.STREAM_ADVISORIES, declare=False),
+        durable=advisories_spec.durable,
+        config=advisories_spec.config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_max_deliveries(msg: NatsMessage) -> None:
+        js, planner = runtime.ready()
+        raw = msg.raw_message
+        try:
+            advisory = _advisory_decoder.decode(raw.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"unreadable advisory: {exc}")
+            return
+        try:
+            await planner.give_up(advisory)
+        except Exception as exc:
+            log.exception("max-deliveries advisory for %s failed", advisory.stream_seq)
             await _retry_or_give_up(js, msg, exc, settings, limit=settings.max_deliveries)
             return
         await msg.ack()

@@ -1,11 +1,18 @@
-"""The planner's two use cases, between the handlers (NATS in) and the domain (pure).
+"""The planner's use cases, between the handlers (NATS in) and the domain (pure).
 
 Ordering is what makes a crash at any point safe:
 - starting a run stores its tasks and progress FIRST, then publishes: a task outcome can
   never arrive for a run the planner does not know;
 - applying a status event publishes FIRST, then stores the new progress, then the handler
   acks: a crash before the store redoes the event against the old progress, which gives the
-  very same messages with the very same ids, and JetStream drops them as duplicates.
+  very same messages with the very same ids, and JetStream drops them as duplicates;
+- replaying a task stores the new dispatch (with the request's id) FIRST, then publishes: a
+  redelivered request finds its own record and publishes the very same messages again;
+- giving up on a task message publishes the dead letter and the failure FIRST, then deletes
+  the message: a crash in between redoes it with the same ids.
+- a cancelled run is recorded FIRST (so a run cancelled before it was planned never starts),
+  then its tasks still waiting in the queue are taken back: an executor that restarted since
+  the cancel (and forgot it) finds nothing of the run to start.
 """
 
 from __future__ import annotations
@@ -13,12 +20,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from cc_planfile import SelectionError
-from commandcenter_contracts import PhaseStartRequested, StatusEvent
+from commandcenter_contracts import (
+    DeadLetter,
+    PhaseStartRequested,
+    RunCancelled,
+    StatusEvent,
+    TaskReplayRequested,
+    task_decoder,
+)
 
+from planner.domain import replay
+from planner.domain.giving_up import GiveUp
 from planner.domain.planning import Outgoing, plan_run, render, run_failed
 from planner.domain.progress import StartBatch, apply
 from planner.store import ProgressStore, StoreConflict
+from planner.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +49,33 @@ class InvalidRequest(ValueError):
     """A decodable request the planner can never carry out (goes to the dead letters)."""
 
 
+PublishDeadLetter = Callable[[DeadLetter], Awaitable[None]]
+
+
 class Planner:
-    def __init__(self, *, store: ProgressStore, publish: Publish, default_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        store: ProgressStore,
+        publish: Publish,
+        default_timeout_s: float,
+        queue: TaskQueue,
+        publish_dead_letter: PublishDeadLetter,
+    ) -> None:
         self._store = store
         self._publish = publish
         self._default_timeout_s = default_timeout_s
+        self._queue = queue
+        self._publish_dead_letter = publish_dead_letter
 
     async def start_run(self, request: PhaseStartRequested) -> None:
         """Plan the run and dispatch its first batch (or publish `run.failed`)."""
         ctx = {"run_id": request.run_id}
         if not ProgressStore.accepts(request.run_id):
             raise InvalidRequest(f"run id {request.run_id!r} is not a valid id")
+        if await self._store.is_cancelled(request.run_id):
+            log.info("run cancelled before it was planned: not starting it", extra=ctx)
+            return
         try:
             planned = plan_run(request, default_timeout_s=self._default_timeout_s)
         except SelectionError as exc:
@@ -55,6 +89,13 @@ class Planner:
             log.info("run already planned: publishing its first messages again", extra=ctx)
         for message in planned.messages:
             await self._publish(message)
+        if await self._store.is_cancelled(request.run_id):
+            # Cancelled while it was being planned: its cancel found no progress to stop and
+            # nothing to take back yet. Apply it now, then take the tasks back.
+            await self._apply_status(RunCancelled(run_id=request.run_id))
+            await self._queue.discard_run(request.run_id)
+            log.info("run cancelled while it was planned: took its tasks back", extra=ctx)
+            return
         total = sum(len(b.tasks) for b in planned.progress.batches)
         log.info(
             "run planned: %d batches, %d tasks",
@@ -64,7 +105,15 @@ class Planner:
         )
 
     async def on_status(self, event: StatusEvent) -> None:
-        """Apply one status event to its run; publish what follows, then store the progress."""
+        """Apply one status event to its run; publish what follows, then store the progress.
+        A cancelled run is recorded first and its waiting tasks are taken back last."""
+        if isinstance(event, RunCancelled):
+            await self._store.mark_cancelled(event.run_id)
+        await self._apply_status(event)
+        if isinstance(event, RunCancelled):
+            await self._queue.discard_run(event.run_id)
+
+    async def _apply_status(self, event: StatusEvent) -> None:
         for _ in range(MAX_CAS_ATTEMPTS):
             stored = await self._store.get(event.run_id)
             if stored is None:
@@ -88,6 +137,79 @@ class Planner:
                 )
             return
         raise StoreConflict(f"{event.run_id}: gave up after {MAX_CAS_ATTEMPTS} conflicts")
+
+    async def replay_task(self, request: TaskReplayRequested) -> replay.Decision:
+        """Dispatch a new attempt of a finished task (see `domain.replay`); `Wait` when this
+        planner has not yet seen the attempt the requester saw finish (ask again later)."""
+        ctx = {"run_id": request.run_id, "task_id": request.task_id}
+        record = await self._store.get_replay(request.run_id, request.task_id)
+        if record is not None and record.request_id == request.request_id:
+            # This very request was carried out before (a redelivery): the same messages again.
+            for message in replay.replay_messages(record.dispatch):
+                await self._publish(message)
+            return replay.Go(attempt=record.dispatch.attempt)
+        stored = await self._store.get(request.run_id)
+        decision = replay.decide(
+            stored.progress if stored is not None else None,
+            request,
+            last_replayed_attempt=record.dispatch.attempt if record is not None else 0,
+            cancelled=await self._store.is_cancelled(request.run_id),
+        )
+        if not isinstance(decision, replay.Go):
+            log.info("replay not carried out: %s", decision.reason, extra=ctx)
+            return decision
+        base = record.dispatch if record is not None else None
+        if base is None:
+            base = replay.first_dispatch(
+                await self._store.get_tasks(request.run_id), request.task_id
+            )
+        if base is None:
+            return replay.Refuse(reason=f"no dispatch of task {request.task_id} is stored")
+        dispatch = replay.replay_dispatch(base, request, decision.attempt)
+        await self._store.put_replay(
+            replay.ReplayRecord(request_id=request.request_id, dispatch=dispatch)
+        )
+        for message in replay.replay_messages(dispatch):
+            await self._publish(message)
+        log.info(
+            "replaying %s as attempt %d (requested by %s)",
+            dispatch.plan_task_id,
+            dispatch.attempt,
+            request.requested_by,
+            extra={**ctx, "attempt": dispatch.attempt},
+        )
+        return decision
+
+    async def give_up(self, advisory: GiveUp) -> None:
+        """A task message its consumer will not deliver again: dead-letter it, fail its task
+        (so the run halts instead of waiting forever), then remove it from the queue."""
+        stored_msg = await self._queue.get(advisory.stream, advisory.stream_seq)
+        if stored_msg is None:
+            log.info("%s #%d is gone already", advisory.stream, advisory.stream_seq)
+            return
+        try:
+            task = task_decoder.decode(stored_msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            task = None
+        letter = advisory.letter(subject=stored_msg.subject, task=task, raw=stored_msg.data)
+        await self._publish_dead_letter(letter)
+        if task is not None:
+            stored = await self._store.get(task.run_id)
+            record = await self._store.get_replay(task.run_id, task.task_id)
+            failure = advisory.failure(
+                task,
+                stored.progress if stored is not None else None,
+                superseded=record is not None and record.dispatch.attempt > task.attempt,
+            )
+            if failure is not None:
+                await self._publish(failure)
+            log.warning(
+                "task %s: %s",
+                task.plan_task_id,
+                advisory.error(),
+                extra={"run_id": task.run_id, "task_id": task.task_id, "attempt": task.attempt},
+            )
+        await self._queue.delete(advisory.stream, advisory.stream_seq)
 
 
 def _describe(action: object) -> str:

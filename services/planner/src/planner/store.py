@@ -1,10 +1,14 @@
 """Run progress in a JetStream key-value bucket (`subjects.KV_PLANNER_RUNS`).
 
-Layout, one bucket, two keys per run:
+Layout, one bucket, per run:
 - `<run_id>`        → `RunProgress` (JSON), rewritten on every change with compare-and-set
                       on the entry's revision, so two writers can never lose each other's update;
 - `<run_id>.tasks`  → `RunTasks` (JSON), every task's first dispatch, written once before the
-                      progress (a progress entry therefore always has its tasks).
+                      progress (a progress entry therefore always has its tasks);
+- `<run_id>.replay.<task_id>` → `ReplayRecord` (JSON): the task's last replayed dispatch and
+                      the request that made it (the next replay starts from it);
+- `<run_id>.cancelled` → present once the run was cancelled, even if that happened before the
+                      planner planned it (then it never will).
 History 1, file storage: the bucket is the planner's only state and survives restarts.
 """
 
@@ -20,12 +24,15 @@ from nats.js.kv import KeyValue
 
 from planner.domain.planning import RunTasks
 from planner.domain.progress import RunProgress
+from planner.domain.replay import ReplayRecord
 
 _VALID_RUN_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")
 """A run id that can be a KV key by itself (no `.`: that separates our own suffixes)."""
 
 _progress_decoder = msgspec.json.Decoder(RunProgress)
 _tasks_decoder = msgspec.json.Decoder(RunTasks)
+_replay_decoder = msgspec.json.Decoder(ReplayRecord)
+_VALID_TASK_ID = _VALID_RUN_ID
 _encoder = msgspec.json.Encoder()
 
 
@@ -91,6 +98,41 @@ class ProgressStore:
 
     async def put_tasks(self, tasks: RunTasks) -> None:
         await self._kv.put(f"{tasks.run_id}.tasks", _encoder.encode(tasks))
+
+    async def get_replay(self, run_id: str, task_id: str) -> ReplayRecord | None:
+        key = self._replay_key(run_id, task_id)
+        if key is None:
+            return None
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return None if entry.value is None else _replay_decoder.decode(entry.value)
+
+    async def put_replay(self, record: ReplayRecord) -> None:
+        key = self._replay_key(record.dispatch.run_id, record.dispatch.task_id)
+        if key is None:
+            raise ValueError(f"cannot store a replay of task {record.dispatch.task_id!r}")
+        await self._kv.put(key, _encoder.encode(record))
+
+    async def mark_cancelled(self, run_id: str) -> None:
+        if _VALID_RUN_ID.match(run_id):
+            await self._kv.put(f"{run_id}.cancelled", b"1")
+
+    async def is_cancelled(self, run_id: str) -> bool:
+        if not _VALID_RUN_ID.match(run_id):
+            return False
+        try:
+            await self._kv.get(f"{run_id}.cancelled")
+        except KeyNotFoundError:
+            return False
+        return True
+
+    @staticmethod
+    def _replay_key(run_id: str, task_id: str) -> str | None:
+        if not (_VALID_RUN_ID.match(run_id) and _VALID_TASK_ID.match(task_id)):
+            return None
+        return f"{run_id}.replay.{task_id}"
 
     @staticmethod
     def accepts(run_id: str) -> bool:

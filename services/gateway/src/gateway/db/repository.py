@@ -12,6 +12,7 @@ import asyncpg
 
 from gateway.schemas import (
     BatchView,
+    DeadLetterView,
     RunSummary,
     RunView,
     TaskCounts,
@@ -107,6 +108,102 @@ async def claim_idempotency_key(
         json.dumps(response),
     )
     return inserted is not None
+
+
+async def release_idempotency_key(pool: asyncpg.Pool, key: str) -> None:
+    """Free a key whose request did not go through, so the client's retry starts afresh."""
+    await pool.execute("DELETE FROM idempotency_keys WHERE key = $1", key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRef:
+    """A task as the control endpoints need it: its state and its run's."""
+
+    task_id: str
+    run_id: str
+    run_status: str | None
+    """None when the run's own row is missing (its events came without `run.accepted`)."""
+    plan_task_id: str
+    status: str
+    attempt: int
+
+
+_TASK_REF_SQL = """
+SELECT t.task_id, t.run_id, t.plan_task_id, t.status, t.attempt, r.status AS run_status
+FROM tasks t LEFT JOIN runs r ON r.id = t.run_id
+"""
+
+
+def _task_ref(row: asyncpg.Record) -> TaskRef:
+    return TaskRef(
+        task_id=row["task_id"],
+        run_id=str(row["run_id"]),
+        run_status=row["run_status"],
+        plan_task_id=row["plan_task_id"],
+        status=row["status"],
+        attempt=row["attempt"],
+    )
+
+
+async def find_task(pool: asyncpg.Pool, task_id: str) -> TaskRef | None:
+    row = await pool.fetchrow(_TASK_REF_SQL + " WHERE t.task_id = $1", task_id)
+    return None if row is None else _task_ref(row)
+
+
+async def tasks_with_status(
+    pool: asyncpg.Pool, run_id: str, statuses: tuple[str, ...]
+) -> list[TaskRef]:
+    """The run's tasks whose latest state is one of `statuses`, in plan order."""
+    rid = parse_run_id(run_id)
+    if rid is None:
+        return []
+    rows = await pool.fetch(
+        _TASK_REF_SQL + " WHERE t.run_id = $1 AND t.status = ANY($2::text[])"
+        " ORDER BY t.batch_index NULLS LAST, t.position, t.plan_task_id, t.task_id",
+        rid,
+        list(statuses),
+    )
+    return [_task_ref(row) for row in rows]
+
+
+async def run_status(pool: asyncpg.Pool, run_id: str) -> str | None:
+    """The run's status, or None when there is no such run."""
+    rid = parse_run_id(run_id)
+    if rid is None:
+        return None
+    status = await pool.fetchval("SELECT status FROM runs WHERE id = $1", rid)
+    return None if status is None else str(status)
+
+
+async def list_dead_letters(
+    pool: asyncpg.Pool, *, run_id: str | None, limit: int
+) -> list[DeadLetterView]:
+    """Newest first (by arrival in CC_DEAD), optionally only those of one run."""
+    rows = await pool.fetch(
+        """
+        SELECT * FROM dead_letters WHERE ($1::text IS NULL OR run_id = $1)
+        ORDER BY stream_seq DESC LIMIT $2
+        """,
+        run_id,
+        limit,
+    )
+    return [
+        DeadLetterView(
+            id=r["id"],
+            subject=r["subject"],
+            error_code=r["error_code"],
+            error=r["error"],
+            run_id=r["run_id"],
+            task_id=r["task_id"],
+            attempt=r["attempt"],
+            num_delivered=r["num_delivered"],
+            at=r["at"],
+            stream_seq=r["stream_seq"],
+            task=json.loads(r["task"]) if r["task"] is not None else None,
+            raw=r["raw"],
+        )
+        for r in rows
+    ]
 
 
 async def run_exists(pool: asyncpg.Pool, run_id: str) -> bool:

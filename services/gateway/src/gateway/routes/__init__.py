@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from gateway.routes.control import cancel_run, replay_failed, replay_task
+from gateway.routes.dead_letters import list_dead_letters
 from gateway.routes.events import run_events, task_log
 from gateway.routes.health import health, ready
 from gateway.routes.plans import parse_plan_request
@@ -15,6 +17,10 @@ ROUTES: list[ControllerRouterHandler] = [
     list_runs,
     get_run,
     autonomous_status,
+    replay_task,
+    replay_failed,
+    cancel_run,
+    list_dead_letters,
     run_events,
     task_log,
     parse_plan_request,

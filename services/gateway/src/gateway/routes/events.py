@@ -78,15 +78,26 @@ def _keepalive() -> ServerSentEventMessage:
     return ServerSentEventMessage(data=None, comment="keep-alive")
 
 
+# Events after which a run that had ended (halted) goes on: a replay re-opens it.
+_REOPENING_TYPES = frozenset({"run.planned", "run.started", "batch.started", "task.queued"})
+_ENDED_STATUSES = frozenset({"succeeded", "failed", "cancelled", "halted"})
+
+
 async def _run_event_stream(
-    js: JetStreamContext, subject: str, after_seq: int, keepalive_s: float
+    js: JetStreamContext, subject: str, after_seq: int, keepalive_s: float, *, ended: bool
 ) -> AsyncIterator[ServerSentEventMessage]:
+    """The run's events after `after_seq`; ends once the run has ended (`ended`: it had, as
+    far as the read model knows) and the client has everything there is. Events may follow a
+    run's end (a killed task's report after `run.cancelled`), and a halted run may be resumed
+    by a replay: the stream serves all of that, and ends when it is caught up after an end."""
     messages = follow(
         js, stream=subjects.STREAM_STATUS, subject=subject, after_seq=after_seq, idle_s=keepalive_s
     )
     async with contextlib.aclosing(messages):
         async for msg in messages:
             if msg is None:
+                if ended:
+                    return  # caught up after the run's end: nothing more is coming
                 yield _keepalive()
                 continue
             kind = _status_type(msg.data)
@@ -98,6 +109,10 @@ async def _run_event_stream(
                 data=msg.data.decode("utf-8", "replace"),
             )
             if kind in RUN_TERMINAL_TYPES:
+                ended = True
+            elif kind in _REOPENING_TYPES:
+                ended = False
+            if ended and not msg.metadata.num_pending:
                 return
 
 
@@ -130,8 +145,22 @@ async def run_events(
     if seen_end and last is not None and _status_type(last.data or b"") in RUN_TERMINAL_TYPES:
         # The client has seen the run's end already: nothing will ever follow.
         return ServerSentEvent(nothing(), headers=SSE_HEADERS)
-    stream = _run_event_stream(resources.js, subject, after, resources.settings.sse_keepalive_s)
+    stream = _run_event_stream(
+        resources.js,
+        subject,
+        after,
+        resources.settings.sse_keepalive_s,
+        ended=after > 0 and await _has_ended(resources, str(rid)),
+    )
     return ServerSentEvent(stream, headers=SSE_HEADERS)
+
+
+async def _has_ended(resources: Resources, run_id: str) -> bool:
+    """Whether the read model has the run over (a client resuming after its end)."""
+    try:
+        return await repository.run_status(resources.pool, run_id) in _ENDED_STATUSES
+    except Exception:  # PostgreSQL down: follow live, as for a running run
+        return False
 
 
 def _log_line(data: bytes) -> str | None:

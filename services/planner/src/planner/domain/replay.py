@@ -1,0 +1,126 @@
+"""Replaying a finished task: whether to, as which attempt, and the messages that do it.
+
+A replay is a new attempt of the same task (same task id, same branch): the planner publishes
+`task.queued` for attempt n+1, then the dispatch. The state machine (`progress.apply`) sees
+that `task.queued` come back and re-opens the task, its batch and, if it was over, the run.
+The executors recreate the branch from the base ref and push it with a lease on the old tip,
+so the new attempt replaces the old attempt's branch instead of stacking commits on it.
+
+Pure functions: the same request against the same state gives the same decision and the same
+messages with the same ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from commandcenter_contracts import TaskDispatched, TaskQueued, TaskReplayRequested
+
+from planner.domain.naming import event_id
+from planner.domain.planning import Outgoing, RunTasks
+from planner.domain.progress import TASK_TERMINAL, RunProgress
+
+
+class ReplayRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The last replay of a task (stored under `<run_id>.replay.<task_id>`): the request that
+    made it, and the dispatch it published, which the next replay starts from."""
+
+    request_id: str
+    dispatch: TaskDispatched
+
+
+class Go(msgspec.Struct, frozen=True, kw_only=True):
+    attempt: int
+
+
+class Wait(msgspec.Struct, frozen=True, kw_only=True):
+    """The planner has not yet seen the attempt the requester saw finish: ask again later."""
+
+    reason: str
+
+
+class Refuse(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+
+
+Decision = Go | Wait | Refuse
+
+
+def decide(
+    progress: RunProgress | None,
+    request: TaskReplayRequested,
+    *,
+    last_replayed_attempt: int = 0,
+    cancelled: bool = False,
+) -> Decision:
+    """Whether the task of `request` can be replayed now, and as which attempt."""
+    if progress is None:
+        return Refuse(reason=f"the planner knows no run {request.run_id}")
+    if cancelled or progress.status == "cancelled":
+        return Refuse(reason="the run was cancelled")
+    found = progress.find_task(request.task_id)
+    if found is None:
+        return Refuse(reason=f"run {request.run_id} has no task {request.task_id}")
+    batch, task = found
+    if batch.status == "pending":
+        return Refuse(reason=f"task {task.plan_task_id}: its batch has not started")
+    expected = request.expected_attempt
+    # A replay this planner dispatched may not be in the progress yet (its `task.queued` is
+    # still on the way): the latest attempt is the newer of the two.
+    latest = max(task.attempt, last_replayed_attempt)
+    if expected > latest:
+        return Wait(reason=f"attempt {expected} of {task.plan_task_id} not seen yet")
+    if expected and expected < latest:
+        return Refuse(reason=f"{task.plan_task_id} has a newer attempt ({latest}) already")
+    if latest > task.attempt:
+        if expected:
+            return Wait(reason=f"attempt {latest} of {task.plan_task_id} not seen finished yet")
+        return Refuse(reason=f"attempt {latest} of {task.plan_task_id} was just dispatched")
+    if task.status not in TASK_TERMINAL:
+        if expected:
+            return Wait(reason=f"attempt {expected} of {task.plan_task_id} not finished yet")
+        return Refuse(reason=f"{task.plan_task_id} is {task.status}: nothing to replay")
+    if task.status == "succeeded":
+        return Refuse(reason=f"{task.plan_task_id} succeeded: nothing to replay")
+    return Go(attempt=latest + 1)
+
+
+def first_dispatch(tasks: RunTasks | None, task_id: str) -> TaskDispatched | None:
+    """The task's dispatch as planned (attempt 1)."""
+    if tasks is None:
+        return None
+    for batch in tasks.batches:
+        for task in batch:
+            if task.task_id == task_id:
+                return task
+    return None
+
+
+def replay_dispatch(
+    base: TaskDispatched, request: TaskReplayRequested, attempt: int
+) -> TaskDispatched:
+    """`base` (the task's last dispatch) as attempt `attempt`, with the request's overrides."""
+    changes: dict[str, Any] = {"attempt": attempt}
+    if request.agent is not None:
+        changes["agent"] = request.agent
+    if request.timeout_s is not None:
+        changes["timeout_s"] = request.timeout_s
+    if request.verification is not None:
+        changes["verification"] = list(request.verification)
+    return msgspec.structs.replace(base, **changes)
+
+
+def replay_messages(dispatch: TaskDispatched) -> list[Outgoing]:
+    """`task.queued` first (it re-opens the task before any executor reports on it), then the
+    dispatch; ids are the same as a planned dispatch of that attempt would get."""
+    queued = TaskQueued(
+        event_id=event_id(dispatch.run_id, f"task.queued/{dispatch.task_id}/{dispatch.attempt}"),
+        run_id=dispatch.run_id,
+        task_id=dispatch.task_id,
+        attempt=dispatch.attempt,
+        batch_index=dispatch.batch_index,
+        plan_task_id=dispatch.plan_task_id,
+        branch=dispatch.branch,
+    )
+    return [queued, dispatch]
