@@ -29,6 +29,7 @@ from planner.domain.progress import (
     StartBatch,
     Transition,
     apply,
+    could_change,
 )
 from planner_testkit import failed, make_plan, make_request, queued, started, succeeded
 
@@ -395,3 +396,30 @@ def test_progress_round_trips_through_json() -> None:
     m = _halted_machine()
     raw = msgspec.json.encode(m.progress)
     assert msgspec.json.decode(raw, type=RunProgress) == m.progress
+
+
+def test_events_the_service_skips_without_reading_progress_never_change_it() -> None:
+    """`could_change` lets the service skip the KV read; it must never skip a real change."""
+    m = Machine(2, 1)
+    first, second = m.task(0, 0), m.task(0, 1)
+    m.send(started(m.run_id, first))
+    run, batch = m.run_id, 0
+    skipped: list[StatusEvent] = [
+        queued(run, second, 1, batch),  # the planner's own first dispatch coming back
+        failed(run, first, will_retry=True),
+        TaskProgress(run_id=run, task_id=first, step="committed"),
+        BatchStarted(run_id=run, batch_index=0),
+        RunStarted(run_id=run),
+    ]
+    for event in skipped:
+        assert not could_change(event), event
+        assert not apply(m.progress, event).changed, event
+    for event in (
+        started(run, second),
+        succeeded(run, first),
+        failed(run, second),
+        queued(run, second, 2, batch),
+        RunCancelled(run_id=run),
+    ):
+        assert could_change(event), event
+        assert apply(m.progress, event).changed, event

@@ -34,7 +34,7 @@ from commandcenter_contracts import (
 from planner.domain import replay
 from planner.domain.giving_up import GiveUp
 from planner.domain.planning import Outgoing, plan_run, render, run_failed
-from planner.domain.progress import StartBatch, apply
+from planner.domain.progress import StartBatch, apply, could_change
 from planner.store import ProgressStore, StoreConflict
 from planner.task_queue import TaskQueue
 
@@ -114,6 +114,8 @@ class Planner:
             await self._queue.discard_run(event.run_id)
 
     async def _apply_status(self, event: StatusEvent) -> None:
+        if not could_change(event):
+            return
         for _ in range(MAX_CAS_ATTEMPTS):
             stored = await self._store.get(event.run_id)
             if stored is None:
