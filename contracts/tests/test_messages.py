@@ -107,7 +107,9 @@ def test_status_events_round_trip_through_the_union_decoder(event: object) -> No
 
 
 def test_status_event_tags_are_the_documented_type_names() -> None:
-    doc = msgspec.json.decode(encode(TaskSucceeded(run_id="r", task_id="t", branch="b", commit="c")))
+    doc = msgspec.json.decode(
+        encode(TaskSucceeded(run_id="r", task_id="t", branch="b", commit="c"))
+    )
     assert doc["type"] == "task.succeeded"
     assert doc["event_id"] and doc["at"]
 

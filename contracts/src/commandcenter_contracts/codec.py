@@ -21,7 +21,7 @@ _encoder = msgspec.json.Encoder()
 
 phase_start_decoder = msgspec.json.Decoder(PhaseStartRequested)
 task_decoder = msgspec.json.Decoder(TaskDispatched)
-status_decoder: msgspec.json.Decoder[StatusEvent] = msgspec.json.Decoder(StatusEvent)  # type: ignore[arg-type]
+status_decoder: msgspec.json.Decoder[StatusEvent] = msgspec.json.Decoder(StatusEvent)
 log_decoder = msgspec.json.Decoder(LogLine)
 cancel_decoder = msgspec.json.Decoder(CancelRequested)
 dead_letter_decoder = msgspec.json.Decoder(DeadLetter)

@@ -1,4 +1,4 @@
-"""The real plans in `tests/fixtures/plans/` (copies of ../shared/fixtures/plans) parse as expected."""
+"""The real plans in `tests/fixtures/plans/` (copies of shared/fixtures/plans) parse right."""
 
 from __future__ import annotations
 
