@@ -1,0 +1,1 @@
+"""Fault-injection scenarios (marker `faults`) and their checker."""

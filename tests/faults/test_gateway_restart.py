@@ -1,0 +1,110 @@
+"""The gateway restarts mid-run while a client follows the run's events over SSE.
+
+The client is `commandcenter.sse.follow`, the one `commandcenter run --follow` uses: it
+reconnects by itself with `Last-Event-ID`. What it received must be exactly the run's status
+messages in JetStream: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+
+import httpx
+import pytest
+from commandcenter.sse import SseMessage, follow
+from commandcenter_contracts import subjects
+
+from tests.faults.checker import decode_status, event_type, read_subject
+from tests.faults.harness import (
+    Bus,
+    FaultStack,
+    agent_argv,
+    agent_marks,
+    assert_work_of_last_agent,
+    batch_of,
+    plan_markdown,
+    poll,
+    start_run,
+    wait_run_end,
+)
+from tests.faults.report import FaultReport
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+
+class Follower(threading.Thread):
+    """`follow` in a thread, recording every message and every HTTP request it makes."""
+
+    def __init__(self, gateway_url: str, run_id: str) -> None:
+        super().__init__(daemon=True)
+        self.received: list[SseMessage] = []
+        self.requests: list[str | None] = []
+        self.error: BaseException | None = None
+        self._client = httpx.Client(
+            base_url=gateway_url, event_hooks={"request": [self._on_request]}
+        )
+        self._url = f"/api/v1/runs/{run_id}/events"
+
+    def _on_request(self, request: httpx.Request) -> None:
+        self.requests.append(request.headers.get("Last-Event-ID"))
+
+    def run(self) -> None:
+        try:
+            with self._client:
+                for message in follow(self._client, self._url, reconnect_for_s=60):
+                    self.received.append(message)
+        except BaseException as exc:
+            self.error = exc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_gateway_restarts_while_a_client_follows_the_run(
+    fault_stack: FaultStack, bus: Bus, fault: FaultReport, sig: signal.Signals
+) -> None:
+    fault.scenario(
+        f"4. gateway restart mid-run ({sig.name}) while an SSE client follows",
+        injected=f"{sig.name} to the gateway once the client has events and task 1.1's agent "
+        "runs; the supervisor starts it again",
+    )
+    fs = fault_stack
+    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 3)]))
+    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 3))
+    client = Follower(fs.stack.gateway_url, run_id)
+    client.start()
+    await poll(
+        lambda: client.received and any(m.plan_task_id == "1.1" for m in agent_marks(fs.marks)),
+        within_s=60,
+        what="the client following and task 1.1's agent at work",
+    )
+    received_before = len(client.received)
+    old_pid = fs.kill("gateway", sig)
+    await fs.wait_restarted("gateway", old_pid)
+    await wait_run_end(bus.js, run_id, within_s=120)
+    await asyncio.to_thread(client.join, 90)
+    assert not client.is_alive(), "the client still follows a run that is over"
+    assert client.error is None, repr(client.error)
+
+    stream = [
+        m
+        for m in await read_subject(bus.js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
+        if decode_status(m.data) is not None
+    ]
+    got = [int(m.id or -1) for m in client.received]
+    assert len(got) == len(set(got)), f"duplicates: {got}"
+    assert got == [m.seq for m in stream], f"the client saw {got}, the stream has {stream}"
+    assert [m.event for m in client.received] == [
+        event_type(e) for e in map(decode_status, (m.data for m in stream)) if e is not None
+    ]
+    assert client.received[-1].event == "run.succeeded"
+    summary = await bus.checker.check(run_id, base)
+    assert_work_of_last_agent(fs, summary.commits)
+    # The fault hit: the client had to come back, and said where it had stopped.
+    assert len(client.requests) >= 2, client.requests
+    assert all(r is not None for r in client.requests[1:]), client.requests
+    fault.note(
+        f"{received_before} of {len(got)} events before the restart; the client came back "
+        f"with Last-Event-ID ({len(client.requests) - 1} attempts while the gateway restarted) "
+        "and got every event exactly once"
+    )
