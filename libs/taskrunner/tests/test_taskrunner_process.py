@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,3 +122,43 @@ async def test_a_very_long_line_does_not_break_the_reader(tmp_path: Path) -> Non
     assert result.ok
     assert sum(len(line) for line in lines if set(line) == {"x"}) == 3_000_000
     assert lines[-1] == "after"
+
+
+# A stand-in executor: starts a child through `run_process`, which records its pid and sleeps.
+EXECUTOR = """
+import asyncio, pathlib, sys
+from cc_taskrunner import run_process
+
+SLEEPER = "import os, pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))"
+argv = [sys.executable, "-c", SLEEPER + "; time.sleep(300)", sys.argv[1]]
+asyncio.run(run_process(argv, cwd=pathlib.Path.cwd(), timeout_s=300))
+"""
+
+
+def _wait_until(predicate: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_dies_with_its_parent_even_in_its_own_session(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child"
+    parent = subprocess.Popen([PYTHON, "-c", EXECUTOR, str(pidfile)], cwd=tmp_path)  # noqa: S603
+    child = 0
+    try:
+        assert _wait_until(lambda: pidfile.exists() and pidfile.read_text() != "", 20)
+        child = int(pidfile.read_text())
+        assert os.getpgid(child) == child  # its own session and group, as before
+        assert process_alive(child)
+        parent.kill()  # SIGKILL: nothing in the parent runs to stop the child
+        parent.wait()
+        assert _wait_until(lambda: not process_alive(child), 15)
+    finally:
+        parent.kill()
+        parent.wait()
+        if child and process_alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -76,3 +76,17 @@ def test_an_agent_commit_gets_this_attempts_trailers_once() -> None:
     assert marked.startswith("agent: did it\n\nbody\n\n")
     assert parse_trailers(marked)["CommandCenter-Attempt"] == "2"
     assert marked.count("CommandCenter-Task") == 1
+
+
+def test_a_delivery_recognises_the_commits_of_any_attempt_of_its_message() -> None:
+    message = task_commit_message(_task(attempt=2))
+    # attempt 3, a redelivery of a message whose first attempt was 2: its commit counts
+    assert is_commit_of(message, _task(attempt=3), since_attempt=2)
+    assert is_commit_of(message, _task(attempt=2), since_attempt=1)
+    # a replay (its message starts at attempt 3) never takes attempt 2's commit
+    assert not is_commit_of(message, _task(attempt=3), since_attempt=3)
+    assert not is_commit_of(message, _task(task_id="task-2", attempt=3), since_attempt=1)
+    assert not is_commit_of("no trailers\n", _task(), since_attempt=1)
+    assert not is_commit_of(
+        "x\n\nCommandCenter-Task: task-1\nCommandCenter-Attempt: two\n", _task(), since_attempt=1
+    )

@@ -354,6 +354,26 @@ async def test_a_redelivered_attempt_makes_no_second_commit(
     assert git_sandbox.commits_between(base, task.branch) == [first.commit]
 
 
+async def test_a_redelivery_as_a_later_attempt_takes_the_earlier_attempts_pushed_work(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    counting = CountingAgent(PlanFollowerAgent())
+    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
+    task = make_task(git_sandbox)
+    first = await harness.runner.run(task, base_attempt=1)
+    # the executor died before its ack: delivery 2 of the same message is attempt 2
+    redelivered = msgspec.structs.replace(task, attempt=2)
+    again = await harness.runner.run(redelivered, base_attempt=1)
+
+    assert isinstance(first, TaskSucceeded) and isinstance(again, TaskSucceeded)
+    assert again.commit == first.commit and again.attempt == 2 and again.pushed
+    assert again.event_id == outcome_event_id(redelivered) != first.event_id
+    assert counting.runs == 1
+    assert [e.attempt for e in harness.sink.events if isinstance(e, TaskStarted)] == [1, 2]
+    assert git_sandbox.commits_between(base, task.branch) == [first.commit]
+
+
 async def test_a_new_attempt_replaces_the_earlier_attempts_branch(
     harness: Harness, git_sandbox: GitSandbox
 ) -> None:
@@ -388,6 +408,38 @@ async def test_a_stale_worktree_from_a_crashed_delivery_is_replaced(
     tree = git(git_sandbox.remote, "ls-tree", "-r", "--name-only", task.branch).split()
     assert "half-done.txt" not in tree and "src/alpha.txt" in tree
     assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+async def test_every_delivery_gets_a_worktree_of_its_own_and_earlier_ones_are_removed(
+    harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    record = tmp_path / "workdir"
+    script = (
+        "import os, pathlib, sys\n"
+        "pathlib.Path(sys.argv[1]).write_text(os.environ['CC_WORKDIR'])\n"
+        "pathlib.Path('alpha.txt').write_text('alpha\\n')\n"
+    )
+    task = make_task(git_sandbox, agent=python_agent(script, str(record)), attempt=2)
+    isolation = harness.runner._isolation  # type: ignore[attr-defined]
+    run_dir, name = isolation.run_dir(task), isolation.workspace_name(task)
+    # what deliveries 1 left: a registered worktree on the branch, a folder git never knew,
+    # the folder of the older layout; and another task's worktree, which must stay
+    stale = run_dir / f"{name}--1-aaaaaa"
+    run_dir.mkdir(parents=True)
+    git(git_sandbox.repo, "worktree", "add", "-q", "-b", task.branch, str(stale), "HEAD")
+    (run_dir / f"{name}--1-bbbbbb").mkdir()
+    (run_dir / name).mkdir()
+    other = run_dir / f"{name}-other--1-cccccc"
+    git(git_sandbox.repo, "worktree", "add", "-q", "-b", "cc/other/task", str(other), "HEAD")
+
+    outcome = await harness.runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded), outcome
+    used = Path(record.read_text())
+    assert used.parent == run_dir and used.name.startswith(f"{name}--2-")
+    assert sorted(p.name for p in run_dir.iterdir()) == [other.name]  # its own one removed too
+    worktrees = git(git_sandbox.repo, "worktree", "list", "--porcelain")
+    assert str(other) in worktrees and str(stale) not in worktrees
 
 
 async def test_commits_made_by_the_agent_itself_are_counted_and_marked(
@@ -550,6 +602,38 @@ async def test_fresh_clone_isolation_runs_the_same_flow(
     assert _user_state(git_sandbox) == before
     again = await runner.run(task)
     assert isinstance(again, TaskSucceeded) and again.commit == outcome.commit
+
+
+async def test_fresh_clones_are_per_delivery_and_earlier_deliveries_folders_go(
+    tmp_path: Path, git_sandbox: GitSandbox
+) -> None:
+    record = tmp_path / "workdir"
+    script = (
+        "import os, pathlib, sys\n"
+        "pathlib.Path(sys.argv[1]).write_text(os.environ['CC_WORKDIR'])\n"
+        "pathlib.Path('alpha.txt').write_text('alpha\\n')\n"
+    )
+    harness = make_harness(tmp_path)
+    clones = tmp_path / "clones"
+    runner = TaskRunner(
+        FreshCloneIsolation(clones, GitIdentity("CommandCenter", "commandcenter@localhost")),
+        harness.agents,
+        RecordingSink(),
+        harness.settings,
+    )
+    task = make_task(git_sandbox, agent=python_agent(script, str(record)), attempt=2)
+    prefix = f"{task.run_id[:8]}-{task.branch.rsplit('/', 1)[1]}"
+    stale = clones / f"{prefix}--1-x1y2z3" / "repo"
+    stale.mkdir(parents=True)  # a crashed delivery's clone
+    other = clones / f"{prefix}-other--1-a1b2c3"  # another task's: it stays
+    other.mkdir()
+
+    outcome = await runner.run(task)
+
+    assert isinstance(outcome, TaskSucceeded), outcome
+    used = Path(record.read_text())
+    assert used.name == "repo" and used.parent.name.startswith(f"{prefix}--2-")
+    assert sorted(p.name for p in clones.iterdir()) == [other.name]
 
 
 async def test_fresh_clone_refuses_dangerous_transports(tmp_path: Path) -> None:

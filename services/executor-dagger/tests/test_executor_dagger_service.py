@@ -10,6 +10,7 @@ from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import (
     FailureCode,
+    TaskFailed,
     TaskProgress,
     TaskStarted,
     TaskSucceeded,
@@ -217,3 +218,51 @@ async def test_a_task_that_outlives_the_grace_is_handed_back_not_failed(
         assert [e.executor for e in client.of(task.task_id, TaskStarted)] == ["first", "second"]
     assert read_lines(attempts) == ["run", "run"]
     assert git_sandbox.file_at(task.branch, "done.txt") == "done\n"
+
+
+# Exits 1 on its first run (counted in argv[1]), writes `result.txt` on the next.
+FLAKY_AGENT = """
+import pathlib, sys
+counter = pathlib.Path(sys.argv[1])
+run = len(counter.read_text().splitlines()) + 1 if counter.exists() else 1
+with counter.open("a") as fh:
+    fh.write(f"{run}\\n")
+if run == 1:
+    sys.exit("first run fails")
+pathlib.Path("result.txt").write_text(f"run {run}\\n")
+"""
+
+FLAKY_SKILL = """---
+name: flaky
+description: the agent fails now and then
+contract:
+  version: '1.0'
+  errors:
+  - code: AGENT_FAILED
+    recoverable: true
+---
+"""
+
+
+async def test_a_failure_the_skill_calls_recoverable_is_retried_as_the_next_attempt(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    skills = tmp_path / "skills"
+    (skills / "flaky").mkdir(parents=True)
+    (skills / "flaky" / "SKILL.md").write_text(FLAKY_SKILL)
+    settings = settings_for(
+        nats_server.url, tmp_path, CC_SKILLS_DIR=str(skills), CC_RETRY_BASE_S="0.2"
+    )
+    async with bus(nats_server) as client, running_app(settings):
+        agent = python_agent(FLAKY_AGENT, str(tmp_path / "runs"))
+        task = make_task(git_sandbox, new_id(), skill="flaky", agent=agent)
+        await client.publish(task)
+        await client.wait_for(lambda: bool(client.of(task.task_id, TaskSucceeded)), within_s=90)
+        (outcome,) = client.of(task.task_id, TaskSucceeded)
+        (failure,) = client.of(task.task_id, TaskFailed)
+        assert (failure.attempt, failure.error_code) == (1, FailureCode.AGENT_FAILED)
+        assert failure.will_retry and failure.recoverable
+        assert outcome.attempt == 2
+        assert [e.attempt for e in client.of(task.task_id, TaskStarted)] == [1, 2]
+        await client.settled_consumer()
+    assert git_sandbox.file_at(task.branch, "result.txt") == "run 2\n"

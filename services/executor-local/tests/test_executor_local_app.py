@@ -96,8 +96,11 @@ async def test_failed_tasks_publish_their_code_and_are_acked(
         (outcome,) = await client.outcomes([task])
         assert isinstance(outcome, TaskFailed)
         assert outcome.error_code is code and not outcome.recoverable
-        assert client.of(task.task_id, TaskStarted)
-        await client.settled_consumer()
+        assert not outcome.will_retry and outcome.attempt == 1
+        assert len(client.of(task.task_id, TaskStarted)) == 1
+        info = await client.settled_consumer()
+        assert info.delivered.consumer_seq == 1  # delivered once: not retried
+        assert await _stream_messages(client.js, subjects.STREAM_DEAD) == 1
     assert task.branch not in git_sandbox.remote_branches()
 
 
@@ -178,4 +181,8 @@ async def test_a_cancel_request_stops_the_running_task(
             FailureCode.CANCELLED,
             FailureCode.CANCELLED,
         ]
+        # a cancel is final but no failure to keep: no retry, no dead letter
+        assert not any(isinstance(o, TaskFailed) and o.will_retry for o in outcomes)
+        await client.settled_consumer()
+        assert await _stream_messages(client.js, subjects.STREAM_DEAD) == 0
     assert git_sandbox.remote_branches() == ["main"]

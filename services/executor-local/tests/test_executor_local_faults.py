@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
-from commandcenter_contracts import TaskProgress, TaskStarted, TaskSucceeded, new_id
+from commandcenter_contracts import TaskFailed, TaskProgress, TaskStarted, TaskSucceeded, new_id
 from executor_support import (
     bus,
     executor_env,
@@ -51,13 +51,21 @@ async def test_an_outcome_that_cannot_be_published_is_not_acked_and_the_redelive
             assert task.branch in git_sandbox.remote_branches()
             nats_server.start()
 
-            (outcome,) = await client.outcomes([task], within_s=120)
-            assert isinstance(outcome, TaskSucceeded), executor.log()
-            assert len(client.of(task.task_id, (TaskSucceeded,))) == 1
-            # the redelivery recognised the pushed branch instead of running the agent again
+            # The redelivery is attempt 2: it recognised the pushed branch (attempt 1's work)
+            # instead of running the agent again, and reports attempt 1's commit.
             await client.wait_for(
-                lambda: "already_done" in [e.step for e in client.of(task.task_id, TaskProgress)]
+                lambda: any(e.attempt == 2 for e in client.of(task.task_id, TaskSucceeded))
             )
+            (outcome,) = [e for e in client.of(task.task_id, TaskSucceeded) if e.attempt == 2]
+            assert outcome.pushed, executor.log()
+            steps = [(e.attempt, e.step) for e in client.of(task.task_id, TaskProgress)]
+            assert (2, "already_done") in steps
+            # attempt 1's outcome may still have got out (the client buffered it while NATS
+            # was away): one outcome per attempt at most, and every one names the same commit
+            succeeded = client.of(task.task_id, TaskSucceeded)
+            assert sorted(e.attempt for e in succeeded) in ([2], [1, 2])
+            assert {e.commit for e in succeeded} == {outcome.commit}
+            assert not client.of(task.task_id, TaskFailed)
         assert executor.terminate(timeout=30) == 0
     finally:
         executor.kill()

@@ -166,3 +166,16 @@ async def test_sigterm_hands_the_running_task_back_to_another_executor(
         _stop_all([first, *([second] if second else [])])
     assert read_lines(attempts) == ["run", "run"]
     assert git_sandbox.file_at(task.branch, "done.txt") == "done\n"
+
+
+def test_a_max_deliver_not_above_the_attempts_stops_the_start_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    env = executor_env("nats://127.0.0.1:1", tmp_path, CC_MAX_DELIVER="3", CC_MAX_ATTEMPTS="3")
+    executor = spawn_executor(env, tmp_path / "refused.log")
+    try:
+        assert executor.process.wait(timeout=60) == 2
+    finally:
+        executor.kill()
+    assert "CC_MAX_DELIVER (3) must be larger than CC_MAX_ATTEMPTS (3)" in executor.log()
+    assert "Traceback" not in executor.log()

@@ -1,7 +1,12 @@
 """Carrying out one task attempt, free of NATS: shared by the local and the dagger executor.
 
-    runner = TaskRunner(WorktreeIsolation(root, identity), default_agents(settings), sink, settings)
-    outcome = await runner.run(task, cancel)   # TaskSucceeded | TaskFailed, not yet published
+    runner = TaskRunner(WorktreeIsolation(root, identity), default_agents(settings), sink, settings,
+                        skills=SkillCatalog(settings.skills_dir))
+    outcome = await runner.run(task, cancel, base_attempt=1)  # not yet published
+
+`task.attempt` is the attempt being made; `base_attempt` the first attempt of the task message
+it is a delivery of (a pushed branch of any attempt from there on counts as done). The skill
+catalog gives the time limit (`SkillCatalog.timeout_s`) and the skill's text for the prompt.
 
 Seams (`ports`): `EventSink` (where progress and output lines go), `Isolation` (where the task
 runs: a git worktree, a fresh clone, a container), `Workspace` (what the isolation hands out:
@@ -54,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "TaskRunner": "cc_taskrunner.runner",
     "outcome_event_id": "cc_taskrunner.runner",
     "RunnerSettings": "cc_taskrunner.settings",
+    "SkillCatalog": "cc_taskrunner.skills",
     "LocalWorkspace": "cc_taskrunner.workspace",
 }
 
@@ -76,6 +82,7 @@ __all__ = [
     "PlanFollowerAgent",
     "ProcessResult",
     "RunnerSettings",
+    "SkillCatalog",
     "TaskRunner",
     "TaskRunnerError",
     "UnsafePath",
@@ -141,4 +148,5 @@ if TYPE_CHECKING:
     from cc_taskrunner.prompt import build_prompt, load_skill_text
     from cc_taskrunner.runner import Outcome, TaskRunner, outcome_event_id
     from cc_taskrunner.settings import RunnerSettings
+    from cc_taskrunner.skills import SkillCatalog
     from cc_taskrunner.workspace import LocalWorkspace

@@ -43,9 +43,16 @@ def parse_trailers(message: str) -> dict[str, str]:
     return found
 
 
-def is_commit_of(message: str, task: TaskDispatched) -> bool:
-    """Whether a commit message carries this very task attempt's trailers."""
+def is_commit_of(message: str, task: TaskDispatched, *, since_attempt: int | None = None) -> bool:
+    """Whether a commit message carries this task's trailers: of this very attempt, or with
+    `since_attempt`, of any attempt from that one on (the deliveries of one task message)."""
     found = parse_trailers(message)
-    return found.get(TASK_TRAILER) == task.task_id and found.get(ATTEMPT_TRAILER) == str(
-        task.attempt
-    )
+    if found.get(TASK_TRAILER) != task.task_id:
+        return False
+    try:
+        attempt = int(found.get(ATTEMPT_TRAILER, ""))
+    except ValueError:
+        return False
+    if since_attempt is None:
+        return attempt == task.attempt
+    return attempt >= since_attempt

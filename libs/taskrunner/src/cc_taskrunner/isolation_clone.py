@@ -1,15 +1,20 @@
 """Engine-less isolation: a fresh `git clone` of the task's repository per task.
 
 Used where the repository is reached by URL (the dagger executor without an engine). Each
-task gets a temporary folder under `tmp_root` holding the clone (`repo/`), a private `HOME`
-(`home/`) and the agent's input files (`scratch/`); all of it is deleted afterwards. The clone
-and the branch are made with the same git steps a container runs (`git_steps`), and the
-commands' environment is the isolation's `ExecEnvironment` (scrubbed in the dagger executor).
+delivery of a task gets a new temporary folder under `tmp_root`
+(`<run8>-<slug>--<attempt>-<random>`) holding the clone (`repo/`), a private `HOME` (`home/`)
+and the agent's input files (`scratch/`); all of it is deleted afterwards. The folders of
+earlier deliveries of the task (a crashed executor's) are deleted first: whatever those left
+running writes into its own, discarded folder, never into this delivery's clone. The clone and
+the branch are made with the same git steps a container runs (`git_steps`), and the commands'
+environment is the isolation's `ExecEnvironment` (scrubbed in the dagger executor).
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
+import logging
 import re
 import shutil
 import tempfile
@@ -25,6 +30,8 @@ from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.gitops import GitIdentity
 from cc_taskrunner.workspace import LocalWorkspace
+
+log = logging.getLogger(__name__)
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")  # scheme:// or scp-like
 
@@ -79,8 +86,12 @@ class FreshCloneIsolation:
 
     def _make_folders(self, task: TaskDispatched, branch: str) -> Path:
         self._root.mkdir(parents=True, exist_ok=True)
-        name = workspace_dir_name(branch, task.run_id, task.task_id)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{task.run_id[:8]}-{name}-", dir=self._root))
+        # Slugs never contain `--`: the prefix matches this task's deliveries only.
+        task_prefix = f"{task.run_id[:8]}-{workspace_dir_name(branch, task.run_id, task.task_id)}--"
+        for stale in self._root.glob(f"{glob.escape(task_prefix)}*"):
+            log.info("removing the folder of an earlier delivery: %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{task_prefix}{task.attempt}-", dir=self._root))
         for folder in ("repo", "home", "scratch"):
             (tmp / folder).mkdir()
         return tmp

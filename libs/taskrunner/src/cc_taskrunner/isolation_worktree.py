@@ -1,16 +1,20 @@
 """Local mode: each task in its own `git worktree` of the user's repository.
 
 The user's checkout (its HEAD, index and files) is never touched: the worktree lives under
-`worktree_root/<run8>/<slug>` on branch `task.branch`, created from the base commit. A stale
-worktree of the same task (an earlier delivery that crashed) is removed first; cleanup removes
-the worktree and keeps the branch. Commands in the worktree inherit the executor's environment
-(it runs on the user's machine, with the user's git credentials).
+`worktree_root/<run8>/<slug>--<attempt>-<token>` on branch `task.branch`, created from the base
+commit. Every delivery gets a path of its own: a process left over from an earlier delivery
+(the agent's children outlive a SIGKILLed executor) writes by absolute path into ITS checkout,
+never into a later attempt's. Stale worktrees of the same task (earlier deliveries that crashed)
+are removed first (`git worktree remove --force`, `prune`); cleanup removes the worktree and
+keeps the branch. Commands in the worktree inherit the executor's environment (it runs on the
+user's machine, with the user's git credentials).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import shutil
 from functools import partial
 from pathlib import Path
@@ -47,9 +51,17 @@ class WorktreeIsolation:
     async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         return await asyncio.to_thread(self._prepare, task)
 
+    def run_dir(self, task: TaskDispatched) -> Path:
+        return self._root / (slugify(task.run_id[:8]) or "run")
+
+    def workspace_name(self, task: TaskDispatched) -> str:
+        """The task's folder name; each delivery's folder is `<name>--<attempt>-<token>`."""
+        return workspace_dir_name(task.branch, task.run_id, task.task_id)
+
     def workspace_path(self, task: TaskDispatched) -> Path:
-        run_dir = slugify(task.run_id[:8]) or "run"
-        return self._root / run_dir / workspace_dir_name(task.branch, task.run_id, task.task_id)
+        """A new, unused path for this delivery of the task (slugs never contain `--`)."""
+        token = secrets.token_hex(3)
+        return self.run_dir(task) / f"{self.workspace_name(task)}--{task.attempt}-{token}"
 
     def _prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)
@@ -59,7 +71,7 @@ class WorktreeIsolation:
         repo = gitops.open_repo(repo_path, self._identity)
         base = gitops.resolve_commit(repo, task.base_ref)
         path = self.workspace_path(task)
-        self._discard_stale(repo, path, branch)
+        self._discard_stale(repo, task, branch)
         path.parent.mkdir(parents=True, exist_ok=True)
         gitops.add_worktree(repo, path, branch, base)
         if task.remote:
@@ -76,14 +88,21 @@ class WorktreeIsolation:
             remove=partial(self._remove, repo_path, path),
         )
 
-    def _discard_stale(self, repo: Repo, path: Path, branch: str) -> None:
-        """Remove what an earlier, interrupted delivery of this task left behind."""
+    def _is_deliveries_folder(self, path: Path, task: TaskDispatched) -> bool:
+        """Whether `path` is a checkout of some delivery of `task` (or of the older layout)."""
+        name = self.workspace_name(task)
+        return path.parent.resolve() == self.run_dir(task).resolve() and (
+            path.name == name or path.name.startswith(f"{name}--")
+        )
+
+    def _discard_stale(self, repo: Repo, task: TaskDispatched, branch: str) -> None:
+        """Remove what earlier, interrupted deliveries of this task left behind."""
         gitops.prune_worktrees(repo)
         main_worktree = Path(repo.working_tree_dir or repo.git_dir).resolve()
         for tree in gitops.list_worktrees(repo):
-            same_path = tree.path.resolve() == path.resolve()
+            same_task = self._is_deliveries_folder(tree.path, task)
             same_branch = tree.branch == f"refs/heads/{branch}"
-            if not (same_path or same_branch):
+            if not (same_task or same_branch):
                 continue
             if tree.path.resolve() == main_worktree:
                 raise GitError(
@@ -92,8 +111,12 @@ class WorktreeIsolation:
                 )
             log.info("removing stale worktree %s (branch %s)", tree.path, tree.branch)
             gitops.remove_worktree(repo, tree.path)
-        if path.exists():
-            shutil.rmtree(path)
+        run_dir = self.run_dir(task)
+        if run_dir.is_dir():  # folders git no longer knows (a crash before `worktree add`)
+            for folder in run_dir.iterdir():
+                if self._is_deliveries_folder(folder, task):
+                    log.info("removing stale folder %s", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _remove(self, repo_path: Path, path: Path) -> None:
         try:

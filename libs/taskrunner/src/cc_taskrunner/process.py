@@ -2,12 +2,20 @@
 
 Every child starts in its own session (so its own process group): whatever it spawns can be
 found and stopped with it. Output is read line by line as it comes and handed to a callback.
+
+A child must not outlive its executor: when the executor is SIGKILLed nothing stops the group,
+and the orphan would go on writing into a checkout that a redelivery of its task uses next. On
+Linux the child therefore also asks the kernel for SIGKILL when its parent dies
+(`PR_SET_PDEATHSIG`). That reaches the child only, not what it spawns: grandchildren are kept
+out of later attempts by giving every delivery its own checkout (the isolations).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import signal
@@ -16,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +84,8 @@ async def run_process(
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
             limit=_READ_LIMIT,
+            **_session_options(),
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -124,6 +132,39 @@ async def run_process(
         stderr_tail=tuple(errors),
         stdout="\n".join(captured) + "\n" if captured else "",
     )
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's `prctl`, looked up once in the parent: the child must not import or search."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        log.warning("prctl unavailable: agents will not die with their executor")
+        return None
+    return prctl
+
+
+def _session_options() -> dict[str, Any]:
+    """`start_new_session`, or on Linux a `preexec_fn` doing the same plus PDEATHSIG."""
+    prctl = _prctl()
+    if prctl is None:
+        return {"start_new_session": True}
+    parent, sigkill = os.getpid(), int(signal.SIGKILL)
+
+    def new_session_dying_with_parent() -> None:
+        # Runs in the forked child before exec: only calls resolved beforehand, no imports.
+        os.setsid()
+        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), sigkill)
+
+    return {"preexec_fn": new_session_dying_with_parent}
 
 
 async def _feed(pipe: asyncio.StreamWriter | None, data: bytes) -> None:

@@ -41,8 +41,9 @@ from cc_taskrunner.ports import (
     LogStream,
     Workspace,
 )
-from cc_taskrunner.prompt import build_prompt, load_skill_text
+from cc_taskrunner.prompt import build_prompt
 from cc_taskrunner.settings import RunnerSettings
+from cc_taskrunner.skills import SkillCatalog
 from cc_taskrunner.verification import run_verification
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,28 @@ class TaskRunner:
         agents: Mapping[str, Agent],
         sink: EventSink,
         settings: RunnerSettings,
+        *,
+        skills: SkillCatalog | None = None,
     ) -> None:
         self._isolation = isolation
         self._agents = agents
         self._sink = sink
         self._settings = settings
+        # Executors pass one catalog for all their tasks, so each skill file is read once.
+        self._skills = skills if skills is not None else SkillCatalog(settings.skills_dir)
 
-    async def run(self, task: TaskDispatched, cancel: asyncio.Event | None = None) -> Outcome:
+    async def run(
+        self,
+        task: TaskDispatched,
+        cancel: asyncio.Event | None = None,
+        *,
+        base_attempt: int | None = None,
+    ) -> Outcome:
+        """Carry out attempt `task.attempt`. `base_attempt` is the first attempt of the task
+        message this attempt is a delivery of (default: this one): a pushed branch made by
+        any attempt from it on is this message's work, done already."""
         cancel = cancel if cancel is not None else asyncio.Event()
+        since = task.attempt if base_attempt is None else min(base_attempt, task.attempt)
         await self._status(
             TaskStarted(
                 run_id=task.run_id,
@@ -81,14 +96,14 @@ class TaskRunner:
             )
         )
         try:
-            return await self._run(task, cancel)
+            return await self._run(task, cancel, since)
         except TaskRunnerError as exc:
             return self._failed(task, exc.code, exc.message)
         except Exception as exc:
             log.exception("task failed unexpectedly", extra=_context(task))
             return self._failed(task, FailureCode.INFRA, f"{type(exc).__name__}: {exc}")
 
-    async def _run(self, task: TaskDispatched, cancel: asyncio.Event) -> Outcome:
+    async def _run(self, task: TaskDispatched, cancel: asyncio.Event, since: int) -> Outcome:
         agent = self._agents.get(task.agent.name)
         if agent is None:
             known = ", ".join(sorted(self._agents))
@@ -100,7 +115,7 @@ class TaskRunner:
         check_branch_name(task.branch)
         workspace = await self._isolation.prepare(task)
         try:
-            return await self._in_workspace(task, agent, workspace, cancel)
+            return await self._in_workspace(task, agent, workspace, cancel, since)
         finally:
             try:
                 await workspace.cleanup()
@@ -108,7 +123,12 @@ class TaskRunner:
                 log.warning("cleaning up %s failed", workspace.path, exc_info=True)
 
     async def _in_workspace(
-        self, task: TaskDispatched, agent: Agent, workspace: Workspace, cancel: asyncio.Event
+        self,
+        task: TaskDispatched,
+        agent: Agent,
+        workspace: Workspace,
+        cancel: asyncio.Event,
+        since: int,
     ) -> Outcome:
         await self._progress(
             task, "isolated", f"{workspace.branch} from {workspace.base_commit[:12]}"
@@ -122,16 +142,14 @@ class TaskRunner:
                 )
             except GitError as exc:
                 return self._failed(task, FailureCode.PUSH_FAILED, exc.message)
-            if remote_tip is not None and await self._already_done(workspace, task):
+            if remote_tip is not None and await self._already_done(workspace, task, since):
                 await self._progress(task, "already_done", f"the remote has {remote_tip[:12]}")
                 return self._succeeded(task, workspace.branch, remote_tip, pushed=True)
 
         if cancel.is_set():
             return self._failed(task, FailureCode.CANCELLED, "cancelled before the agent started")
-        timeout_s = task.timeout_s if task.timeout_s > 0 else self._settings.default_timeout_s
-        prompt = build_prompt(
-            task, skill_text=load_skill_text(self._settings.skills_dir, task.skill)
-        )
+        timeout_s = self._skills.timeout_s(task, self._settings.default_timeout_s)
+        prompt = build_prompt(task, skill_text=self._skills.text(task.skill))
         ctx = AgentContext(
             task=task,
             workdir=workspace.path,
@@ -207,8 +225,10 @@ class TaskRunner:
             return await git_steps.head_commit(workspace), count
         return await git_steps.amend_message(workspace, with_trailers(message, task)), count
 
-    async def _already_done(self, workspace: Workspace, task: TaskDispatched) -> bool:
-        """Whether the remote branch's tip is this very attempt's work (an earlier delivery)."""
+    async def _already_done(self, workspace: Workspace, task: TaskDispatched, since: int) -> bool:
+        """Whether the remote branch's tip is the work of an earlier delivery of this task
+        message (attempt `since` or later). A replay's `since` is above the attempts before
+        it, so it never takes their commit: it redoes the work and replaces the branch."""
         assert workspace.remote is not None
         try:
             fetched = await git_steps.fetch_branch(
@@ -221,7 +241,7 @@ class TaskRunner:
         except GitError:
             log.warning("could not inspect the remote branch", exc_info=True, extra=_context(task))
             return False
-        return is_commit_of(message, task)
+        return is_commit_of(message, task, since_attempt=since)
 
     # --- events -------------------------------------------------------------------------------
     def _succeeded(

@@ -31,7 +31,7 @@ from cc_bus.executor import (
     TaskMessageHandler,
     apply_cancel_request,
 )
-from cc_taskrunner import TaskRunner, default_agents
+from cc_taskrunner import SkillCatalog, TaskRunner, default_agents
 from cc_taskrunner.ports import Agent
 from commandcenter_contracts import TaskDispatched, subjects
 from nats.aio.client import Client
@@ -53,6 +53,7 @@ class DaggerExecutor:
     def __init__(self, settings: Settings, *, agents: dict[str, Agent] | None = None) -> None:
         self.settings = settings
         self._agents = agents if agents is not None else default_agents(settings.runner)
+        self._skills = SkillCatalog(settings.runner.skills_dir)
         self.cancels = CancelRegistry()
         self.backend: Backend | None = None
         self._nc: Client | None = None
@@ -88,6 +89,8 @@ class DaggerExecutor:
             self.cancels,
             heartbeat_s=settings.heartbeat_s,
             retry_delay_s=settings.retry_delay_s,
+            retry=settings.retry,
+            rules=self._skills,
         )
         self._puller = SlotPuller(js, spec, settings.slots, handler.handle)
         self._pulling = asyncio.create_task(self._puller.run())
@@ -167,8 +170,15 @@ class DaggerExecutor:
         apply_cancel_request(msg.data, self.cancels)
 
     async def _run(
-        self, task: TaskDispatched, sink: NatsEventSink, cancel: asyncio.Event
+        self,
+        task: TaskDispatched,
+        sink: NatsEventSink,
+        cancel: asyncio.Event,
+        *,
+        base_attempt: int,
     ) -> Outcome:
         assert self.backend is not None
-        runner = TaskRunner(self.backend.isolation, self._agents, sink, self.settings.runner)
-        return await runner.run(task, cancel)
+        runner = TaskRunner(
+            self.backend.isolation, self._agents, sink, self.settings.runner, skills=self._skills
+        )
+        return await runner.run(task, cancel, base_attempt=base_attempt)

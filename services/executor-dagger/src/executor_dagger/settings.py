@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast, get_args
 
+from cc_bus.executor import RetryPolicy
 from cc_taskrunner import RunnerSettings
 
 Backend = Literal["auto", "dagger", "engineless"]
@@ -61,9 +62,13 @@ class Settings:
     heartbeat_s: float = 15.0
     """`CC_HEARTBEAT_S`: in-progress acks while a task runs (default: a quarter of ack_wait)."""
     max_deliver: int = 5
-    """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it."""
+    """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it; must
+    be larger than `CC_MAX_ATTEMPTS` (crash redeliveries count as attempts too)."""
     retry_delay_s: float = 5.0
     """`CC_RETRY_DELAY_S`: redelivery delay when an outcome could not be published."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """Retries of failed attempts: `CC_MAX_ATTEMPTS` (3), `CC_RETRY_BASE_S` (2),
+    `CC_RETRY_CAP_S` (60) (see `cc_bus.executor.RetryPolicy`)."""
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     """The task runner's part: `CC_EXECUTOR_ID`, `CC_CLAUDE_BIN` (in the image, for the Dagger
     backend), `CC_CLAUDE_ARGS`, `CC_DEFAULT_TIMEOUT_S`, `CC_GIT_AUTHOR_NAME`,
@@ -92,6 +97,9 @@ class Settings:
                 f"({ack_wait_s:g})"
             )
         root = env.get("CC_WORK_ROOT")
+        max_deliver = _integer(env, "CC_MAX_DELIVER", 5)
+        retry = RetryPolicy.from_env(env)
+        retry.check_max_deliver(max_deliver)
         return cls(
             nats_url=env.get("CC_NATS_URL") or "nats://127.0.0.1:4222",
             backend=cast(Backend, backend),
@@ -105,8 +113,9 @@ class Settings:
             git_username=env.get("CC_GIT_USERNAME") or "x-access-token",
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
-            max_deliver=_integer(env, "CC_MAX_DELIVER", 5),
+            max_deliver=max_deliver,
             retry_delay_s=_number(env, "CC_RETRY_DELAY_S", 5.0),
+            retry=retry,
             runner=RunnerSettings.from_env(env),
         )
 

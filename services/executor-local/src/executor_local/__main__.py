@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from cc_bus.logs import configure_logging
 from nats.errors import ConnectionReconnectingError
@@ -14,7 +15,11 @@ from executor_local.settings import Settings
 
 def main() -> None:
     configure_logging("executor-local")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        logging.getLogger(__name__).error("bad setting: %s", exc)
+        sys.exit(2)
     logging.getLogger(__name__).info(
         "executor %s on %s, worktrees in %s",
         settings.executor_id,

@@ -25,7 +25,13 @@ from cc_bus.executor import (
     TaskMessageHandler,
     apply_cancel_request,
 )
-from cc_taskrunner import GitIdentity, TaskRunner, WorktreeIsolation, default_agents
+from cc_taskrunner import (
+    GitIdentity,
+    SkillCatalog,
+    TaskRunner,
+    WorktreeIsolation,
+    default_agents,
+)
 from cc_taskrunner.ports import Agent
 from commandcenter_contracts import TaskDispatched
 from faststream.nats import NatsMessage
@@ -46,6 +52,7 @@ class LocalExecutor:
             settings.worktree_root, identity, kill_grace_s=runner.kill_grace_s
         )
         self._agents = agents if agents is not None else default_agents(runner)
+        self._skills = SkillCatalog(runner.skills_dir)
         self.cancels = CancelRegistry()
         self._nc: Client | None = None
         self._handler: TaskMessageHandler | None = None
@@ -67,6 +74,8 @@ class LocalExecutor:
             self.cancels,
             heartbeat_s=self.settings.heartbeat_s,
             retry_delay_s=self.settings.retry_delay_s,
+            retry=self.settings.retry,
+            rules=self._skills,
         )
 
     def consumer_spec(self) -> ConsumerSpec:
@@ -98,7 +107,14 @@ class LocalExecutor:
         apply_cancel_request(msg.body, self.cancels)
 
     async def _run(
-        self, task: TaskDispatched, sink: NatsEventSink, cancel: asyncio.Event
+        self,
+        task: TaskDispatched,
+        sink: NatsEventSink,
+        cancel: asyncio.Event,
+        *,
+        base_attempt: int,
     ) -> Outcome:
-        runner = TaskRunner(self._isolation, self._agents, sink, self.settings.runner)
-        return await runner.run(task, cancel)
+        runner = TaskRunner(
+            self._isolation, self._agents, sink, self.settings.runner, skills=self._skills
+        )
+        return await runner.run(task, cancel, base_attempt=base_attempt)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cc_bus.executor import RetryPolicy
 from cc_taskrunner import RunnerSettings
 
 DEFAULT_WORKTREE_ROOT = Path("~/.cache/commandcenter/worktrees")
@@ -23,9 +24,13 @@ class Settings:
     heartbeat_s: float = 15.0
     """`CC_HEARTBEAT_S`: in-progress acks while a task runs (default: a quarter of ack_wait)."""
     max_deliver: int = 5
-    """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it."""
+    """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it; must
+    be larger than `CC_MAX_ATTEMPTS` (crash redeliveries count as attempts too)."""
     retry_delay_s: float = 5.0
     """`CC_RETRY_DELAY_S`: redelivery delay when an outcome could not be published."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """Retries of failed attempts: `CC_MAX_ATTEMPTS` (3), `CC_RETRY_BASE_S` (2),
+    `CC_RETRY_CAP_S` (60) (see `cc_bus.executor.RetryPolicy`)."""
     shutdown_grace_s: float = 10.0
     """`CC_SHUTDOWN_GRACE_S`: on SIGTERM, time for the running task to stop and hand back."""
     runner: RunnerSettings = field(default_factory=RunnerSettings)
@@ -49,13 +54,17 @@ class Settings:
                 f"({ack_wait_s:g})"
             )
         root = env.get("CC_WORKTREE_ROOT")
+        max_deliver = int(_number(env, "CC_MAX_DELIVER", 5))
+        retry = RetryPolicy.from_env(env)
+        retry.check_max_deliver(max_deliver)
         return cls(
             nats_url=env.get("CC_NATS_URL") or "nats://127.0.0.1:4222",
             worktree_root=Path(root).expanduser() if root else DEFAULT_WORKTREE_ROOT.expanduser(),
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
-            max_deliver=int(_number(env, "CC_MAX_DELIVER", 5)),
+            max_deliver=max_deliver,
             retry_delay_s=_number(env, "CC_RETRY_DELAY_S", 5.0),
+            retry=retry,
             shutdown_grace_s=_number(env, "CC_SHUTDOWN_GRACE_S", 10.0),
             runner=RunnerSettings.from_env(env),
         )

@@ -2,6 +2,8 @@
 
 - `TaskMessageHandler.handle(msg)`: one task message from decode to ack (outcome first, then
   ack; dead letters for undecodable messages; in-progress heartbeats; hand-back on shutdown).
+- `retries`: which attempt a delivery is, and retry-or-final after a failure (`RetryPolicy`:
+  `CC_MAX_ATTEMPTS`, `CC_RETRY_BASE_S`, `CC_RETRY_CAP_S`; `SkillRules` from the skills).
 - `NatsEventSink`: the task runner's progress and output lines, published in the background.
 - `CancelRegistry` + `apply_cancel_request`: cancel requests from `cc.control.cancel.<run>`.
 - `heartbeat`: in-progress acks while a block runs.
@@ -10,18 +12,42 @@ Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.
 """
 
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
-from cc_bus.executor.handler import Outcome, RunTask, TaskMessageHandler, describe, num_delivered
+from cc_bus.executor.handler import (
+    Outcome,
+    RunTask,
+    TaskMessageHandler,
+    describe,
+    final_letter_id,
+    num_delivered,
+)
 from cc_bus.executor.heartbeat import heartbeat
+from cc_bus.executor.retries import (
+    NoSkillRules,
+    RetryPolicy,
+    SkillRules,
+    Verdict,
+    attempt_of,
+    is_retryable,
+    judge,
+)
 from cc_bus.executor.sink import NatsEventSink
 
 __all__ = [
     "CancelRegistry",
     "NatsEventSink",
+    "NoSkillRules",
     "Outcome",
+    "RetryPolicy",
     "RunTask",
+    "SkillRules",
     "TaskMessageHandler",
+    "Verdict",
     "apply_cancel_request",
+    "attempt_of",
     "describe",
+    "final_letter_id",
     "heartbeat",
+    "is_retryable",
+    "judge",
     "num_delivered",
 ]
