@@ -100,6 +100,7 @@ class Stack:
             "CC_WORKTREE_ROOT": str(self.data_dir / "worktrees"),
             "CC_WORK_ROOT": str(self.data_dir / "work"),
             "CC_LOG_FORMAT": "json",
+            **_skills_dir_env(),
             **self.extra_env,
         }
         specs = [ServiceSpec("gateway", "gateway"), ServiceSpec("planner", "planner")]
@@ -230,6 +231,15 @@ class Stack:
                 self.postgres.stop()
             with contextlib.suppress(OSError):
                 (self.data_dir / STATE_FILE).unlink()
+
+
+def _skills_dir_env() -> dict[str, str]:
+    """Point the executors at the checkout's `skills/` (timeouts, recoverable codes), unless
+    the user chose a folder."""
+    if os.environ.get("CC_SKILLS_DIR"):
+        return {}
+    skills = Path(__file__).resolve().parents[3] / "skills"
+    return {"CC_SKILLS_DIR": str(skills)} if skills.is_dir() else {}
 
 
 def _tail(path: Path, lines: int = 20) -> str:

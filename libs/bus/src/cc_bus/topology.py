@@ -140,7 +140,9 @@ def planner_phase_consumer() -> ConsumerSpec:
         durable=s.CONSUMER_PLANNER,
         filter_subject=s.PHASE_START,
         max_ack_pending=1,
-        ack_wait_s=60.0,
+        # The planner sends in-progress acks while it plans: a short wait only shortens how
+        # long a crashed planner's phase start waits before another planner takes it.
+        ack_wait_s=10.0,
         max_deliver=10,
     )
 

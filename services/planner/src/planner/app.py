@@ -35,6 +35,7 @@ from cc_bus import (
     publish,
     publish_dead_letter,
 )
+from cc_bus.heartbeat import heartbeat
 from commandcenter_contracts import (
     DeadLetter,
     FailureCode,
@@ -61,6 +62,8 @@ from planner.store import ProgressStore
 from planner.task_queue import JetStreamTaskQueue
 
 log = logging.getLogger(__name__)
+
+PHASE_HEARTBEAT_S = 2.0
 
 _KNOWN_STATUS_TYPES: frozenset[str] = frozenset(
     str(cls.__struct_config__.tag) for cls in get_args(StatusEvent)
@@ -145,7 +148,10 @@ def create_app(settings: Settings) -> FastStream:
             await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"undecodable phase start: {exc}")
             return
         try:
-            await planner.start_run(request)
+            # A large plan takes seconds to publish: keep the message ours meanwhile, so a
+            # short ack_wait (a crashed planner's run resumes quickly) never redelivers it.
+            async with heartbeat(msg.in_progress, PHASE_HEARTBEAT_S):
+                await planner.start_run(request)
         except InvalidRequest as exc:
             await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, str(exc))
             return

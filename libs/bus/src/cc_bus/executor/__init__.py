@@ -20,7 +20,6 @@ from cc_bus.executor.handler import (
     final_letter_id,
     num_delivered,
 )
-from cc_bus.executor.heartbeat import heartbeat
 from cc_bus.executor.retries import (
     NoSkillRules,
     RetryPolicy,
@@ -31,6 +30,7 @@ from cc_bus.executor.retries import (
     judge,
 )
 from cc_bus.executor.sink import NatsEventSink
+from cc_bus.heartbeat import heartbeat
 
 __all__ = [
     "CancelRegistry",

@@ -37,9 +37,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from cc_bus.executor.cancels import CancelRegistry
-from cc_bus.executor.heartbeat import heartbeat
 from cc_bus.executor.retries import NoSkillRules, RetryPolicy, SkillRules, attempt_of, judge
 from cc_bus.executor.sink import NatsEventSink
+from cc_bus.heartbeat import heartbeat
 from cc_bus.publish import publish_dead_letter, publish_status
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""In-progress acks while a task runs, so JetStream never hands a long task to someone else."""
+"""In-progress acks while a message is worked on, so JetStream never redelivers it meanwhile."""
 
 from __future__ import annotations
 
