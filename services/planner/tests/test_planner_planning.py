@@ -85,12 +85,12 @@ def test_a_selection_matching_nothing_is_refused() -> None:
 def test_settings_defaults_and_environment() -> None:
     default = Settings.from_env({})
     assert default.nats_url == "nats://127.0.0.1:4222"
-    assert default.default_timeout_s == 1800
+    assert default.default_timeout_s == 0  # none stamped: the executor's skill rules decide
     assert default.client_name.startswith("planner@")
     custom = Settings.from_env(
         {
             "CC_NATS_URL": "nats://nats:4222",
-            "CC_DEFAULT_TIMEOUT_S": "60",
+            "CC_PLANNER_TASK_TIMEOUT_S": "60",
             "CC_PLANNER_RETRY_DELAY_S": "0.5",
             "CC_PLANNER_MAX_DELIVERIES": "5",
             "CC_PLANNER_NAME": "p1",
@@ -110,8 +110,8 @@ def test_settings_defaults_and_environment() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("CC_DEFAULT_TIMEOUT_S", "soon"),
-        ("CC_DEFAULT_TIMEOUT_S", "0"),
+        ("CC_PLANNER_TASK_TIMEOUT_S", "soon"),
+        ("CC_PLANNER_TASK_TIMEOUT_S", "-1"),
         ("CC_PLANNER_MAX_DELIVERIES", "1"),
     ],
 )

@@ -423,3 +423,9 @@ def test_events_the_service_skips_without_reading_progress_never_change_it() -> 
     ):
         assert could_change(event), event
         assert apply(m.progress, event).changed, event
+
+
+def test_a_run_without_a_timeout_leaves_it_to_the_executor_and_the_skill() -> None:
+    """0 = not requested: the executor applies the skill's `default_ms`, else its default."""
+    planned = plan_run(make_request(make_plan(1)), default_timeout_s=0)
+    assert planned.tasks.batches[0][0].timeout_s == 0

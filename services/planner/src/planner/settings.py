@@ -19,8 +19,10 @@ class SettingsError(ValueError):
 class Settings:
     nats_url: str = "nats://127.0.0.1:4222"
     """`CC_NATS_URL`: the NATS server (JetStream enabled)."""
-    default_timeout_s: float = 1800.0
-    """`CC_DEFAULT_TIMEOUT_S`: a task's time limit when the run asks for none."""
+    default_timeout_s: float = 0.0
+    """`CC_PLANNER_TASK_TIMEOUT_S`: the time limit stamped on tasks of runs that ask for none.
+    0 (the default) stamps none: the executor then applies the task's skill (`default_ms`,
+    capped by `max_ms`), else its own `CC_DEFAULT_TIMEOUT_S`."""
     retry_delay_s: float = 1.0
     """`CC_PLANNER_RETRY_DELAY_S`: first redelivery delay of a message whose handling failed
     (NATS or KV unavailable); doubles per delivery up to 30 s."""
@@ -38,7 +40,7 @@ class Settings:
         return cls(
             nats_url=env.get("CC_NATS_URL", "").strip() or cls.nats_url,
             default_timeout_s=_number(
-                env, "CC_DEFAULT_TIMEOUT_S", cls.default_timeout_s, float, low=1.0
+                env, "CC_PLANNER_TASK_TIMEOUT_S", cls.default_timeout_s, float, low=0.0
             ),
             retry_delay_s=_number(
                 env, "CC_PLANNER_RETRY_DELAY_S", cls.retry_delay_s, float, low=0.01
