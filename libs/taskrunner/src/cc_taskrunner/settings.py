@@ -52,17 +52,21 @@ class RunnerSettings:
             claude_args=tuple(shlex.split(env.get("CC_CLAUDE_ARGS", ""))),
             git_author_name=env.get("CC_GIT_AUTHOR_NAME") or defaults.git_author_name,
             git_author_email=env.get("CC_GIT_AUTHOR_EMAIL") or defaults.git_author_email,
-            default_timeout_s=_float(env, "CC_DEFAULT_TIMEOUT_S", defaults.default_timeout_s),
-            verification_timeout_s=_float(
+            default_timeout_s=positive_float(
+                env, "CC_DEFAULT_TIMEOUT_S", defaults.default_timeout_s
+            ),
+            verification_timeout_s=positive_float(
                 env, "CC_VERIFY_TIMEOUT_S", defaults.verification_timeout_s
             ),
-            git_timeout_s=_float(env, "CC_GIT_TIMEOUT_S", defaults.git_timeout_s),
-            kill_grace_s=_float(env, "CC_KILL_GRACE_S", defaults.kill_grace_s),
+            git_timeout_s=positive_float(env, "CC_GIT_TIMEOUT_S", defaults.git_timeout_s),
+            kill_grace_s=positive_float(env, "CC_KILL_GRACE_S", defaults.kill_grace_s),
             skills_dir=Path(skills).expanduser() if skills else None,
         )
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """`env[name]` as a positive number, `default` when unset; a clear error naming it else.
+    Every executor reads its numeric `CC_…` settings with this and `positive_int`."""
     raw = env.get(name)
     if not raw:
         return default
@@ -70,6 +74,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {raw!r}")
     return value

@@ -17,6 +17,7 @@ from typing import Literal, cast, get_args
 
 from cc_bus.executor import RetryPolicy
 from cc_taskrunner import RunnerSettings
+from cc_taskrunner.settings import positive_float, positive_int
 
 Backend = Literal["auto", "dagger", "engineless"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -87,9 +88,9 @@ class Settings:
             raise ValueError(
                 f"CC_DAGGER_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}"
             )
-        slots = _integer(env, "CC_DAGGER_SLOTS", 4)
-        ack_wait_s = _number(env, "CC_ACK_WAIT_S", 60.0)
-        heartbeat_s = _number(env, "CC_HEARTBEAT_S", ack_wait_s / 4)
+        slots = positive_int(env, "CC_DAGGER_SLOTS", 4)
+        ack_wait_s = positive_float(env, "CC_ACK_WAIT_S", 60.0)
+        heartbeat_s = positive_float(env, "CC_HEARTBEAT_S", ack_wait_s / 4)
         if heartbeat_s >= ack_wait_s:
             # A heartbeat slower than ack_wait lets a running task be handed to someone else.
             raise ValueError(
@@ -97,53 +98,27 @@ class Settings:
                 f"({ack_wait_s:g})"
             )
         root = env.get("CC_WORK_ROOT")
-        max_deliver = _integer(env, "CC_MAX_DELIVER", 5)
+        max_deliver = positive_int(env, "CC_MAX_DELIVER", 5)
         retry = RetryPolicy.from_env(env)
         retry.check_max_deliver(max_deliver)
         return cls(
             nats_url=env.get("CC_NATS_URL") or "nats://127.0.0.1:4222",
             backend=cast(Backend, backend),
             slots=slots,
-            max_in_flight=_integer(env, "CC_DAGGER_MAX_IN_FLIGHT", slots),
+            max_in_flight=positive_int(env, "CC_DAGGER_MAX_IN_FLIGHT", slots),
             image=(env.get("CC_DAGGER_IMAGE") or "").strip() or DEFAULT_IMAGE,
-            grace_s=_number(env, "CC_DAGGER_GRACE_S", 30.0),
-            connect_timeout_s=_number(env, "CC_DAGGER_CONNECT_TIMEOUT_S", 60.0),
+            grace_s=positive_float(env, "CC_DAGGER_GRACE_S", 30.0),
+            connect_timeout_s=positive_float(env, "CC_DAGGER_CONNECT_TIMEOUT_S", 60.0),
             work_root=Path(root).expanduser() if root else DEFAULT_WORK_ROOT.expanduser(),
             agent_credentials=_names(env, "CC_AGENT_CREDENTIALS", DEFAULT_AGENT_CREDENTIALS),
             git_username=env.get("CC_GIT_USERNAME") or "x-access-token",
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
             max_deliver=max_deliver,
-            retry_delay_s=_number(env, "CC_RETRY_DELAY_S", 5.0),
+            retry_delay_s=positive_float(env, "CC_RETRY_DELAY_S", 5.0),
             retry=retry,
             runner=RunnerSettings.from_env(env),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:

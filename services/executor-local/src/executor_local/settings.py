@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cc_bus.executor import RetryPolicy
 from cc_taskrunner import RunnerSettings
+from cc_taskrunner.settings import positive_float
 
 DEFAULT_WORKTREE_ROOT = Path("~/.cache/commandcenter/worktrees")
 
@@ -45,8 +46,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        ack_wait_s = _number(env, "CC_ACK_WAIT_S", 60.0)
-        heartbeat_s = _number(env, "CC_HEARTBEAT_S", ack_wait_s / 4)
+        ack_wait_s = positive_float(env, "CC_ACK_WAIT_S", 60.0)
+        heartbeat_s = positive_float(env, "CC_HEARTBEAT_S", ack_wait_s / 4)
         if heartbeat_s >= ack_wait_s:
             # A heartbeat slower than ack_wait lets a running task be handed to someone else.
             raise ValueError(
@@ -54,7 +55,7 @@ class Settings:
                 f"({ack_wait_s:g})"
             )
         root = env.get("CC_WORKTREE_ROOT")
-        max_deliver = int(_number(env, "CC_MAX_DELIVER", 5))
+        max_deliver = int(positive_float(env, "CC_MAX_DELIVER", 5))
         retry = RetryPolicy.from_env(env)
         retry.check_max_deliver(max_deliver)
         return cls(
@@ -63,21 +64,8 @@ class Settings:
             ack_wait_s=ack_wait_s,
             heartbeat_s=heartbeat_s,
             max_deliver=max_deliver,
-            retry_delay_s=_number(env, "CC_RETRY_DELAY_S", 5.0),
+            retry_delay_s=positive_float(env, "CC_RETRY_DELAY_S", 5.0),
             retry=retry,
-            shutdown_grace_s=_number(env, "CC_SHUTDOWN_GRACE_S", 10.0),
+            shutdown_grace_s=positive_float(env, "CC_SHUTDOWN_GRACE_S", 10.0),
             runner=RunnerSettings.from_env(env),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
