@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import nats
-from cc_bus import ensure_streams, publish_task
 from commandcenter.gitfixtures import GitSandbox
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import (
     AgentSpec,
-    StatusEvent,
     TaskDispatched,
-    TaskFailed,
-    TaskSucceeded,
     new_id,
-    status_decoder,
     subjects,
 )
 from executor_local import Settings, create_app
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-from nats.js.api import ConsumerInfo, DeliverPolicy
 
-FENCE = "```"
-PYTHON = sys.executable
-
-
-def create_body(path: str, content: str) -> str:
-    return f"**Files:**\n- Create: {path}\n\nCreate `{path}`:\n{FENCE}\n{content}\n{FENCE}\n"
+from tests.support.executor_testkit import (
+    FENCE,
+    PYTHON,
+    Bus,
+    ExecutorProcess,
+    create_body,
+    poll,
+    python_agent,
+    read_lines,
+    spawn_module,
+    status_bus,
+)
 
 
 def make_task(
@@ -58,10 +49,6 @@ def make_task(
     }
     fields.update(overrides)
     return TaskDispatched(**fields)
-
-
-def python_agent(script: str, *args: str) -> AgentSpec:
-    return AgentSpec(name="command", argv=[PYTHON, "-c", script, *args])
 
 
 def executor_env(nats_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -90,120 +77,34 @@ async def running_app(settings: Settings) -> AsyncIterator[None]:
         await app.stop()
 
 
-@dataclass
-class ExecutorProcess:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 def spawn_executor(env: dict[str, str], log_path: Path) -> ExecutorProcess:
     """`python -m executor_local`, as `commandcenter up` starts it."""
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [PYTHON, "-m", "executor_local"],
-            env={**os.environ, "CC_LOG_FORMAT": "console", **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    return ExecutorProcess(process, log_path)
+    return spawn_module("executor_local", env, log_path)
 
 
-@dataclass
-class Bus:
-    """A test client: publishes tasks and records every status event of the server."""
-
-    nc: Client
-    js: JetStreamContext
-    events: list[StatusEvent] = field(default_factory=list)
-
-    async def publish(self, task: TaskDispatched) -> None:
-        await publish_task(self.js, task)
-
-    def of(self, task_id: str, kind: type[Any] | tuple[type[Any], ...]) -> list[Any]:
-        return [
-            e for e in self.events if isinstance(e, kind) and getattr(e, "task_id", "") == task_id
-        ]
-
-    def outcome(self, task_id: str) -> TaskSucceeded | TaskFailed | None:
-        found = self.of(task_id, (TaskSucceeded, TaskFailed))
-        return found[0] if found else None
-
-    async def wait_for(self, predicate: Callable[[], bool], *, within_s: float = 60.0) -> None:
-        for _ in range(int(within_s / 0.05)):
-            if predicate():
-                return
-            await asyncio.sleep(0.05)
-        assert predicate(), f"condition not met within {within_s}s; events: {self.events}"
-
-    async def settled_consumer(self, *, within_s: float = 30.0) -> ConsumerInfo:
-        """The executor durable's info once nothing is waiting for an ack (the outcome is
-        published before the ack, so the ack may land a moment after the outcome)."""
-        for _ in range(int(within_s / 0.05)):
-            info = await self.js.consumer_info(
-                subjects.STREAM_TASKS, subjects.CONSUMER_EXECUTOR_LOCAL
-            )
-            if info.num_ack_pending == 0:
-                return info
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"the task message is still unacked after {within_s}s: {info}")
-
-    async def outcomes(
-        self, tasks: list[TaskDispatched], *, within_s: float = 90.0
-    ) -> list[TaskSucceeded | TaskFailed]:
-        await self.wait_for(lambda: all(self.outcome(t.task_id) for t in tasks), within_s=within_s)
-        return [o for t in tasks if (o := self.outcome(t.task_id)) is not None]
-
-
-@contextlib.asynccontextmanager
-async def bus(server: NatsServer) -> AsyncIterator[Bus]:
-    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    js = nc.jetstream()
-    await ensure_streams(js)
-    client = Bus(nc, js)
-
-    async def on_status(msg: Any) -> None:
-        client.events.append(status_decoder.decode(msg.data))
-
-    sub = await js.subscribe(
-        subjects.STATUS_ALL,
-        stream=subjects.STREAM_STATUS,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-        cb=on_status,
-    )
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        await nc.close()
-
-
-async def poll(predicate: Callable[[], bool], *, within_s: float = 30.0) -> bool:
-    for _ in range(max(1, int(within_s / 0.05))):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
+def bus(server: NatsServer) -> contextlib.AbstractAsyncContextManager[Bus]:
+    return status_bus(server, subjects.CONSUMER_EXECUTOR_LOCAL)
 
 
 def exists(path: Path) -> bool:
     return path.exists()
 
 
-def read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
+# Re-exported for the tests: the shared helpers live in tests/support/executor_testkit.py.
+__all__ = [
+    "FENCE",
+    "PYTHON",
+    "Bus",
+    "ExecutorProcess",
+    "bus",
+    "create_body",
+    "executor_env",
+    "exists",
+    "make_task",
+    "poll",
+    "python_agent",
+    "read_lines",
+    "running_app",
+    "settings_for",
+    "spawn_executor",
+]
