@@ -117,7 +117,8 @@ class Bus:
         assert await poll(predicate, within_s=within_s), f"not within {within_s}s: {self.events}"
 
     async def consumer(self) -> ConsumerInfo:
-        return await self.js.consumer_info(subjects.STREAM_TASKS, self.durable)
+        info: ConsumerInfo = await self.js.consumer_info(subjects.STREAM_TASKS, self.durable)
+        return info
 
     async def settled_consumer(self, *, within_s: float = 30.0) -> ConsumerInfo:
         """The durable's info once nothing waits for an ack (the ack follows the outcome)."""
