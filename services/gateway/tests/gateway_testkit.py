@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import cc_bus
-import pytest
 from commandcenter_contracts import (
     BatchSelection,
     PlannedBatch,
@@ -32,7 +31,6 @@ from nats.js.errors import NotFoundError
 T = TypeVar("T")
 Client = AsyncTestClient[Litestar]
 
-SHARED_PLANS = Path("/work/shared/fixtures/plans")
 REPO_PLANS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "plans"
 
 SEED_PLAN = "".join(
@@ -67,10 +65,10 @@ Do delta.
 
 
 def fixture_plan(name: str) -> Path:
-    for folder in (SHARED_PLANS, REPO_PLANS):
-        if (folder / name).is_file():
-            return folder / name
-    pytest.skip(f"fixture plan {name} not found")
+    """A real plan from the repository's copy of the fixtures (never skipped: it must exist)."""
+    path = REPO_PLANS / name
+    assert path.is_file(), f"fixture plan {path} is missing"
+    return path
 
 
 async def eventually(
