@@ -31,12 +31,23 @@ demo: setup ## run the sample plan end to end on the embedded stack
 up: setup ## the whole stack on this machine (Ctrl-C stops it)
 	$(RUN) commandcenter up
 
+# npm packages the tests read (GitHub's OpenAPI description and GraphQL schema, for
+# tests/support/fake_github.py); reinstalled only when tools/package-lock.json changes.
+TOOLS_STAMP := tools/node_modules/.installed
+
+.PHONY: tools
+tools: $(TOOLS_STAMP) ## the pinned npm packages the tests read (tools/package.json)
+
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --ignore-scripts --no-audit --no-fund
+	touch $@
+
 .PHONY: test
-test: setup ## the whole test suite (unit, integration with real servers, end to end)
+test: setup tools ## the whole test suite (unit, integration with real servers, end to end)
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: setup ## unit tests only
+test-fast: setup tools ## unit tests only
 	$(RUN) pytest -m "not integration and not e2e and not faults" $(PYTEST_ARGS)
 
 .PHONY: lint
