@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench import dispatch, gateway_load, latency, orchestration, scaling
+from bench import dispatch, gateway_load, integration, latency, orchestration, scaling
 from bench.chart import write_chart
 from bench.context import Context
 from bench.machine import describe_machine, load_average, wait_for_quiet
 from bench.report import Row, markdown_table, results_markdown
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL = ("1", "2", "3", "4", "5")
+ALL = ("1", "2", "3", "4", "5", "7")
 """Benchmark 6 (memory) is measured during benchmark 1."""
 SETTLE_BUDGET_S = 120.0
 """How long a whole run may wait for other work on the machine to calm down."""
@@ -36,6 +36,7 @@ class Plan:
     latency: latency.Config
     scaling: scaling.Config
     gateway: gateway_load.Config
+    integration: integration.Config
 
 
 def full_plan(repeat: int) -> Plan:
@@ -45,6 +46,7 @@ def full_plan(repeat: int) -> Plan:
         latency=latency.Config(rate=500, seconds=5, repeat=repeat),
         scaling=scaling.Config(tasks=16, replicas=(1, 2, 4), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=10, requests=3000, concurrency=8, repeat=repeat),
+        integration=integration.Config(tasks=30, repeat=repeat),
     )
 
 
@@ -55,6 +57,7 @@ def quick_plan(repeat: int) -> Plan:
         latency=latency.Config(rate=500, seconds=1, repeat=repeat),
         scaling=scaling.Config(tasks=4, replicas=(1, 2), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=3, requests=200, concurrency=4, repeat=repeat),
+        integration=integration.Config(tasks=3, repeat=repeat),
     )
 
 
@@ -79,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(ALL),
-        help="comma-separated benchmarks to run (1-5; 6, memory, comes with 1)",
+        help="comma-separated benchmarks to run (1-5, 7; 6, memory, comes with 1)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the working folder (stacks, logs, repos)"
@@ -113,6 +116,7 @@ def run_benchmarks(plan: Plan, selected: list[str], ctx: Context, *, quick: bool
         ("3", "status latency", partial(latency.run, plan.latency)),
         ("4", "scaling efficiency", partial(scaling.run, plan.scaling)),
         ("5", "gateway requests/s", partial(gateway_load.run, plan.gateway)),
+        ("7", "integration cost per task", partial(integration.run, plan.integration)),
     ]
     outcome = Outcome()
     for number, title, bench in benchmarks:

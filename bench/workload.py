@@ -8,9 +8,11 @@ from pathlib import Path
 from commandcenter.gitfixtures import git
 
 WRITE_ONE_FILE = (
-    "import os, pathlib; pathlib.Path('out.txt').write_text(os.environ.get('CC_TASK_ID', 'x'))"
+    "import os, pathlib; t = os.environ.get('CC_TASK_ID', 'x'); "
+    "pathlib.Path(f'out-{t}.txt').write_text(t)"
 )
-"""The no-op agent's work: one new file in its working directory (the task's worktree)."""
+"""The no-op agent's work: one new file of its own in its working directory (the task's
+worktree): parallel tasks never touch the same file, so their work combines cleanly."""
 
 
 def write_file_agent() -> list[str]:
@@ -32,7 +34,7 @@ def plan_markdown(tasks: int, *, title: str = "Benchmark plan") -> str:
             f"### Task 1.{i}: Write the output file number {i}",
             "",
             "**Implementation:**",
-            f"Write `out.txt` for task {i}.",
+            f"Write `out-<task id>.txt` for task {i}.",
             "",
             f"**Commit:** bench: task {i}",
             "",

@@ -37,5 +37,6 @@ def test_the_quick_benchmark_run_produces_every_figure(tmp_path: Path) -> None:
         "4 scaling",
         "5 gateway",
         "6 memory",
+        "7 integration",
     ):
         assert f"| {bench} |" in table, bench

@@ -17,6 +17,7 @@ from commandcenter_contracts import (
     PlanBatch,
     PlannedBatch,
     PlannedTask,
+    PlanNote,
     PlanTask,
     PlanWarning,
     RunAccepted,
@@ -37,6 +38,7 @@ from commandcenter_contracts import (
     is_recoverable,
     log_decoder,
     phase_start_decoder,
+    plan_decoder,
     status_decoder,
     subjects,
     task_decoder,
@@ -53,6 +55,7 @@ PLAN = Plan(
         )
     ],
     warnings=[PlanWarning(line=12, message="odd heading")],
+    notes=[PlanNote(batch="1", phase="4", tasks=["4.1.1", "4.1.2"], files=["a.py"], message="m")],
 )
 
 TASK = TaskDispatched(
@@ -149,6 +152,14 @@ def test_a_message_without_a_newer_optional_field_still_decodes() -> None:
     assert decoded.attempt == 1
     assert decoded.agent == AgentSpec()
     assert decoded.task_id == "t1"
+
+
+def test_a_plan_from_an_older_writer_decodes_without_notes() -> None:
+    old = msgspec.json.decode(encode(PLAN))
+    old.pop("notes")
+    decoded = plan_decoder.decode(msgspec.json.encode(old))
+    assert decoded.notes == []
+    assert decoded.batches == PLAN.batches
 
 
 def test_a_message_with_fields_from_a_newer_writer_still_decodes() -> None:

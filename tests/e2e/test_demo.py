@@ -33,6 +33,17 @@ def test_the_demo_runs_the_sample_plan_and_pushes_every_branch(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "run succeeded" in result.stdout
     pushed = [line for line in result.stdout.splitlines() if line.strip().startswith("cc/")]
-    assert len(pushed) == 4, result.stdout
+    assert len(pushed) == 5, result.stdout  # four task branches and the integration branch
+    # The run's work adds up: one commit per task on the integration branch, every file there.
+    log = result.stdout.split("one commit per task, on ")[1].splitlines()[1:5]
+    assert [line.split(" ", 1)[1] for line in log] == [
+        "docs: start the changelog",
+        "feat(greeting): export greet",
+        "docs(greeting): describe greet()",
+        "feat(greeting): add greet()",
+    ], result.stdout
+    files = result.stdout.split("files on ")[1]
+    for name in ("greeting/hello.py", "greeting/__init__.py", "docs/greeting.md", "CHANGELOG.md"):
+        assert name in files, result.stdout
     # the stack it started for itself is gone again: nothing left listening in the data dir
     assert not (data_dir / "stack.json").exists()

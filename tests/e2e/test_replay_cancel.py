@@ -89,7 +89,7 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
         # As if attempt 1 had pushed its work: its commit is on the remote branch now.
         git(sandbox.repo, "push", "-q", "origin", branch)
         old_tip = git(sandbox.remote, "rev-parse", branch).strip()
-        assert len(sandbox.commits_between(base, branch)) == 1
+        assert len(sandbox.commits_between(halted["integration_commit"], branch)) == 1
 
         url = f"/api/v1/tasks/{failed['task_id']}/replay"
         body = {"verification": ["test -s made.txt"]}
@@ -124,15 +124,24 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
     assert types.index("run.halted") < types.index("run.succeeded")
     assert types[-1] == "run.succeeded"
 
-    # The branch was reset to the base and replaced with a lease: exactly one commit over the
-    # base, attempt 2's, on the remote and in the repository; attempt 1's commit is gone.
-    (commit,) = sandbox.commits_between(base, branch)
+    # The branch was reset to the integration tip (1.1's work) and replaced with a lease:
+    # exactly one commit of its own, attempt 2's, on the remote and in the repository;
+    # attempt 1's commit is gone.
+    integration = done["integration_branch"]
+    tip_1_1 = tasks["1.1"]["integrated_commit"]
+    (commit,) = sandbox.commits_between(tip_1_1, branch)
     assert commit != old_tip
     message = git(sandbox.remote, "log", "-1", "--format=%B", branch)
     assert "CommandCenter-Attempt: 2" in message
     assert sandbox.file_at(branch, "made.txt").strip() == "made by 1.2"
-    local = git(sandbox.repo, "rev-list", f"{base}..{branch}").split()
+    assert sandbox.file_at(branch, "ok.txt").strip() == "fine"  # it started from the tip
+    local = git(sandbox.repo, "rev-list", f"{tip_1_1}..{branch}").split()
     assert local == [commit]
+    # Attempt 2 landed once, after 1.1 and before 2.1; attempt 1 never did.
+    line = git(sandbox.remote, "log", "--first-parent", "--format=%B%x00", f"{base}..{integration}")
+    messages = [m for m in line.split("\x00") if m.strip()]
+    assert len(messages) == 3
+    assert "CommandCenter-Attempt: 2" in messages[1] and failed["task_id"] in messages[1]
 
 
 AGENT = """

@@ -63,7 +63,11 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
     }
     text = plan_text(
         [create_task(n, *files[n]) for n in ("1.1", "1.2")],
-        [create_task(n, *files[n]) for n in ("2.1", "2.2")],
+        # batch 2's check needs batch 1's file: it passes because 2.1 starts from that work
+        [
+            create_task("2.1", *files["2.1"], verify="test -s src/alpha.txt"),
+            create_task("2.2", *files["2.2"]),
+        ],
     )
     sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
     base = git(sandbox.repo, "rev-parse", "HEAD").strip()
@@ -149,6 +153,9 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
     branches = {
         e.data["task_id"]: e.data["branch"] for e in everything if e.type == "task.succeeded"
     }
+    integration = view["integration_branch"]
+    assert integration == f"cc/{run_id[:8]}/integration"
+    view_tasks = {t["task_id"]: t["integrated_commit"] for b in view["batches"] for t in b["tasks"]}
     remote_branches = sandbox.remote_branches()
     for task_id, data in tasks.items():
         branch = branches[task_id]
@@ -156,7 +163,26 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
         assert branch.startswith(f"cc/{run_id[:8]}/")
         path, content = files[data["plan_task_id"]]
         assert sandbox.file_at(branch, path).strip() == content
-        assert len(sandbox.commits_between(base, branch)) == 1
+        # one commit of its own, on the integration tip it started from (local mode runs one
+        # task at a time, so that tip is the parent of the task's integrated commit)
+        assert len(sandbox.commits_between(f"{view_tasks[task_id]}^", branch)) == 1
+    # --- the run's work adds up: one commit per task on the integration branch -----------
+    landed = git(sandbox.remote, "log", "--first-parent", "--format=%H", f"{base}..{integration}")
+    assert len(landed.split()) == 4
+    assert view["integration_commit"] == landed.split()[0]
+    for path, content in files.values():
+        assert sandbox.file_at(integration, path).strip() == content
+    integrated = {
+        e.data["task_id"]: e.data["commit"] for e in everything if e.type == "task.integrated"
+    }
+    assert set(integrated.values()) == set(landed.split())
+    assert [e.type for e in everything].count("batch.integrated") == 2
+    for batch in view["batches"]:
+        assert batch["integrated_commit"] in landed.split()
+        for task in batch["tasks"]:
+            assert task["integrated_commit"] == integrated[task["task_id"]]
+    # land "branch": the base branch did not move
+    assert git(sandbox.remote, "rev-parse", "main").strip() == base
     # the user's checkout was never touched
     assert git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == user_head_before
     assert git(sandbox.repo, "status", "--porcelain").strip() == ""

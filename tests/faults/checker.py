@@ -9,10 +9,14 @@ JetStream is the source of truth: what it acknowledged happened. Against it, the
    `cc.status.<run>` is in `events` (and nothing else is), or — when it cannot be decoded — in
    the dead letters, with its subject and bytes;
 3. no task branch has a duplicate commit: on the bare remote, every task branch of the run is
-   exactly one commit on top of the base, the succeeded task's commit, and no two commits carry
-   the same `CommandCenter-Task` trailer.
+   exactly one commit (the succeeded task's, carrying its `CommandCenter-Task` trailer) on top of
+   a commit of the integration branch's first-parent line (the tip the task started from);
+4. each task's work is on the integration branch exactly once: among the commits the run added
+   to the integration branch's first-parent line, every succeeded task's trailer appears once
+   (at the commit its `task.succeeded` names), no other task's appears, and no commit lacks one.
 
-(2) is polled until the projector has caught up, with a deadline; (1) and (3) are then read once.
+(2) is polled until the projector has caught up, with a deadline; (1), (3), (4) are then read
+once.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from commandcenter_contracts import (
     BatchStarted,
     DeadLetter,
     FailureCode,
+    RunAccepted,
     RunPlanned,
     StatusEvent,
     TaskEvent,
@@ -107,6 +112,8 @@ class CheckSummary:
     """`task.started` events per plan task id (one per delivery of a dispatch)."""
     commits: dict[str, str]
     """The remote's commit per plan task id."""
+    integrated: dict[str, str]
+    """The integration branch's commit per plan task id."""
 
 
 class Checker:
@@ -124,7 +131,10 @@ class Checker:
         planned = _planned_tasks(events)
         self._check_undecodable_dead_lettered(messages, letters)
         await self._check_one_terminal_state(run_id, events, planned)
-        commits = self._check_branches(run_id, base, events, planned)
+        integration = _integration_branch(run_id, events)
+        line = self._integration_line(base, integration)
+        commits = self._check_branches(run_id, events, planned, integration, [base, *line])
+        integrated = self._check_integration(events, planned, line)
         deliveries = Counter(
             planned[e.task_id].plan_task_id
             for e in events
@@ -136,6 +146,7 @@ class Checker:
             undecodable=len(messages) - len(events),
             deliveries=dict(sorted(deliveries.items())),
             commits=commits,
+            integrated=integrated,
         )
 
     # --- 2: nothing acknowledged is missing from the read model ---------------------------------
@@ -259,34 +270,45 @@ class Checker:
         assert not problems, "tasks without exactly one terminal state:\n" + "\n".join(problems)
 
     # --- 3: no duplicate commit -----------------------------------------------------------------
+    def _integration_line(self, base: str, integration: str) -> list[str]:
+        """The commits the run put on the integration branch's first-parent line, oldest first."""
+        exists = git(
+            self._remote, "for-each-ref", "--format=%(refname)", f"refs/heads/{integration}"
+        )
+        if not exists.strip():
+            return []
+        out = git(self._remote, "rev-list", "--first-parent", "--reverse", f"{base}..{integration}")
+        return out.split()
+
     def _check_branches(
         self,
         run_id: str,
-        base: str,
         events: list[StatusEvent],
         planned: dict[str, PlannedTask],
+        integration: str,
+        starts: list[str],
     ) -> dict[str, str]:
+        """`starts`: the base and the integration commits, where a task branch may start."""
         by_branch = {p.branch: p for p in planned.values()}
         prefix = f"refs/heads/cc/{run_id[:8]}/"
         out = git(self._remote, "for-each-ref", "--format=%(refname)", prefix)
         remote_branches = [line.removeprefix("refs/heads/") for line in out.split()]
         commits: dict[str, str] = {}
-        carriers: dict[str, set[str]] = defaultdict(set)
         for branch in remote_branches:
+            if branch == integration:
+                continue
             task = by_branch.get(branch)
             assert task is not None, f"{branch} on the remote belongs to no task of the run"
-            shas = git(self._remote, "rev-list", f"{base}..{branch}").split()
-            assert len(shas) == 1, f"{branch}: {len(shas)} commits on top of the base: {shas}"
-            for sha in shas:
-                message = git(self._remote, "log", "-1", "--format=%B", sha)
-                for trailer in _task_trailers(message):
-                    carriers[trailer].add(sha)
-                assert task.task_id in _task_trailers(message), (
-                    f"{branch}: its commit is not marked as task {task.task_id}:\n{message}"
-                )
-            commits[task.plan_task_id] = shas[0]
-        duplicated = {t: shas for t, shas in carriers.items() if len(shas) > 1}
-        assert not duplicated, f"commits carrying the same task trailer: {duplicated}"
+            tip = git(self._remote, "rev-parse", branch).strip()
+            parent = git(self._remote, "rev-parse", f"{branch}^").strip()
+            assert parent in starts, (
+                f"{branch}: not one commit on top of the integration branch ({tip} on {parent})"
+            )
+            message = git(self._remote, "log", "-1", "--format=%B", tip)
+            assert _task_trailers(message) == [task.task_id], (
+                f"{branch}: its commit is not marked as task {task.task_id}:\n{message}"
+            )
+            commits[task.plan_task_id] = tip
 
         for e in events:
             if isinstance(e, TaskSucceeded) and e.pushed and e.task_id in planned:
@@ -296,6 +318,37 @@ class Checker:
                     f"{name}: the remote has {commits[name]}, task.succeeded says {e.commit}"
                 )
         return commits
+
+    # --- 4: each task on the integration branch exactly once ---------------------------------
+    def _check_integration(
+        self, events: list[StatusEvent], planned: dict[str, PlannedTask], line: list[str]
+    ) -> dict[str, str]:
+        carriers: dict[str, list[str]] = defaultdict(list)
+        for sha in line:
+            message = git(self._remote, "log", "-1", "--format=%B", sha)
+            trailers = _task_trailers(message)
+            assert len(trailers) == 1, f"integration commit {sha} names {trailers}:\n{message}"
+            carriers[trailers[0]].append(sha)
+        twice = {t: shas for t, shas in carriers.items() if len(shas) > 1}
+        assert not twice, f"tasks integrated more than once: {twice}"
+        final = _final_outcomes(events)
+        integrated: dict[str, str] = {}
+        for task_id, task in planned.items():
+            outcome = final.get(task_id)
+            landed = carriers.get(task_id, [])
+            if isinstance(outcome, TaskSucceeded) and outcome.integrated_commit:
+                assert landed == [outcome.integrated_commit], (
+                    f"{task.plan_task_id}: task.succeeded says integrated as "
+                    f"{outcome.integrated_commit}, the integration branch has {landed}"
+                )
+                integrated[task.plan_task_id] = landed[0]
+            else:
+                assert not landed, (
+                    f"{task.plan_task_id} did not succeed but is integrated: {landed}"
+                )
+        unknown = set(carriers) - set(planned)
+        assert not unknown, f"integration commits of tasks nobody planned: {unknown}"
+        return integrated
 
     async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self._database_url, timeout=10)
@@ -313,6 +366,24 @@ def _planned_tasks(events: list[StatusEvent]) -> dict[str, PlannedTask]:
         for b in plans[-1].batches
         for t in b.tasks
     }
+
+
+def _integration_branch(run_id: str, events: list[StatusEvent]) -> str:
+    for e in events:
+        if isinstance(e, RunAccepted) and e.integration_branch:
+            return e.integration_branch
+    return f"cc/{run_id[:8]}/integration"
+
+
+def _final_outcomes(events: list[StatusEvent]) -> dict[str, TaskSucceeded | TaskFailed]:
+    """Each task's outcome of its last attempt (later attempts win)."""
+    final: dict[str, TaskSucceeded | TaskFailed] = {}
+    for e in events:
+        if isinstance(e, TaskSucceeded) or (isinstance(e, TaskFailed) and not e.will_retry):
+            known = final.get(e.task_id)
+            if known is None or known.attempt <= e.attempt:
+                final[e.task_id] = e
+    return final
 
 
 def _status_of(outcome: TaskSucceeded | TaskFailed) -> str:

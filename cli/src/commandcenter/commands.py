@@ -111,6 +111,9 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         else args.repo,
         "base_ref": args.base_ref,
         "timeout_s": args.timeout_s,
+        "integration_branch": args.integration_branch,
+        "merge_style": args.merge_style,
+        "land": args.land,
     }
     body.update({k: v for k, v in optional.items() if v})
     if args.continue_on_failure:
@@ -134,6 +137,17 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"follow it with: commandcenter status {run_id}")
             return 0
         return follow_run(client, run_id)
+
+
+def settled_view(client: httpx.Client, run_id: str, *, within_s: float = 10.0) -> dict[str, Any]:
+    """The run view once the read model has caught up with the run's end (the event stream
+    can be ahead of it by a moment)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        view: dict[str, Any] = _request(client, "GET", f"/api/v1/runs/{run_id}").json()
+        if view["status"] not in ("accepted", "running") or time.monotonic() > deadline:
+            return view
+        time.sleep(0.1)
 
 
 def follow_run(client: httpx.Client, run_id: str) -> int:
@@ -170,6 +184,12 @@ def status(args: argparse.Namespace, data_dir: Path) -> int:
 
 def print_run(view: dict[str, Any]) -> None:
     print(f"run {view['id']}  {view['status']}  ({view['mode']})")
+    if view.get("integration_branch"):
+        tip = (view.get("integration_commit") or "")[:10] or "not created yet"
+        print(f"  integration branch {view['integration_branch']} @ {tip}  (land: {view['land']})")
+    if view.get("pull_request"):
+        pr = view["pull_request"]
+        print(f"  pull request #{pr['number']} ({pr['state']}): {pr['url']}")
     for batch in view["batches"]:
         phase = f"phase {batch['phase']} " if batch.get("phase") else ""
         print(f"  {phase}batch {batch['number']}: {batch['title']}  [{batch['status']}]")
@@ -179,7 +199,11 @@ def print_run(view: dict[str, Any]) -> None:
                 if task.get("error_code")
                 else ""
             )
-            print(f"    {task['plan_task_id']:<8} {task['status']:<10} {task['branch']}{error}")
+            landed = (
+                f"  → {task['integrated_commit'][:10]}" if task.get("integrated_commit") else ""
+            )
+            task_id, state = task["plan_task_id"], task["status"]
+            print(f"    {task_id:<8} {state:<10} {task['branch']}{landed}{error}")
             if task["status"] in ("failed", "cancelled") and view["status"] != "cancelled":
                 print(f"             replay: commandcenter replay {task['task_id']}")
     counts = view.get("counts", {})
@@ -278,6 +302,9 @@ def plan_show(path: Path, *, as_json: bool) -> int:
         print(f"  {phase}batch {batch.number}: {batch.title}  ({len(batch.tasks)} tasks)")
         for task in batch.tasks:
             print(f"    {task.id:<8} {task.title}")
+    for note in plan.notes:
+        phase = f"phase {note.phase} " if note.phase else ""
+        print(f"  note: {phase}batch {note.batch}: {note.message}")
     for warning in plan.warnings:
         print(f"  warning: line {warning.line}: {warning.message}")
     return 0
@@ -319,12 +346,19 @@ def demo(data_dir: Path, args: argparse.Namespace) -> int:
             ).json()
             print(f"\nrun {created['id']}\n")
             code = follow_run(client, created["id"])
-            print_run(_request(client, "GET", f"/api/v1/runs/{created['id']}").json())
+            view = settled_view(client, created["id"])
+            print_run(view)
         print(f"\nbranches pushed to {sandbox.remote}:")
         for branch in sandbox.remote_branches():
             if branch.startswith("cc/"):
                 subject = git(sandbox.remote, "log", "-1", "--format=%s", branch).strip()
                 print(f"  {branch}  {subject}")
+        integration = view.get("integration_branch")
+        if integration and integration in sandbox.remote_branches():
+            print(f"\nthe run's work, one commit per task, on {integration}:")
+            print(git(sandbox.remote, "log", "--oneline", "--first-parent", integration).rstrip())
+            files = git(sandbox.remote, "ls-tree", "-r", "--name-only", integration).split()
+            print(f"files on {integration}: {', '.join(files)}")
         return code
     finally:
         if stack is not None:

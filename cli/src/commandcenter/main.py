@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-ref", default=None)
     run.add_argument("--timeout", type=float, dest="timeout_s", help="per-task timeout, seconds")
     run.add_argument("--continue-on-failure", action="store_true")
+    run.add_argument(
+        "--integration-branch", help="where the tasks are combined (default cc/<run8>/integration)"
+    )
+    run.add_argument(
+        "--merge-style", choices=["squash", "merge"], default=None, help="(default squash)"
+    )
+    run.add_argument(
+        "--land",
+        choices=["branch", "pr", "merge"],
+        default=None,
+        help="when the run succeeds: keep the integration branch (default), open a pull "
+        "request into the base branch, or merge into it",
+    )
     run.add_argument("--follow", action="store_true", help="show live progress until it ends")
     _gateway_option(run)
 

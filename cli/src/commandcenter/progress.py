@@ -72,9 +72,30 @@ class RunProgress:
         self.say(f"  ✔ {name}  {event['branch']} @ {event['commit'][:10]} ({pushed})")
         self._done(event["task_id"])
 
+    def _on_task_integrated(self, event: dict[str, Any]) -> None:
+        name = self.task_names.get(event["task_id"], event["task_id"])
+        self.say(
+            f"  ⇢ {name}  integrated into {event['integration_branch']} @ {event['commit'][:10]}"
+        )
+
+    def _on_batch_integrated(self, event: dict[str, Any]) -> None:
+        label = self.batches.get(event["batch_index"])
+        where = f"{event['integration_branch']} @ {event['commit'][:10]}"
+        self.say(f"{label.label if label else 'batch'} integrated: {where}")
+
+    def _on_run_pull_request(self, event: dict[str, Any]) -> None:
+        pr = event["pull_request"]
+        self.say(f"pull request #{pr['number']} ({pr['state']}): {pr['url']}")
+
+    def _on_run_landed(self, event: dict[str, Any]) -> None:
+        self.say(f"landed ({event['land']}) on {event['target']} @ {event['commit'][:10]}")
+
     def _on_task_failed(self, event: dict[str, Any]) -> None:
         name = self.task_names.get(event["task_id"], event["task_id"])
-        retry = "  (will retry)" if event.get("will_retry") else ""
+        if event.get("rework"):
+            retry = "  (re-run from the integration branch)"
+        else:
+            retry = "  (will retry)" if event.get("will_retry") else ""
         self.say(f"  ✘ {name}  {event['error_code']}: {event.get('message', '')}{retry}")
         if not event.get("will_retry"):
             self.failures.append(f"{name}: {event['error_code']}")

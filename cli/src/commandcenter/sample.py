@@ -9,7 +9,11 @@ from commandcenter.gitfixtures import GitSandbox, make_git_sandbox
 FENCE = "```"
 
 
-def _task(number: str, title: str, path: str, content: str, commit: str) -> str:
+def _task(
+    number: str, title: str, path: str, content: str, commit: str, needs: str | None = None
+) -> str:
+    # `needs`: a file an earlier task creates; the check passes only on top of that work.
+    extra = f"\n- `test -s {needs}`" if needs else ""
     return f"""### Task {number}: {title}
 
 **Files:**
@@ -24,7 +28,7 @@ Create `{path}`:
 {FENCE}
 
 **Verification:**
-- `test -s {path}`
+- `test -s {path}`{extra}
 - The file says what it is for
 
 **Commit:** {commit}
@@ -66,6 +70,7 @@ def sample_plan() -> str:
                 "greeting/__init__.py",
                 'from greeting.hello import greet\n\n__all__ = ["greet"]',
                 "feat(greeting): export greet",
+                needs="greeting/hello.py",
             ),
             _task(
                 "2.2",

@@ -99,6 +99,7 @@ class Stack:
             "CC_GATEWAY_PORT": str(self.gateway_port),
             "CC_WORKTREE_ROOT": str(self.data_dir / "worktrees"),
             "CC_WORK_ROOT": str(self.data_dir / "work"),
+            "CC_PLANNER_WORK_DIR": str(self.data_dir / "planner"),
             "CC_LOG_FORMAT": "json",
             **_skills_dir_env(),
             **self.extra_env,

@@ -9,6 +9,7 @@ import msgspec
 from commandcenter_contracts.messages import (
     CancelRequested,
     DeadLetter,
+    LandRequested,
     LogLine,
     PhaseStartRequested,
     StatusEvent,
@@ -26,6 +27,7 @@ log_decoder = msgspec.json.Decoder(LogLine)
 cancel_decoder = msgspec.json.Decoder(CancelRequested)
 dead_letter_decoder = msgspec.json.Decoder(DeadLetter)
 replay_decoder = msgspec.json.Decoder(TaskReplayRequested)
+land_decoder = msgspec.json.Decoder(LandRequested)
 plan_decoder = msgspec.json.Decoder(Plan)
 
 

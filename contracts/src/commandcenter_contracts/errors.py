@@ -17,6 +17,12 @@ class FailureCode(enum.StrEnum):
     INFRA = "INFRA"
     BAD_MESSAGE = "BAD_MESSAGE"
     """A message that could not be decoded: it goes to the dead letters, never retried."""
+    MERGE_CONFLICT = "MERGE_CONFLICT"
+    """The task's changes clash with the integration branch, and no re-run from its tip is
+    left."""
+    LAND_FAILED = "LAND_FAILED"
+    """The run's work could not be landed (the base branch moved and will not merge cleanly,
+    or the pull request could not be opened)."""
 
 
 RECOVERABLE: frozenset[FailureCode] = frozenset(

@@ -20,10 +20,24 @@ ExecutionMode = Literal["local", "dagger"]
 EXECUTION_MODES: tuple[str, ...] = ("local", "dagger")
 AGENTS: tuple[str, ...] = ("claude", "command", "plan-follower")
 
+LandMode = Literal["branch", "pr", "merge"]
+"""How a run's integration branch ends: it is the result (`branch`), a pull request into the
+base branch (`pr`), or the base branch is fast-forwarded to it (`merge`)."""
+LAND_MODES: tuple[str, ...] = ("branch", "pr", "merge")
+MergeStyle = Literal["squash", "merge"]
+"""How a task lands on the integration branch: one squashed commit, or a merge commit."""
+MERGE_STYLES: tuple[str, ...] = ("squash", "merge")
+
 
 def new_id() -> str:
     """A fresh random id (runs, events)."""
     return str(uuid.uuid4())
+
+
+def default_integration_branch(run_id: str) -> str:
+    """`cc/<run8>/integration`: where a run's tasks are combined unless the request names one."""
+    run8 = "".join(c for c in run_id[:8].lower() if c.isalnum() or c in "-_") or "run"
+    return f"cc/{run8}/integration"
 
 
 def utcnow() -> datetime:
@@ -57,6 +71,30 @@ class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
     continue_on_failure: bool = False
     requested_by: str = "anonymous"
     requested_at: datetime = msgspec.field(default_factory=utcnow)
+    integration_branch: str = ""
+    """Where the run's tasks are combined; empty: `default_integration_branch(run_id)`."""
+    merge_style: MergeStyle = "squash"
+    land: LandMode = "branch"
+
+
+class Rework(msgspec.Struct, frozen=True, kw_only=True):
+    """Why an attempt redoes a task whose earlier attempt could not be integrated: its changes
+    clashed with the integration branch, or passed alone but failed on the combined tree. The
+    agent's prompt says what clashed; the attempt starts from the integration branch's tip."""
+
+    round: int = 1
+    """1 for the first re-run of the task from the tip, 2 for the second, …"""
+    after_attempt: int
+    """The attempt that could not be integrated."""
+    reason: Literal["conflict", "combined_checks"]
+    files: list[str] = []
+    """`conflict`: the files whose changes clashed."""
+    command: str = ""
+    """`combined_checks`: the verification command that failed on the combined tree."""
+    output: str = ""
+    """`combined_checks`: its exit status and the tail of its output."""
+    onto: str = ""
+    """The integration tip the earlier attempt was combined with."""
 
 
 class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +120,13 @@ class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
     agent: AgentSpec = AgentSpec()
     timeout_s: float = 1800.0
     mode: ExecutionMode = "local"
+    integration_branch: str = ""
+    """The run's integration branch: the task starts from its tip and lands on it. Empty (a
+    message from before integration existed): the task starts from `base_ref` and only its
+    own branch is pushed."""
+    merge_style: MergeStyle = "squash"
+    rework: Rework | None = None
+    """Set when this attempt redoes the task after an integration conflict."""
 
     @property
     def msg_id(self) -> str:
@@ -118,6 +163,10 @@ class RunAccepted(_Event, frozen=True, kw_only=True, tag="run.accepted"):
     repo: str
     agent: str = "claude"
     requested_by: str = "anonymous"
+    base_ref: str = "HEAD"
+    integration_branch: str = ""
+    merge_style: MergeStyle = "squash"
+    land: LandMode = "branch"
 
 
 class RunPlanned(_Event, frozen=True, kw_only=True, tag="run.planned"):
@@ -133,9 +182,35 @@ class RunSucceeded(_Event, frozen=True, kw_only=True, tag="run.succeeded"):
 
 
 class RunFailed(_Event, frozen=True, kw_only=True, tag="run.failed"):
-    """The run could not be carried out at all (e.g. the selection matched nothing)."""
+    """The run could not be carried out at all (e.g. the selection matched nothing), or its
+    work could not be landed (`error_code` LAND_FAILED)."""
 
     error: str
+    error_code: FailureCode | None = None
+
+
+class PullRequestRef(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    number: int
+    state: str
+    """`draft`, `open`, `merged` or `closed`."""
+
+
+class PullRequestUpdated(_Event, frozen=True, kw_only=True, tag="run.pull_request"):
+    """The run's pull request (land `pr`) was opened or changed."""
+
+    pull_request: PullRequestRef
+
+
+class RunLanded(_Event, frozen=True, kw_only=True, tag="run.landed"):
+    """The run's integration branch was landed as its request asked; `run.succeeded` follows."""
+
+    land: LandMode
+    target: str
+    """The base branch (land `merge`, `pr`) or the integration branch (land `branch`)."""
+    commit: str
+    """The integration branch's tip that was landed."""
+    pull_request: PullRequestRef | None = None
 
 
 class RunHalted(_Event, frozen=True, kw_only=True, tag="run.halted"):
@@ -158,6 +233,14 @@ class BatchStarted(_Event, frozen=True, kw_only=True, tag="batch.started"):
 class BatchCompleted(_Event, frozen=True, kw_only=True, tag="batch.completed"):
     batch_index: int
     succeeded: bool
+
+
+class BatchIntegrated(_Event, frozen=True, kw_only=True, tag="batch.integrated"):
+    """Every task of the batch is on the integration branch; `commit` is its tip then."""
+
+    batch_index: int
+    integration_branch: str
+    commit: str
 
 
 # --- task events ----------------------------------------------------------------------------
@@ -184,12 +267,31 @@ class TaskProgress(_Event, frozen=True, kw_only=True, tag="task.progress"):
     message: str = ""
 
 
+class TaskIntegrated(_Event, frozen=True, kw_only=True, tag="task.integrated"):
+    """The task's work is on the integration branch as `commit` (published before its
+    `task.succeeded`, which carries the same commit)."""
+
+    task_id: str
+    attempt: int = 1
+    integration_branch: str
+    commit: str
+    depth: int = 0
+    """Commits on the integration branch's first-parent line up to `commit`: orders the
+    integrations of parallel tasks (the latest has the largest depth)."""
+
+
 class TaskSucceeded(_Event, frozen=True, kw_only=True, tag="task.succeeded"):
     task_id: str
     attempt: int = 1
     branch: str
     commit: str
     pushed: bool = False
+    integrated_commit: str | None = None
+    """The commit on the integration branch holding the task's work (None: not integrated,
+    a task message from before integration existed)."""
+    integration_branch: str = ""
+    integration_depth: int = 0
+    """See `TaskIntegrated.depth`."""
 
 
 class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
@@ -200,6 +302,9 @@ class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
     message: str = ""
     will_retry: bool = False
     """True when another attempt of the task is scheduled (the task is not finished)."""
+    rework: Rework | None = None
+    """With `will_retry`: the attempt could not be integrated, and the planner dispatches a
+    new attempt from the integration branch's tip carrying this (what clashed)."""
 
 
 StatusEvent = (
@@ -210,15 +315,19 @@ StatusEvent = (
     | RunFailed
     | RunHalted
     | RunCancelled
+    | RunLanded
+    | PullRequestUpdated
     | BatchStarted
     | BatchCompleted
+    | BatchIntegrated
     | TaskQueued
     | TaskStarted
     | TaskProgress
+    | TaskIntegrated
     | TaskSucceeded
     | TaskFailed
 )
-TaskEvent = TaskQueued | TaskStarted | TaskProgress | TaskSucceeded | TaskFailed
+TaskEvent = TaskQueued | TaskStarted | TaskProgress | TaskIntegrated | TaskSucceeded | TaskFailed
 RUN_TERMINAL_TYPES: frozenset[str] = frozenset(
     {"run.succeeded", "run.failed", "run.halted", "run.cancelled"}
 )
@@ -260,6 +369,17 @@ class TaskReplayRequested(msgspec.Struct, frozen=True, kw_only=True):
     verification: list[str] | None = None
     requested_by: str = "anonymous"
     requested_at: datetime = msgspec.field(default_factory=utcnow)
+
+
+class LandRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """The planner asks its lander to bring the run's landing up to date, on `cc.control.land`:
+    open or update the pull request (land `pr`), and with `final`, finish the landing (mark
+    the pull request ready, or fast-forward the base branch for land `merge`)."""
+
+    request_id: str
+    """Deterministic per run and stage (the `Nats-Msg-Id`)."""
+    run_id: str
+    final: bool = False
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

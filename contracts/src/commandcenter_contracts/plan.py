@@ -16,6 +16,21 @@ class PlanWarning(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class PlanNote(msgspec.Struct, frozen=True, kw_only=True):
+    """Something about how the plan will run that is worth knowing, but is not a problem.
+
+    Today: tasks of one batch that change the same files, so the later waits for the earlier.
+    """
+
+    batch: str
+    """The batch number as written in the plan."""
+    phase: str | None = None
+    tasks: list[str]
+    """The task ids the note is about, in plan order."""
+    files: list[str] = []
+    message: str
+
+
 class PlanTask(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     """The id as written in the plan, e.g. `"4.1.2"`."""
@@ -47,6 +62,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     batches: list[PlanBatch] = []
     warnings: list[PlanWarning] = []
+    notes: list[PlanNote] = []
 
 
 class BatchSelection(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,6 +28,9 @@ CONTROL_CANCEL_ALL: Final = "cc.control.cancel.>"
 # Replay requests are JetStream (stream CC_PHASES, durable `planner-replay`): the planner must
 # not miss one while it restarts, and each is carried out once.
 CONTROL_REPLAY: Final = "cc.control.replay"
+# Landing requests (planner → its lander, stream CC_PHASES, durable `planner-land`): opening or
+# updating a run's pull request, or fast-forwarding its base branch, away from the status loop.
+CONTROL_LAND: Final = "cc.control.land"
 
 # JetStream's own advisory when a consumer gave up on a message after `max_deliver` deliveries,
 # `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; captured by CC_ADVISORIES.
@@ -48,6 +51,7 @@ CONSUMER_EXECUTOR_LOCAL: Final = "executor-local"
 CONSUMER_EXECUTOR_DAGGER: Final = "executor-dagger"
 CONSUMER_PROJECTOR: Final = "gateway-projector"
 CONSUMER_PLANNER_REPLAY: Final = "planner-replay"
+CONSUMER_PLANNER_LAND: Final = "planner-land"
 CONSUMER_PLANNER_ADVISORIES: Final = "planner-advisories"
 CONSUMER_DEAD_LETTERS: Final = "gateway-dead-letters"
 

@@ -14,6 +14,7 @@ from cc_bus import (
     ensure_streams,
     executor_local_consumer,
     planner_advisories_consumer,
+    planner_land_consumer,
     planner_phase_consumer,
     planner_replay_consumer,
 )
@@ -42,21 +43,24 @@ async def test_replays_and_phase_starts_share_the_planners_work_queue(
         await ensure_streams(js)
         info = await js.stream_info(subjects.STREAM_PHASES)
         assert sorted(info.config.subjects or []) == sorted(
-            [subjects.PHASE_START, subjects.CONTROL_REPLAY]
+            [subjects.PHASE_START, subjects.CONTROL_REPLAY, subjects.CONTROL_LAND]
         )
-        # Two durables on one work queue: allowed, because their filters do not overlap.
+        # Three durables on one work queue: allowed, because their filters do not overlap.
         for spec in (
             planner_phase_consumer(),
             planner_replay_consumer(),
+            planner_land_consumer(),
             planner_advisories_consumer(),
             dead_letters_consumer(),
         ):
             await ensure_consumer(js, spec)
         await js.publish(subjects.CONTROL_REPLAY, b"{}", headers={"Nats-Msg-Id": "r1"})
         await js.publish(subjects.PHASE_START, b"{}", headers={"Nats-Msg-Id": "p1"})
+        await js.publish(subjects.CONTROL_LAND, b"{}", headers={"Nats-Msg-Id": "l1"})
         replay = await js.consumer_info(subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER_REPLAY)
         phase = await js.consumer_info(subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER)
-        assert (replay.num_pending, phase.num_pending) == (1, 1)
+        land = await js.consumer_info(subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER_LAND)
+        assert (replay.num_pending, phase.num_pending, land.num_pending) == (1, 1, 1)
     finally:
         await nc.close()
 

@@ -128,6 +128,12 @@ def test_master_plan_phase4_is_a_warning_not_a_batch(master: Plan) -> None:
     ]
 
 
+def test_master_plan_notes_the_one_shared_file(master: Plan) -> None:
+    assert [(n.phase, n.batch, n.tasks, n.files) for n in master.notes] == [
+        ("2", "2", ["2.1", "2.3"], ["backend/app/services/autonomous_task_worker.py"])
+    ]
+
+
 def test_master_plan_fenced_comment_is_not_a_heading(master: Plan) -> None:
     text = (FIXTURES / "cc4-MASTER_PLAN.md").read_text(encoding="utf-8")
     assert "# NEVER use --reload" in text

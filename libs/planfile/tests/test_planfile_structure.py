@@ -252,6 +252,59 @@ def test_batch_heading_shallower_than_phase_ends_the_phase() -> None:
     assert [(b.phase, b.number) for b in plan.batches] == [("1", "1"), (None, "2")]
 
 
+def test_batch_heading_at_the_phase_level_ends_the_phase() -> None:
+    plan = plan_of(
+        """
+        ## Phase 2: Validation
+        ### Batch 1: Inside
+        #### Task 2.1.1: A
+        ## Batch 5: Sibling of the phase
+        ### Task 5.1: B
+        ## Phase 3: Reopened
+        ### Batch 1: Inside again
+        #### Task 3.1.1: C
+        ## Batch 6: Sibling again
+        ### Task 6.1: D
+        """
+    )
+    assert [(b.phase, b.number, [t.id for t in b.tasks]) for b in plan.batches] == [
+        ("2", "1", ["2.1.1"]),
+        (None, "5", ["5.1"]),
+        ("3", "1", ["3.1.1"]),
+        (None, "6", ["6.1"]),
+    ]
+    assert plan.warnings == []
+
+
+def test_batch_heading_deeper_than_the_phase_stays_in_the_phase() -> None:
+    plan = plan_of(
+        """
+        ## Phase 2: Validation
+        ### Batch 5: Child of the phase
+        #### Task 5.1: A
+        ### Batch 6: Another child
+        #### Task 6.1: B
+        """
+    )
+    assert [(b.phase, b.number) for b in plan.batches] == [("2", "5"), ("2", "6")]
+
+
+def test_phase_with_direct_tasks_then_a_sibling_batch() -> None:
+    plan = plan_of(
+        """
+        ## Phase 2: Direct
+        ### Task 2.1: A
+        ## Batch 5: Outside
+        ### Task 5.1: B
+        """
+    )
+    assert [(b.phase, b.number, [t.id for t in b.tasks]) for b in plan.batches] == [
+        ("2", "2", ["2.1"]),
+        (None, "5", ["5.1"]),
+    ]
+    assert plan.warnings == []
+
+
 def test_phase_with_direct_tasks_and_batches() -> None:
     plan = plan_of(
         """

@@ -246,3 +246,60 @@ def test_batch_under_unreadable_phase() -> None:
         (1, "phase heading 'Phase: no number' has no number; the tasks under it are not run"),
         (3, "task 1.1 is under the unreadable heading at line 1; not run"),
     ]
+
+
+def test_phase_closed_by_a_sibling_batch_before_any_task_has_no_tasks() -> None:
+    plan = plan_of(
+        """
+        ## Phase 2: Empty
+        ## Batch 5: Outside
+        ### Task 5.1: A
+        """
+    )
+    assert [(b.phase, b.number) for b in plan.batches] == [(None, "5")]
+    assert warnings_of(plan) == [(1, "phase 2 'Empty' has no tasks; nothing to run")]
+
+
+def test_unreadable_batch_heading_at_the_phase_level_ends_the_phase() -> None:
+    plan = plan_of(
+        """
+        ## Phase 2: P
+        ### Task 2.1: A
+        ## Batch: setup
+        ### Task 9.1: under the broken heading
+        ### Batch 3: After
+        #### Task 3.1: B
+        """
+    )
+    # Batch 3 is deeper than the broken batch heading, but the phase is already over.
+    assert [(b.phase, b.number) for b in plan.batches] == [("2", "2"), (None, "3")]
+    assert warnings_of(plan) == [
+        (3, "batch heading 'Batch: setup' has no number; the tasks under it are not run"),
+        (4, "task 9.1 is under the unreadable heading at line 3; not run"),
+    ]
+
+
+def test_dependency_on_a_later_task_of_the_same_batch() -> None:
+    plan = plan_of(
+        """
+        ## Batch 1: B
+        ### Task 1.1: A
+        **Dependencies:** 1.2
+        ### Task 1.2: B
+        **Dependencies:** 1.1
+        ## Batch 2: C
+        ### Task 2.1: C
+        ## Batch 3: D
+        ### Task 3.1: D
+        **Dependencies:** 2.1
+        """
+    )
+    assert warnings_of(plan) == [
+        (
+            2,
+            "task 1.1 depends on 1.2, which comes later in the same batch; "
+            "put 1.2 first or in an earlier batch",
+        )
+    ]
+    # The edge is kept as written; `task_waits` only ever counts earlier tasks.
+    assert plan.batches[0].tasks[0].depends_on == ["1.2"]

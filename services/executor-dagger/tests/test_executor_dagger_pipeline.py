@@ -1,26 +1,28 @@
 """The Dagger backend's container chain, read from the query dagger-io builds lazily.
 
-No engine is needed: nothing here is evaluated. `build_task_pipeline` is made of the same
-builders the live backend chains step by step (`task_container`, `exec_step`, the git argv of
-`cc_taskrunner.git_steps`), and `DaggerWorkspace.plan_exec` is the live backend's own step.
+No engine is needed: the task runner's real steps (`cc_taskrunner.steps`, the flow of every
+executor) run through `DaggerIsolation` / `DaggerWorkspace`, whose evaluation is a scripted
+engine answering like a repository and its remote would. What each step chained onto the
+container is read back from `workspace.container` — the query a live engine would run.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from cc_taskrunner import GitError, GitIdentity, UnsafePath, build_prompt
-from commandcenter_contracts import AgentSpec, TaskDispatched
+from cc_taskrunner import GitError, GitIdentity, TaskRunner, UnsafePath, build_prompt
+from cc_taskrunner.agents import default_agents
+from commandcenter_contracts import AgentSpec, TaskDispatched, TaskSucceeded
 from dagger import Client, Container, dag
 from executor_dagger import Settings
 from executor_dagger.container_backend import DaggerIsolation, DaggerWorkspace
 from executor_dagger.pipeline import (
     ASKPASS,
     ContainerSecrets,
-    build_task_pipeline,
     secret_references,
     task_container,
 )
@@ -29,6 +31,9 @@ API_KEY = "sk-ant-api03-PLAINTEXT-must-not-leak"
 GIT_TOKEN = "ghp_PLAINTEXT_must_not_leak"
 ENVIRON = {"ANTHROPIC_API_KEY": API_KEY, "CC_GIT_TOKEN": GIT_TOKEN}
 REPO = "https://git.example.org/team/app.git"
+BRANCH = "cc/0123abcd/2-1-add-the-parser"
+INTEGRATION = "cc/0123abcd/integration"
+BASE, TASK_TIP, COMBINED = "b" * 40, "c" * 40, "d" * 40
 
 
 def _task(**overrides: Any) -> TaskDispatched:
@@ -39,12 +44,13 @@ def _task(**overrides: Any) -> TaskDispatched:
         "batch_index": 0,
         "title": "Add the parser",
         "body": "Write `parser.py`.\n",
-        "branch": "cc/0123abcd/2-1-add-the-parser",
+        "branch": BRANCH,
         "repo": REPO,
         "base_ref": "main",
         "agent": AgentSpec(name="command", argv=["python3", "/opt/agent.py", "--fast"]),
         "verification": ["pytest -q tests/test_parser.py", "ruff check ."],
         "mode": "dagger",
+        "integration_branch": INTEGRATION,
     }
     fields.update(overrides)
     return TaskDispatched(**fields)
@@ -80,35 +86,129 @@ def _execs(ctr: Container) -> list[list[str]]:
     return [args["args"] for name, args in _steps(ctr) if name == "withExec"]
 
 
-def _pipeline(task: TaskDispatched, settings: Settings | None = None) -> Container:
+@dataclass
+class ScriptedEngine:
+    """Evaluates a container's last step as a repository with a remote would answer it: just
+    enough git (refs on the remote, HEAD, FETCH_HEAD) for the task runner's steps."""
+
+    remote_refs: dict[str, str] = field(default_factory=dict)
+    head: str = BASE
+    fetched: str = ""
+
+    async def __call__(self, ctr: Container, program: str) -> tuple[int, str, str]:
+        return self.answer(_execs(ctr)[-1])
+
+    def answer(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[0] != "git":
+            return 0, "", ""  # the agent, the checks
+        verb, args = argv[1], argv[2:]
+        if verb == "ls-remote":
+            ref = args[-1]
+            sha = self.remote_refs.get(ref)
+            return 0, f"{sha}\t{ref}\n" if sha else "", ""
+        if verb == "fetch":
+            sha = self.remote_refs.get(args[-1])
+            if sha is None:
+                return 128, "", f"fatal: couldn't find remote ref {args[-1]}"
+            self.fetched = sha
+            return 0, "", ""
+        if verb == "push":
+            new, _, ref = args[-1].partition(":")
+            self.remote_refs[ref] = self.head if new == "HEAD" else new
+            return 0, "", ""
+        if verb == "rev-parse":
+            what = args[-1]
+            if what == "FETCH_HEAD":
+                return 0, self.fetched + "\n", ""
+            if what.endswith("^{tree}"):
+                return 0, "1" * 40 + "\n", ""  # the task's tree; the combined one differs
+            return 0, (BASE if what.startswith("main") else self.head) + "\n", ""
+        if verb == "commit":
+            self.head = TASK_TIP
+        answers = {
+            "diff": "parser.py\n",
+            "rev-list": "1\n",
+            "merge-tree": "2" * 40 + "\n",
+            "commit-tree": COMBINED + "\n",
+        }
+        return 0, answers.get(verb, ""), ""
+
+
+@dataclass
+class Recorded:
+    outcome: object
+    container: Container
+    engine: ScriptedEngine
+
+
+class _Sink:
+    async def status(self, event: object) -> None:
+        return None
+
+    async def log(self, line: object) -> None:
+        return None
+
+
+async def _run(
+    task: TaskDispatched, settings: Settings | None = None, environ: dict[str, str] | None = None
+) -> Recorded:
+    """The task runner's whole flow on the Dagger backend, against the scripted engine."""
     settings = settings or _settings()
-    secrets = secret_references(dag, settings, ENVIRON)
-    return build_task_pipeline(dag, task, settings, secrets, nonce="attempt-nonce")
+    engine = ScriptedEngine()
+    isolation = DaggerIsolation(
+        dag, settings, ENVIRON if environ is None else environ, evaluate=engine
+    )
+    seen: list[DaggerWorkspace] = []
+    prepare = isolation.prepare
+
+    async def keep(task: TaskDispatched) -> DaggerWorkspace:
+        seen.append(await prepare(task))
+        return seen[-1]
+
+    isolation.prepare = keep  # type: ignore[method-assign]
+    runner = TaskRunner(isolation, default_agents(settings.runner), _Sink(), settings.runner)
+    outcome = await runner.run(task)
+    return Recorded(outcome, seen[0].container, engine)
 
 
-def test_the_task_runs_in_the_configured_image_with_a_fresh_clone_of_its_url() -> None:
-    steps = _steps(_pipeline(_task()))
+async def _pipeline(task: TaskDispatched, settings: Settings | None = None) -> Container:
+    recorded = await _run(task, settings)
+    assert isinstance(recorded.outcome, TaskSucceeded), recorded.outcome
+    return recorded.container
+
+
+async def test_the_task_runs_in_the_configured_image_with_a_fresh_clone_of_its_url() -> None:
+    steps = _steps(await _pipeline(_task()))
     assert steps[0] == ("container", {})
     assert steps[1] == ("from", {"address": "registry.example.org/cc-agent:3"})
     env = {a["name"]: a["value"] for name, a in steps if name == "withEnvVariable"}
     assert env["GIT_AUTHOR_NAME"] == "CommandCenter" and env["GIT_TERMINAL_PROMPT"] == "0"
-    assert env["CC_TASK_NONCE"] == "attempt-nonce"  # a retried attempt never reuses a cached clone
+    assert len(env["CC_TASK_NONCE"]) == 36  # a new one per attempt: never a cached clone
     assert ("withWorkdir", {"path": "/work"}) in steps
-    execs = _execs(_pipeline(_task()))
+    execs = _execs(await _pipeline(_task()))
     assert execs[0] == ["git", "clone", "--quiet", "--", REPO, "."]
-    assert execs[1] == [
+    assert execs[1] == ["git", "rev-parse", "--verify", "--quiet", "main^{commit}"]
+    assert execs[2] == ["git", "checkout", "--quiet", "-B", BRANCH, BASE]
+
+
+async def test_the_first_task_creates_the_integration_branch_at_the_base() -> None:
+    execs = _execs(await _pipeline(_task()))
+    ref = f"refs/heads/{INTEGRATION}"
+    assert execs[3] == ["git", "fetch", "--quiet", "--no-tags", "origin", ref]
+    assert execs[4] == ["git", "ls-remote", "origin", ref]  # the fetch failed: missing?
+    assert execs[5] == [
         "git",
-        "checkout",
-        "--quiet",
-        "-B",
-        "cc/0123abcd/2-1-add-the-parser",
-        "main",
+        "push",
+        "--porcelain",
+        f"--force-with-lease={ref}:",
+        "origin",
+        f"{BASE}:{ref}",
     ]
 
 
-def test_the_agent_runs_with_the_prompt_on_stdin_and_its_files_outside_the_checkout() -> None:
+async def test_the_agent_runs_with_the_prompt_on_stdin_and_its_files_outside_the_checkout() -> None:
     task = _task()
-    steps = _steps(_pipeline(task))
+    steps = _steps(await _pipeline(task))
     agent = next(a for name, a in steps if name == "withExec" and a["args"][0] == "python3")
     assert agent["args"] == ["python3", "/opt/agent.py", "--fast"]
     assert agent["stdin"] == build_prompt(task)
@@ -121,52 +221,84 @@ def test_the_agent_runs_with_the_prompt_on_stdin_and_its_files_outside_the_check
     assert env["CC_TASK_ID"] == task.task_id
 
 
-def test_commit_verification_and_push_follow_the_agent_in_order() -> None:
-    execs = _execs(_pipeline(_task()))
-    assert execs[3] == ["git", "add", "-A"]
-    assert execs[4][:4] == ["git", "commit", "--quiet", "-m"]
-    assert execs[4][4].startswith("Add the parser\n\nCommandCenter-Run: 0123abcd-run")
-    assert execs[5] == ["pytest", "-q", "tests/test_parser.py"]
-    assert execs[6] == ["ruff", "check", "."]
-    assert execs[7] == [
+async def test_commit_verification_push_and_integration_follow_the_agent_in_order() -> None:
+    recorded = await _run(_task())
+    execs = _execs(recorded.container)
+    agent = execs.index(["python3", "/opt/agent.py", "--fast"])
+    after = execs[agent + 1 :]
+    assert after[0] == ["git", "add", "-A"]
+    assert after[2][:4] == ["git", "commit", "--quiet", "-m"]
+    assert after[2][4].startswith("Add the parser\n\nCommandCenter-Run: 0123abcd-run")
+    assert after[5] == ["pytest", "-q", "tests/test_parser.py"]
+    assert after[6] == ["ruff", "check", "."]
+    assert after[7] == [
         "git",
         "push",
         "--quiet",
-        "--force-with-lease=refs/heads/cc/0123abcd/2-1-add-the-parser:",
+        f"--force-with-lease=refs/heads/{BRANCH}:",
         "origin",
-        "HEAD:refs/heads/cc/0123abcd/2-1-add-the-parser",
+        f"HEAD:refs/heads/{BRANCH}",
     ]
-    assert len(execs) == 8
+    integrating = [argv[:2] for argv in after[8:]]
+    assert integrating == [
+        ["git", "rev-parse"],  # the verified tree
+        ["git", "fetch"],  # the integration tip
+        ["git", "rev-parse"],
+        ["git", "log"],  # is the task on it already?
+        ["git", "merge-tree"],
+        ["git", "commit-tree"],
+        ["git", "checkout"],  # the combined tree differs: checked again
+        ["pytest", "-q"],
+        ["ruff", "check"],
+        ["git", "push"],
+        ["git", "rev-list"],
+    ]
+    ref = f"refs/heads/{INTEGRATION}"
+    assert after[-2] == [
+        "git",
+        "push",
+        "--porcelain",
+        f"--force-with-lease={ref}:{BASE}",
+        "origin",
+        f"{COMBINED}:{ref}",
+    ]
+    assert isinstance(recorded.outcome, TaskSucceeded)
+    assert recorded.outcome.integrated_commit == COMBINED
+    assert recorded.engine.remote_refs[ref] == COMBINED
 
 
-def test_secrets_are_references_attached_only_around_the_steps_that_need_them() -> None:
-    steps = _steps(_pipeline(_task()))
+async def test_secrets_are_references_attached_only_around_the_steps_that_need_them() -> None:
+    steps = _steps(await _pipeline(_task()))
     names = [name for name, _ in steps]
     secret_steps = [
         (i, a["name"], _secret_uri(a["secret"]))
         for i, (name, a) in enumerate(steps)
         if name == "withSecretVariable"
     ]
-    assert [(name, uri) for _, name, uri in secret_steps] == [
-        ("CC_GIT_TOKEN", [("secret", {"uri": "env://CC_GIT_TOKEN"})]),
-        ("ANTHROPIC_API_KEY", [("secret", {"uri": "env://ANTHROPIC_API_KEY"})]),
-        ("CC_GIT_TOKEN", [("secret", {"uri": "env://CC_GIT_TOKEN"})]),
+    git_uri = [("secret", {"uri": "env://CC_GIT_TOKEN"})]
+    assert ("ANTHROPIC_API_KEY", [("secret", {"uri": "env://ANTHROPIC_API_KEY"})]) in [
+        (name, uri) for _, name, uri in secret_steps
     ]
-    # each one wraps exactly one exec (the clone, the agent, the push) and is removed after it
+    assert all(uri == git_uri for _, name, uri in secret_steps if name == "CC_GIT_TOKEN")
+    # each one wraps exactly one exec and is removed after it
     for index, name, _ in secret_steps:
         removed = steps.index(("withoutSecretVariable", {"name": name}), index)
         assert names[index:removed].count("withExec") == 1
-    wrapped = [steps[i + 1][1]["args"][:2] for i, name, _ in secret_steps if name == "CC_GIT_TOKEN"]
-    assert wrapped == [["git", "clone"], ["git", "push"]]
+    wrapped = {steps[i + 1][1]["args"][0] for i, name, _ in secret_steps if name == "CC_GIT_TOKEN"}
+    assert wrapped == {"git"}  # the token reaches git steps only, never the agent or checks
+    agent_wrapped = [
+        steps[i + 1][1]["args"] for i, n, _ in secret_steps if n == "ANTHROPIC_API_KEY"
+    ]
+    assert agent_wrapped == [["python3", "/opt/agent.py", "--fast"]]
     # the values never enter the query; no credential is a plain environment variable
-    everything = _everything(_pipeline(_task()))
+    everything = _everything(await _pipeline(_task()))
     assert API_KEY not in everything and GIT_TOKEN not in everything
     plain = [a["name"] for name, a in steps if name == "withEnvVariable"]
     assert "ANTHROPIC_API_KEY" not in plain and "CC_GIT_TOKEN" not in plain
 
 
-def test_the_askpass_helper_reads_the_token_only_from_its_environment() -> None:
-    steps = _steps(_pipeline(_task()))
+async def test_the_askpass_helper_reads_the_token_only_from_its_environment() -> None:
+    steps = _steps(await _pipeline(_task()))
     files = {a["path"]: a["contents"] for name, a in steps if name == "withNewFile"}
     script = files[str(ASKPASS)]
     assert '"$CC_GIT_TOKEN"' in script and GIT_TOKEN not in script
@@ -174,18 +306,19 @@ def test_the_askpass_helper_reads_the_token_only_from_its_environment() -> None:
     assert env["GIT_ASKPASS"] == str(ASKPASS)
 
 
-def test_only_credentials_present_in_the_environment_are_referenced() -> None:
+async def test_only_credentials_present_in_the_environment_are_referenced() -> None:
     secrets = secret_references(dag, _settings(), {"ANTHROPIC_API_KEY": API_KEY})
     assert list(secrets.git) == [] and list(secrets.agent) == ["ANTHROPIC_API_KEY"]
-    execs = _steps(build_task_pipeline(dag, _task(), _settings(), secrets, nonce="n"))
-    assert [a["name"] for n, a in execs if n == "withSecretVariable"] == ["ANTHROPIC_API_KEY"]
+    recorded = await _run(_task(), environ={"ANTHROPIC_API_KEY": API_KEY})
+    steps = _steps(recorded.container)
+    assert [a["name"] for n, a in steps if n == "withSecretVariable"] == ["ANTHROPIC_API_KEY"]
 
 
-def test_claude_runs_in_print_mode_and_plan_follower_writes_files_into_the_checkout() -> None:
+async def test_claude_runs_in_print_mode_and_plan_follower_writes_files_into_the_checkout() -> None:
     claude = _task(agent=AgentSpec(name="claude", model="opus"), verification=[])
     settings = _settings(CC_CLAUDE_BIN="claude", CC_CLAUDE_ARGS="--max-turns 30")
-    execs = _execs(_pipeline(claude, settings))
-    assert execs[2] == [
+    execs = _execs(await _pipeline(claude, settings))
+    assert [
         "claude",
         "-p",
         "--output-format",
@@ -196,15 +329,16 @@ def test_claude_runs_in_print_mode_and_plan_follower_writes_files_into_the_check
         "opus",
         "--max-turns",
         "30",
-    ]
+    ] in execs
     body = "Create `src/app/parser.py`:\n```\nprint('hi')\n```\n"
     follower = _task(agent=AgentSpec(name="plan-follower"), body=body, verification=[])
-    steps = _steps(_pipeline(follower))
+    steps = _steps(await _pipeline(follower))
     assert ("withNewFile", {"path": "/work/src/app/parser.py", "contents": "print('hi')\n"}) in [
         (n, {k: v for k, v in a.items() if k in {"path", "contents"}}) for n, a in steps
     ]
-    after_checkout = [argv[:2] for argv in _execs(_pipeline(follower))][2:]
-    assert after_checkout == [["git", "add"], ["git", "commit"], ["git", "push"]]
+    execs = [argv[:2] for argv in _execs(await _pipeline(follower))]
+    add = execs.index(["git", "add"])
+    assert execs[add - 1] == ["git", "ls-remote"]  # no agent process: files were written
 
 
 def _workspace(environ: dict[str, str]) -> DaggerWorkspace:
@@ -268,6 +402,7 @@ def test_the_service_does_not_import_the_dagger_sdk() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_empty_secrets_attach_nothing() -> None:
-    ctr = build_task_pipeline(dag, _task(), _settings(), ContainerSecrets(), nonce="n")
-    assert "withSecretVariable" not in [name for name, _ in _steps(ctr)]
+async def test_empty_secrets_attach_nothing() -> None:
+    recorded = await _run(_task(), environ={})
+    assert "withSecretVariable" not in [name for name, _ in _steps(recorded.container)]
+    assert ContainerSecrets().for_kind("agent") == {}

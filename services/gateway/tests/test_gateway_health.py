@@ -97,18 +97,25 @@ async def test_parse_plan_from_path_and_text(client: Client) -> None:
     for key in ("id", "title", "files", "depends_on", "verification"):
         assert key in task
     assert doc["warnings"][0]["line"] > 0
+    # Tasks 2.1 and 2.3 of the master plan change the same file: a note, not a warning.
+    [note] = doc["notes"]
+    assert (note["phase"], note["batch"], note["tasks"]) == ("2", "2", ["2.1", "2.3"])
+    assert note["files"] == ["backend/app/services/autonomous_task_worker.py"]
+    assert "2.3 waits until 2.1 is integrated" in note["message"]
 
     by_text = await client.post(
         "/api/v1/plans/parse", json={"text": fixture_plan("cc4-MASTER_PLAN.md").read_text()}
     )
     assert by_text.status_code == 200
     assert by_text.json()["batches"] == doc["batches"]
+    assert by_text.json()["notes"] == doc["notes"]
 
     two = (await client.post("/api/v1/plans/parse", json={"text": TWO_BY_TWO_PLAN})).json()
     assert [[t["id"] for t in b["tasks"]] for b in two["batches"]] == [
         ["1.1", "1.2"],
         ["2.1", "2.2"],
     ]
+    assert two["notes"] == []
 
 
 async def test_parse_plan_refusals(client: Client) -> None:

@@ -151,7 +151,7 @@ def test_a_batch_completes_only_when_its_last_task_finished() -> None:
     t, out = m.send(succeeded(m.run_id, m.task(0, 1)))
     assert t.actions == [
         CompleteBatch(batch_index=0, succeeded=True, round=0),
-        StartBatch(batch_index=1),
+        StartBatch(batch_index=1, task_ids=[m.task(1, 0)]),
     ]
     assert _types(out) == ["batch.completed", "batch.started", "task.queued", "dispatch"]
     assert isinstance(out[1], BatchStarted) and out[1].batch_index == 1
@@ -389,7 +389,7 @@ def test_finish_actions_name_the_epoch() -> None:
 def test_rendering_a_batch_start_needs_the_tasks() -> None:
     m = Machine(1, 1)
     with pytest.raises(ValueError, match="tasks"):
-        render(m.progress, [StartBatch(batch_index=1)], None)
+        render(m.progress, [StartBatch(batch_index=1, task_ids=[m.task(1, 0)])], None)
 
 
 def test_progress_round_trips_through_json() -> None:

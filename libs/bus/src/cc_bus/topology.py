@@ -53,9 +53,14 @@ class StreamSpec:
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    # The planner's inbox: phase starts (durable `planner`) and replay requests (durable
-    # `planner-replay`); a work queue accepts both durables because their filters are disjoint.
-    StreamSpec(name=s.STREAM_PHASES, subjects=(s.PHASE_START, s.CONTROL_REPLAY), work_queue=True),
+    # The planner's inbox: phase starts (durable `planner`), replay requests (durable
+    # `planner-replay`) and landing requests (durable `planner-land`); a work queue accepts the
+    # three durables because their filters are disjoint.
+    StreamSpec(
+        name=s.STREAM_PHASES,
+        subjects=(s.PHASE_START, s.CONTROL_REPLAY, s.CONTROL_LAND),
+        work_queue=True,
+    ),
     StreamSpec(
         name=s.STREAM_TASKS,
         subjects=(s.TASK_DISPATCH_LOCAL, s.TASK_DISPATCH_DAGGER),
@@ -173,6 +178,20 @@ def planner_replay_consumer() -> ConsumerSpec:
         ack_wait_s=60.0,
         max_deliver=-1,
         description="planner: replay requests (a new attempt of a finished task)",
+    )
+
+
+def planner_land_consumer() -> ConsumerSpec:
+    # Landing talks to a git remote and a forge (seconds): its own durable keeps that off the
+    # status loop. One at a time: a run's landing record is read-modify-written.
+    return ConsumerSpec(
+        stream=s.STREAM_PHASES,
+        durable=s.CONSUMER_PLANNER_LAND,
+        filter_subject=s.CONTROL_LAND,
+        max_ack_pending=1,
+        ack_wait_s=120.0,
+        max_deliver=-1,
+        description="planner: landing a run (pull request, fast-forward of the base branch)",
     )
 
 

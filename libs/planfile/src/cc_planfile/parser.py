@@ -4,7 +4,8 @@ Structure comes from `##`..`######` headings outside code fences (see `markdown_
 `headings`); the first `#` heading is the plan title and `#` headings are never structure:
 
 * A phase (`## Phase 3: title`) lasts until the next phase or an ordinary heading at its level
-  or above (`## Quick Reference`). A batch heading shallower than the phase ends the phase.
+  or above (`## Quick Reference`). A batch heading at the phase's level or above ends the phase
+  too (`## Phase 2` then `## Batch 5`: batch 5 is in no phase); only a deeper one is inside it.
 * A batch (`### Batch 1: title`) belongs to the enclosing phase, if any, and lasts until the
   next batch or phase, or an ordinary heading at its level or above.
 * A task heading (`### Task 1.2: title`) opens a section that lasts until the next heading at
@@ -23,7 +24,9 @@ status summaries, and running them would surprise the author).
 Never silent: whatever looks like a task but is not run is a warning with its line number -
 unreadable headings, rows without titles, duplicates, tasks under an unreadable batch heading,
 a `### Tasks` section listing items without ids, a phase or batch with no tasks, dependencies
-on tasks that are not in the plan, an unclosed code fence.
+on tasks that are not in the plan or that come later in the same batch, an unclosed code fence.
+Tasks of one batch that change the same files are not a problem but are worth knowing: they
+become `Plan.notes` (see `overlaps`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from cc_planfile.markdown_blocks import (
     list_item_text,
     scan,
 )
+from cc_planfile.overlaps import overlap_notes
 from cc_planfile.tables import read_task_table, table_end
 
 logger = logging.getLogger(__name__)
@@ -294,7 +298,8 @@ class _PlanBuilder:
 
     def _open_batch(self, line: int, level: int, number: str, title: str) -> None:
         self.batch = None
-        if self.phase is not None and level < self.phase.level:
+        if self.phase is not None and level <= self.phase.level:
+            # A sibling of the phase heading, not a child: the phase is over.
             self._close_phase()
         phase = self.phase
         batch = _BatchDraft(
@@ -327,7 +332,7 @@ class _PlanBuilder:
             return
         self._warn(line, f"{kind.message}; the tasks under it are not run")
         self.batch = None
-        if kind.kind == "phase" or (self.phase is not None and level < self.phase.level):
+        if kind.kind == "phase" or (self.phase is not None and level <= self.phase.level):
             self._close_phase()
         if kind.kind == "phase":
             self.phase = _PhaseDraft(
@@ -500,7 +505,8 @@ class _PlanBuilder:
 
     # --- result ----------------------------------------------------------------------
 
-    def _check_dependencies(self, task: _TaskDraft, known: set[str]) -> None:
+    def _check_dependencies(self, task: _TaskDraft, known: set[str], later: set[str]) -> None:
+        """`later`: ids of the tasks after `task` in its batch."""
         if task.id in task.depends_on:
             # A task waiting for itself would never start; drop the edge, say so.
             task.depends_on = [dep for dep in task.depends_on if dep != task.id]
@@ -509,6 +515,15 @@ class _PlanBuilder:
             if dep not in known:
                 self.warnings.append(
                     (task.line, f"task {task.id} depends on {dep}, which is not in the plan")
+                )
+            elif dep in later:
+                # Tasks of a batch only wait for earlier ones, so this edge is never honoured.
+                self.warnings.append(
+                    (
+                        task.line,
+                        f"task {task.id} depends on {dep}, which comes later in the same batch; "
+                        f"put {dep} first or in an earlier batch",
+                    )
                 )
 
     def _finish(self) -> Plan:
@@ -530,16 +545,19 @@ class _PlanBuilder:
         for batch in self.batches:
             if batch.explicit and not batch.tasks:
                 self.warnings.append((batch.line, f"{batch.describe()} has no tasks"))
-            for task in batch.tasks:
-                self._check_dependencies(task, known)
+            for index, task in enumerate(batch.tasks):
+                later = {other.id for other in batch.tasks[index + 1 :]}
+                self._check_dependencies(task, known, later)
         if not self.batches and not self.warnings:
             # Other warnings already say why nothing runs; this covers a plan with no tasks.
             self.warnings.append((1, "no tasks found in the plan"))
         self.warnings.sort(key=lambda warning: warning[0])
+        batches = [batch.freeze() for batch in self.batches]
         return Plan(
             title=self.title,
-            batches=[batch.freeze() for batch in self.batches],
+            batches=batches,
             warnings=[PlanWarning(line=line, message=message) for line, message in self.warnings],
+            notes=overlap_notes(batches),
         )
 
 

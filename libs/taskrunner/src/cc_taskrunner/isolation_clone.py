@@ -40,6 +40,11 @@ def is_url(location: str) -> bool:
     return bool(_URL.match(location))
 
 
+def _local_source(source: str) -> str | None:
+    """A local repository without a remote keeps the integration branch itself."""
+    return None if is_url(source) else str(Path(source).expanduser().resolve())
+
+
 class FreshCloneIsolation:
     def __init__(
         self,
@@ -78,7 +83,12 @@ class FreshCloneIsolation:
         try:
             await git_steps.clone(workspace, source, timeout_s=self._git_timeout_s)
             workspace.base_commit = await git_steps.start_branch(workspace, branch, task.base_ref)
-            workspace.remote = await asyncio.to_thread(self._push_target, task, source)
+            workspace.remote = await asyncio.to_thread(
+                push_target, source, task.remote, self._identity
+            )
+            workspace.integration_remote = workspace.remote or await asyncio.to_thread(
+                _local_source, source
+            )
         except BaseException:
             await workspace.cleanup()
             raise
@@ -96,26 +106,26 @@ class FreshCloneIsolation:
             (tmp / folder).mkdir()
         return tmp
 
-    def _push_target(self, task: TaskDispatched, source: str) -> str | None:
-        """Where the branch goes, with the same meaning as in local mode.
 
-        `task.remote` as a URL is used as is; as a name it is a remote of the source
-        repository. Unset: a URL source is itself the remote; a local source pushes to its
-        `origin` when it has one.
-        """
-        wanted = task.remote
-        if wanted and (is_url(wanted) or Path(wanted).is_absolute()):
-            return wanted
-        if not wanted and is_url(source):
-            return source
-        if is_url(source):
-            raise GitError(f"remote {wanted!r} is a name, but the repository is a URL: {source}")
-        source_repo = gitops.open_repo(Path(source).expanduser(), self._identity)
-        url = gitops.remote_url(source_repo, wanted or "origin")
-        if url is None:
-            if wanted:
-                raise GitError(f"the repository has no remote named {wanted!r}")
-            return None
-        if not is_url(url) and not Path(url).is_absolute():
-            url = str((Path(source).expanduser() / url).resolve())
-        return url
+def push_target(source: str, wanted: str | None, identity: GitIdentity) -> str | None:
+    """Where a run's branches go, as a URL or path usable from anywhere on this machine.
+
+    `wanted` (the run's `remote`) as a URL or absolute path is used as is; as a name it is a
+    remote of the source repository. Unset: a URL source is itself the remote; a local source
+    pushes to its `origin` when it has one, else nowhere (None).
+    """
+    if wanted and (is_url(wanted) or Path(wanted).is_absolute()):
+        return wanted
+    if not wanted and is_url(source):
+        return source
+    if is_url(source):
+        raise GitError(f"remote {wanted!r} is a name, but the repository is a URL: {source}")
+    source_repo = gitops.open_repo(Path(source).expanduser(), identity)
+    url = gitops.remote_url(source_repo, wanted or "origin")
+    if url is None:
+        if wanted:
+            raise GitError(f"the repository has no remote named {wanted!r}")
+        return None
+    if not is_url(url) and not Path(url).is_absolute():
+        url = str((Path(source).expanduser() / url).resolve())
+    return url

@@ -83,6 +83,9 @@ class WorktreeIsolation:
             branch=branch,
             base_commit=base,
             remote=remote,
+            # No remote: the integration branch is a branch of the user's repository, which
+            # the worktree shares its refs with.
+            integration_remote=remote,
             environment=self._environment,
             kill_grace_s=self._kill_grace_s,
             remove=partial(self._remove, repo_path, path),

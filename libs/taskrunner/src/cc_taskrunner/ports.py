@@ -68,6 +68,12 @@ class Workspace(Protocol):
         """Where the branch is pushed (a remote name or URL usable in `path`); None: no push."""
         ...
 
+    @property
+    def integration_remote(self) -> str | None:
+        """Where the run's integration branch lives (a remote name or URL usable in `path`);
+        None: in the checkout's own ref store (a worktree of a repository without a remote)."""
+        ...
+
     async def exec(
         self,
         argv: Sequence[str],

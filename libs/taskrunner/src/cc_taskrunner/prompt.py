@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from commandcenter_contracts import TaskDispatched
+from commandcenter_contracts import Rework, TaskDispatched
 
 _FRONTMATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
 _SKILL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -19,6 +19,8 @@ def build_prompt(task: TaskDispatched, *, skill_text: str | None = None) -> str:
         parts += ["", "## How the result is checked"]
         parts += [f"- run `{command}`" for command in task.verification]
         parts += [f"- {note}" for note in task.verification_notes]
+    if task.rework is not None:
+        parts += ["", *_rework_section(task.rework, task.integration_branch)]
     parts += [
         "",
         "## Working agreement",
@@ -26,9 +28,40 @@ def build_prompt(task: TaskDispatched, *, skill_text: str | None = None) -> str:
         "- Do not push and do not switch branches: CommandCenter commits what you leave and "
         "pushes the branch after checking it.",
     ]
+    if task.integration_branch:
+        parts.append(
+            f"- The checkout starts from `{task.integration_branch}`, which holds the work of "
+            "the tasks before this one: build on it, do not undo it."
+        )
     if skill_text:
         parts += ["", f"## Skill: {task.skill}", "", skill_text.strip()]
     return "\n".join(parts).strip() + "\n"
+
+
+def _rework_section(rework: Rework, integration_branch: str) -> list[str]:
+    """What went wrong with the earlier attempt, so the agent can avoid it this time."""
+    branch = f"`{integration_branch}`" if integration_branch else "the integration branch"
+    lines = [f"## This is a re-run (attempt {rework.after_attempt} could not be integrated)"]
+    if rework.reason == "conflict":
+        lines.append(
+            f"Attempt {rework.after_attempt}'s changes clashed with work integrated on {branch} "
+            "meanwhile, in these files:"
+        )
+        lines += [f"- {name}" for name in rework.files]
+        lines.append(
+            "Your checkout now starts from that work. Make the task's change on top of it, "
+            "keeping what is there."
+        )
+    else:
+        lines.append(
+            f"Attempt {rework.after_attempt} passed its checks alone but failed on {branch} "
+            f"combined with the work integrated meanwhile: `{rework.command}` {rework.output}"
+        )
+        lines.append(
+            "Your checkout now starts from that combined work. Make the task's change so "
+            "that the check passes on top of it."
+        )
+    return lines
 
 
 def load_skill_text(skills_dir: Path | None, name: str | None) -> str | None:

@@ -28,6 +28,9 @@ class LocalWorkspace:
     base_commit: str
     remote: str | None
     """Remote name or URL to push to, as usable from `path`; None: nothing to push to."""
+    integration_remote: str | None = None
+    """Where the run's integration branch lives; None: the checkout's own refs (a worktree
+    shares them with the user's repository)."""
     environment: ExecEnvironment = field(default_factory=ExecEnvironment)
     scratch_root: Path | None = None
     """Where the private folder for agent input files is made (None: the system's temp)."""

@@ -9,6 +9,9 @@ chains a `with_new_file`. So the same `TaskRunner` flow as everywhere — agent,
 no-change check, verification, push — runs in the container, step by step.
 
 Output is forwarded when a step ends (the engine returns it then), not line by line.
+
+The evaluation is a parameter (`Evaluate`): the tests, which have no engine, pass a scripted
+one and read the query chain the real steps built (`workspace.container`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 
 _NOT_FOUND_HINTS = ("executable file not found", "no such file or directory")
 _TAIL_LINES = 40
+
+Evaluate = Callable[[dagger.Container, str], Awaitable[tuple[int, str, str]]]
+"""Run a container's last step on the engine: (exit code, stdout, stderr)."""
 
 
 @dataclass
@@ -77,10 +83,13 @@ class DaggerWorkspace:
         branch: str,
         remote: str | None,
         secrets: ContainerSecrets,
+        evaluate: Evaluate | None = None,
     ) -> None:
         self.container = container
+        self._evaluate = evaluate or _evaluate
         self.branch = branch
         self.remote = remote
+        self.integration_remote = remote
         self.base_commit = ""
         self._secrets = secrets
 
@@ -114,7 +123,7 @@ class DaggerWorkspace:
         capture_stdout: bool = False,
     ) -> ProcessResult:
         after = self.plan_exec(argv, kind=kind, stdin=stdin, env=env)
-        evaluation = asyncio.ensure_future(_evaluate(after, str(argv[0])))
+        evaluation = asyncio.ensure_future(self._evaluate(after, str(argv[0])))
         stopper = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
         try:
             waiting = {evaluation} | ({stopper} if stopper else set())
@@ -179,9 +188,12 @@ class DaggerIsolation:
         client: dagger.Client,
         settings: Settings,
         environ: Mapping[str, str] | None = None,
+        *,
+        evaluate: Evaluate | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
+        self._evaluate = evaluate
         runner = settings.runner
         self._identity = GitIdentity(runner.git_author_name, runner.git_author_email)
         self._secrets = pipeline.secret_references(
@@ -204,7 +216,11 @@ class DaggerIsolation:
             nonce=str(uuid.uuid4()),
         )
         workspace = DaggerWorkspace(
-            container, branch=branch, remote=pipeline.push_remote(task), secrets=self._secrets
+            container,
+            branch=branch,
+            remote=pipeline.push_remote(task),
+            secrets=self._secrets,
+            evaluate=self._evaluate,
         )
         timeout_s = self._settings.runner.git_timeout_s
         await git_steps.clone(workspace, source, timeout_s=timeout_s)

@@ -2,12 +2,13 @@
 
 dagger-io builds queries lazily: each builder returns a new immutable `Container` whose query
 chain (`container._ctx.selections`) can be read offline. The live backend (`container_backend`)
-evaluates them one step at a time; `build_task_pipeline` chains the happy path of a task out of
-the very same builders, to show (and test) what a task does in its container:
+chains the task runner's steps (`cc_taskrunner.steps`, the same as every executor's) onto the
+container one at a time and evaluates each, so a task's container reads
 
     from(image) → identity, askpass → [git token] git clone <url> . → git checkout -B <branch>
-    → [agent credentials] agent (prompt on stdin) → git add / commit → verification → [git
-    token] git push
+    → [git token] the integration tip → [agent credentials] agent (prompt on stdin)
+    → git add / commit → verification → [git token] git push → merge onto the integration
+    branch, checks on the combined tree, [git token] git push of the integration branch
 
 Secrets are references (`env://NAME`): the Dagger session of this process reads the value from
 its environment when a step runs, so the value never enters the query, a log or an event, and
@@ -19,26 +20,15 @@ each is attached only around the one kind of step that needs it (`withSecretVari
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import dagger
-from cc_taskrunner import GitIdentity, build_prompt, load_skill_text, task_commit_message
-from cc_taskrunner.agents import claude_argv, files_to_create
-from cc_taskrunner.agents.command import command_env
+from cc_taskrunner import GitIdentity
 from cc_taskrunner.environment import ExecKind
-from cc_taskrunner.git_steps import (
-    add_all_argv,
-    checkout_argv,
-    clone_argv,
-    commit_argv,
-    push_argv,
-)
 from cc_taskrunner.paths import checked_relative
-from cc_taskrunner.verification import verification_argv
-from commandcenter_contracts import TaskDispatched, encode
+from commandcenter_contracts import TaskDispatched
 
 from executor_dagger.settings import Settings
 
@@ -152,54 +142,3 @@ def scratch_file(ctr: dagger.Container, name: str, content: str) -> tuple[dagger
 def push_remote(task: TaskDispatched) -> str:
     """`task.remote` (a URL, or a remote name of the clone), else the URL it was cloned from."""
     return task.remote or "origin"
-
-
-def build_task_pipeline(
-    client: dagger.Client,
-    task: TaskDispatched,
-    settings: Settings,
-    secrets: ContainerSecrets,
-    *,
-    nonce: str | None = None,
-) -> dagger.Container:
-    """The happy path of `task` as one container chain: what the live backend runs, step by
-    step, with a decision (no changes? verification failed?) between steps."""
-    runner = settings.runner
-    identity = GitIdentity(runner.git_author_name, runner.git_author_email)
-    ctr = task_container(
-        client,
-        image=settings.image,
-        identity=identity,
-        git_username=settings.git_username,
-        nonce=nonce or str(uuid.uuid4()),
-    )
-    ctr = exec_step(ctr, clone_argv(task.repo), secrets=secrets.for_kind("git"))
-    ctr = exec_step(ctr, checkout_argv(task.branch, task.base_ref))
-
-    prompt = build_prompt(task, skill_text=load_skill_text(runner.skills_dir, task.skill))
-    if task.agent.name == "plan-follower":
-        for spec in files_to_create(task.body):
-            ctr = checkout_file(ctr, spec.path, spec.content)
-    elif task.agent.name == "command":
-        ctr, prompt_file = scratch_file(ctr, "prompt.md", prompt)
-        ctr, task_file = scratch_file(ctr, "task.json", encode(task).decode())
-        env = command_env(
-            task,
-            prompt_file=PurePosixPath(prompt_file),
-            task_file=PurePosixPath(task_file),
-            workdir=WORKDIR,
-        )
-        ctr = exec_step(
-            ctr, task.agent.argv, stdin=prompt, env=env, secrets=secrets.for_kind("agent")
-        )
-    else:
-        argv = claude_argv(runner.claude_bin or "claude", runner, task.agent.model)
-        ctr = exec_step(ctr, argv, stdin=prompt, secrets=secrets.for_kind("agent"))
-
-    ctr = exec_step(ctr, add_all_argv())
-    ctr = exec_step(ctr, commit_argv(task_commit_message(task)))
-    for command in task.verification:
-        ctr = exec_step(ctr, verification_argv(command))
-    return exec_step(
-        ctr, push_argv(push_remote(task), task.branch, None), secrets=secrets.for_kind("git")
-    )

@@ -11,6 +11,11 @@ an event of an older attempt never overwrites a newer attempt's state.
 Replay: a `task.queued` of a newer attempt re-opens the task (back to queued), its batch (back to
 running) and a halted run (back to running), as the planner's state machine does.
 
+Integration: `task.integrated` (and `task.succeeded`, which repeats it) records the task's
+integrated commit and moves the run's `integration_commit` forward only (by the commit's
+first-parent depth: parallel integrations may report out of order); `batch.integrated` records
+the batch's; `run.pull_request` and `run.landed` record the landing.
+
 Cancel: `run.cancelled` marks the run's batches and tasks that were not finished `cancelled`;
 afterwards nothing but a task's real outcome changes them (an executor that was killed reports
 `task.failed` CANCELLED with its message; one that finished just before the kill reports its
@@ -28,17 +33,21 @@ from typing import Any
 import asyncpg
 from commandcenter_contracts import (
     BatchCompleted,
+    BatchIntegrated,
     BatchStarted,
     FailureCode,
+    PullRequestUpdated,
     RunAccepted,
     RunCancelled,
     RunFailed,
     RunHalted,
+    RunLanded,
     RunPlanned,
     RunStarted,
     RunSucceeded,
     StatusEvent,
     TaskFailed,
+    TaskIntegrated,
     TaskProgress,
     TaskQueued,
     TaskStarted,
@@ -72,9 +81,25 @@ RETURNING 1
 # --- runs -----------------------------------------------------------------------------------
 _INSERT_RUN = """
 INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
-                  created_at, updated_at)
-VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $8)
-ON CONFLICT (id) DO NOTHING
+                  created_at, updated_at, base_ref, integration_branch, merge_style, land)
+VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO UPDATE
+SET base_ref = EXCLUDED.base_ref, integration_branch = EXCLUDED.integration_branch,
+    merge_style = EXCLUDED.merge_style, land = EXCLUDED.land
+WHERE runs.integration_branch = ''
+"""
+
+# The run's integration tip only moves forward ($1 run, $2 commit, $3 depth).
+_RUN_INTEGRATED = """
+UPDATE runs SET integration_commit = $2, integration_depth = $3
+WHERE id = $1 AND (integration_commit IS NULL OR integration_depth < $3)
+"""
+
+_RUN_PULL_REQUEST = "UPDATE runs SET pull_request = $2::jsonb WHERE id = $1"
+
+_RUN_LANDED = """
+UPDATE runs SET landed_commit = $2, pull_request = COALESCE($3::jsonb, pull_request)
+WHERE id = $1
 """
 
 # accepted/halted → running; a run already running is left alone (nothing to change).
@@ -130,6 +155,10 @@ WHERE run_id = $1 AND index = $3 AND status IN ('succeeded', 'failed') AND statu
   AND NOT {_RUN_CANCELLED}
 """
 
+_BATCH_INTEGRATED = """
+UPDATE batches SET integrated_commit = $3 WHERE run_id = $1 AND index = $2
+"""
+
 _BATCHES_CANCELLED = f"""
 UPDATE batches SET status = 'cancelled', status_seq = $2, finished_at = $3
 WHERE run_id = $1 AND status IN ('pending', 'running') AND status_seq < $2 AND {_RUN_CANCELLED}
@@ -159,7 +188,7 @@ ON CONFLICT (task_id) DO UPDATE
 SET status = 'queued', attempt = EXCLUDED.attempt, batch_index = EXCLUDED.batch_index,
     plan_task_id = EXCLUDED.plan_task_id, branch = EXCLUDED.branch,
     step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
-    started_at = NULL, finished_at = NULL,
+    integrated_commit = NULL, started_at = NULL, finished_at = NULL,
     updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
 WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
 """
@@ -170,7 +199,8 @@ VALUES ($1, $2, 'running', $3, $4, $4, $5)
 ON CONFLICT (task_id) DO UPDATE
 SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
     step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
-    finished_at = NULL, updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
+    integrated_commit = NULL, finished_at = NULL, updated_at = EXCLUDED.updated_at,
+    status_seq = EXCLUDED.status_seq
 WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
 """
 
@@ -195,11 +225,12 @@ WHERE (EXCLUDED.attempt > tasks.attempt
 
 _TASK_SUCCEEDED = f"""
 INSERT INTO tasks (task_id, run_id, status, attempt, branch, commit, pushed, finished_at,
-                   updated_at, status_seq)
-VALUES ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $7, $8)
+                   updated_at, status_seq, integrated_commit)
+VALUES ($1, $2, 'succeeded', $3, $4, $5, $6, $7, $7, $8, $9)
 ON CONFLICT (task_id) DO UPDATE
 SET status = 'succeeded', attempt = EXCLUDED.attempt, branch = EXCLUDED.branch,
     commit = EXCLUDED.commit, pushed = EXCLUDED.pushed, error_code = NULL, error = NULL,
+    integrated_commit = COALESCE(EXCLUDED.integrated_commit, tasks.integrated_commit),
     finished_at = EXCLUDED.finished_at, updated_at = EXCLUDED.updated_at,
     status_seq = EXCLUDED.status_seq
 WHERE {_NEWER}
@@ -216,6 +247,11 @@ SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, error_code = EXCLUDED.
 WHERE {_NEWER}
 """
 
+
+# The task's work is on the integration branch; its status comes with task.succeeded.
+_TASK_INTEGRATED = """
+UPDATE tasks SET integrated_commit = $3 WHERE task_id = $1 AND attempt <= $2
+"""
 
 # Every task of a cancelled run that had not finished ($1 run, $2 seq, $3 at, $4 error).
 _TASKS_CANCELLED = f"""
@@ -255,6 +291,10 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                         _json_text(event.selection),
                         event.requested_by,
                         at,
+                        event.base_ref,
+                        event.integration_branch,
+                        event.merge_style,
+                        event.land,
                     ),
                 )
             ]
@@ -284,6 +324,18 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
         case BatchCompleted():
             status = "succeeded" if event.succeeded else "failed"
             return [Statement(_BATCH_STATUS, (run, event.batch_index, status, seq, None, at))]
+        case BatchIntegrated():
+            return [Statement(_BATCH_INTEGRATED, (run, event.batch_index, event.commit))]
+        case PullRequestUpdated():
+            return [Statement(_RUN_PULL_REQUEST, (run, _json_text(event.pull_request)))]
+        case RunLanded():
+            pull_request = _json_text(event.pull_request) if event.pull_request else None
+            return [Statement(_RUN_LANDED, (run, event.commit, pull_request))]
+        case TaskIntegrated():
+            return [
+                Statement(_TASK_INTEGRATED, (event.task_id, event.attempt, event.commit)),
+                Statement(_RUN_INTEGRATED, (run, event.commit, event.depth)),
+            ]
         case RunSucceeded():
             return [Statement(_RUN_TERMINAL, (run, "succeeded", seq, at, None))]
         case RunFailed():
@@ -328,7 +380,7 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                 Statement(_TASK_PROGRESS, (event.task_id, run, event.attempt, event.step, at, seq))
             ]
         case TaskSucceeded():
-            return [
+            succeeded = [
                 Statement(
                     _TASK_SUCCEEDED,
                     (
@@ -340,9 +392,17 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                         event.pushed,
                         at,
                         seq,
+                        event.integrated_commit,
                     ),
                 )
             ]
+            if event.integrated_commit:
+                succeeded.append(
+                    Statement(
+                        _RUN_INTEGRATED, (run, event.integrated_commit, event.integration_depth)
+                    )
+                )
+            return succeeded
         case TaskFailed():
             return [Statement(_TASK_FAILED, (event.task_id, run, *_failure(event), at, at, seq))]
     return []  # pragma: no cover - the union is exhaustive

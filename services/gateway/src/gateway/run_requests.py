@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cc_planfile import PlanFileError, SelectionError, parse_plan_file, select_batches
+from cc_taskrunner.branches import check_branch_name
+from cc_taskrunner.errors import GitError
 from commandcenter_contracts import (
     AgentSpec,
     BatchSelection,
@@ -19,6 +21,7 @@ from commandcenter_contracts import (
     Plan,
     PlanBatch,
     RunAccepted,
+    default_integration_branch,
     new_id,
 )
 
@@ -141,6 +144,23 @@ def _agent(request: RunRequest, default_agent: str) -> AgentSpec:
     return AgentSpec(name=name, argv=list(request.agent_argv or []))
 
 
+def _integration_branch(request: RunRequest, run_id: str) -> str:
+    """The request's integration branch (checked like a task branch), or the default."""
+    name = request.integration_branch or default_integration_branch(run_id)
+    try:
+        check_branch_name(name)
+    except GitError as exc:
+        raise RunRequestError("integration_branch", exc.message) from exc
+    base = request.base_ref.removeprefix("refs/heads/")
+    if name == base:
+        raise RunRequestError(
+            "integration_branch",
+            f"the integration branch cannot be the base branch {base!r}: every task would "
+            'move it; use `land: "merge"` to move the base branch once the run succeeded',
+        )
+    return name
+
+
 def _mode(request: RunRequest) -> str:
     if request.mode and request.execution_mode and request.mode != request.execution_mode:
         raise RunRequestError(
@@ -176,6 +196,7 @@ def prepare_run(
     repo = resolve_repo(request.repo, plan_path=plan_path, plan_root=plan_root, mode=mode)
 
     run_id = run_id or new_id()
+    integration_branch = _integration_branch(request, run_id)
     phase_start = PhaseStartRequested(
         event_id=new_id(),
         run_id=run_id,
@@ -190,6 +211,9 @@ def prepare_run(
         timeout_s=request.timeout_s,
         continue_on_failure=request.continue_on_failure,
         requested_by=requested_by,
+        integration_branch=integration_branch,
+        merge_style=request.merge_style,
+        land=request.land,
     )
     accepted = RunAccepted(
         run_id=run_id,
@@ -199,6 +223,10 @@ def prepare_run(
         repo=repo,
         agent=agent.name,
         requested_by=requested_by,
+        base_ref=request.base_ref,
+        integration_branch=integration_branch,
+        merge_style=request.merge_style,
+        land=request.land,
     )
     return PreparedRun(
         run_id=run_id,

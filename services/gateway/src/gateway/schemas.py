@@ -34,6 +34,8 @@ GitRef = Annotated[
 ]
 Mode = Literal["local", "dagger"]
 Agent = Literal["claude", "command", "plan-follower"]
+Land = Literal["branch", "pr", "merge"]
+MergeStyle = Literal["squash", "merge"]
 Argv = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=4096, pattern=r"^[^\x00]*$")]],
     msgspec.Meta(min_length=1, max_length=256),
@@ -64,6 +66,15 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """The command of `agent: command` (argv, never a shell line)."""
     timeout_s: TimeoutSeconds | None = None
     continue_on_failure: bool = False
+    integration_branch: GitRef | None = None
+    """Where the run's tasks are combined, each as one commit, and later tasks start from.
+    Default: `cc/<run8>/integration`. Must pass `git check-ref-format --branch`."""
+    merge_style: MergeStyle = "squash"
+    """`squash`: one commit per task on the integration branch; `merge`: a merge commit."""
+    land: Land = "branch"
+    """What becomes of the integration branch when the run succeeds: it is the result
+    (`branch`), a pull request into the base branch (`pr`, a draft from the first integrated
+    task on), or the base branch is fast-forwarded to it (`merge`)."""
 
 
 class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -77,6 +88,9 @@ class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     repo: PathText | None = None
     base_ref: GitRef = "HEAD"
     agent: Agent | None = None
+    auto_merge: bool | None = None
+    """The original switch: `true` lands the run by merging it into the base branch
+    (`land: "merge"`); absent or `false` keeps the integration branch (`land: "branch"`)."""
 
     def to_run_request(self) -> RunRequest:
         return RunRequest(
@@ -88,6 +102,7 @@ class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_u
             repo=self.repo,
             base_ref=self.base_ref,
             agent=self.agent,
+            land="merge" if self.auto_merge else "branch",
         )
 
 
@@ -193,6 +208,13 @@ class DeadLetterList(msgspec.Struct, frozen=True, kw_only=True):
     count: int
 
 
+class PullRequestView(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    number: int
+    state: str
+    """`draft`, `open`, `merged` or `closed`."""
+
+
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     plan_task_id: str
@@ -202,6 +224,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     branch: str
     commit: str | None
     pushed: bool
+    integrated_commit: str | None
+    """The commit on the run's integration branch that holds this task's work."""
     step: str | None
     error_code: str | None
     error: str | None
@@ -217,6 +241,8 @@ class BatchView(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     started_at: datetime | None
     finished_at: datetime | None
+    integrated_commit: str | None
+    """The integration branch's tip once every task of the batch was integrated."""
     tasks: list[TaskView]
 
 
@@ -245,6 +271,11 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
     error: str | None
     counts: TaskCounts
+    base_ref: str
+    integration_branch: str
+    integration_commit: str | None
+    land: str
+    pull_request: PullRequestView | None
 
 
 class RunView(msgspec.Struct, frozen=True, kw_only=True):
@@ -263,6 +294,17 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     batches: list[BatchView]
     counts: TaskCounts
+    base_ref: str
+    integration_branch: str
+    """Where the run's tasks are combined (later tasks start from it)."""
+    integration_commit: str | None
+    """Its tip: the run's combined work so far."""
+    merge_style: str
+    land: str
+    landed_commit: str | None
+    """What the base branch was moved to (land `merge`), or the tip the pull request was
+    marked ready at (land `pr`)."""
+    pull_request: PullRequestView | None
 
 
 class RunList(msgspec.Struct, frozen=True, kw_only=True):

@@ -111,6 +111,10 @@ async def start_run(
                 agent=accepted.agent,
                 selection=_builtins(prepared.selection),
                 requested_by=requested_by,
+                base_ref=accepted.base_ref,
+                integration_branch=accepted.integration_branch,
+                merge_style=accepted.merge_style,
+                land=accepted.land,
             ),
         )
 

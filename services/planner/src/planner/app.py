@@ -11,7 +11,10 @@ the message's work succeeded:
 - `cc.control.replay`, durable `planner-replay` (stream CC_PHASES): a new attempt of a
   finished task; a request that is ahead of this planner's progress is asked again later;
 - JetStream's MAX_DELIVERIES advisories of CC_TASKS, durable `planner-advisories` (stream
-  CC_ADVISORIES): a task its executors gave up on becomes a dead letter and a failure.
+  CC_ADVISORIES): a task its executors gave up on becomes a dead letter and a failure;
+- `cc.control.land`, durable `planner-land` (stream CC_PHASES): the lander opens and updates a
+  run's pull request, or moves its base branch, away from the status loop (seconds of git and
+  HTTP each).
 
 Streams and durables are created (or updated) with cc_bus before the broker subscribes, so a
 changed setting reaches the server; faststream then binds to the existing durables.
@@ -29,6 +32,7 @@ from cc_bus import (
     ensure_consumer,
     ensure_streams,
     planner_advisories_consumer,
+    planner_land_consumer,
     planner_phase_consumer,
     planner_progress_consumer,
     planner_replay_consumer,
@@ -36,11 +40,15 @@ from cc_bus import (
     publish_dead_letter,
 )
 from cc_bus.heartbeat import heartbeat
+from cc_forge import open_forge
+from cc_taskrunner import GitIdentity
 from commandcenter_contracts import (
     DeadLetter,
     FailureCode,
+    LandRequested,
     StatusEvent,
     TaskDispatched,
+    land_decoder,
     phase_start_decoder,
     replay_decoder,
     status_decoder,
@@ -56,6 +64,7 @@ from planner.domain.giving_up import GiveUp
 from planner.domain.naming import NAMESPACE
 from planner.domain.planning import Outgoing
 from planner.domain.replay import Wait
+from planner.landing import GitLanding, Lander
 from planner.service import InvalidRequest, Planner, Publish
 from planner.settings import Settings
 from planner.store import ProgressStore
@@ -84,11 +93,17 @@ class _Runtime:
 
     js: JetStreamContext | None = None
     planner: Planner | None = None
+    lander: Lander | None = None
 
     def ready(self) -> tuple[JetStreamContext, Planner]:
         if self.js is None or self.planner is None:
             raise RuntimeError("the planner is not started")
         return self.js, self.planner
+
+    def landing(self) -> tuple[JetStreamContext, Lander]:
+        if self.js is None or self.lander is None:
+            raise RuntimeError("the planner is not started")
+        return self.js, self.lander
 
 
 def create_app(settings: Settings) -> FastStream:
@@ -107,6 +122,7 @@ def create_app(settings: Settings) -> FastStream:
     progress_spec = planner_progress_consumer()
     replay_spec = planner_replay_consumer()
     advisories_spec = planner_advisories_consumer()
+    land_spec = planner_land_consumer()
 
     async def setup() -> None:
         await broker.connect()
@@ -116,15 +132,26 @@ def create_app(settings: Settings) -> FastStream:
         await ensure_consumer(js, progress_spec)
         await ensure_consumer(js, replay_spec)
         await ensure_consumer(js, advisories_spec)
+        await ensure_consumer(js, land_spec)
         store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
         runtime.js = js
+        publish_message = _publisher(js, settings.publish_timeout_s)
 
         async def dead_letter(letter: DeadLetter) -> None:
             await publish_dead_letter(js, letter)
 
+        runtime.lander = Lander(
+            store=store,
+            publish=publish_message,
+            git=GitLanding(
+                settings.work_dir,
+                GitIdentity(settings.git_author_name, settings.git_author_email),
+            ),
+            open_forge=lambda remote: open_forge(settings.forge, remote_url=remote),
+        )
         runtime.planner = Planner(
             store=store,
-            publish=_publisher(js, settings.publish_timeout_s),
+            publish=publish_message,
             default_timeout_s=settings.default_timeout_s,
             queue=JetStreamTaskQueue(js),
             publish_dead_letter=dead_letter,
@@ -244,6 +271,32 @@ def create_app(settings: Settings) -> FastStream:
             return
         await msg.ack()
 
+    @broker.subscriber(
+        subjects.CONTROL_LAND,
+        stream=JStream(subjects.STREAM_PHASES, declare=False),
+        durable=land_spec.durable,
+        config=land_spec.config(),
+        pull_sub=PullSub(batch_size=1, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_land(msg: NatsMessage) -> None:
+        js, lander = runtime.landing()
+        raw = msg.raw_message
+        try:
+            request = land_decoder.decode(raw.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await _dead_letter(js, msg, FailureCode.BAD_MESSAGE, f"undecodable landing: {exc}")
+            return
+        delivered = _num_delivered(raw)
+        try:
+            async with heartbeat(msg.in_progress, PHASE_HEARTBEAT_S):
+                await lander.land(request, last_try=delivered >= settings.land_attempts)
+        except Exception as exc:
+            log.warning("landing failed, will try again: %s", exc, extra={"run_id": request.run_id})
+            await _retry_or_give_up(js, msg, exc, settings, limit=settings.land_attempts + 1)
+            return
+        await msg.ack()
+
     return FastStream(broker, on_startup=[setup], logger=log)
 
 
@@ -252,6 +305,10 @@ def _publisher(js: JetStreamContext, timeout: float) -> Publish:
         if isinstance(message, TaskDispatched):
             subject = subjects.task_dispatch_subject(message.mode)
             await publish(js, subject, message, msg_id=message.msg_id, timeout=timeout)
+        elif isinstance(message, LandRequested):
+            await publish(
+                js, subjects.CONTROL_LAND, message, msg_id=message.request_id, timeout=timeout
+            )
         else:
             subject = subjects.status_subject(message.run_id)
             await publish(js, subject, message, msg_id=message.event_id, timeout=timeout)

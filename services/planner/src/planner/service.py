@@ -27,14 +27,16 @@ from commandcenter_contracts import (
     PhaseStartRequested,
     RunCancelled,
     StatusEvent,
+    TaskFailed,
     TaskReplayRequested,
     task_decoder,
 )
 
 from planner.domain import replay
 from planner.domain.giving_up import GiveUp
+from planner.domain.landing import landing_info
 from planner.domain.planning import Outgoing, plan_run, render, run_failed
-from planner.domain.progress import StartBatch, apply, could_change
+from planner.domain.progress import DispatchTasks, StartBatch, apply, could_change
 from planner.store import ProgressStore, StoreConflict
 from planner.task_queue import TaskQueue
 
@@ -84,6 +86,9 @@ class Planner:
             return
         if await self._store.get(request.run_id) is None:
             await self._store.put_tasks(planned.tasks)
+            landing = landing_info(request)
+            if landing is not None:
+                await self._store.put_landing(landing)
             await self._store.create(planned.progress)
         else:
             log.info("run already planned: publishing its first messages again", extra=ctx)
@@ -107,6 +112,9 @@ class Planner:
     async def on_status(self, event: StatusEvent) -> None:
         """Apply one status event to its run; publish what follows, then store the progress.
         A cancelled run is recorded first and its waiting tasks are taken back last."""
+        if isinstance(event, TaskFailed) and event.will_retry and event.rework is not None:
+            await self.rework_task(event)
+            return
         if isinstance(event, RunCancelled):
             await self._store.mark_cancelled(event.run_id)
         await self._apply_status(event)
@@ -124,7 +132,7 @@ class Planner:
             if not transition.changed:
                 return
             tasks = None
-            if any(isinstance(a, StartBatch) for a in transition.actions):
+            if any(isinstance(a, StartBatch | DispatchTasks) for a in transition.actions):
                 tasks = await self._store.get_tasks(event.run_id)
             for message in render(transition.progress, transition.actions, tasks):
                 await self._publish(message)
@@ -181,6 +189,46 @@ class Planner:
             extra={**ctx, "attempt": dispatch.attempt},
         )
         return decision
+
+    async def rework_task(self, event: TaskFailed) -> None:
+        """An attempt that could not be integrated (a clash with the integration branch, or
+        checks failing on the combined tree): dispatch the next attempt from the tip, with
+        what clashed. Recorded like a replay FIRST, then published, so a redelivered event
+        publishes the very same messages again."""
+        ctx = {"run_id": event.run_id, "task_id": event.task_id, "attempt": event.attempt}
+        request_id = replay.rework_request_id(event)
+        record = await self._store.get_replay(event.run_id, event.task_id)
+        if record is not None and record.request_id == request_id:
+            for message in replay.replay_messages(record.dispatch):
+                await self._publish(message)
+            return
+        stored = await self._store.get(event.run_id)
+        decision = replay.decide_rework(
+            stored.progress if stored is not None else None,
+            event,
+            last_replayed_attempt=record.dispatch.attempt if record is not None else 0,
+            cancelled=await self._store.is_cancelled(event.run_id),
+        )
+        if not isinstance(decision, replay.Go):
+            log.info("no re-run: %s", decision.reason, extra=ctx)
+            return
+        base = record.dispatch if record is not None else None
+        if base is None:
+            base = replay.first_dispatch(await self._store.get_tasks(event.run_id), event.task_id)
+        if base is None:
+            log.warning("no dispatch of the task is stored: no re-run", extra=ctx)
+            return
+        dispatch = replay.rework_dispatch(base, event, decision.attempt)
+        await self._store.put_replay(replay.ReplayRecord(request_id=request_id, dispatch=dispatch))
+        for message in replay.replay_messages(dispatch):
+            await self._publish(message)
+        log.info(
+            "re-running %s from the integration branch as attempt %d (%s)",
+            dispatch.plan_task_id,
+            dispatch.attempt,
+            event.error_code,
+            extra=ctx,
+        )
 
     async def give_up(self, advisory: GiveUp) -> None:
         """A task message its consumer will not deliver again: dead-letter it, fail its task

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
+
+from cc_forge import ForgeSettings
 
 N = TypeVar("N", int, float)
 
@@ -33,6 +36,20 @@ class Settings:
     """`CC_PLANNER_PUBLISH_TIMEOUT_S`: how long one JetStream publish may wait for its ack."""
     client_name: str = ""
     """`CC_PLANNER_NAME`: the NATS connection name (default `planner@<host>:<pid>`)."""
+    work_dir: Path = field(
+        default_factory=lambda: Path("~/.cache/commandcenter/planner").expanduser()
+    )
+    """`CC_PLANNER_WORK_DIR`: scratch git repositories of the lander (land `merge`)."""
+    land_attempts: int = 10
+    """`CC_PLANNER_LAND_ATTEMPTS`: deliveries of a landing request that failed in a way worth
+    trying again (the forge's rate limit or 5xx) before the run fails LAND_FAILED."""
+    git_author_name: str = "CommandCenter"
+    """`CC_GIT_AUTHOR_NAME`: author of a merge commit made when landing on a moved base."""
+    git_author_email: str = "commandcenter@localhost"
+    """`CC_GIT_AUTHOR_EMAIL`."""
+    forge: ForgeSettings = field(default_factory=ForgeSettings)
+    """`CC_FORGE`, `CC_FORGE_REPO`, `CC_GITHUB_TOKEN` / `GITHUB_TOKEN`, `CC_GITHUB_API_URL`:
+    where land `pr` opens its pull request (see `cc_forge.ForgeSettings`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +70,13 @@ class Settings:
             ),
             client_name=env.get("CC_PLANNER_NAME", "").strip()
             or f"planner@{socket.gethostname()}:{os.getpid()}",
+            work_dir=Path(
+                env.get("CC_PLANNER_WORK_DIR", "").strip() or "~/.cache/commandcenter/planner"
+            ).expanduser(),
+            land_attempts=_number(env, "CC_PLANNER_LAND_ATTEMPTS", cls.land_attempts, int, low=1),
+            git_author_name=env.get("CC_GIT_AUTHOR_NAME", "").strip() or cls.git_author_name,
+            git_author_email=env.get("CC_GIT_AUTHOR_EMAIL", "").strip() or cls.git_author_email,
+            forge=ForgeSettings.from_env(env),
         )
 
     def redelivery_delay(self, num_delivered: int) -> float:

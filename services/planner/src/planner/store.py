@@ -8,7 +8,9 @@ Layout, one bucket, per run:
 - `<run_id>.replay.<task_id>` → `ReplayRecord` (JSON): the task's last replayed dispatch and
                       the request that made it (the next replay starts from it);
 - `<run_id>.cancelled` → present once the run was cancelled, even if that happened before the
-                      planner planned it (then it never will).
+                      planner planned it (then it never will);
+- `<run_id>.landing` → `LandingInfo` (JSON), for runs that land as a pull request or a merge:
+                      what the lander needs (repository, base, integration branch, title).
 History 1, file storage: the bucket is the planner's only state and survives restarts.
 """
 
@@ -22,6 +24,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from planner.domain.landing import LandingInfo
 from planner.domain.planning import RunTasks
 from planner.domain.progress import RunProgress
 from planner.domain.replay import ReplayRecord
@@ -32,6 +35,7 @@ _VALID_RUN_ID = re.compile(r"^[-_=a-zA-Z0-9]+$")
 _progress_decoder = msgspec.json.Decoder(RunProgress)
 _tasks_decoder = msgspec.json.Decoder(RunTasks)
 _replay_decoder = msgspec.json.Decoder(ReplayRecord)
+_landing_decoder = msgspec.json.Decoder(LandingInfo)
 _VALID_TASK_ID = _VALID_RUN_ID
 _encoder = msgspec.json.Encoder()
 
@@ -114,6 +118,18 @@ class ProgressStore:
         if key is None:
             raise ValueError(f"cannot store a replay of task {record.dispatch.task_id!r}")
         await self._kv.put(key, _encoder.encode(record))
+
+    async def get_landing(self, run_id: str) -> LandingInfo | None:
+        if not _VALID_RUN_ID.match(run_id):
+            return None
+        try:
+            entry = await self._kv.get(f"{run_id}.landing")
+        except KeyNotFoundError:
+            return None
+        return None if entry.value is None else _landing_decoder.decode(entry.value)
+
+    async def put_landing(self, info: LandingInfo) -> None:
+        await self._kv.put(f"{info.run_id}.landing", _encoder.encode(info))
 
     async def mark_cancelled(self, run_id: str) -> None:
         if _VALID_RUN_ID.match(run_id):

@@ -30,6 +30,7 @@ from commandcenter_contracts import (
     FailureCode,
     TaskDispatched,
     TaskFailed,
+    TaskIntegrated,
     TaskSucceeded,
     task_decoder,
 )
@@ -47,6 +48,28 @@ log = logging.getLogger(__name__)
 Outcome = TaskSucceeded | TaskFailed
 
 DEAD_LETTER_NAMESPACE = uuid.UUID("0d6c3f8e-52a1-5b0e-9c44-7e2f1a9b8c31")
+INTEGRATED_NAMESPACE = uuid.UUID("6f0b1c2e-9a4d-5d57-8a61-3c0e7b1f4a21")
+
+
+def outcome_events(outcome: Outcome) -> list[TaskIntegrated | TaskSucceeded | TaskFailed]:
+    """What publishing `outcome` means: a success that landed on the integration branch is
+    announced as `task.integrated` first, then `task.succeeded` (ids fixed per attempt, so a
+    redelivered attempt publishes duplicates JetStream drops)."""
+    if not isinstance(outcome, TaskSucceeded) or not outcome.integrated_commit:
+        return [outcome]
+    integrated = TaskIntegrated(
+        event_id=str(
+            uuid.uuid5(INTEGRATED_NAMESPACE, f"{outcome.task_id}/{outcome.attempt}/integrated")
+        ),
+        run_id=outcome.run_id,
+        task_id=outcome.task_id,
+        attempt=outcome.attempt,
+        integration_branch=outcome.integration_branch,
+        commit=outcome.integrated_commit,
+        depth=outcome.integration_depth,
+        at=outcome.at,
+    )
+    return [integrated, outcome]
 
 
 class RunTask(Protocol):
@@ -140,6 +163,18 @@ class TaskMessageHandler:
             task, failure, delivery=delivery, policy=self._retry, rules=self._rules, rng=self._rng
         )
         outcome = verdict.outcome
+        if verdict.rework:
+            # The planner dispatches the re-run from the integration tip when it sees this
+            # failure: it must arrive before the message is done with.
+            if await self._published(msg, outcome, context):
+                await msg.ack()
+                log.info(
+                    "task %s: %s; re-run from the integration branch",
+                    task.plan_task_id,
+                    describe(outcome),
+                    extra=context,
+                )
+            return
         if verdict.retry_in_s is not None:
             # The retry happens whether or not this event gets through: it only informs.
             try:
@@ -178,7 +213,8 @@ class TaskMessageHandler:
 
     async def _published(self, msg: Msg, outcome: Outcome, context: dict[str, object]) -> bool:
         try:
-            await publish_status(self._js, outcome)
+            for event in outcome_events(outcome):
+                await publish_status(self._js, event)
         except Exception as exc:
             # Not acked: the task comes back, and the redelivery finds the pushed branch.
             log.warning("could not publish the outcome (%s); nak", exc, extra=context)
@@ -243,4 +279,7 @@ def num_delivered(msg: Msg) -> int:
 def describe(outcome: Outcome) -> str:
     if isinstance(outcome, TaskFailed):
         return f"attempt {outcome.attempt} failed {outcome.error_code}: {outcome.message}"
-    return f"succeeded at {outcome.commit[:12]} (pushed: {outcome.pushed})"
+    landed = (
+        f", integrated as {outcome.integrated_commit[:12]}" if outcome.integrated_commit else ""
+    )
+    return f"succeeded at {outcome.commit[:12]} (pushed: {outcome.pushed}{landed})"

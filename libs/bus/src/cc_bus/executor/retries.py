@@ -13,7 +13,12 @@
    full jitter, `uniform(0, min(cap, base * 2**(n-1)))` where n is the delivery that failed
    (`CC_RETRY_BASE_S`, `CC_RETRY_CAP_S`). n counts this message's deliveries — the attempt
    number for a first dispatch — so a replay starts its backoff afresh.
-3. Any other failure is final: `TaskFailed(will_retry=False)`, then a `DeadLetter` on
+3. A failure carrying a `Rework` (the work could not be integrated: a clash with the
+   integration branch, or checks that fail only on the combined tree) is re-run from the
+   integration tip as a NEW task message, which the planner dispatches when it sees
+   `TaskFailed(will_retry=True, rework=…)`; the executor acks this one. Re-runs per task:
+   `CC_MAX_REWORKS` (the rework's `round` counts them); after that the failure is final.
+4. Any other failure is final: `TaskFailed(will_retry=False)`, then a `DeadLetter` on
    `cc.task.dead` (the original task message, the code and message, `num_delivered`), then the
    message is acked. `CANCELLED` is final but no dead letter: a cancel is a person's decision.
 
@@ -59,6 +64,9 @@ class RetryPolicy:
     """`CC_RETRY_BASE_S`: backoff base; the n-th failure waits up to base * 2**(n-1)."""
     cap_s: float = 60.0
     """`CC_RETRY_CAP_S`: the longest wait before a retry."""
+    max_reworks: int = 2
+    """`CC_MAX_REWORKS`: re-runs of a task from the integration tip after an integration
+    conflict, before it fails MERGE_CONFLICT (or VERIFICATION_FAILED on the combined tree)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
@@ -67,6 +75,7 @@ class RetryPolicy:
             max_attempts=int(_positive(env, "CC_MAX_ATTEMPTS", cls.max_attempts, whole=True)),
             base_s=_positive(env, "CC_RETRY_BASE_S", cls.base_s),
             cap_s=_positive(env, "CC_RETRY_CAP_S", cls.cap_s),
+            max_reworks=_non_negative_int(env, "CC_MAX_REWORKS", cls.max_reworks),
         )
 
     def check_max_deliver(self, max_deliver: int) -> None:
@@ -110,6 +119,8 @@ class Verdict:
     outcome: TaskFailed
     retry_in_s: float | None
     dead_letter: bool
+    rework: bool = False
+    """The planner re-runs the task from the integration tip (ack this message)."""
 
 
 def judge(
@@ -122,12 +133,31 @@ def judge(
     rng: random.Random | None = None,
 ) -> Verdict:
     """Decide on `failure`, the outcome of delivery `delivery` of the message `task`."""
+    if failure.rework is not None:
+        if failure.rework.round <= policy.max_reworks:
+            rework = msgspec.structs.replace(failure, recoverable=True, will_retry=True)
+            return Verdict(rework, None, dead_letter=False, rework=True)
+        final = msgspec.structs.replace(failure, recoverable=False, will_retry=False)
+        return Verdict(final, None, dead_letter=True)
     retryable = is_retryable(failure.error_code, task, rules)
     outcome = msgspec.structs.replace(failure, recoverable=retryable, will_retry=False)
     if retryable and max(delivery, 1) < policy.limit(task, rules):
         retry = msgspec.structs.replace(outcome, will_retry=True)
         return Verdict(retry, policy.backoff_s(max(delivery, 1), rng), dead_letter=False)
     return Verdict(outcome, None, dead_letter=failure.error_code is not FailureCode.CANCELLED)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
+    return value
 
 
 def _positive(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:

@@ -13,6 +13,7 @@ import asyncpg
 from gateway.schemas import (
     BatchView,
     DeadLetterView,
+    PullRequestView,
     RunSummary,
     RunView,
     TaskCounts,
@@ -40,6 +41,10 @@ class NewRun:
     agent: str
     selection: dict[str, Any]
     requested_by: str
+    base_ref: str = "HEAD"
+    integration_branch: str = ""
+    merge_style: str = "squash"
+    land: str = "branch"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +57,9 @@ class IdempotentRun:
 async def insert_run(conn: asyncpg.Connection, run: NewRun) -> None:
     await conn.execute(
         """
-        INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by)
-        VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7)
+        INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
+                          base_ref, integration_branch, merge_style, land)
+        VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)
         """,
         uuid.UUID(run.id),
         run.mode,
@@ -62,6 +68,10 @@ async def insert_run(conn: asyncpg.Connection, run: NewRun) -> None:
         run.agent,
         json.dumps(run.selection),
         run.requested_by,
+        run.base_ref,
+        run.integration_branch,
+        run.merge_style,
+        run.land,
     )
 
 
@@ -266,9 +276,21 @@ async def list_runs(pool: asyncpg.Pool, *, status: str | None, limit: int) -> li
             finished_at=r["finished_at"],
             error=r["error"],
             counts=_counts(tallies[r["id"]]),
+            base_ref=r["base_ref"],
+            integration_branch=r["integration_branch"],
+            integration_commit=r["integration_commit"],
+            land=r["land"],
+            pull_request=_pull_request(r["pull_request"]),
         )
         for r in rows
     ]
+
+
+def _pull_request(raw: str | None) -> PullRequestView | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return PullRequestView(url=data["url"], number=data["number"], state=data["state"])
 
 
 def _task_view(row: asyncpg.Record) -> TaskView:
@@ -281,6 +303,7 @@ def _task_view(row: asyncpg.Record) -> TaskView:
         branch=row["branch"],
         commit=row["commit"],
         pushed=row["pushed"],
+        integrated_commit=row["integrated_commit"],
         step=row["step"],
         error_code=row["error_code"],
         error=row["error"],
@@ -315,6 +338,7 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
             status=b["status"],
             started_at=b["started_at"],
             finished_at=b["finished_at"],
+            integrated_commit=b["integrated_commit"],
             tasks=tasks_by_batch.pop(b["index"], []),
         )
         for b in batch_rows
@@ -330,6 +354,7 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
                 status="pending",
                 started_at=None,
                 finished_at=None,
+                integrated_commit=None,
                 tasks=tasks_by_batch[index],
             )
         )
@@ -350,4 +375,11 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
         error=run["error"],
         batches=batches,
         counts=_counts([row["status"] for row in task_rows]),
+        base_ref=run["base_ref"],
+        integration_branch=run["integration_branch"],
+        integration_commit=run["integration_commit"],
+        merge_style=run["merge_style"],
+        land=run["land"],
+        landed_commit=run["landed_commit"],
+        pull_request=_pull_request(run["pull_request"]),
     )

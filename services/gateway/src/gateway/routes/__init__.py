@@ -9,7 +9,15 @@ from gateway.routes.dead_letters import list_dead_letters
 from gateway.routes.events import run_events, task_log
 from gateway.routes.health import health, ready
 from gateway.routes.plans import parse_plan_request
-from gateway.routes.runs import autonomous_start, autonomous_status, create_run, get_run, list_runs
+from gateway.routes.runs import (
+    autonomous_batches,
+    autonomous_start,
+    autonomous_status,
+    autonomous_task,
+    create_run,
+    get_run,
+    list_runs,
+)
 
 ROUTES: list[ControllerRouterHandler] = [
     create_run,
@@ -17,6 +25,8 @@ ROUTES: list[ControllerRouterHandler] = [
     list_runs,
     get_run,
     autonomous_status,
+    autonomous_batches,
+    autonomous_task,
     replay_task,
     replay_failed,
     cancel_run,

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from gateway import compat
 from gateway.db import repository
 from gateway.errors import bad_request, not_found
 from gateway.resources import Resources
@@ -103,5 +104,31 @@ async def get_run(run_id: FromPath[str], resources: NamedDependency[Resources]) 
 )
 async def autonomous_status(
     run_id: FromPath[str], resources: NamedDependency[Resources]
-) -> RunView:
-    return await _view(resources, run_id)
+) -> compat.AutonomousStatus:
+    return compat.autonomous_status(await _view(resources, run_id))
+
+
+@get(
+    "/api/v1/autonomous/{run_id:str}/batches",
+    tags=["compatibility"],
+    summary="A run's batches with their tasks (the original call)",
+)
+async def autonomous_batches(
+    run_id: FromPath[str], resources: NamedDependency[Resources]
+) -> compat.AutonomousBatches:
+    return compat.autonomous_batches(await _view(resources, run_id))
+
+
+@get(
+    "/api/v1/autonomous/{run_id:str}/tasks/{task_number:str}",
+    tags=["compatibility"],
+    summary="One task by its plan id, e.g. 1.2 (the original call)",
+)
+async def autonomous_task(
+    run_id: FromPath[str], task_number: FromPath[str], resources: NamedDependency[Resources]
+) -> compat.AutonomousTask:
+    view = await _view(resources, run_id)
+    task = compat.find_task(view, task_number)
+    if task is None:
+        raise not_found(f"task {task_number[:50]} of run {run_id[:100]}")
+    return compat.autonomous_task(view, task)

@@ -7,10 +7,12 @@ messages with the same ids, which is what makes a redo after a crash harmless.
 from __future__ import annotations
 
 import msgspec
-from cc_planfile import SelectionError, select_batches
+from cc_planfile import SelectionError, select_batches, task_waits
 from commandcenter_contracts import (
     BatchCompleted,
+    BatchIntegrated,
     BatchStarted,
+    LandRequested,
     PhaseStartRequested,
     PlanBatch,
     PlannedBatch,
@@ -23,6 +25,7 @@ from commandcenter_contracts import (
     StatusEvent,
     TaskDispatched,
     TaskQueued,
+    default_integration_branch,
 )
 
 from planner.domain.naming import branch_names, event_id, task_id
@@ -30,15 +33,17 @@ from planner.domain.progress import (
     Action,
     BatchState,
     CompleteBatch,
+    DispatchTasks,
     FinishRun,
+    Land,
     RunProgress,
     StartBatch,
     TaskState,
     start_batch,
 )
 
-Outgoing = StatusEvent | TaskDispatched
-"""What the planner publishes, in order: status events and task dispatches."""
+Outgoing = StatusEvent | TaskDispatched | LandRequested
+"""What the planner publishes, in order: status events, task dispatches, landing requests."""
 
 
 class RunTasks(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,13 +83,15 @@ def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> Plann
     progress = RunProgress(
         run_id=run_id,
         continue_on_failure=request.continue_on_failure,
+        land=request.land,
+        integration_branch=integration_branch(request),
         batches=[
             BatchState(
                 index=b_index,
                 phase=batch.phase,
                 number=batch.number,
                 title=batch.title,
-                tasks=[TaskState(task_id=t.task_id, plan_task_id=t.plan_task_id) for t in tasks],
+                tasks=_task_states(batch, tasks),
             )
             for b_index, (batch, tasks) in enumerate(zip(selected, dispatches, strict=True))
         ],
@@ -118,6 +125,25 @@ def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> Plann
     return PlannedRun(progress=progress, tasks=tasks, messages=messages)
 
 
+def _task_states(batch: PlanBatch, dispatches: list[TaskDispatched]) -> list[TaskState]:
+    """The batch's tasks, each with the earlier ones it waits for (overlapping `Files:`, or a
+    dependency within the batch): those must be integrated before it starts."""
+    ids = {d.plan_task_id: d.task_id for d in dispatches}
+    waits = task_waits(batch)
+    return [
+        TaskState(
+            task_id=d.task_id,
+            plan_task_id=d.plan_task_id,
+            waits_for=[ids[w] for w in waits.get(d.plan_task_id, []) if w in ids],
+        )
+        for d in dispatches
+    ]
+
+
+def integration_branch(request: PhaseStartRequested) -> str:
+    return request.integration_branch or default_integration_branch(request.run_id)
+
+
 def _dispatch(
     request: PhaseStartRequested,
     batch_index: int,
@@ -148,6 +174,8 @@ def _dispatch(
         agent=request.agent,
         timeout_s=timeout_s,
         mode=request.mode,
+        integration_branch=integration_branch(request),
+        merge_style=request.merge_style,
     )
 
 
@@ -166,37 +194,45 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
     run_id = progress.run_id
     out: list[Outgoing] = []
     for action in actions:
-        if isinstance(action, StartBatch):
+        if isinstance(action, StartBatch | DispatchTasks):
             if tasks is None:
-                raise ValueError("starting a batch needs the run's tasks")
+                raise ValueError("dispatching needs the run's tasks")
             i = action.batch_index
-            out.append(
-                BatchStarted(
-                    event_id=event_id(run_id, f"batch.started/{i}"), run_id=run_id, batch_index=i
+            if isinstance(action, StartBatch):
+                out.append(
+                    BatchStarted(
+                        event_id=event_id(run_id, f"batch.started/{i}"),
+                        run_id=run_id,
+                        batch_index=i,
+                    )
                 )
-            )
-            batch_tasks = tasks.batches[i]
-            out.extend(
-                TaskQueued(
-                    event_id=event_id(run_id, f"task.queued/{t.task_id}/{t.attempt}"),
-                    run_id=run_id,
-                    task_id=t.task_id,
-                    attempt=t.attempt,
-                    batch_index=i,
-                    plan_task_id=t.plan_task_id,
-                    branch=t.branch,
-                )
-                for t in batch_tasks
-            )
-            out.extend(batch_tasks)
+            out.extend(_dispatch_messages(run_id, tasks.batches[i], set(action.task_ids)))
         elif isinstance(action, CompleteBatch):
             i = action.batch_index
+            if action.integrated_commit:
+                out.append(
+                    BatchIntegrated(
+                        event_id=event_id(run_id, f"batch.integrated/{i}/{action.round}"),
+                        run_id=run_id,
+                        batch_index=i,
+                        integration_branch=progress.integration_branch,
+                        commit=action.integrated_commit,
+                    )
+                )
             out.append(
                 BatchCompleted(
                     event_id=event_id(run_id, f"batch.completed/{i}/{action.round}"),
                     run_id=run_id,
                     batch_index=i,
                     succeeded=action.succeeded,
+                )
+            )
+        elif isinstance(action, Land):
+            out.append(
+                LandRequested(
+                    request_id=event_id(run_id, f"land/{action.stage}"),
+                    run_id=run_id,
+                    final=action.final,
                 )
             )
         elif isinstance(action, FinishRun):
@@ -214,6 +250,26 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
                     )
                 )
     return out
+
+
+def _dispatch_messages(
+    run_id: str, batch_tasks: list[TaskDispatched], chosen: set[str]
+) -> list[Outgoing]:
+    """`task.queued` for each chosen task, then their dispatches, in plan order."""
+    dispatched = [t for t in batch_tasks if t.task_id in chosen]
+    queued: list[Outgoing] = [
+        TaskQueued(
+            event_id=event_id(run_id, f"task.queued/{t.task_id}/{t.attempt}"),
+            run_id=run_id,
+            task_id=t.task_id,
+            attempt=t.attempt,
+            batch_index=t.batch_index,
+            plan_task_id=t.plan_task_id,
+            branch=t.branch,
+        )
+        for t in dispatched
+    ]
+    return [*queued, *dispatched]
 
 
 def _halt_reason(progress: RunProgress, failed: list[str]) -> str:

@@ -11,6 +11,17 @@ Replay (a person re-runs a failed task): a `task.queued` with a higher attempt r
 task, its batch and, if it was over, the run; when the new attempt succeeds, the batch
 completes again and the run goes on with the next batch. Re-opened batches and runs count
 rounds/epochs so the events they emit the second time get new deterministic ids.
+
+Waiting tasks: a task of a batch whose `Files:` overlap an earlier task's of the same batch, or
+that depends on one, is not dispatched with its batch. It waits until those succeeded (that
+is, are integrated), then it is dispatched and starts from the tip that holds their work. A
+task waiting on a failed one stays waiting: its batch fails, and a replay of the failed task
+that succeeds releases it.
+
+Landing: a run whose request asks for `pr` or `merge` does not finish when its last batch
+succeeds: it is `landing` until the lander reports `run.landed` (then `run.succeeded`) or a
+`run.failed` LAND_FAILED. With `pr`, the lander is also asked to open the draft pull request
+when the run's first task is integrated, and to update it after each batch.
 """
 
 from __future__ import annotations
@@ -20,7 +31,11 @@ from typing import Literal
 
 import msgspec
 from commandcenter_contracts import (
+    FailureCode,
+    LandMode,
     RunCancelled,
+    RunFailed,
+    RunLanded,
     StatusEvent,
     TaskFailed,
     TaskQueued,
@@ -28,9 +43,9 @@ from commandcenter_contracts import (
     TaskSucceeded,
 )
 
-TaskStatus = Literal["pending", "queued", "running", "succeeded", "failed"]
+TaskStatus = Literal["pending", "waiting", "queued", "running", "succeeded", "failed"]
 BatchStatus = Literal["pending", "running", "succeeded", "failed"]
-RunStatus = Literal["running", "succeeded", "halted", "cancelled"]
+RunStatus = Literal["running", "landing", "succeeded", "halted", "cancelled", "failed"]
 
 TASK_TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
 
@@ -41,6 +56,10 @@ class TaskState(msgspec.Struct, kw_only=True):
     attempt: int = 1
     status: TaskStatus = "pending"
     error_code: str | None = None
+    waits_for: list[str] = []
+    """Task ids of earlier tasks of the batch that must succeed before this one starts."""
+    integrated_commit: str | None = None
+    integration_depth: int = 0
 
 
 class BatchState(msgspec.Struct, kw_only=True):
@@ -63,6 +82,10 @@ class RunProgress(msgspec.Struct, kw_only=True):
     epoch: int = 0
     """How many times the finished run was re-opened by a replayed task (part of event ids)."""
     batches: list[BatchState] = []
+    land: LandMode = "branch"
+    integration_branch: str = ""
+    pr_opened: bool = False
+    """Land `pr`: the lander was asked to open the pull request (at the first integration)."""
 
     def find_task(self, task_id: str) -> tuple[BatchState, TaskState] | None:
         for batch in self.batches:
@@ -78,12 +101,32 @@ class RunProgress(msgspec.Struct, kw_only=True):
 # --- actions ----------------------------------------------------------------------------------
 class StartBatch(msgspec.Struct, frozen=True, kw_only=True):
     batch_index: int
+    task_ids: list[str] = []
+    """The tasks dispatched now; the others of the batch wait."""
+
+
+class DispatchTasks(msgspec.Struct, frozen=True, kw_only=True):
+    """Waiting tasks whose predecessors succeeded: dispatch them now."""
+
+    batch_index: int
+    task_ids: list[str]
 
 
 class CompleteBatch(msgspec.Struct, frozen=True, kw_only=True):
     batch_index: int
     succeeded: bool
     round: int
+    integrated_commit: str | None = None
+    """The integration branch's tip once every task of the batch landed (`batch.integrated`)."""
+    integration_branch: str = ""
+
+
+class Land(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the lander to bring the landing up to date (`final`: finish it)."""
+
+    final: bool
+    stage: str
+    """Part of the request's id: `first`, `batch/<i>/<round>`, `final/<epoch>`."""
 
 
 class FinishRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +137,7 @@ class FinishRun(msgspec.Struct, frozen=True, kw_only=True):
     failed_tasks: list[str] = []
 
 
-Action = StartBatch | CompleteBatch | FinishRun
+Action = StartBatch | DispatchTasks | CompleteBatch | Land | FinishRun
 
 
 class Transition(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,12 +148,40 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
 
 # --- the state machine -------------------------------------------------------------------------
 def start_batch(progress: RunProgress, index: int) -> StartBatch:
-    """Mark batch `index` running and its tasks queued (attempt 1); mutates `progress`."""
+    """Mark batch `index` running, its tasks queued (attempt 1) or waiting; mutates `progress`."""
     batch = progress.batches[index]
     batch.status = "running"
+    ready: list[str] = []
     for task in batch.tasks:
+        task.status = "waiting" if task.waits_for else "queued"
+        if not task.waits_for:
+            ready.append(task.task_id)
+    return StartBatch(batch_index=index, task_ids=ready)
+
+
+def _release_waiting(batch: BatchState) -> DispatchTasks | None:
+    """Waiting tasks whose predecessors all succeeded become queued; mutates `batch`."""
+    succeeded = {t.task_id for t in batch.tasks if t.status == "succeeded"}
+    ready = [
+        t for t in batch.tasks if t.status == "waiting" and all(w in succeeded for w in t.waits_for)
+    ]
+    for task in ready:
         task.status = "queued"
-    return StartBatch(batch_index=index)
+    if not ready:
+        return None
+    return DispatchTasks(batch_index=batch.index, task_ids=[t.task_id for t in ready])
+
+
+def _stuck(batch: BatchState) -> set[str]:
+    """Waiting tasks that cannot start: one of their predecessors failed or is stuck itself."""
+    status = {t.task_id: t.status for t in batch.tasks}
+    stuck: set[str] = set()
+    for task in batch.tasks:  # predecessors come first: one pass is enough
+        if task.status == "waiting" and any(
+            status.get(w) == "failed" or w in stuck for w in task.waits_for
+        ):
+            stuck.add(task.task_id)
+    return stuck
 
 
 def could_change(event: StatusEvent) -> bool:
@@ -120,8 +191,10 @@ def could_change(event: StatusEvent) -> bool:
     events, its own first `task.queued`) never change progress, and skipping them saves a
     read of the whole run from the KV bucket per event (the dispatch benchmark's bottleneck).
     """
-    if isinstance(event, RunCancelled | TaskStarted | TaskSucceeded):
+    if isinstance(event, RunCancelled | TaskStarted | TaskSucceeded | RunLanded):
         return True
+    if isinstance(event, RunFailed):
+        return event.error_code == FailureCode.LAND_FAILED
     if isinstance(event, TaskFailed):
         return not event.will_retry
     if isinstance(event, TaskQueued):
@@ -134,11 +207,13 @@ def apply(progress: RunProgress, event: StatusEvent) -> Transition:
     if event.run_id != progress.run_id or progress.status == "cancelled":
         return Transition(progress=progress)
     if isinstance(event, RunCancelled):
-        if progress.status not in ("running", "halted"):
+        if progress.status not in ("running", "halted", "landing"):
             return Transition(progress=progress)
         nxt = copy.deepcopy(progress)
         nxt.status = "cancelled"
         return Transition(progress=nxt, changed=True)
+    if isinstance(event, RunLanded | RunFailed):
+        return _apply_landing(progress, event)
     if isinstance(event, TaskQueued | TaskStarted | TaskSucceeded | TaskFailed):
         return _apply_task_event(progress, event)
     return Transition(progress=progress)
@@ -175,9 +250,19 @@ def _apply_task_event(
     if isinstance(event, TaskSucceeded):
         task.status = "succeeded"
         task.error_code = None
-    else:
-        task.status = "failed"
-        task.error_code = str(event.error_code)
+        task.integrated_commit = event.integrated_commit
+        task.integration_depth = event.integration_depth
+        actions: list[Action] = []
+        if nxt.land == "pr" and event.integrated_commit and not nxt.pr_opened:
+            nxt.pr_opened = True
+            actions.append(Land(final=False, stage="first"))
+        released = _release_waiting(batch)
+        if released is not None:
+            actions.append(released)
+        actions += _after_task_finished(nxt, batch)
+        return Transition(progress=nxt, actions=actions, changed=True)
+    task.status = "failed"
+    task.error_code = str(event.error_code)
     return Transition(progress=nxt, actions=_after_task_finished(nxt, batch), changed=True)
 
 
@@ -200,14 +285,45 @@ def _reopen(progress: RunProgress, batch: BatchState, task: TaskState, attempt: 
         progress.epoch += 1
 
 
+def _apply_landing(progress: RunProgress, event: RunLanded | RunFailed) -> Transition:
+    """The lander's answer: landed, the run succeeds; land failed, the run failed."""
+    if progress.status != "landing":
+        return Transition(progress=progress)
+    nxt = copy.deepcopy(progress)
+    if isinstance(event, RunFailed):
+        nxt.status = "failed"
+        return Transition(progress=nxt, changed=True)
+    nxt.status = "succeeded"
+    last = max((b.index for b in nxt.batches), default=0)
+    finish = FinishRun(outcome="succeeded", epoch=nxt.epoch, batch_index=last)
+    return Transition(progress=nxt, actions=[finish], changed=True)
+
+
+def _batch_tip(batch: BatchState) -> str | None:
+    """The integration tip after the batch: the deepest of its tasks' integrated commits."""
+    landed = [t for t in batch.tasks if t.integrated_commit]
+    if not landed:
+        return None
+    return max(landed, key=lambda t: t.integration_depth).integrated_commit
+
+
 def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Action]:
-    """Complete the batch when its last task finished, then start the next one or finish."""
-    if batch.status != "running" or any(t.status not in TASK_TERMINAL for t in batch.tasks):
+    """Complete the batch when its last task finished (a task waiting on a failed one never
+    will), then start the next one or finish."""
+    if batch.status != "running":
+        return []
+    stuck = _stuck(batch)
+    if any(t.status not in TASK_TERMINAL and t.task_id not in stuck for t in batch.tasks):
         return []
     ok = all(t.status == "succeeded" for t in batch.tasks)
     batch.status = "succeeded" if ok else "failed"
     actions: list[Action] = [
-        CompleteBatch(batch_index=batch.index, succeeded=ok, round=batch.round)
+        CompleteBatch(
+            batch_index=batch.index,
+            succeeded=ok,
+            round=batch.round,
+            integrated_commit=_batch_tip(batch) if ok else None,
+        )
     ]
     if progress.status != "running":
         return actions
@@ -217,11 +333,17 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
     if ok or progress.continue_on_failure:
         pending = [b for b in progress.batches if b.status == "pending"]
         if pending:
+            if ok and progress.land == "pr":
+                actions.append(Land(final=False, stage=f"batch/{batch.index}/{batch.round}"))
             actions.append(start_batch(progress, pending[0].index))
             return actions
     outcome: Literal["succeeded", "halted"] = (
         "succeeded" if all(b.status == "succeeded" for b in progress.batches) else "halted"
     )
+    if outcome == "succeeded" and progress.land != "branch":
+        progress.status = "landing"
+        actions.append(Land(final=True, stage=f"final/{progress.epoch}"))
+        return actions
     progress.status = outcome
     actions.append(
         FinishRun(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from commandcenter_contracts import TaskDispatched, TaskQueued, TaskReplayRequested
+from commandcenter_contracts import TaskDispatched, TaskFailed, TaskQueued, TaskReplayRequested
 
 from planner.domain.naming import event_id
 from planner.domain.planning import Outgoing, RunTasks
@@ -101,7 +101,8 @@ def replay_dispatch(
     base: TaskDispatched, request: TaskReplayRequested, attempt: int
 ) -> TaskDispatched:
     """`base` (the task's last dispatch) as attempt `attempt`, with the request's overrides."""
-    changes: dict[str, Any] = {"attempt": attempt}
+    # A person's replay starts afresh: no re-run context from an integration conflict.
+    changes: dict[str, Any] = {"attempt": attempt, "rework": None}
     if request.agent is not None:
         changes["agent"] = request.agent
     if request.timeout_s is not None:
@@ -109,6 +110,38 @@ def replay_dispatch(
     if request.verification is not None:
         changes["verification"] = list(request.verification)
     return msgspec.structs.replace(base, **changes)
+
+
+def rework_request_id(event: TaskFailed) -> str:
+    """The id a re-run after an integration conflict is recorded under (one per attempt)."""
+    return f"rework/{event.task_id}/{event.attempt}"
+
+
+def decide_rework(
+    progress: RunProgress | None,
+    event: TaskFailed,
+    *,
+    last_replayed_attempt: int = 0,
+    cancelled: bool = False,
+) -> Decision:
+    """Whether the attempt of `event` (it could not be integrated) is re-run from the tip."""
+    if progress is None or cancelled or progress.status == "cancelled":
+        return Refuse(reason="the run is unknown or cancelled")
+    found = progress.find_task(event.task_id)
+    if found is None:
+        return Refuse(reason=f"run {event.run_id} has no task {event.task_id}")
+    _, task = found
+    latest = max(task.attempt, last_replayed_attempt)
+    if latest > event.attempt:
+        return Refuse(reason=f"{task.plan_task_id} has a newer attempt ({latest}) already")
+    if task.attempt == event.attempt and task.status in TASK_TERMINAL:
+        return Refuse(reason=f"attempt {event.attempt} of {task.plan_task_id} is over already")
+    return Go(attempt=event.attempt + 1)
+
+
+def rework_dispatch(base: TaskDispatched, event: TaskFailed, attempt: int) -> TaskDispatched:
+    """`base` (the task's last dispatch) as attempt `attempt`, with what clashed."""
+    return msgspec.structs.replace(base, attempt=attempt, rework=event.rework)
 
 
 def replay_messages(dispatch: TaskDispatched) -> list[Outgoing]:

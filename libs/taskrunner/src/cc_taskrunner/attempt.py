@@ -1,0 +1,54 @@
+"""One attempt of one task on its way through the steps, and what each step learned."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from commandcenter_contracts import TaskDispatched
+
+from cc_taskrunner.integration import IntegrationTarget
+from cc_taskrunner.ports import Agent, Workspace
+from cc_taskrunner.reporting import Outcome, Reporter
+from cc_taskrunner.settings import RunnerSettings
+from cc_taskrunner.skills import SkillCatalog
+
+
+@dataclass(kw_only=True)
+class Attempt:
+    task: TaskDispatched
+    agent: Agent
+    workspace: Workspace
+    cancel: asyncio.Event
+    since: int
+    """The first attempt of the task message this attempt is a delivery of: work pushed by any
+    attempt from there on is this message's work, done already."""
+    report: Reporter
+    settings: RunnerSettings
+    skills: SkillCatalog
+    integration: IntegrationTarget | None
+    """The run's integration branch; None for a task message from before integration."""
+
+    base: str = ""
+    """The commit the task's branch starts from (the integration tip, else the base ref)."""
+    start_tip: str | None = None
+    """The integration branch's tip when the task started (None: no integration)."""
+    remote_tip: str | None = None
+    """The task's branch on the remote before this attempt (the lease of its push)."""
+    tip: str | None = None
+    """The task's own commit: made by this attempt, or found pushed by an earlier delivery."""
+    recovered: bool = False
+    """The work was found on the remote (an earlier delivery pushed it): no agent runs."""
+    pushed: bool = False
+    integrated: str | None = None
+    """The commit on the integration branch that holds the task's work."""
+    depth: int = 0
+
+    @property
+    def is_redelivery(self) -> bool:
+        return self.task.attempt > self.since
+
+
+Step = Callable[[Attempt], Awaitable[Outcome | None]]
+"""One step of a task's flow: None to go on, an outcome to end the attempt with."""

@@ -1,0 +1,135 @@
+"""The integrate step: the merge queue. The task's commit lands on the integration branch as
+one squashed commit (or a merge commit), re-checked on the combined tree first.
+
+Read the tip, skip if the task is on it already (exactly once, whatever crashed before), merge
+the task's commit onto it, run the task's verification commands again when the combined tree
+differs from the verified one, then move the branch with a compare-and-set on that tip. Lost
+the race to another integrator: read the new tip and do it again. The branch never points at a
+tree whose checks failed there.
+
+A clash with the tip, or checks that fail only on the combined tree, end the attempt with a
+`Rework`: the task runs again from the current tip, told what clashed (the executor decides
+whether a re-run is left; see `cc_bus.executor.retries`).
+"""
+
+from __future__ import annotations
+
+from commandcenter_contracts import FailureCode, Rework, TaskDispatched
+
+from cc_taskrunner import integration
+from cc_taskrunner.attempt import Attempt
+from cc_taskrunner.commits import task_commit_message, trailers
+from cc_taskrunner.errors import GitError, TaskRunnerError
+from cc_taskrunner.integration import Combined, Conflict
+from cc_taskrunner.reporting import Outcome
+from cc_taskrunner.verification import run_verification
+
+MAX_RACES = 10
+"""Lost compare-and-sets in a row before the attempt gives up (recoverably)."""
+
+
+def integration_message(task: TaskDispatched) -> str:
+    """The squashed commit carries the task's own message; a merge commit says what it merges."""
+    if task.merge_style == "merge":
+        return f"Merge {task.branch}: {task.title.strip()}\n\n{trailers(task)}\n"
+    return task_commit_message(task)
+
+
+def next_round(task: TaskDispatched) -> int:
+    return task.rework.round + 1 if task.rework is not None else 1
+
+
+async def integrate(a: Attempt) -> Outcome | None:
+    target = a.integration
+    if target is None:
+        return None
+    assert a.tip is not None, "integrate runs after commit"
+    ws, task = a.workspace, a.task
+    timeout_s = a.settings.git_timeout_s
+    verified_tree = await integration.tree_of(ws, a.tip)
+    message = integration_message(task)
+    # The task cannot have landed before the tip it started from, unless this delivery
+    # recovered an earlier delivery's work (then `already_done` looked at the whole line).
+    since = None if a.recovered else a.start_tip
+    for _ in range(MAX_RACES):
+        tip = await integration.read_tip(ws, target, timeout_s=timeout_s)
+        if tip is None:
+            raise GitError(f"the integration branch {target.describe()} disappeared")
+        landed = await integration.find_integrated(ws, task.task_id, tip, since=since)
+        if landed is not None:
+            await _landed(a, landed, "already on it")
+            return None
+        combined = await integration.combine(
+            ws,
+            onto=tip,
+            task_commit=a.tip,
+            message=message,
+            merge_commit=task.merge_style == "merge",
+        )
+        if isinstance(combined, Conflict):
+            return _conflict(a, combined)
+        if combined.tree != verified_tree:
+            failed = await _check_combined(a, combined)
+            if failed is not None:
+                return failed
+        if a.cancel.is_set():
+            return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
+        if await integration.move(ws, target, combined.commit, old=tip, timeout_s=timeout_s):
+            await _landed(a, combined.commit, f"onto {tip[:12]}")
+            return None
+        await a.report.line("system", f"{target.branch} moved meanwhile: combining again")
+    raise TaskRunnerError(
+        FailureCode.INFRA, f"{target.describe()} kept moving: gave up after {MAX_RACES} tries"
+    )
+
+
+async def _landed(a: Attempt, commit: str, how: str) -> None:
+    assert a.integration is not None
+    a.integrated = commit
+    a.depth = await integration.depth(a.workspace, commit)
+    await a.report.progress("integrated", f"{a.integration.branch} at {commit[:12]} ({how})")
+
+
+async def _check_combined(a: Attempt, combined: Combined) -> Outcome | None:
+    """The task's checks on the combined tree: None when they pass (or there are none)."""
+    task = a.task
+    if not task.verification:
+        return None
+    await integration.check_out(a.workspace, combined.commit)
+    await a.report.line("system", f"verifying the combined tree on {combined.parent[:12]}")
+    failure = await run_verification(
+        task.verification,
+        workspace=a.workspace,
+        log=a.report.log,
+        timeout_s=a.settings.verification_timeout_s,
+        cancel=a.cancel,
+    )
+    if a.cancel.is_set():
+        return a.report.failed(FailureCode.CANCELLED, "cancelled during verification")
+    if failure is None:
+        await a.report.progress("verified_combined", f"{len(task.verification)} command(s) passed")
+        return None
+    rework = Rework(
+        round=next_round(task),
+        after_attempt=task.attempt,
+        reason="combined_checks",
+        command=failure.command,
+        output=failure.reason,
+        onto=combined.parent,
+    )
+    message = f"passes alone but fails on the integration branch: {failure.message()}"
+    return a.report.failed(FailureCode.VERIFICATION_FAILED, message, rework=rework)
+
+
+def _conflict(a: Attempt, conflict: Conflict) -> Outcome:
+    task = a.task
+    rework = Rework(
+        round=next_round(task),
+        after_attempt=task.attempt,
+        reason="conflict",
+        files=conflict.files,
+        onto=conflict.onto,
+    )
+    shown = ", ".join(conflict.files[:20]) + (" …" if len(conflict.files) > 20 else "")
+    message = f"its changes clash with the integration branch at {conflict.onto[:12]} in: {shown}"
+    return a.report.failed(FailureCode.MERGE_CONFLICT, message, rework=rework)

@@ -1,0 +1,226 @@
+"""The integration step against real git repositories: tasks build on each other's work, the
+merge queue re-checks combined trees, clashes come back as a `Rework`, and a task lands on the
+integration branch exactly once whatever is redelivered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from cc_taskrunner import FreshCloneIsolation, GitIdentity, TaskRunner, build_prompt, parse_trailers
+from cc_taskrunner.integration import IntegrationTarget, move, read_tip
+from cc_taskrunner.workspace import LocalWorkspace
+from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskFailed, TaskSucceeded
+from taskrunner_support import (
+    CountingAgent,
+    create_body,
+    make_harness,
+    make_task,
+    python_agent,
+)
+
+pytestmark = pytest.mark.integration
+
+INTEGRATION = "cc/run12345/integration"
+
+
+def _task(
+    sandbox: GitSandbox, plan_id: str, path: str, content: str, **extra: object
+) -> TaskDispatched:
+    fields: dict[str, object] = {
+        "run_id": "run12345-0000-0000-0000-000000000000",
+        "plan_task_id": plan_id,
+        "title": f"Create {path}",
+        "body": create_body(path, content),
+        "branch": f"cc/run12345/{plan_id.replace('.', '-')}-{Path(path).stem}",
+        "integration_branch": INTEGRATION,
+        "base_ref": "main",
+    }
+    fields.update(extra)
+    return make_task(sandbox, **fields)
+
+
+def _succeeded(outcome: object) -> TaskSucceeded:
+    assert isinstance(outcome, TaskSucceeded), outcome
+    return outcome
+
+
+def _failed(outcome: object, code: FailureCode) -> TaskFailed:
+    assert isinstance(outcome, TaskFailed), outcome
+    assert outcome.error_code is code, outcome.message
+    return outcome
+
+
+def _first_parent_log(where: Path, ref: str) -> list[str]:
+    return git(where, "log", "--first-parent", "--format=%H", ref).split()
+
+
+async def test_each_task_starts_from_the_work_before_it_and_lands_as_one_commit(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness = make_harness(tmp_path)
+    base = git(git_sandbox.repo, "rev-parse", "main").strip()
+    first = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
+    # The second task's check needs the first task's file: it passes only on top of it.
+    second = _task(
+        git_sandbox, "2.1", "src/beta.txt", "beta", verification=["test -s src/alpha.txt"]
+    )
+
+    one = _succeeded(await harness.runner.run(first))
+    two = _succeeded(await harness.runner.run(second))
+
+    remote = git_sandbox.remote
+    line = _first_parent_log(remote, INTEGRATION)
+    assert line[2:] == _first_parent_log(remote, base)  # exactly two commits over the base
+    assert line[:2] == [two.integrated_commit, one.integrated_commit]
+    assert two.integration_depth == one.integration_depth + 1
+    assert git_sandbox.file_at(INTEGRATION, "src/alpha.txt").strip() == "alpha"
+    assert git_sandbox.file_at(INTEGRATION, "src/beta.txt").strip() == "beta"
+    # Each integrated commit carries its task's trailers; the base branch did not move.
+    message = git(remote, "log", "-1", "--format=%B", INTEGRATION)
+    assert parse_trailers(message)["CommandCenter-Task"] == second.task_id
+    assert git(remote, "rev-parse", "main").strip() == base
+    # The second task's own branch starts from the first task's integration.
+    assert git(remote, "merge-base", "--is-ancestor", one.integrated_commit or "", two.commit) == ""
+    assert "integrated" in harness.sink.steps()
+    assert any(e for e in harness.sink.events if getattr(e, "step", "") == "isolated")
+
+
+async def test_a_clash_with_the_integration_tip_asks_for_a_rework_naming_the_files(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness = make_harness(tmp_path)
+    write = "import pathlib; pathlib.Path('shared.txt').write_text('{}\\n')"
+    first = _task(git_sandbox, "1.1", "a.txt", "a", agent=python_agent(write.format("one")))
+    second = _task(git_sandbox, "1.2", "b.txt", "b", agent=python_agent(write.format("two")))
+    # Both start from the same tip, as parallel tasks of a batch do: the second is prepared
+    # before the first lands, by running it with the first's integration held back.
+    one = _succeeded(await harness.runner.run(first))
+    tip_before = git(git_sandbox.remote, "rev-parse", f"{one.integrated_commit}^").strip()
+    assert tip_before == git(git_sandbox.repo, "rev-parse", "main").strip()
+    # Rewind the integration branch's view of the second task by making it start at the base:
+    second_from_base = msgspec.structs.replace(second, integration_branch="")
+    alone = _succeeded(await harness.runner.run(second_from_base))
+    assert alone.integrated_commit is None  # no integration: its branch is pushed only
+
+    redo = msgspec.structs.replace(second, attempt=2)
+    outcome = await harness.runner.run(redo, base_attempt=1)  # its pushed work is recovered
+    failed = _failed(outcome, FailureCode.MERGE_CONFLICT)
+    assert failed.rework is not None
+    assert failed.rework.reason == "conflict"
+    assert failed.rework.files == ["shared.txt"]
+    assert failed.rework.round == 1 and failed.rework.after_attempt == 2
+    assert failed.rework.onto == one.integrated_commit
+    assert "shared.txt" in failed.message
+    # The integration branch did not move.
+    assert git(git_sandbox.remote, "rev-parse", INTEGRATION).strip() == one.integrated_commit
+
+
+async def test_checks_that_fail_only_on_the_combined_tree_never_reach_the_branch(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness = make_harness(tmp_path)
+    first = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
+    one = _succeeded(await harness.runner.run(first))
+    # Made from the base (no integration), it passes alone: alpha.txt is not there.
+    second = _task(
+        git_sandbox, "1.2", "src/beta.txt", "beta", verification=["test ! -e src/alpha.txt"]
+    )
+    _succeeded(await harness.runner.run(msgspec.structs.replace(second, integration_branch="")))
+    redo = msgspec.structs.replace(second, attempt=2)
+    failed = _failed(
+        await harness.runner.run(redo, base_attempt=1), FailureCode.VERIFICATION_FAILED
+    )
+    assert failed.rework is not None and failed.rework.reason == "combined_checks"
+    assert failed.rework.command == "test ! -e src/alpha.txt"
+    assert "fails on the integration branch" in failed.message
+    assert git(git_sandbox.remote, "rev-parse", INTEGRATION).strip() == one.integrated_commit
+
+
+async def test_a_redelivered_task_that_was_integrated_is_not_integrated_again(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    counting = CountingAgent(make_harness(tmp_path).agents["plan-follower"])
+    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    task = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
+    one = _succeeded(await harness.runner.run(task))
+    # The executor died after the push, before the ack: the message comes back as attempt 2.
+    again = _succeeded(
+        await harness.runner.run(msgspec.structs.replace(task, attempt=2), base_attempt=1)
+    )
+    assert again.integrated_commit == one.integrated_commit
+    assert counting.runs == 1
+    assert git(git_sandbox.remote, "rev-parse", INTEGRATION).strip() == one.integrated_commit
+    assert "already_done" in harness.sink.steps() and "already_integrated" in harness.sink.steps()
+
+
+async def test_merge_style_lands_a_merge_commit_with_the_task_branch_as_second_parent(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness = make_harness(tmp_path)
+    task = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha", merge_style="merge")
+    done = _succeeded(await harness.runner.run(task))
+    parents = git(git_sandbox.remote, "log", "-1", "--format=%P", INTEGRATION).split()
+    assert parents[1] == done.commit
+    assert git(git_sandbox.remote, "log", "-1", "--format=%s", INTEGRATION).startswith("Merge ")
+
+
+async def test_a_repository_without_a_remote_keeps_the_integration_branch_locally(
+    tmp_path: Path,
+) -> None:
+    sandbox = make_git_sandbox(tmp_path / "git")
+    git(sandbox.repo, "remote", "remove", "origin")
+    harness = make_harness(tmp_path)
+    one = _succeeded(await harness.runner.run(_task(sandbox, "1.1", "a.txt", "a")))
+    two = _succeeded(
+        await harness.runner.run(
+            _task(sandbox, "1.2", "b.txt", "b", verification=["test -s a.txt"])
+        )
+    )
+    assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == two.integrated_commit
+    assert git(sandbox.repo, "rev-parse", f"{INTEGRATION}^").strip() == one.integrated_commit
+    assert git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+async def test_a_fresh_clone_of_a_local_repository_without_a_remote_integrates_into_it(
+    tmp_path: Path,
+) -> None:
+    sandbox = make_git_sandbox(tmp_path / "git")
+    git(sandbox.repo, "remote", "remove", "origin")
+    harness = make_harness(tmp_path)
+    isolation = FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost"))
+    runner = TaskRunner(isolation, harness.agents, harness.sink, harness.settings)
+    one = _succeeded(await runner.run(_task(sandbox, "1.1", "a.txt", "a")))
+    assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == one.integrated_commit
+
+
+async def test_moving_the_branch_is_a_compare_and_set(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    ws = LocalWorkspace(path=git_sandbox.repo, branch="main", base_commit="", remote="origin")
+    target = IntegrationTarget("cc/x/integration", "origin")
+    base = git(git_sandbox.repo, "rev-parse", "main").strip()
+    git(git_sandbox.repo, "commit", "-q", "--allow-empty", "-m", "next")
+    nxt = git(git_sandbox.repo, "rev-parse", "main").strip()
+    assert await read_tip(ws, target, timeout_s=30) is None
+    assert await move(ws, target, base, old=None, timeout_s=30)
+    assert not await move(ws, target, nxt, old=None, timeout_s=30)  # exists already
+    assert not await move(ws, target, nxt, old=nxt, timeout_s=30)  # stale lease
+    assert await move(ws, target, nxt, old=base, timeout_s=30)
+    assert await read_tip(ws, target, timeout_s=30) == nxt
+
+
+def test_a_rework_tells_the_agent_what_clashed(git_sandbox: GitSandbox) -> None:
+    task = _task(
+        git_sandbox,
+        "1.2",
+        "b.txt",
+        "b",
+        rework=Rework(after_attempt=1, reason="conflict", files=["shared.txt"], onto="abc"),
+    )
+    prompt = build_prompt(task)
+    assert "attempt 1 could not be integrated" in prompt
+    assert "- shared.txt" in prompt
+    assert INTEGRATION in prompt

@@ -1,0 +1,193 @@
+"""The merge queue under faults: an executor killed between its merge and its push, or after the
+integration push and before its ack, and two replicas pushing to the integration branch at the
+same instant. Whatever happens, each task's work lands on the integration branch exactly once
+(the checker's fourth invariant)."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.faults.checker import Checker, event_type
+from tests.faults.harness import (
+    Bus,
+    FaultStack,
+    StatusWatch,
+    agent_argv,
+    assert_work_of_last_agent,
+    batch_of,
+    count,
+    of_type,
+    open_js,
+    plan_markdown,
+    poll,
+    start_run,
+    wait_run_end,
+)
+from tests.faults.report import FaultReport
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+EXECUTOR = "executor-local-1"
+
+# Git runs the hook with the updated refs on stdin, "old new name" per line. It acts on the
+# first update of an existing integration branch (its creation at the base is left alone).
+_HOOK_HEAD = """\
+import pathlib, sys, time
+marks = pathlib.Path(MARKS)
+refs = sys.stdin.read().split()
+update = len(refs) == 3 and refs[2].endswith("/integration") and set(refs[0]) != {"0"}
+"""
+
+
+def _install(remote: Path, name: str, marks: Path, body: str) -> None:
+    hook = remote / "hooks" / name
+    head = _HOOK_HEAD.replace("MARKS", repr(str(marks)))
+    hook.write_text(f"#!{sys.executable}\n{head}{body}")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+async def test_executor_killed_between_the_merge_and_the_integration_push(
+    fault_stack: FaultStack, bus: Bus, fault: FaultReport
+) -> None:
+    fault.scenario(
+        "2c. `kill -9` the local executor between its merge and its integration push",
+        injected="a pre-receive hook holds task 1.1's push to the integration branch (the "
+        "combined commit made, the branch not moved); SIGKILL to executor-local-1, then the "
+        "hook refuses the push the dead executor started",
+    )
+    fs = fault_stack
+    held, release = fs.marks / "held", fs.marks / "release"
+    _install(
+        fs.sandbox.remote,
+        "pre-receive",
+        fs.marks,
+        "if update and not (marks / 'held').exists():\n"
+        "    (marks / 'held').write_text(' '.join(refs))\n"
+        "    for _ in range(200):\n"
+        "        if (marks / 'release').exists():\n"
+        "            break\n"
+        "        time.sleep(0.1)\n"
+        "    sys.exit(1)  # the pusher is dead: nothing of its push lands\n",
+    )
+    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
+    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+    refs = await poll(lambda: held.exists() and held.read_text(), within_s=60, what="the push held")
+    old_pid = fs.kill(EXECUTOR)
+    release.write_text("go")
+    await fs.wait_restarted(EXECUTOR, old_pid)
+    end = await wait_run_end(bus.js, run_id, within_s=120)
+    assert event_type(end) == "run.succeeded", end
+    summary = await bus.checker.check(run_id, base)
+
+    # the held push was task 1.1's (the first to move the branch after its creation)
+    assert summary.deliveries == {"1.1": 2, "1.2": 1}
+    assert_work_of_last_agent(fs, summary.commits)
+    assert sorted(summary.integrated) == ["1.1", "1.2"]
+    pushed = refs.split()[1]
+    fault.note(
+        "the merged commit of the killed delivery never landed "
+        f"({pushed[:12]} refused); the redelivery found its pushed work, merged it again and "
+        f"landed it once ({summary.integrated['1.1'][:12]})"
+    )
+
+
+async def test_executor_killed_after_the_integration_push_before_the_ack(
+    fault_stack: FaultStack, bus: Bus, fault: FaultReport
+) -> None:
+    fault.scenario(
+        "2d. `kill -9` the local executor after its integration push, before the ack",
+        injected="a post-receive hook holds task 1.1's push to the integration branch for 4 s "
+        "after the branch moved; SIGKILL to executor-local-1 then",
+    )
+    fs = fault_stack
+    held = fs.marks / "held"
+    _install(
+        fs.sandbox.remote,
+        "post-receive",
+        fs.marks,
+        "if update and not (marks / 'held').exists():\n"
+        "    (marks / 'held').write_text(' '.join(refs))\n"
+        "    time.sleep(4)\n",
+    )
+    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
+    watch = await StatusWatch().open(fs.nats_url)
+    try:
+        run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+        refs = await poll(
+            lambda: held.exists() and held.read_text(), within_s=60, what="the push held"
+        )
+        old_pid = fs.kill(EXECUTOR)
+        landed = refs.split()[1]
+        await fs.wait_restarted(EXECUTOR, old_pid)
+        end = await wait_run_end(bus.js, run_id, within_s=120)
+    finally:
+        await watch.close()
+    assert event_type(end) == "run.succeeded", end
+    summary = await bus.checker.check(run_id, base)
+
+    assert summary.deliveries == {"1.1": 2, "1.2": 1}
+    assert summary.integrated["1.1"] == landed  # the commit the dead executor pushed
+    recognised = count(watch.seen, of_type("task.progress", step="already_integrated"))
+    assert recognised == 1
+    fault.note(
+        f"the redelivery found task 1.1 on the integration branch ({landed[:12]}) and "
+        "reported it without running the agent or merging again"
+    )
+
+
+@pytest.fixture
+def dagger_stack(launch: Callable[..., FaultStack]) -> FaultStack:
+    return launch(
+        dagger_executors=2,
+        extra_env={"CC_DAGGER_SLOTS": "1", "CC_DAGGER_BACKEND": "engineless"},
+    )
+
+
+async def test_two_replicas_integrating_at_the_same_instant(
+    dagger_stack: FaultStack, fault: FaultReport
+) -> None:
+    fault.scenario(
+        "2e. two dagger replicas push to the integration branch at the same instant",
+        injected="a pre-receive hook holds each push to the integration branch until both "
+        "replicas' pushes are waiting, then lets them go together",
+    )
+    fs = dagger_stack
+    _install(
+        fs.sandbox.remote,
+        "pre-receive",
+        fs.marks,
+        "if update and not (marks / 'raced').exists():\n"
+        "    (marks / f'waiting-{refs[1]}').write_text(refs[1])\n"
+        "    for _ in range(300):\n"
+        "        if len(list(marks.glob('waiting-*'))) >= 2:\n"
+        "            break\n"
+        "        time.sleep(0.05)\n"
+        "    (marks / 'raced').write_text('both pushed')\n",
+    )
+    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
+    nc, js = await open_js(fs.nats_url)
+    try:
+        run_id = await start_run(
+            fs.stack.gateway_url, plan, argv=agent_argv(fs.marks), execution_mode="dagger"
+        )
+        end = await wait_run_end(js, run_id, within_s=180)
+        assert event_type(end) == "run.succeeded", end
+        summary = await Checker(js, fs.database_url, fs.sandbox.remote).check(run_id, base)
+    finally:
+        await nc.close()
+
+    waiting = sorted(fs.marks.glob("waiting-*"))
+    assert len(waiting) == 2, "both replicas should have pushed at the same time"
+    assert sorted(summary.integrated) == ["1.1", "1.2"]
+    logs = fs.log_text("executor-dagger-1") + fs.log_text("executor-dagger-2")
+    fault.note(
+        "both pushes were held until both waited, then let go together: one moved the branch, "
+        "the other's lease failed"
+        + (" and it combined again on the new tip" if "combining again" in logs else "")
+        + "; each task landed exactly once"
+    )
