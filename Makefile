@@ -42,8 +42,19 @@ $(TOOLS_STAMP): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# The Claude Code CLI, pinned (tools/claude/package.json): the default agent. `commandcenter up`,
+# preflight and the tests find it there; the native binary comes from the npm registry alone.
+CLAUDE_STAMP := tools/claude/node_modules/.installed
+
+.PHONY: claude
+claude: $(CLAUDE_STAMP) ## install the pinned Claude Code CLI into tools/claude (npm)
+
+$(CLAUDE_STAMP): tools/claude/package.json tools/claude/package-lock.json
+	npm ci --prefix tools/claude --ignore-scripts --no-audit --no-fund
+	touch $@
+
 .PHONY: test
-test: setup tools ## the whole test suite (unit, integration with real servers, end to end)
+test: setup tools claude ## the whole test suite (unit, integration with real servers, end to end)
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast

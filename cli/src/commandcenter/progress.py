@@ -69,7 +69,10 @@ class RunProgress:
     def _on_task_succeeded(self, event: dict[str, Any]) -> None:
         name = self.task_names.get(event["task_id"], event["task_id"])
         pushed = "pushed" if event.get("pushed") else "not pushed"
-        self.say(f"  ✔ {name}  {event['branch']} @ {event['commit'][:10]} ({pushed})")
+        usage = event.get("usage") or {}
+        cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") else ""
+        fixes = f", {event['fix_rounds']} fix round(s)" if event.get("fix_rounds") else ""
+        self.say(f"  ✔ {name}  {event['branch']} @ {event['commit'][:10]} ({pushed}{cost}{fixes})")
         self._done(event["task_id"])
 
     def _on_task_integrated(self, event: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from commandcenter.servers import NatsServer, PostgresServer, ServerError, port_is_free
+from commandcenter.tools import claude_env
 
 STATE_FILE = "stack.json"
 
@@ -102,6 +103,7 @@ class Stack:
             "CC_PLANNER_WORK_DIR": str(self.data_dir / "planner"),
             "CC_LOG_FORMAT": "json",
             **_skills_dir_env(),
+            **claude_env(),
             **self.extra_env,
         }
         specs = [ServiceSpec("gateway", "gateway"), ServiceSpec("planner", "planner")]

@@ -18,7 +18,6 @@ from commandcenter_contracts.plan import BatchSelection, Plan
 
 ExecutionMode = Literal["local", "dagger"]
 EXECUTION_MODES: tuple[str, ...] = ("local", "dagger")
-AGENTS: tuple[str, ...] = ("claude", "command", "plan-follower")
 
 LandMode = Literal["branch", "pr", "merge"]
 """How a run's integration branch ends: it is the result (`branch`), a pull request into the
@@ -75,6 +74,11 @@ class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
     """Where the run's tasks are combined; empty: `default_integration_branch(run_id)`."""
     merge_style: MergeStyle = "squash"
     land: LandMode = "branch"
+    fix_rounds: int = 2
+    max_turns: int | None = None
+    allowed_tools: list[str] | None = None
+    max_cost_usd: float | None = None
+    """The run's budget: once its agents spent this much, no new task starts."""
 
 
 class Rework(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +131,13 @@ class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
     merge_style: MergeStyle = "squash"
     rework: Rework | None = None
     """Set when this attempt redoes the task after an integration conflict."""
+    fix_rounds: int = 2
+    """Times the agent is sent back to fix checks that failed before the task fails."""
+    max_turns: int | None = None
+    """The agent's turn limit (Claude Code `--max-turns`); None: the agent's default."""
+    allowed_tools: list[str] | None = None
+    """Local worktree mode: the tools the Claude agent may use without asking; None: the
+    executor's default (edits, and the programs of the task's verification commands)."""
 
     @property
     def msg_id(self) -> str:
@@ -158,6 +169,7 @@ class PlannedBatch(msgspec.Struct, frozen=True, kw_only=True):
 
 class RunAccepted(_Event, frozen=True, kw_only=True, tag="run.accepted"):
     mode: ExecutionMode
+    max_cost_usd: float | None = None
     plan_path: str
     selection: BatchSelection
     repo: str
@@ -214,10 +226,26 @@ class RunLanded(_Event, frozen=True, kw_only=True, tag="run.landed"):
 
 
 class RunHalted(_Event, frozen=True, kw_only=True, tag="run.halted"):
-    """A task failed: the run stopped after its batch. Resumable by replaying the task."""
+    """A task failed: the run stopped after its batch. Resumable by replaying the task.
+    With `error_code` BUDGET_EXCEEDED: the run's spend reached its budget; resumable by
+    raising it (`run.budget_changed`)."""
 
     batch_index: int
     failed_tasks: list[str] = []
+    reason: str = ""
+    error_code: FailureCode | None = None
+
+
+class RunBudgetChanged(_Event, frozen=True, kw_only=True, tag="run.budget_changed"):
+    """A person set the run's budget (`POST /api/v1/runs/{id}/budget`)."""
+
+    max_cost_usd: float
+    requested_by: str = "anonymous"
+
+
+class RunResumed(_Event, frozen=True, kw_only=True, tag="run.resumed"):
+    """A run halted by its budget goes on: its budget was raised above its spend."""
+
     reason: str = ""
 
 
@@ -265,6 +293,21 @@ class TaskProgress(_Event, frozen=True, kw_only=True, tag="task.progress"):
     step: str
     """`isolated`, `agent_started`, `agent_finished`, `committed`, `verified`, `pushed`, …"""
     message: str = ""
+    fix_round: int | None = None
+    """Set on the steps of a fix round (1, 2, …): the agent was sent back to fix failed checks."""
+
+
+class TaskUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """What an agent spent on a task attempt (all its fix rounds together)."""
+
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    turns: int = 0
+    model: str | None = None
+    session_id: str | None = None
 
 
 class TaskIntegrated(_Event, frozen=True, kw_only=True, tag="task.integrated"):
@@ -292,6 +335,9 @@ class TaskSucceeded(_Event, frozen=True, kw_only=True, tag="task.succeeded"):
     integration_branch: str = ""
     integration_depth: int = 0
     """See `TaskIntegrated.depth`."""
+    usage: TaskUsage | None = None
+    fix_rounds: int = 0
+    """How many times the agent was sent back to fix failed checks in this attempt."""
 
 
 class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
@@ -305,6 +351,8 @@ class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
     rework: Rework | None = None
     """With `will_retry`: the attempt could not be integrated, and the planner dispatches a
     new attempt from the integration branch's tip carrying this (what clashed)."""
+    usage: TaskUsage | None = None
+    fix_rounds: int = 0
 
 
 StatusEvent = (
@@ -315,6 +363,8 @@ StatusEvent = (
     | RunFailed
     | RunHalted
     | RunCancelled
+    | RunBudgetChanged
+    | RunResumed
     | RunLanded
     | PullRequestUpdated
     | BatchStarted
@@ -369,6 +419,27 @@ class TaskReplayRequested(msgspec.Struct, frozen=True, kw_only=True):
     verification: list[str] | None = None
     requested_by: str = "anonymous"
     requested_at: datetime = msgspec.field(default_factory=utcnow)
+
+
+class AgentAvailability(msgspec.Struct, frozen=True, kw_only=True):
+    available: bool
+    detail: str = ""
+    """Where it is or why not (for Claude: the CLI's path and version, and the NAME of the
+    credential it will use — never a value)."""
+
+
+class ExecutorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What an executor says of itself, refreshed in the `cc_executors` bucket while it lives."""
+
+    executor_id: str
+    mode: ExecutionMode
+    slots: int = 1
+    agents: dict[str, AgentAvailability] = {}
+    credential: str | None = None
+    """The name of the credential its Claude agents use (`ANTHROPIC_API_KEY`, …), or None."""
+    version: str = ""
+    started_at: datetime = msgspec.field(default_factory=utcnow)
+    seen_at: datetime = msgspec.field(default_factory=utcnow)
 
 
 class LandRequested(msgspec.Struct, frozen=True, kw_only=True):

@@ -46,6 +46,10 @@ class PlanTask(msgspec.Struct, frozen=True, kw_only=True):
     commit_message: str | None = None
     skill: str | None = None
     execution_mode: str | None = None
+    max_turns: int | None = None
+    """`**Max turns:**`: the agent's turn limit for this task (overrides the run's)."""
+    model: str | None = None
+    """`**Model:**`: the agent's model for this task (overrides the run's)."""
     line: int = 0
     """1-based line of the task's heading or table row."""
 

@@ -57,6 +57,8 @@ CONSUMER_DEAD_LETTERS: Final = "gateway-dead-letters"
 
 # --- key-value buckets ----------------------------------------------------------------------
 KV_PLANNER_RUNS: Final = "cc_planner_runs"
+# Executors announce themselves here (id, mode, slots, agents), refreshed while they live.
+KV_EXECUTORS: Final = "cc_executors"
 
 
 def task_dispatch_subject(mode: str) -> str:

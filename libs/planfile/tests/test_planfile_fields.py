@@ -317,3 +317,18 @@ def test_verification_command_rule_directly() -> None:
     assert verification_command("``") is None
     assert fence_commands("text", ["x"]) is None
     assert fence_commands("sh", ["a \\", "  b \\"]) == ["a b"]
+
+
+def test_max_turns_and_model_are_read_per_task() -> None:
+    from cc_planfile import parse_plan
+
+    plan = parse_plan(
+        "# P\n\n## Batch 1: B\n\n### Task 1.1: One\n\n**Max turns:** 40\n**Model:** opus\n\n"
+        "### Task 1.2: Two\n\n**Max turns:** lots\n",
+        source="<test>",
+    )
+    one, two = plan.batches[0].tasks
+    assert (one.max_turns, one.model) == (40, "opus")
+    assert (two.max_turns, two.model) == (None, None)
+    assert [w.line for w in plan.warnings] == [12]
+    assert "Max turns 'lots'" in plan.warnings[0].message

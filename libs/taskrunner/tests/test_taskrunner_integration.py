@@ -126,7 +126,12 @@ async def test_checks_that_fail_only_on_the_combined_tree_never_reach_the_branch
     one = _succeeded(await harness.runner.run(first))
     # Made from the base (no integration), it passes alone: alpha.txt is not there.
     second = _task(
-        git_sandbox, "1.2", "src/beta.txt", "beta", verification=["test ! -e src/alpha.txt"]
+        git_sandbox,
+        "1.2",
+        "src/beta.txt",
+        "beta",
+        verification=["test ! -e src/alpha.txt"],
+        fix_rounds=0,
     )
     _succeeded(await harness.runner.run(msgspec.structs.replace(second, integration_branch="")))
     redo = msgspec.structs.replace(second, attempt=2)
@@ -224,3 +229,38 @@ def test_a_rework_tells_the_agent_what_clashed(git_sandbox: GitSandbox) -> None:
     assert "attempt 1 could not be integrated" in prompt
     assert "- shared.txt" in prompt
     assert INTEGRATION in prompt
+
+
+FIXER = """
+import pathlib, sys
+prompt = sys.stdin.read()
+if "Fix round" in prompt:
+    pathlib.Path("src/ack.txt").write_text("alpha seen\\n")
+else:
+    pathlib.Path("src").mkdir(exist_ok=True)
+    pathlib.Path("src/beta.txt").write_text("beta\\n")
+"""
+
+
+async def test_a_check_failing_on_the_combined_tree_is_fixed_there_in_a_fix_round(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness = make_harness(tmp_path)
+    one = _succeeded(await harness.runner.run(_task(git_sandbox, "1.1", "src/alpha.txt", "alpha")))
+    check = "test ! -e src/alpha.txt -o -e src/ack.txt"  # alone it passes; combined it needs ack
+    second = _task(
+        git_sandbox, "1.2", "src/beta.txt", "beta", verification=[check], agent=python_agent(FIXER)
+    )
+    _succeeded(await harness.runner.run(msgspec.structs.replace(second, integration_branch="")))
+    done = _succeeded(
+        await harness.runner.run(msgspec.structs.replace(second, attempt=2), base_attempt=1)
+    )
+    assert done.fix_rounds == 1 and done.attempt == 2  # fixed within the attempt
+    tip = git(git_sandbox.remote, "rev-parse", INTEGRATION).strip()
+    assert done.integrated_commit == tip
+    assert git(git_sandbox.remote, "rev-parse", f"{tip}^").strip() == one.integrated_commit
+    for path in ("src/alpha.txt", "src/beta.txt", "src/ack.txt"):
+        git_sandbox.file_at(INTEGRATION, path)  # all three on the branch, in one commit
+    rounds = [e for e in harness.sink.events if getattr(e, "step", "") == "fix_round"]
+    assert [getattr(e, "fix_round", None) for e in rounds] == [1]
+    assert "on the integration branch" in getattr(rounds[0], "message", "")

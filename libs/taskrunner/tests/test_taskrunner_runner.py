@@ -31,7 +31,6 @@ from commandcenter_contracts import (
 )
 from taskrunner_support import (
     FENCE,
-    PYTHON,
     CountingAgent,
     Harness,
     RecordingSink,
@@ -495,39 +494,6 @@ async def test_the_command_agent_gets_prompt_task_and_ids_and_nothing_leaks_into
     tree = git(git_sandbox.remote, "ls-tree", "-r", "--name-only", task.branch).split()
     assert sorted(tree) == ["README.md", "out.txt"]
     assert not exists(Path(doc["env"]["CC_PROMPT_FILE"]))
-
-
-async def test_the_claude_agent_runs_the_cli_in_print_mode_with_the_prompt_on_stdin(
-    tmp_path: Path, git_sandbox: GitSandbox
-) -> None:
-    fake = tmp_path / "bin" / "claude"
-    fake.parent.mkdir()
-    record = tmp_path / "claude.json"
-    fake.write_text(
-        f"#!{PYTHON}\n"
-        "import json, pathlib, sys\n"
-        f"pathlib.Path({str(record)!r}).write_text("
-        "json.dumps({'argv': sys.argv[1:], 'stdin': sys.stdin.read()}))\n"
-        "pathlib.Path('claude.txt').write_text('edited\\n')\n"
-    )
-    fake.chmod(0o755)
-    harness = make_harness(tmp_path, claude_bin=str(fake), claude_args=("--verbose",))
-    task = make_task(git_sandbox, agent=AgentSpec(name="claude", model="opus"))
-    outcome = await harness.runner.run(task)
-    assert isinstance(outcome, TaskSucceeded), outcome
-    doc = json.loads(record.read_text())
-    assert doc["argv"] == [
-        "-p",
-        "--output-format",
-        "text",
-        "--permission-mode",
-        "acceptEdits",
-        "--model",
-        "opus",
-        "--verbose",
-    ]
-    assert task.body.strip() in doc["stdin"]
-    assert git_sandbox.file_at(task.branch, "claude.txt") == "edited\n"
 
 
 async def test_shell_metacharacters_in_task_text_never_execute(

@@ -34,6 +34,10 @@ REPO = "https://git.example.org/team/app.git"
 BRANCH = "cc/0123abcd/2-1-add-the-parser"
 INTEGRATION = "cc/0123abcd/integration"
 BASE, TASK_TIP, COMBINED = "b" * 40, "c" * 40, "d" * 40
+CLAUDE_RESULT = (
+    '{"type":"result","subtype":"success","is_error":false,"num_turns":1,'
+    '"total_cost_usd":0.01,"session_id":"s-1","result":"done"}\n'
+)
 
 
 def _task(**overrides: Any) -> TaskDispatched:
@@ -99,6 +103,8 @@ class ScriptedEngine:
         return self.answer(_execs(ctr)[-1])
 
     def answer(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[0] == "claude":  # the CLI's last stream-json line: how it ended, what it cost
+            return 0, CLAUDE_RESULT, ""
         if argv[0] != "git":
             return 0, "", ""  # the agent, the checks
         verb, args = argv[1], argv[2:]
@@ -314,22 +320,33 @@ async def test_only_credentials_present_in_the_environment_are_referenced() -> N
     assert [a["name"] for n, a in steps if n == "withSecretVariable"] == ["ANTHROPIC_API_KEY"]
 
 
-async def test_claude_runs_in_print_mode_and_plan_follower_writes_files_into_the_checkout() -> None:
-    claude = _task(agent=AgentSpec(name="claude", model="opus"), verification=[])
-    settings = _settings(CC_CLAUDE_BIN="claude", CC_CLAUDE_ARGS="--max-turns 30")
-    execs = _execs(await _pipeline(claude, settings))
-    assert [
+async def test_claude_runs_sandboxed_in_the_container_with_a_private_home() -> None:
+    claude = _task(agent=AgentSpec(name="claude", model="opus"), verification=[], max_turns=30)
+    settings = _settings(CC_CLAUDE_BIN="claude", CC_CLAUDE_ARGS="--effort high")
+    steps = _steps(await _pipeline(claude, settings))
+    agent = next(a for n, a in steps if n == "withExec" and a["args"][0] == "claude")
+    assert agent["args"] == [
         "claude",
         "-p",
         "--output-format",
-        "text",
+        "stream-json",
+        "--verbose",
         "--permission-mode",
-        "acceptEdits",
+        "bypassPermissions",  # a container is a sandbox of its own
         "--model",
         "opus",
         "--max-turns",
         "30",
-    ] in execs
+        "--effort",
+        "high",
+    ]
+    env = {a["name"]: a["value"] for n, a in steps if n == "withEnvVariable"}
+    assert env["HOME"] == "/cc/home" and env["CLAUDE_CONFIG_DIR"] == "/cc/home/.claude"
+    assert env["IS_SANDBOX"] == "1" and env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    assert env["DISABLE_AUTOUPDATER"] == "1" and env["CLAUDE_CODE_MAX_RETRIES"] == "2"
+
+
+async def test_plan_follower_writes_files_into_the_checkout() -> None:
     body = "Create `src/app/parser.py`:\n```\nprint('hi')\n```\n"
     follower = _task(agent=AgentSpec(name="plan-follower"), body=body, verification=[])
     steps = _steps(await _pipeline(follower))

@@ -16,7 +16,13 @@ def test_defaults() -> None:
     assert (settings.slots, settings.max_in_flight, settings.grace_s) == (4, 4, 30)
     assert settings.image == DEFAULT_IMAGE
     assert settings.work_root == Path("~/.cache/commandcenter/work").expanduser()
-    assert settings.agent_credentials == ("ANTHROPIC_API_KEY",)
+    assert settings.agent_credentials == (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_MODEL",
+    )
     assert (settings.ack_wait_s, settings.heartbeat_s, settings.max_deliver) == (60, 15, 5)
     assert settings.retry == RetryPolicy(max_attempts=3, base_s=2, cap_s=60)
     assert ":" in settings.executor_id  # host:pid

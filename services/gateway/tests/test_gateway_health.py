@@ -19,7 +19,10 @@ async def test_health_and_ready(client: Client) -> None:
     r = await client.get("/health")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = await client.get("/ready")
-    assert (r.status_code, r.json()) == (200, {"nats": "ok", "postgres": "ok", "streams": "ok"})
+    assert (r.status_code, r.json()) == (
+        200,
+        {"nats": "ok", "postgres": "ok", "streams": "ok", "executors": []},
+    )
 
 
 async def test_openapi_is_served(client: Client) -> None:

@@ -15,6 +15,7 @@ from commandcenter_contracts import (
     TaskQueued,
     TaskStarted,
     TaskSucceeded,
+    TaskUsage,
 )
 
 
@@ -55,6 +56,7 @@ def make_request(
     continue_on_failure: bool = False,
     timeout_s: float | None = None,
     mode: str = "local",
+    max_cost_usd: float | None = None,
 ) -> PhaseStartRequested:
     run_id = run_id or str(uuid.uuid4())
     return PhaseStartRequested(
@@ -69,10 +71,11 @@ def make_request(
         remote="origin",
         timeout_s=timeout_s,
         continue_on_failure=continue_on_failure,
+        max_cost_usd=max_cost_usd,
     )
 
 
-def succeeded(run_id: str, task_id: str, attempt: int = 1) -> TaskSucceeded:
+def succeeded(run_id: str, task_id: str, attempt: int = 1, *, cost: float = 0.0) -> TaskSucceeded:
     return TaskSucceeded(
         run_id=run_id,
         task_id=task_id,
@@ -80,6 +83,7 @@ def succeeded(run_id: str, task_id: str, attempt: int = 1) -> TaskSucceeded:
         branch="cc/x/y",
         commit="0" * 40,
         pushed=True,
+        usage=TaskUsage(cost_usd=cost, turns=1) if cost else None,
     )
 
 

@@ -11,6 +11,7 @@ from commandcenter_contracts import (
     BatchStarted,
     FailureCode,
     PlannedBatch,
+    RunBudgetChanged,
     RunCancelled,
     RunHalted,
     RunPlanned,
@@ -37,9 +38,20 @@ from planner_testkit import failed, make_plan, make_request, queued, started, su
 class Machine:
     """Drives one run through `apply` + `render` the way the service does, minus NATS."""
 
-    def __init__(self, *batch_sizes: int, continue_on_failure: bool = False) -> None:
+    def __init__(
+        self,
+        *batch_sizes: int,
+        continue_on_failure: bool = False,
+        max_cost_usd: float | None = None,
+        mode: str = "local",
+    ) -> None:
         self.planned: PlannedRun = plan_run(
-            make_request(make_plan(*batch_sizes), continue_on_failure=continue_on_failure),
+            make_request(
+                make_plan(*batch_sizes),
+                continue_on_failure=continue_on_failure,
+                max_cost_usd=max_cost_usd,
+                mode=mode,
+            ),
             default_timeout_s=1800,
         )
         self.progress: RunProgress = self.planned.progress
@@ -429,3 +441,50 @@ def test_a_run_without_a_timeout_leaves_it_to_the_executor_and_the_skill() -> No
     """0 = not requested: the executor applies the skill's `default_ms`, else its default."""
     planned = plan_run(make_request(make_plan(1)), default_timeout_s=0)
     assert planned.tasks.batches[0][0].timeout_s == 0
+
+
+# --- budget -------------------------------------------------------------------------------------
+def _dispatched(out: list[Outgoing]) -> list[str]:
+    return [m.task_id for m in out if isinstance(m, TaskDispatched)]
+
+
+def test_a_local_run_with_a_budget_dispatches_one_task_at_a_time_and_halts_when_spent() -> None:
+    m = Machine(3, 1, max_cost_usd=1.0)
+    assert _dispatched(m.planned.messages) == [m.task(0, 0)]  # serial: the first only
+    _, out = m.send(succeeded(m.run_id, m.task(0, 0), cost=0.6))
+    assert _dispatched(out) == [m.task(0, 1)]
+    _, out = m.send(succeeded(m.run_id, m.task(0, 1), cost=0.6))  # 1.2 spent of 1.0
+    assert _dispatched(out) == []  # no new task starts
+    halted = [e for e in out if isinstance(e, RunHalted)]
+    assert len(halted) == 1 and halted[0].error_code is FailureCode.BUDGET_EXCEEDED
+    assert "$1.20 of its $1.00" in halted[0].reason
+    assert m.progress.status == "halted" and m.progress.spent == pytest.approx(1.2)
+
+    # the same outcome again changes nothing (costs are set per attempt, not added)
+    t, _ = m.send(succeeded(m.run_id, m.task(0, 1), cost=0.6))
+    assert not t.changed
+
+    # a raised budget resumes the run where it stopped
+    t, out = m.send(RunBudgetChanged(run_id=m.run_id, max_cost_usd=5.0))
+    assert t.changed and m.progress.status == "running"
+    assert [type(e).__name__ for e in out][:1] == ["RunResumed"]
+    assert _dispatched(out) == [m.task(0, 2)]
+    m.send(succeeded(m.run_id, m.task(0, 2), cost=0.1))
+    _, out = m.send(succeeded(m.run_id, m.task(1, 0), cost=0.1))
+    assert m.progress.status == "succeeded"
+
+
+def test_a_dagger_run_with_a_budget_finishes_its_running_tasks_then_halts() -> None:
+    m = Machine(2, 1, max_cost_usd=1.0, mode="dagger")
+    assert len(_dispatched(m.planned.messages)) == 2  # parallel: the whole batch
+    _, out = m.send(succeeded(m.run_id, m.task(0, 0), cost=1.5))
+    assert not [e for e in out if isinstance(e, RunHalted)]  # 0.1 is still running
+    _, out = m.send(succeeded(m.run_id, m.task(0, 1), cost=0.1))
+    assert _dispatched(out) == []  # batch 2 never starts
+    assert [e for e in out if isinstance(e, RunHalted)]
+    t, out = m.send(RunBudgetChanged(run_id=m.run_id, max_cost_usd=1.0))
+    assert not t.changed  # the same budget again: nothing
+    t, out = m.send(RunBudgetChanged(run_id=m.run_id, max_cost_usd=1.5))
+    assert t.changed and m.progress.status == "halted"  # still spent: stays halted
+    _, out = m.send(RunBudgetChanged(run_id=m.run_id, max_cost_usd=3.0))
+    assert _dispatched(out) == [m.task(1, 0)] and m.progress.status == "running"

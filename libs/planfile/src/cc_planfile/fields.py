@@ -85,6 +85,8 @@ _FIELD_NAMES: dict[str, str] = {
     **dict.fromkeys(("commit", "commit message"), "commit"),
     "skill": "skill",
     "execution mode": "execution mode",
+    **dict.fromkeys(("max turns", "max-turns", "turns"), "max turns"),
+    **dict.fromkeys(("model", "agent model"), "model"),
 }
 
 _FILE_PREFIXES = ("create", "modify", "test", "tests", "update", "delete", "add", "edit", "new")
@@ -148,6 +150,8 @@ class TaskFields:
     commit_message: str | None = None
     skill: str | None = None
     execution_mode: str | None = None
+    max_turns: int | None = None
+    model: str | None = None
     warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -454,7 +458,23 @@ def read_task_fields(lines: Sequence[SourceLine], task_id: str) -> TaskFields:
     fields.commit_message = _read_commit(items.get("commit", []))
     fields.skill = _read_single(items.get("skill", []))
     fields.execution_mode = _read_single(items.get("execution mode", []))
+    fields.model = _read_single(items.get("model", []))
+    fields.max_turns = _read_max_turns(items.get("max turns", []), task_id, fields)
     return fields
+
+
+def _read_max_turns(items: list[_Item], task_id: str, fields: TaskFields) -> int | None:
+    """`**Max turns:** 40`: a whole number from 1 to 1000; anything else is a warning."""
+    text = _read_single(items)
+    if text is None:
+        return None
+    value = text.split()[0]
+    if value.isdigit() and 1 <= int(value) <= 1000:
+        return int(value)
+    fields.warnings.append(
+        (items[0].line, f"task {task_id}: Max turns {text!r} is not a number from 1 to 1000")
+    )
+    return None
 
 
 def file_paths_from_cell(cell: str) -> list[str]:

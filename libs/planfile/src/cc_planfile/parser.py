@@ -81,6 +81,8 @@ class _TaskDraft:
     commit_message: str | None = None
     skill: str | None = None
     execution_mode: str | None = None
+    max_turns: int | None = None
+    model: str | None = None
 
     def freeze(self) -> PlanTask:
         return PlanTask(
@@ -94,6 +96,8 @@ class _TaskDraft:
             commit_message=self.commit_message,
             skill=self.skill,
             execution_mode=self.execution_mode,
+            max_turns=self.max_turns,
+            model=self.model,
             line=self.line,
         )
 
@@ -446,6 +450,8 @@ class _PlanBuilder:
                 commit_message=fields.commit_message,
                 skill=fields.skill,
                 execution_mode=fields.execution_mode,
+                max_turns=fields.max_turns,
+                model=fields.model,
             ),
         )
 

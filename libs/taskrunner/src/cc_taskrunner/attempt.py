@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from commandcenter_contracts import TaskDispatched
+from commandcenter_contracts import TaskDispatched, TaskUsage
 
 from cc_taskrunner.integration import IntegrationTarget
 from cc_taskrunner.ports import Agent, Workspace
@@ -44,10 +44,35 @@ class Attempt:
     integrated: str | None = None
     """The commit on the integration branch that holds the task's work."""
     depth: int = 0
+    usage: TaskUsage | None = None
+    """What the agent spent, all rounds of this attempt together."""
+    session_id: str | None = None
+    """The agent's session (Claude Code), continued by a fix round."""
+    fix_rounds: int = 0
+    """Fix rounds so far: times the agent was sent back because a check failed."""
+    denials: tuple[str, ...] = ()
+    """Tool calls the agent's permissions refused, all rounds."""
 
     @property
     def is_redelivery(self) -> bool:
         return self.task.attempt > self.since
+
+    def spent(self, usage: TaskUsage | None) -> None:
+        """Add one agent run's usage to the attempt's."""
+        if usage is None:
+            return
+        self.session_id = usage.session_id or self.session_id
+        before = self.usage or TaskUsage()
+        self.usage = TaskUsage(
+            cost_usd=before.cost_usd + usage.cost_usd,
+            input_tokens=before.input_tokens + usage.input_tokens,
+            output_tokens=before.output_tokens + usage.output_tokens,
+            cache_read_tokens=before.cache_read_tokens + usage.cache_read_tokens,
+            cache_creation_tokens=before.cache_creation_tokens + usage.cache_creation_tokens,
+            turns=before.turns + usage.turns,
+            model=usage.model or before.model,
+            session_id=self.session_id,
+        )
 
 
 Step = Callable[[Attempt], Awaitable[Outcome | None]]

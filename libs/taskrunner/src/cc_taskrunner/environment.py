@@ -38,6 +38,9 @@ class ExecEnvironment:
     """Scrubbed: fixed variables only git steps get (GIT_ASKPASS, the user name)."""
     home: Path | None = None
     """Scrubbed: `HOME` of every command (a private folder per task)."""
+    agent_files: Mapping[str, Path] = field(default_factory=dict)
+    """Files copied into an agent's private home (`Workspace.private_home`), by their path
+    there: e.g. `.claude/.credentials.json` from `CC_CLAUDE_CREDENTIALS_FILE`."""
     source: Mapping[str, str] | None = field(default=None, repr=False)
     """The executor's environment (None: `os.environ` when a command starts)."""
 

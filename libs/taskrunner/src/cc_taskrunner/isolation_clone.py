@@ -75,6 +75,7 @@ class FreshCloneIsolation:
             branch=branch,
             base_commit="",
             remote=None,
+            sandboxed=True,
             environment=environment,
             scratch_root=tmp / "scratch",
             kill_grace_s=self._kill_grace_s,

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import secrets
 import shutil
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,11 +43,14 @@ class WorktreeIsolation:
         identity: GitIdentity,
         *,
         kill_grace_s: float = 3.0,
+        environment: ExecEnvironment | None = None,
     ) -> None:
         self._root = worktree_root.expanduser()
         self._identity = identity
         self._kill_grace_s = kill_grace_s
-        self._environment = ExecEnvironment(fixed=identity.env())
+        base = environment if environment is not None else ExecEnvironment()
+        # The identity always applies: the commits are made by CommandCenter.
+        self._environment = replace(base, fixed={**base.fixed, **identity.env()})
 
     async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         return await asyncio.to_thread(self._prepare, task)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal, Protocol
 
-from commandcenter_contracts import FailureCode, LogLine, StatusEvent, TaskDispatched
+from commandcenter_contracts import FailureCode, LogLine, StatusEvent, TaskDispatched, TaskUsage
 
 from cc_taskrunner.environment import ExecKind
 from cc_taskrunner.process import LineCallback, ProcessResult
@@ -30,6 +30,7 @@ __all__ = [
     "AgentResult",
     "EventSink",
     "ExecKind",
+    "FixRound",
     "Isolation",
     "LineCallback",
     "LogFn",
@@ -69,6 +70,12 @@ class Workspace(Protocol):
         ...
 
     @property
+    def sandboxed(self) -> bool:
+        """Whether the checkout is a sandbox of its own (a fresh clone, a container) rather than
+        a worktree of the user's repository: agents may then run with permissions bypassed."""
+        ...
+
+    @property
     def integration_remote(self) -> str | None:
         """Where the run's integration branch lives (a remote name or URL usable in `path`);
         None: in the checkout's own ref store (a worktree of a repository without a remote)."""
@@ -104,6 +111,12 @@ class Workspace(Protocol):
         """An argv[0] that will start `program` here, or None when it is known to be missing."""
         ...
 
+    async def private_home(self) -> PurePath:
+        """A folder outside the checkout for an agent's configuration (its `HOME`): the same
+        for the whole attempt (a resumed session finds its state), private to it, gone after
+        `cleanup`. The isolation's agent files (a credentials file) are copied into it."""
+        ...
+
     async def cleanup(self) -> None: ...
 
 
@@ -111,6 +124,21 @@ class Isolation(Protocol):
     async def prepare(self, task: TaskDispatched) -> Workspace:
         """A checkout of a new branch `task.branch` at the task's base (raises `GitError`)."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixRound:
+    """The agent is sent back to its work: a check failed."""
+
+    number: int
+    """1 for the first fix round of the attempt."""
+    command: str
+    failure: str
+    """How it failed: the exit status and the tail of its output."""
+    combined: bool = False
+    """The check failed on the integration branch combined with this task's work."""
+    session_id: str | None = None
+    """The agent's session to continue (Claude Code `--resume`), when it has one."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +153,8 @@ class AgentContext:
     """Extra environment for subprocess agents."""
     workspace: Workspace | None = None
     """Where the agent's commands and files go; None: local processes in `workdir`."""
+    fix: FixRound | None = None
+    """Set when the agent is sent back to fix a failed check (the prompt says what failed)."""
 
     def target(self) -> Workspace:
         if self.workspace is not None:
@@ -138,6 +168,10 @@ class AgentContext:
 class AgentResult:
     failure: FailureCode | None = None
     message: str = ""
+    usage: TaskUsage | None = None
+    """What the agent spent (cost, tokens, turns, model, its session), when it says."""
+    denials: tuple[str, ...] = ()
+    """Tool calls the agent's permissions refused (e.g. `Bash pytest -q`)."""
 
     @property
     def ok(self) -> bool:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 OutputStream = Literal["stdout", "stderr"]
 LineCallback = Callable[[OutputStream, str], Awaitable[None]]
-_READ_LIMIT = 1 << 20  # a longer "line" is forwarded in pieces
+_READ_LIMIT = 32 << 20  # a longer "line" is forwarded in pieces (an agent's JSON line can be MBs)
 _POLL_S = 0.05
 
 

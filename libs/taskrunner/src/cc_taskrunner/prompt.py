@@ -7,6 +7,8 @@ from pathlib import Path
 
 from commandcenter_contracts import Rework, TaskDispatched
 
+from cc_taskrunner.ports import FixRound
+
 _FRONTMATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
 _SKILL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -62,6 +64,27 @@ def _rework_section(rework: Rework, integration_branch: str) -> list[str]:
             "that the check passes on top of it."
         )
     return lines
+
+
+def fix_message(fix: FixRound) -> str:
+    """What the agent is told when it is sent back: which check failed, how, and what to do."""
+    where = (
+        "on the integration branch combined with the work integrated before this task (your "
+        "checkout now holds that combination)"
+        if fix.combined
+        else "on your work"
+    )
+    return (
+        f"## Fix round {fix.number}: a check failed\n\n"
+        f"The check `{fix.command}` failed {where}. It {fix.failure}\n\n"
+        "Change the files so that this check passes, without breaking the task. Do not push "
+        "and do not switch branches; CommandCenter commits what you leave and checks again.\n"
+    )
+
+
+def with_fix(prompt: str, fix: FixRound | None) -> str:
+    """The task's prompt with the fix round's message after it (agents that start afresh)."""
+    return prompt if fix is None else f"{prompt.rstrip()}\n\n{fix_message(fix)}"
 
 
 def load_skill_text(skills_dir: Path | None, name: str | None) -> str | None:

@@ -51,7 +51,7 @@ class Reporter:
         except Exception:
             log.warning("could not report %s", type(event).__name__, exc_info=True)
 
-    async def progress(self, step: str, message: str = "") -> None:
+    async def progress(self, step: str, message: str = "", *, fix_round: int | None = None) -> None:
         task = self.task
         await self.status(
             TaskProgress(
@@ -60,6 +60,7 @@ class Reporter:
                 attempt=task.attempt,
                 step=step,
                 message=message,
+                fix_round=fix_round,
             )
         )
 

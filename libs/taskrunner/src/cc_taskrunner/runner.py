@@ -14,7 +14,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from commandcenter_contracts import FailureCode, TaskDispatched, TaskStarted
+import msgspec
+from commandcenter_contracts import FailureCode, TaskDispatched, TaskFailed, TaskStarted
 
 from cc_taskrunner.attempt import Attempt, Step
 from cc_taskrunner.branches import check_branch_name
@@ -104,23 +105,39 @@ class TaskRunner:
                 skills=self._skills,
                 integration=_integration_target(task, workspace),
             )
-            for step in self._steps:
-                outcome = await step(attempt)
-                if outcome is not None:
-                    return outcome
+            try:
+                for step in self._steps:
+                    outcome = await step(attempt)
+                    if outcome is not None:
+                        return _with_spending(outcome, attempt)
+            except TaskRunnerError as exc:
+                return _with_spending(report.failed(exc.code, exc.message), attempt)
             assert attempt.tip is not None, "the steps end with a commit"
-            return report.succeeded(
-                workspace.branch,
-                attempt.tip,
-                pushed=attempt.pushed,
-                integrated=attempt.integrated,
-                depth=attempt.depth,
+            return _with_spending(
+                report.succeeded(
+                    workspace.branch,
+                    attempt.tip,
+                    pushed=attempt.pushed,
+                    integrated=attempt.integrated,
+                    depth=attempt.depth,
+                ),
+                attempt,
             )
         finally:
             try:
                 await workspace.cleanup()
             except Exception:
                 log.warning("cleaning up %s failed", workspace.path, exc_info=True)
+
+
+def _with_spending(outcome: Outcome, attempt: Attempt) -> Outcome:
+    """The outcome with what the agent spent and its fix rounds; a failure also names the
+    tool calls the agent's permissions refused (they may be why the task is undone)."""
+    changes: dict[str, object] = {"usage": attempt.usage, "fix_rounds": attempt.fix_rounds}
+    if isinstance(outcome, TaskFailed) and attempt.denials:
+        refused = ", ".join(attempt.denials[:10])
+        changes["message"] = f"{outcome.message} (the agent's permissions refused: {refused})"
+    return msgspec.structs.replace(outcome, **changes)
 
 
 def _integration_target(task: TaskDispatched, workspace: Workspace) -> IntegrationTarget | None:

@@ -40,12 +40,24 @@ class RunnerSettings:
     """`CC_KILL_GRACE_S`: between SIGTERM and SIGKILL when a process tree is stopped."""
     skills_dir: Path | None = None
     """`CC_SKILLS_DIR`: folder of `<name>/SKILL.md` files; a task's skill text joins its prompt."""
+    claude_allowed_tools: tuple[str, ...] = ()
+    """`CC_CLAUDE_ALLOWED_TOOLS`: local worktree mode, the tools the Claude agent may use
+    without asking (space or comma separated, e.g. `Edit Write Bash(pytest:*)`); unset: edits
+    and the programs of each task's verification commands and the usual test runners."""
+    claude_max_retries: int = 2
+    """`CC_CLAUDE_MAX_RETRIES`: the CLI's own retries of a failing API call (its default, 10,
+    takes minutes); after them the task fails AGENT_UNAVAILABLE and the executor retries it."""
+    claude_credentials_file: Path | None = None
+    """`CC_CLAUDE_CREDENTIALS_FILE`: a Claude Code `.credentials.json` (a subscription login)
+    copied into each agent's private home; the old system kept it at
+    `~/.claude-container/.credentials.json`."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerSettings:
         env = os.environ if env is None else env
         defaults = cls(executor_id="")
         skills = env.get("CC_SKILLS_DIR")
+        credentials = env.get("CC_CLAUDE_CREDENTIALS_FILE")
         return cls(
             executor_id=env.get("CC_EXECUTOR_ID") or default_executor_id(),
             claude_bin=env.get("CC_CLAUDE_BIN") or None,
@@ -61,6 +73,11 @@ class RunnerSettings:
             git_timeout_s=positive_float(env, "CC_GIT_TIMEOUT_S", defaults.git_timeout_s),
             kill_grace_s=positive_float(env, "CC_KILL_GRACE_S", defaults.kill_grace_s),
             skills_dir=Path(skills).expanduser() if skills else None,
+            claude_allowed_tools=split_tool_rules(env.get("CC_CLAUDE_ALLOWED_TOOLS", "")),
+            claude_max_retries=non_negative_int(
+                env, "CC_CLAUDE_MAX_RETRIES", defaults.claude_max_retries
+            ),
+            claude_credentials_file=Path(credentials).expanduser() if credentials else None,
         )
 
 
@@ -90,3 +107,34 @@ def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
+    return value
+
+
+def split_tool_rules(text: str) -> tuple[str, ...]:
+    """`Edit, Write Bash(npm test:*)` → the three rules: commas and spaces separate, except
+    inside parentheses."""
+    rules: list[str] = []
+    current, depth = "", 0
+    for char in text:
+        if char in ", \t\n" and depth == 0:
+            if current:
+                rules.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current += char
+    if current:
+        rules.append(current)
+    return tuple(rules)

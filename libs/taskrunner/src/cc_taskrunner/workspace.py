@@ -31,6 +31,8 @@ class LocalWorkspace:
     integration_remote: str | None = None
     """Where the run's integration branch lives; None: the checkout's own refs (a worktree
     shares them with the user's repository)."""
+    sandboxed: bool = False
+    """A fresh clone of its own (True) rather than a worktree of the user's repository."""
     environment: ExecEnvironment = field(default_factory=ExecEnvironment)
     scratch_root: Path | None = None
     """Where the private folder for agent input files is made (None: the system's temp)."""
@@ -38,6 +40,7 @@ class LocalWorkspace:
     remove: Callable[[], None] = field(default=_nothing, repr=False)
     """Blocking removal of the checkout (run in a thread by `cleanup`)."""
     _scratch: Path | None = field(default=None, init=False, repr=False)
+    _home: Path | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def plain(cls, path: Path) -> LocalWorkspace:
@@ -88,7 +91,23 @@ class LocalWorkspace:
         search = self.environment.for_command("agent").get("PATH", os.defpath)
         return shutil.which(program, path=search)
 
+    async def private_home(self) -> Path:
+        if self._home is None:
+            self._home = await asyncio.to_thread(self._make_home)
+        return self._home
+
+    def _make_home(self) -> Path:
+        home = self._scratch_dir() / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        for relative, source in self.environment.agent_files.items():
+            target = safe_target(home, relative)
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+        return home
+
     async def cleanup(self) -> None:
+        self._home = None
         scratch, self._scratch = self._scratch, None
         if scratch is not None:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)

@@ -84,9 +84,12 @@ class DaggerWorkspace:
         remote: str | None,
         secrets: ContainerSecrets,
         evaluate: Evaluate | None = None,
+        home_files: Mapping[str, dagger.Secret] | None = None,
     ) -> None:
         self.container = container
         self._evaluate = evaluate or _evaluate
+        self._home_files = home_files or {}
+        self._home: PurePosixPath | None = None
         self.branch = branch
         self.remote = remote
         self.integration_remote = remote
@@ -96,6 +99,18 @@ class DaggerWorkspace:
     @property
     def path(self) -> PurePosixPath:
         return pipeline.WORKDIR
+
+    @property
+    def sandboxed(self) -> bool:
+        return True  # a container of its own
+
+    async def private_home(self) -> PurePosixPath:
+        """`/cc/home` in the container; secret files (a credentials file) are mounted into it
+        as Dagger secrets, so their contents never enter the query."""
+        if self._home is None:
+            self.container = pipeline.agent_home(self.container, self._home_files)
+            self._home = pipeline.AGENT_HOME
+        return self._home
 
     def plan_exec(
         self,
@@ -199,6 +214,7 @@ class DaggerIsolation:
         self._secrets = pipeline.secret_references(
             client, settings, os.environ if environ is None else environ
         )
+        self._home_files = pipeline.home_file_secrets(client, settings)
 
     async def prepare(self, task: TaskDispatched) -> DaggerWorkspace:
         branch = check_branch_name(task.branch)
@@ -221,6 +237,7 @@ class DaggerIsolation:
             remote=pipeline.push_remote(task),
             secrets=self._secrets,
             evaluate=self._evaluate,
+            home_files=self._home_files,
         )
         timeout_s = self._settings.runner.git_timeout_s
         await git_steps.clone(workspace, source, timeout_s=timeout_s)

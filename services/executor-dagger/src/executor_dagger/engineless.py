@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cc_taskrunner import ExecEnvironment, FreshCloneIsolation, GitIdentity
+from cc_taskrunner.agents.claude.credentials import home_files
 
 from executor_dagger.settings import Settings
 
@@ -45,6 +46,7 @@ def engineless_isolation(
     environment = ExecEnvironment(
         scrubbed=True,
         agent_credentials=settings.agent_credentials,
+        agent_files=home_files(runner),
         git_credentials=git_credentials,
         git_extra=git_extra,
         source=environ,

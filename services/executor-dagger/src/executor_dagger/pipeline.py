@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 
 import dagger
 from cc_taskrunner import GitIdentity
+from cc_taskrunner.agents.claude.credentials import home_files
 from cc_taskrunner.environment import ExecKind
 from cc_taskrunner.paths import checked_relative
 from commandcenter_contracts import TaskDispatched
@@ -37,6 +38,8 @@ WORKDIR = PurePosixPath("/work")
 SCRATCH = PurePosixPath("/cc")
 """Agent input files and the askpass helper: outside the checkout, never committed."""
 ASKPASS = SCRATCH / "git-askpass"
+AGENT_HOME = SCRATCH / "home"
+"""An agent's private configuration home (Claude Code's `HOME`)."""
 GIT_TOKEN_VAR = "CC_GIT_TOKEN"
 
 # Git runs it with its prompt as $1; the token is in the environment of git steps only. A
@@ -77,6 +80,25 @@ def secret_references(
         return {name: client.secret(f"env://{name}") for name in names if environ.get(name)}
 
     return ContainerSecrets(git=refs([GIT_TOKEN_VAR]), agent=refs(settings.agent_credentials))
+
+
+def home_file_secrets(client: dagger.Client, settings: Settings) -> dict[str, dagger.Secret]:
+    """Files of the agent's private home that hold secrets, as `file://` references (read by
+    this process's Dagger session when mounted; the contents never enter the query)."""
+    return {
+        relative: client.secret(f"file://{source}")
+        for relative, source in home_files(settings.runner).items()
+    }
+
+
+def agent_home(
+    ctr: dagger.Container, secret_files: Mapping[str, dagger.Secret]
+) -> dagger.Container:
+    """`AGENT_HOME`, with each secret file mounted at its place in it."""
+    ctr = ctr.with_new_file(str(AGENT_HOME / ".keep"), "", permissions=0o600)
+    for relative, secret in secret_files.items():
+        ctr = ctr.with_mounted_secret(str(AGENT_HOME / checked_relative(relative)), secret)
+    return ctr
 
 
 def task_container(

@@ -28,10 +28,12 @@ from cc_bus.executor import (
     CancelRegistry,
     NatsEventSink,
     Outcome,
+    Presence,
     TaskMessageHandler,
     apply_cancel_request,
 )
 from cc_taskrunner import SkillCatalog, TaskRunner, default_agents
+from cc_taskrunner.agents import executor_info
 from cc_taskrunner.ports import Agent
 from commandcenter_contracts import TaskDispatched, subjects
 from nats.aio.client import Client
@@ -60,6 +62,7 @@ class DaggerExecutor:
         self._cancel_sub: Subscription | None = None
         self._puller: SlotPuller | None = None
         self._pulling: asyncio.Task[None] | None = None
+        self._presence: Presence | None = None
 
     @property
     def fetching(self) -> bool:
@@ -83,6 +86,11 @@ class DaggerExecutor:
         spec = self.consumer_spec()
         await ensure_consumer(js, spec)
         self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
+        info = await asyncio.to_thread(
+            executor_info, settings.executor_id, "dagger", settings.slots, settings.runner
+        )
+        self._presence = Presence(js, info)
+        await self._presence.start()
         handler = TaskMessageHandler(
             js,
             self._run,
@@ -128,6 +136,8 @@ class DaggerExecutor:
 
     async def stop(self) -> None:
         await self._drain()
+        if self._presence is not None:
+            await self._presence.stop()
         if self._cancel_sub is not None:
             with contextlib.suppress(Exception):
                 await self._cancel_sub.unsubscribe()

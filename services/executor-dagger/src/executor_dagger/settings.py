@@ -17,6 +17,7 @@ from typing import Literal, cast, get_args
 
 from cc_bus.executor import RetryPolicy
 from cc_taskrunner import RunnerSettings
+from cc_taskrunner.agents.claude.credentials import PASSTHROUGH_VARIABLES
 from cc_taskrunner.settings import positive_float, positive_int
 
 Backend = Literal["auto", "dagger", "engineless"]
@@ -26,7 +27,8 @@ DEFAULT_IMAGE = "python:3.12-bookworm"
 """Debian with git and Python: enough for `plan-follower` and Python `command` agents. For the
 `claude` agent use an image that also has the Claude Code CLI (CC_DAGGER_IMAGE)."""
 DEFAULT_WORK_ROOT = Path("~/.cache/commandcenter/work")
-DEFAULT_AGENT_CREDENTIALS = ("ANTHROPIC_API_KEY",)
+DEFAULT_AGENT_CREDENTIALS = PASSTHROUGH_VARIABLES
+"""Claude Code's credentials (API key, auth token, OAuth token) and its base URL and model."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -22,16 +22,20 @@ from cc_bus.executor import (
     CancelRegistry,
     NatsEventSink,
     Outcome,
+    Presence,
     TaskMessageHandler,
     apply_cancel_request,
 )
 from cc_taskrunner import (
+    ExecEnvironment,
     GitIdentity,
     SkillCatalog,
     TaskRunner,
     WorktreeIsolation,
     default_agents,
 )
+from cc_taskrunner.agents import executor_info
+from cc_taskrunner.agents.claude.credentials import home_files
 from cc_taskrunner.ports import Agent
 from commandcenter_contracts import TaskDispatched
 from faststream.nats import NatsMessage
@@ -49,13 +53,17 @@ class LocalExecutor:
         runner = settings.runner
         identity = GitIdentity(runner.git_author_name, runner.git_author_email)
         self._isolation = WorktreeIsolation(
-            settings.worktree_root, identity, kill_grace_s=runner.kill_grace_s
+            settings.worktree_root,
+            identity,
+            kill_grace_s=runner.kill_grace_s,
+            environment=ExecEnvironment(agent_files=home_files(runner)),
         )
         self._agents = agents if agents is not None else default_agents(runner)
         self._skills = SkillCatalog(runner.skills_dir)
         self.cancels = CancelRegistry()
         self._nc: Client | None = None
         self._handler: TaskMessageHandler | None = None
+        self._presence: Presence | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -68,6 +76,11 @@ class LocalExecutor:
         js = self._nc.jetstream()
         await ensure_streams(js)
         await ensure_consumer(js, self.consumer_spec())
+        info = await asyncio.to_thread(
+            executor_info, self.settings.executor_id, "local", 1, self.settings.runner
+        )
+        self._presence = Presence(js, info)
+        await self._presence.start()
         self._handler = TaskMessageHandler(
             js,
             self._run,
@@ -89,6 +102,8 @@ class LocalExecutor:
         self.cancels.shutdown()
 
     async def close(self) -> None:
+        if self._presence is not None:
+            await self._presence.stop()
         nc, self._nc = self._nc, None
         if nc is None or nc.is_closed:
             return

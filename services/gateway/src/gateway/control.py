@@ -23,9 +23,11 @@ from typing import Any, TypeVar
 import cc_bus
 import msgspec
 import nats.errors
+from cc_taskrunner.agents import agent_names
 from commandcenter_contracts import (
     AgentSpec,
     CancelRequested,
+    RunBudgetChanged,
     RunCancelled,
     TaskReplayRequested,
     encode,
@@ -39,6 +41,7 @@ from gateway.db import repository
 from gateway.errors import ApiError, ServiceUnavailable, bad_request, not_found
 from gateway.resources import Resources
 from gateway.schemas import (
+    BudgetAccepted,
     CancelAccepted,
     ReplayAccepted,
     ReplayLinks,
@@ -89,6 +92,9 @@ def overrides(body: ReplayRequest) -> AgentSpec | None:
         raise bad_request("agent_argv", "`agent_argv` needs `agent: command`")
     if body.agent == "command" and not body.agent_argv:
         raise bad_request("agent_argv", "agent `command` needs `agent_argv` (a list of str)")
+    if body.agent is not None and body.agent not in agent_names():
+        known = ", ".join(agent_names())
+        raise bad_request("agent", f"unknown agent {body.agent!r}; known: {known}")
     if body.agent is None:
         return None
     return AgentSpec(name=body.agent, argv=list(body.agent_argv or []))
@@ -319,6 +325,34 @@ async def cancel_run(
     log.info("run cancelled by %s (was %s)", requested_by, status, extra={"run_id": run})
     return CancelAccepted(
         id=run,
+        previous_status=status,
+        links=RunLinks(self=f"/api/v1/runs/{run}", events=f"/api/v1/runs/{run}/events"),
+    )
+
+
+async def set_budget(
+    resources: Resources, run_id: str, *, max_cost_usd: float, requested_by: str
+) -> BudgetAccepted:
+    """A new budget for the run (the planner applies it; a run halted by its budget resumes
+    when the new one is above what it spent)."""
+    status = await repository.run_status(resources.pool, run_id)
+    if status is None:
+        raise not_found(f"run {run_id[:100]}")
+    if status in ("succeeded", "failed", "cancelled"):
+        raise ApiError(HTTP_409_CONFLICT, f"the run is {status}: its budget no longer matters")
+    if not resources.nc.is_connected:
+        raise ServiceUnavailable("NATS", "not connected; the budget was not changed")
+    run = str(repository.parse_run_id(run_id))
+    event = RunBudgetChanged(run_id=run, max_cost_usd=max_cost_usd, requested_by=requested_by)
+    try:
+        await cc_bus.publish_status(resources.js, event)
+    except (nats.errors.Error, TimeoutError, OSError) as exc:
+        reason_text = f"{type(exc).__name__}: {exc}".strip(": ")
+        raise ServiceUnavailable("NATS", f"publishing the budget failed ({reason_text})") from exc
+    log.info("budget set to $%.2f by %s", max_cost_usd, requested_by, extra={"run_id": run})
+    return BudgetAccepted(
+        id=run,
+        max_cost_usd=max_cost_usd,
         previous_status=status,
         links=RunLinks(self=f"/api/v1/runs/{run}", events=f"/api/v1/runs/{run}/events"),
     )

@@ -16,6 +16,10 @@ integrated commit and moves the run's `integration_commit` forward only (by the 
 first-parent depth: parallel integrations may report out of order); `batch.integrated` records
 the batch's; `run.pull_request` and `run.landed` record the landing.
 
+Usage: every outcome (a retried attempt's too) adds what its agent spent to the task and to the
+run; applied once per event like everything here, so the sums are exact. `run.budget_changed`
+records the budget, `run.resumed` takes a run halted by its budget back to running.
+
 Cancel: `run.cancelled` marks the run's batches and tasks that were not finished `cancelled`;
 afterwards nothing but a task's real outcome changes them (an executor that was killed reports
 `task.failed` CANCELLED with its message; one that finished just before the kill reports its
@@ -38,11 +42,13 @@ from commandcenter_contracts import (
     FailureCode,
     PullRequestUpdated,
     RunAccepted,
+    RunBudgetChanged,
     RunCancelled,
     RunFailed,
     RunHalted,
     RunLanded,
     RunPlanned,
+    RunResumed,
     RunStarted,
     RunSucceeded,
     StatusEvent,
@@ -52,6 +58,7 @@ from commandcenter_contracts import (
     TaskQueued,
     TaskStarted,
     TaskSucceeded,
+    TaskUsage,
     encode,
 )
 
@@ -81,12 +88,32 @@ RETURNING 1
 # --- runs -----------------------------------------------------------------------------------
 _INSERT_RUN = """
 INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
-                  created_at, updated_at, base_ref, integration_branch, merge_style, land)
-VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $8, $9, $10, $11, $12)
+                  created_at, updated_at, base_ref, integration_branch, merge_style, land,
+                  max_cost_usd)
+VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE
 SET base_ref = EXCLUDED.base_ref, integration_branch = EXCLUDED.integration_branch,
-    merge_style = EXCLUDED.merge_style, land = EXCLUDED.land
+    merge_style = EXCLUDED.merge_style, land = EXCLUDED.land,
+    max_cost_usd = EXCLUDED.max_cost_usd
 WHERE runs.integration_branch = ''
+"""
+
+# What an outcome's agent spent ($1 run, $2 task, $3 cost, $4..$7 tokens, $8 turns, $9 model,
+# $10 fix rounds): added to the task's and the run's totals.
+_TASK_SPENT = """
+UPDATE tasks SET cost_usd = cost_usd + $3, input_tokens = input_tokens + $4,
+                 output_tokens = output_tokens + $5, cache_read_tokens = cache_read_tokens + $6,
+                 cache_creation_tokens = cache_creation_tokens + $7, turns = turns + $8,
+                 model = COALESCE($9, model), fix_rounds = $10
+WHERE task_id = $2 AND run_id = $1
+"""
+_RUN_SPENT = "UPDATE runs SET cost_usd = cost_usd + $2 WHERE id = $1"
+_RUN_BUDGET = "UPDATE runs SET max_cost_usd = $2 WHERE id = $1"
+# A run halted by its budget goes on ($1 run, $2 seq, $3 at).
+_RUN_RESUMED = """
+UPDATE runs SET status = 'running', status_seq = $2, updated_at = $3, finished_at = NULL,
+                error = NULL
+WHERE id = $1 AND status = 'halted' AND status_seq < $2
 """
 
 # The run's integration tip only moves forward ($1 run, $2 commit, $3 depth).
@@ -295,9 +322,14 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                         event.integration_branch,
                         event.merge_style,
                         event.land,
+                        event.max_cost_usd,
                     ),
                 )
             ]
+        case RunBudgetChanged():
+            return [Statement(_RUN_BUDGET, (run, event.max_cost_usd))]
+        case RunResumed():
+            return [Statement(_RUN_RESUMED, (run, seq, at))]
         case RunPlanned():
             result = [Statement(_RUN_RUNNING, (run, seq, at))]
             result.append(
@@ -402,10 +434,38 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
                         _RUN_INTEGRATED, (run, event.integrated_commit, event.integration_depth)
                     )
                 )
-            return succeeded
+            return succeeded + _spent(run, event.task_id, event.usage, event.fix_rounds)
         case TaskFailed():
-            return [Statement(_TASK_FAILED, (event.task_id, run, *_failure(event), at, at, seq))]
+            return [
+                Statement(_TASK_FAILED, (event.task_id, run, *_failure(event), at, at, seq)),
+                *_spent(run, event.task_id, event.usage, event.fix_rounds),
+            ]
     return []  # pragma: no cover - the union is exhaustive
+
+
+def _spent(
+    run: uuid.UUID, task_id: str, usage: TaskUsage | None, fix_rounds: int
+) -> list[Statement]:
+    if usage is None:
+        return [Statement(_TASK_SPENT, (run, task_id, 0.0, 0, 0, 0, 0, 0, None, fix_rounds))]
+    return [
+        Statement(
+            _TASK_SPENT,
+            (
+                run,
+                task_id,
+                usage.cost_usd,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_creation_tokens,
+                usage.turns,
+                usage.model,
+                fix_rounds,
+            ),
+        ),
+        Statement(_RUN_SPENT, (run, usage.cost_usd)),
+    ]
 
 
 def _failure(event: TaskFailed) -> tuple[str, int, str, str]:

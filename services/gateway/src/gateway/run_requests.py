@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cc_planfile import PlanFileError, SelectionError, parse_plan_file, select_batches
+from cc_taskrunner.agents import agent_names
+from cc_taskrunner.agents.claude.invocation import ToolRuleError, check_tool_rule
 from cc_taskrunner.branches import check_branch_name
 from cc_taskrunner.errors import GitError
 from commandcenter_contracts import (
@@ -135,13 +137,30 @@ def resolve_repo(repo: str | None, *, plan_path: Path, plan_root: Path, mode: st
     return str(path)
 
 
+def check_agent(name: str, field: str = "agent") -> str:
+    """A known agent's name, else a `RunRequestError` listing the known ones."""
+    known = agent_names()
+    if name not in known:
+        raise RunRequestError(field, f"unknown agent {name!r}; known: {', '.join(known)}")
+    return name
+
+
+def check_tool_rules(rules: list[str] | None) -> list[str] | None:
+    if rules is None:
+        return None
+    try:
+        return [check_tool_rule(rule) for rule in rules]
+    except ToolRuleError as exc:
+        raise RunRequestError("allowed_tools", str(exc)) from exc
+
+
 def _agent(request: RunRequest, default_agent: str) -> AgentSpec:
-    name = request.agent or default_agent
+    name = check_agent(request.agent or default_agent)
     if name == "command" and not request.agent_argv:
         raise RunRequestError("agent_argv", "agent `command` needs `agent_argv` (a list of str)")
     if name != "command" and request.agent_argv:
         raise RunRequestError("agent_argv", f"`agent_argv` is only for agent `command`, not {name}")
-    return AgentSpec(name=name, argv=list(request.agent_argv or []))
+    return AgentSpec(name=name, argv=list(request.agent_argv or []), model=request.model)
 
 
 def _integration_branch(request: RunRequest, run_id: str) -> str:
@@ -214,6 +233,10 @@ def prepare_run(
         integration_branch=integration_branch,
         merge_style=request.merge_style,
         land=request.land,
+        fix_rounds=request.fix_rounds,
+        max_turns=request.max_turns,
+        allowed_tools=check_tool_rules(request.allowed_tools),
+        max_cost_usd=request.max_cost_usd,
     )
     accepted = RunAccepted(
         run_id=run_id,
@@ -227,6 +250,7 @@ def prepare_run(
         integration_branch=integration_branch,
         merge_style=request.merge_style,
         land=request.land,
+        max_cost_usd=request.max_cost_usd,
     )
     return PreparedRun(
         run_id=run_id,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+from commandcenter_contracts import ExecutorInfo
 
 # --- field types ----------------------------------------------------------------------------
 BatchNumber = (
@@ -33,7 +34,20 @@ GitRef = Annotated[
     ),
 ]
 Mode = Literal["local", "dagger"]
-Agent = Literal["claude", "command", "plan-follower"]
+Agent = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9-]*$",
+        description="an agent the executors know (`GET /ready` lists them): claude, command, "
+        "plan-follower, …",
+    ),
+]
+ModelName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/\[\]-]*$")
+]
+ToolRule = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00\n]+$")]
 Land = Literal["branch", "pr", "merge"]
 MergeStyle = Literal["squash", "merge"]
 Argv = Annotated[
@@ -66,6 +80,19 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """The command of `agent: command` (argv, never a shell line)."""
     timeout_s: TimeoutSeconds | None = None
     continue_on_failure: bool = False
+    fix_rounds: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    """Times the agent is sent back to fix a check that failed (on its work, or on the
+    integration branch) before the task fails; 0: never."""
+    max_turns: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    """The agent's turn limit per task (a task's `**Max turns:**` in the plan wins)."""
+    model: ModelName | None = None
+    """The agent's model (a task's `**Model:**` in the plan wins)."""
+    allowed_tools: Annotated[list[ToolRule], msgspec.Meta(max_length=100)] | None = None
+    """Local mode: the tools the Claude agent may use without asking (e.g. `Edit`,
+    `Bash(pytest:*)`); default: edits and the programs of each task's checks. Never a shell."""
+    max_cost_usd: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] | None = None
+    """The run's budget in US dollars: once its agents spent this much, no new task starts,
+    running ones finish, and the run halts BUDGET_EXCEEDED (`POST …/budget` raises it)."""
     integration_branch: GitRef | None = None
     """Where the run's tasks are combined, each as one commit, and later tasks start from.
     Default: `cc/<run8>/integration`. Must pass `git check-ref-format --branch`."""
@@ -116,6 +143,12 @@ class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     timeout_s: TimeoutSeconds | None = None
     verification: Annotated[list[Command], msgspec.Meta(max_length=100)] | None = None
     """Verification commands replacing the task's own (`[]`: none)."""
+
+
+class BudgetRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`POST /api/v1/runs/{id}/budget`: a new budget; a run halted by its budget resumes."""
+
+    max_cost_usd: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)]
 
 
 class CancelRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -184,6 +217,15 @@ class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):
     links: RunLinks
 
 
+class BudgetAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's new budget was handed to the planner (202)."""
+
+    id: str
+    max_cost_usd: float
+    previous_status: str
+    links: RunLinks
+
+
 class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     subject: str
@@ -215,6 +257,13 @@ class PullRequestView(msgspec.Struct, frozen=True, kw_only=True):
     """`draft`, `open`, `merged` or `closed`."""
 
 
+class TokenCounts(msgspec.Struct, frozen=True, kw_only=True):
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_creation: int = 0
+
+
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     plan_task_id: str
@@ -226,6 +275,13 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     pushed: bool
     integrated_commit: str | None
     """The commit on the run's integration branch that holds this task's work."""
+    cost_usd: float
+    """What its agent spent, every attempt and fix round together."""
+    tokens: TokenCounts
+    turns: int
+    model: str | None
+    fix_rounds: int
+    """Fix rounds of its latest attempt: times the agent was sent back to fix a check."""
     step: str | None
     error_code: str | None
     error: str | None
@@ -276,6 +332,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     integration_commit: str | None
     land: str
     pull_request: PullRequestView | None
+    cost_usd: float
+    """What the run's agents spent so far."""
+    max_cost_usd: float | None
 
 
 class RunView(msgspec.Struct, frozen=True, kw_only=True):
@@ -305,6 +364,10 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     """What the base branch was moved to (land `merge`), or the tip the pull request was
     marked ready at (land `pr`)."""
     pull_request: PullRequestView | None
+    cost_usd: float
+    """What the run's agents spent so far, every task, attempt and fix round."""
+    max_cost_usd: float | None
+    """The run's budget (None: none)."""
 
 
 class RunList(msgspec.Struct, frozen=True, kw_only=True):
@@ -316,3 +379,11 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     nats: str
     postgres: str
     streams: str
+    executors: list[ExecutorInfo] = []
+    """The executors alive now: their mode, slots, agents (for Claude: the CLI's version and
+    the name of the credential it uses), as they announce themselves."""
+
+
+class ExecutorList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[ExecutorInfo]
+    count: int

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from commandcenter_contracts import AGENTS
+from cc_taskrunner.agents import agent_names
 
 N = TypeVar("N", int, float)
 
@@ -50,9 +50,9 @@ class Settings:
         if not database_url:
             raise SettingsError("CC_DATABASE_URL is required (a PostgreSQL URI)")
         default_agent = env.get("CC_DEFAULT_AGENT", "claude").strip() or "claude"
-        if default_agent not in AGENTS:
+        if default_agent not in agent_names():
             raise SettingsError(
-                f"CC_DEFAULT_AGENT={default_agent!r} is not one of {', '.join(AGENTS)}"
+                f"CC_DEFAULT_AGENT={default_agent!r} is not one of {', '.join(agent_names())}"
             )
         return cls(
             database_url=database_url,

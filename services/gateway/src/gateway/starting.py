@@ -115,6 +115,7 @@ async def start_run(
                 integration_branch=accepted.integration_branch,
                 merge_style=accepted.merge_style,
                 land=accepted.land,
+                max_cost_usd=accepted.max_cost_usd,
             ),
         )
 

@@ -7,6 +7,7 @@
 - `NatsEventSink`: the task runner's progress and output lines, published in the background.
 - `CancelRegistry` + `apply_cancel_request`: cancel requests from `cc.control.cancel.<run>`.
 - `heartbeat`: in-progress acks while a block runs.
+- `Presence`: the executor's `ExecutorInfo` in the `cc_executors` bucket while it lives.
 
 Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.run`) in.
 """
@@ -20,6 +21,7 @@ from cc_bus.executor.handler import (
     final_letter_id,
     num_delivered,
 )
+from cc_bus.executor.presence import Presence, live_executors
 from cc_bus.executor.retries import (
     NoSkillRules,
     RetryPolicy,
@@ -37,6 +39,7 @@ __all__ = [
     "NatsEventSink",
     "NoSkillRules",
     "Outcome",
+    "Presence",
     "RetryPolicy",
     "RunTask",
     "SkillRules",
@@ -49,5 +52,6 @@ __all__ = [
     "heartbeat",
     "is_retryable",
     "judge",
+    "live_executors",
     "num_delivered",
 ]

@@ -1,4 +1,8 @@
-"""Any program as an agent: argv from the task, prompt on stdin and in `CC_PROMPT_FILE`."""
+"""Any program as an agent: argv from the task, prompt on stdin and in `CC_PROMPT_FILE`.
+
+Sent back to fix a failed check, it is simply run again: the failure is in its prompt (on stdin
+and in the prompt file), after the task's own text.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from pathlib import PurePath
 
 from commandcenter_contracts import FailureCode, TaskDispatched, encode
 
-from cc_taskrunner.agents.subprocess_agent import run_agent_process
+from cc_taskrunner.agents.kind import AgentKind, AgentStatus
+from cc_taskrunner.agents.subprocess_agent import exit_result, run_agent_process
 from cc_taskrunner.ports import AgentContext, AgentResult
 from cc_taskrunner.settings import RunnerSettings
 
@@ -45,4 +50,13 @@ class CommandAgent:
         env = command_env(
             ctx.task, prompt_file=prompt_file, task_file=task_file, workdir=ctx.workdir
         )
-        return await run_agent_process(ctx, [program, *argv[1:]], extra_env=env)
+        result = await run_agent_process(ctx, [program, *argv[1:]], extra_env=env)
+        return result if isinstance(result, AgentResult) else exit_result(result)
+
+
+KIND = AgentKind(
+    name="command",
+    description="any argv (`agent_argv`), prompt on stdin and in $CC_PROMPT_FILE",
+    create=CommandAgent,
+    status=lambda settings: AgentStatus(True, "runs the task's argv (checked per task)"),
+)

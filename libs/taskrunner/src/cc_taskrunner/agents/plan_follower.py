@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from commandcenter_contracts import FailureCode
 
+from cc_taskrunner.agents.kind import AgentKind, AgentStatus
 from cc_taskrunner.paths import UnsafePath, checked_relative, safe_target
 from cc_taskrunner.ports import AgentContext, AgentResult
 
@@ -143,3 +144,11 @@ class PlanFollowerAgent:
             FailureCode.AGENT_FAILED,
             f"plan-follower: refusing to write {spec.path!r} (task body line {spec.line}): {exc}",
         )
+
+
+KIND = AgentKind(
+    name="plan-follower",
+    description="deterministic, built in: writes the files the task spells out",
+    create=lambda settings: PlanFollowerAgent(),
+    status=lambda settings: AgentStatus(True, "built in"),
+)

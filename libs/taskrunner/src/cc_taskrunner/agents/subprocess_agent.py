@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from commandcenter_contracts import FailureCode
 
 from cc_taskrunner.ports import AgentContext, AgentResult
-from cc_taskrunner.process import CommandNotFound, OutputStream
+from cc_taskrunner.process import CommandNotFound, LineCallback, OutputStream, ProcessResult
+
+
+def log_lines(ctx: AgentContext) -> LineCallback:
+    """The default line handler: every line of output to the task's log, as it comes."""
+
+    async def forward(stream: OutputStream, line: str) -> None:
+        await ctx.log(stream, line)
+
+    return forward
 
 
 async def run_agent_process(
@@ -15,21 +25,25 @@ async def run_agent_process(
     argv: Sequence[str],
     *,
     extra_env: Mapping[str, str] | None = None,
-) -> AgentResult:
-    """The prompt goes on stdin; output lines go to the task's log as they come."""
+    stdin: str | None = None,
+    on_line: LineCallback | None = None,
+    stop: asyncio.Event | None = None,
+) -> ProcessResult | AgentResult:
+    """Run the agent's argv with the prompt (or `stdin`) on stdin; `on_line` sees each line of
+    output (default: the task's log). `stop` ends it early (default: the task's cancel).
 
-    async def forward(stream: OutputStream, line: str) -> None:
-        await ctx.log(stream, line)
-
+    The process's result, or the `AgentResult` of a failure every agent reports alike
+    (missing program, timeout, cancel).
+    """
     try:
         result = await ctx.target().exec(
             argv,
             kind="agent",
             timeout_s=ctx.timeout_s,
-            stdin=ctx.prompt,
+            stdin=ctx.prompt if stdin is None else stdin,
             env={**ctx.env, **(extra_env or {})},
-            cancel=ctx.cancel,
-            on_line=forward,
+            cancel=stop if stop is not None else ctx.cancel,
+            on_line=on_line or log_lines(ctx),
         )
     except CommandNotFound as exc:
         return AgentResult(FailureCode.AGENT_NOT_FOUND, str(exc))
@@ -38,8 +52,13 @@ async def run_agent_process(
             FailureCode.TIMEOUT,
             f"the agent ran longer than {ctx.timeout_s:g}s; its process tree was killed",
         )
-    if result.cancelled:
+    if result.cancelled and ctx.cancel.is_set():
         return AgentResult(FailureCode.CANCELLED, "cancelled; the agent's process tree was killed")
+    return result
+
+
+def exit_result(result: ProcessResult) -> AgentResult:
+    """A plain agent's ending: exit status 0 is success, anything else AGENT_FAILED."""
     if result.returncode != 0:
         tail = result.tail()
         return AgentResult(

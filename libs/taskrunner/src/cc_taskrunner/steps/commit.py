@@ -1,4 +1,8 @@
-"""The commit step: what the agent left becomes the task's commit, with the attempt's trailers."""
+"""The commit step: what the agent left becomes the task's commit, with the attempt's trailers.
+
+Called again after each fix round: the tip moves on to the fix's commit (a fix round that
+changed nothing leaves it where it was, and the checks decide).
+"""
 
 from __future__ import annotations
 

@@ -7,9 +7,12 @@ differs from the verified one, then move the branch with a compare-and-set on th
 the race to another integrator: read the new tip and do it again. The branch never points at a
 tree whose checks failed there.
 
-A clash with the tip, or checks that fail only on the combined tree, end the attempt with a
-`Rework`: the task runs again from the current tip, told what clashed (the executor decides
-whether a re-run is left; see `cc_bus.executor.retries`).
+Checks that fail only on the combined tree first send the agent back (a fix round, as in
+`verify`) on that combination: the task's branch moves to the combined commit, the agent fixes
+it there, its work is checked and pushed again, and the queue goes on. With no fix round left,
+that failure — or a clash with the tip — ends the attempt with a `Rework`: the task runs again
+from the current tip, told what clashed (the executor decides whether a re-run is left; see
+`cc_bus.executor.retries`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from cc_taskrunner.commits import task_commit_message, trailers
 from cc_taskrunner.errors import GitError, TaskRunnerError
 from cc_taskrunner.integration import Combined, Conflict
 from cc_taskrunner.reporting import Outcome
-from cc_taskrunner.verification import run_verification
+from cc_taskrunner.steps.push import push
+from cc_taskrunner.steps.verify import checked, fix_round, run_checks
+from cc_taskrunner.verification import VerificationFailure
 
 MAX_RACES = 10
 """Lost compare-and-sets in a row before the attempt gives up (recoverably)."""
@@ -69,9 +74,17 @@ async def integrate(a: Attempt) -> Outcome | None:
         if isinstance(combined, Conflict):
             return _conflict(a, combined)
         if combined.tree != verified_tree:
-            failed = await _check_combined(a, combined)
-            if failed is not None:
-                return failed
+            failure = await _check_combined(a, combined)
+            if a.cancel.is_set():
+                return a.report.failed(FailureCode.CANCELLED, "cancelled during verification")
+            if failure is not None and a.fix_rounds < task.fix_rounds:
+                fixed = await _fix_on_combined(a, combined, failure)
+                if fixed is not None:
+                    return fixed
+                verified_tree = await integration.tree_of(ws, a.tip)
+                continue  # the fixed work goes through the queue again
+            if failure is not None:
+                return _combined_failed(a, combined.parent, failure)
         if a.cancel.is_set():
             return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
         if await integration.move(ws, target, combined.commit, old=tip, timeout_s=timeout_s):
@@ -90,32 +103,50 @@ async def _landed(a: Attempt, commit: str, how: str) -> None:
     await a.report.progress("integrated", f"{a.integration.branch} at {commit[:12]} ({how})")
 
 
-async def _check_combined(a: Attempt, combined: Combined) -> Outcome | None:
+async def _check_combined(a: Attempt, combined: Combined) -> VerificationFailure | None:
     """The task's checks on the combined tree: None when they pass (or there are none)."""
-    task = a.task
-    if not task.verification:
+    if not a.task.verification:
         return None
     await integration.check_out(a.workspace, combined.commit)
     await a.report.line("system", f"verifying the combined tree on {combined.parent[:12]}")
-    failure = await run_verification(
-        task.verification,
-        workspace=a.workspace,
-        log=a.report.log,
-        timeout_s=a.settings.verification_timeout_s,
-        cancel=a.cancel,
-    )
-    if a.cancel.is_set():
-        return a.report.failed(FailureCode.CANCELLED, "cancelled during verification")
+    failure = await run_checks(a)
     if failure is None:
-        await a.report.progress("verified_combined", f"{len(task.verification)} command(s) passed")
-        return None
+        count = len(a.task.verification)
+        await a.report.progress("verified_combined", f"{count} command(s) passed")
+    return failure
+
+
+async def _fix_on_combined(
+    a: Attempt, combined: Combined, failure: VerificationFailure
+) -> Outcome | None:
+    """A fix round on the combination: the task's branch becomes the combined commit, the
+    agent fixes it there, and the result is checked and pushed like the task's own work."""
+    ws = a.workspace
+    await integration.start_task_branch(ws, ws.branch, combined.commit)
+    a.base = a.start_tip = combined.parent
+    if a.pushed:
+        a.remote_tip = a.tip  # the push below replaces what this attempt pushed before
+    a.tip, a.recovered = combined.commit, False
+    outcome = await fix_round(a, failure, combined=True)
+    if outcome is None:
+        outcome = await checked(
+            a, exhausted=lambda a, failure: _combined_failed(a, combined.parent, failure)
+        )
+    if outcome is None:
+        outcome = await push(a)
+    return outcome
+
+
+def _combined_failed(a: Attempt, onto: str, failure: VerificationFailure) -> Outcome:
+    """The combination fails its checks and no fix round is left: re-run from the tip."""
+    task = a.task
     rework = Rework(
         round=next_round(task),
         after_attempt=task.attempt,
         reason="combined_checks",
         command=failure.command,
         output=failure.reason,
-        onto=combined.parent,
+        onto=onto,
     )
     message = f"passes alone but fails on the integration branch: {failure.message()}"
     return a.report.failed(FailureCode.VERIFICATION_FAILED, message, rework=rework)

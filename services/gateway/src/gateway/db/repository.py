@@ -18,6 +18,7 @@ from gateway.schemas import (
     RunView,
     TaskCounts,
     TaskView,
+    TokenCounts,
 )
 
 RUN_STATUSES = ("accepted", "planning", "running", "succeeded", "halted", "failed", "cancelled")
@@ -45,6 +46,7 @@ class NewRun:
     integration_branch: str = ""
     merge_style: str = "squash"
     land: str = "branch"
+    max_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,8 +60,8 @@ async def insert_run(conn: asyncpg.Connection, run: NewRun) -> None:
     await conn.execute(
         """
         INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
-                          base_ref, integration_branch, merge_style, land)
-        VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)
+                          base_ref, integration_branch, merge_style, land, max_cost_usd)
+        VALUES ($1, 'accepted', $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)
         """,
         uuid.UUID(run.id),
         run.mode,
@@ -72,6 +74,7 @@ async def insert_run(conn: asyncpg.Connection, run: NewRun) -> None:
         run.integration_branch,
         run.merge_style,
         run.land,
+        run.max_cost_usd,
     )
 
 
@@ -281,6 +284,8 @@ async def list_runs(pool: asyncpg.Pool, *, status: str | None, limit: int) -> li
             integration_commit=r["integration_commit"],
             land=r["land"],
             pull_request=_pull_request(r["pull_request"]),
+            cost_usd=r["cost_usd"],
+            max_cost_usd=r["max_cost_usd"],
         )
         for r in rows
     ]
@@ -304,6 +309,16 @@ def _task_view(row: asyncpg.Record) -> TaskView:
         commit=row["commit"],
         pushed=row["pushed"],
         integrated_commit=row["integrated_commit"],
+        cost_usd=row["cost_usd"],
+        tokens=TokenCounts(
+            input=row["input_tokens"],
+            output=row["output_tokens"],
+            cache_read=row["cache_read_tokens"],
+            cache_creation=row["cache_creation_tokens"],
+        ),
+        turns=row["turns"],
+        model=row["model"],
+        fix_rounds=row["fix_rounds"],
         step=row["step"],
         error_code=row["error_code"],
         error=row["error"],
@@ -382,4 +397,6 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
         land=run["land"],
         landed_commit=run["landed_commit"],
         pull_request=_pull_request(run["pull_request"]),
+        cost_usd=run["cost_usd"],
+        max_cost_usd=run["max_cost_usd"],
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from gateway.routes.control import cancel_run, replay_failed, replay_task
+from gateway.routes.control import cancel_run, replay_failed, replay_task, set_budget
 from gateway.routes.dead_letters import list_dead_letters
 from gateway.routes.events import run_events, task_log
-from gateway.routes.health import health, ready
+from gateway.routes.health import executors, health, ready
 from gateway.routes.plans import parse_plan_request
 from gateway.routes.runs import (
     autonomous_batches,
@@ -30,10 +30,12 @@ ROUTES: list[ControllerRouterHandler] = [
     replay_task,
     replay_failed,
     cancel_run,
+    set_budget,
     list_dead_letters,
     run_events,
     task_log,
     parse_plan_request,
     health,
     ready,
+    executors,
 ]

@@ -13,6 +13,8 @@ from gateway import control
 from gateway.resources import Resources
 from gateway.routes.runs import IdempotencyKey, RequestedBy
 from gateway.schemas import (
+    BudgetAccepted,
+    BudgetRequest,
     CancelAccepted,
     CancelRequest,
     ReplayAccepted,
@@ -88,5 +90,25 @@ async def cancel_run(
         resources,
         run_id,
         reason=(data or CancelRequest()).reason,
+        requested_by=requested_by or "anonymous",
+    )
+
+
+@post(
+    "/api/v1/runs/{run_id:str}/budget",
+    status_code=HTTP_202_ACCEPTED,
+    tags=["control"],
+    summary="Set a run's budget; a run halted by its budget resumes when it is raised",
+)
+async def set_budget(
+    run_id: FromPath[str],
+    data: JSONBody[BudgetRequest],
+    resources: NamedDependency[Resources],
+    requested_by: RequestedBy = None,
+) -> BudgetAccepted:
+    return await control.set_budget(
+        resources,
+        run_id,
+        max_cost_usd=data.max_cost_usd,
         requested_by=requested_by or "anonymous",
     )

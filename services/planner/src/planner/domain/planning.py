@@ -12,6 +12,7 @@ from commandcenter_contracts import (
     BatchCompleted,
     BatchIntegrated,
     BatchStarted,
+    FailureCode,
     LandRequested,
     PhaseStartRequested,
     PlanBatch,
@@ -20,6 +21,7 @@ from commandcenter_contracts import (
     RunFailed,
     RunHalted,
     RunPlanned,
+    RunResumed,
     RunStarted,
     RunSucceeded,
     StatusEvent,
@@ -36,6 +38,7 @@ from planner.domain.progress import (
     DispatchTasks,
     FinishRun,
     Land,
+    ResumeRun,
     RunProgress,
     StartBatch,
     TaskState,
@@ -85,6 +88,10 @@ def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> Plann
         continue_on_failure=request.continue_on_failure,
         land=request.land,
         integration_branch=integration_branch(request),
+        max_cost_usd=request.max_cost_usd,
+        # In local mode one task runs at a time anyway: dispatching them one by one lets the
+        # budget be checked before each task starts.
+        serial=request.mode == "local" and request.max_cost_usd is not None,
         batches=[
             BatchState(
                 index=b_index,
@@ -153,6 +160,9 @@ def _dispatch(
     timeout_s: float,
 ) -> TaskDispatched:
     task = batch.tasks[task_index]
+    agent = request.agent
+    if task.model:  # the plan's `**Model:**` for this task wins over the run's
+        agent = msgspec.structs.replace(agent, model=task.model)
     return TaskDispatched(
         run_id=request.run_id,
         task_id=task_id(request.run_id, batch_index, task_index),
@@ -171,11 +181,14 @@ def _dispatch(
         repo=request.repo,
         base_ref=request.base_ref,
         remote=request.remote,
-        agent=request.agent,
+        agent=agent,
         timeout_s=timeout_s,
         mode=request.mode,
         integration_branch=integration_branch(request),
         merge_style=request.merge_style,
+        fix_rounds=request.fix_rounds,
+        max_turns=task.max_turns or request.max_turns,
+        allowed_tools=request.allowed_tools,
     )
 
 
@@ -246,9 +259,20 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
                         run_id=run_id,
                         batch_index=action.batch_index,
                         failed_tasks=list(action.failed_tasks),
-                        reason=_halt_reason(progress, action.failed_tasks),
+                        reason=_budget_reason(action.budget)
+                        if action.budget
+                        else _halt_reason(progress, action.failed_tasks),
+                        error_code=FailureCode.BUDGET_EXCEEDED if action.budget else None,
                     )
                 )
+        elif isinstance(action, ResumeRun):
+            out.append(
+                RunResumed(
+                    event_id=event_id(run_id, f"run.resumed/{action.epoch}"),
+                    run_id=run_id,
+                    reason=f"budget raised to ${action.max_cost_usd:.2f}",
+                )
+            )
     return out
 
 
@@ -270,6 +294,14 @@ def _dispatch_messages(
         for t in dispatched
     ]
     return [*queued, *dispatched]
+
+
+def _budget_reason(budget: tuple[float, float]) -> str:
+    spent, limit = budget
+    return (
+        f"BUDGET_EXCEEDED: the run's agents spent ${spent:.2f} of its ${limit:.2f} budget; "
+        "raise it (POST /api/v1/runs/{id}/budget) to go on"
+    )
 
 
 def _halt_reason(progress: RunProgress, failed: list[str]) -> str:

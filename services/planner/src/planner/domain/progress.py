@@ -18,6 +18,12 @@ is, are integrated), then it is dispatched and starts from the tip that holds th
 task waiting on a failed one stays waiting: its batch fails, and a replay of the failed task
 that succeeds releases it.
 
+Budget: a run with `max_cost_usd` records what each task attempt spent (idempotently, by
+task and attempt). Once the spend reaches the budget no task is dispatched; when the last
+running one has finished the run halts BUDGET_EXCEEDED, and a raised budget
+(`run.budget_changed`) resumes it. In local mode such a run dispatches its tasks one at a time
+(`serial`), so the budget is checked before every task starts, not only between batches.
+
 Landing: a run whose request asks for `pr` or `merge` does not finish when its last batch
 succeeds: it is `landing` until the lander reports `run.landed` (then `run.succeeded`) or a
 `run.failed` LAND_FAILED. With `pr`, the lander is also asked to open the draft pull request
@@ -33,6 +39,7 @@ import msgspec
 from commandcenter_contracts import (
     FailureCode,
     LandMode,
+    RunBudgetChanged,
     RunCancelled,
     RunFailed,
     RunLanded,
@@ -86,6 +93,20 @@ class RunProgress(msgspec.Struct, kw_only=True):
     integration_branch: str = ""
     pr_opened: bool = False
     """Land `pr`: the lander was asked to open the pull request (at the first integration)."""
+    max_cost_usd: float | None = None
+    costs: dict[str, float] = {}
+    """What each task attempt spent, by `<task_id>/<attempt>` (set, never added: idempotent)."""
+    serial: bool = False
+    """Dispatch one task at a time (local mode with a budget)."""
+    halted_by_budget: bool = False
+
+    @property
+    def spent(self) -> float:
+        return sum(self.costs.values())
+
+    @property
+    def over_budget(self) -> bool:
+        return self.max_cost_usd is not None and self.spent >= self.max_cost_usd
 
     def find_task(self, task_id: str) -> tuple[BatchState, TaskState] | None:
         for batch in self.batches:
@@ -135,9 +156,18 @@ class FinishRun(msgspec.Struct, frozen=True, kw_only=True):
     batch_index: int
     """The batch whose completion finished the run."""
     failed_tasks: list[str] = []
+    budget: tuple[float, float] | None = None
+    """Halted by the budget: (spent, max_cost_usd)."""
 
 
-Action = StartBatch | DispatchTasks | CompleteBatch | Land | FinishRun
+class ResumeRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A run halted by its budget goes on (its budget was raised)."""
+
+    epoch: int
+    max_cost_usd: float
+
+
+Action = StartBatch | DispatchTasks | CompleteBatch | Land | FinishRun | ResumeRun
 
 
 class Transition(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,20 +181,24 @@ def start_batch(progress: RunProgress, index: int) -> StartBatch:
     """Mark batch `index` running, its tasks queued (attempt 1) or waiting; mutates `progress`."""
     batch = progress.batches[index]
     batch.status = "running"
-    ready: list[str] = []
     for task in batch.tasks:
-        task.status = "waiting" if task.waits_for else "queued"
-        if not task.waits_for:
-            ready.append(task.task_id)
-    return StartBatch(batch_index=index, task_ids=ready)
+        task.status = "waiting"
+    released = _release_waiting(progress, batch)
+    return StartBatch(batch_index=index, task_ids=released.task_ids if released else [])
 
 
-def _release_waiting(batch: BatchState) -> DispatchTasks | None:
-    """Waiting tasks whose predecessors all succeeded become queued; mutates `batch`."""
+def _release_waiting(progress: RunProgress, batch: BatchState) -> DispatchTasks | None:
+    """Waiting tasks whose predecessors all succeeded become queued (in a serial run, only the
+    first, once nothing else of it is queued or running; over budget, none); mutates `batch`."""
+    if progress.over_budget:
+        return None
     succeeded = {t.task_id for t in batch.tasks if t.status == "succeeded"}
     ready = [
         t for t in batch.tasks if t.status == "waiting" and all(w in succeeded for w in t.waits_for)
     ]
+    if progress.serial:
+        busy = any(t.status in ("queued", "running") for b in progress.batches for t in b.tasks)
+        ready = [] if busy else ready[:1]
     for task in ready:
         task.status = "queued"
     if not ready:
@@ -191,12 +225,13 @@ def could_change(event: StatusEvent) -> bool:
     events, its own first `task.queued`) never change progress, and skipping them saves a
     read of the whole run from the KV bucket per event (the dispatch benchmark's bottleneck).
     """
-    if isinstance(event, RunCancelled | TaskStarted | TaskSucceeded | RunLanded):
+    if isinstance(event, RunCancelled | TaskStarted | TaskSucceeded | RunLanded | RunBudgetChanged):
         return True
     if isinstance(event, RunFailed):
         return event.error_code == FailureCode.LAND_FAILED
     if isinstance(event, TaskFailed):
-        return not event.will_retry
+        # a retried attempt changes nothing but what the run spent
+        return not event.will_retry or (event.usage is not None and event.usage.cost_usd > 0)
     if isinstance(event, TaskQueued):
         return event.attempt > 1  # a replay re-opens the task; a first dispatch is ours
     return False
@@ -214,6 +249,8 @@ def apply(progress: RunProgress, event: StatusEvent) -> Transition:
         return Transition(progress=nxt, changed=True)
     if isinstance(event, RunLanded | RunFailed):
         return _apply_landing(progress, event)
+    if isinstance(event, RunBudgetChanged):
+        return _apply_budget(progress, event)
     if isinstance(event, TaskQueued | TaskStarted | TaskSucceeded | TaskFailed):
         return _apply_task_event(progress, event)
     return Transition(progress=progress)
@@ -222,6 +259,12 @@ def apply(progress: RunProgress, event: StatusEvent) -> Transition:
 def _apply_task_event(
     progress: RunProgress, event: TaskQueued | TaskStarted | TaskSucceeded | TaskFailed
 ) -> Transition:
+    if isinstance(event, TaskSucceeded | TaskFailed) and _cost_unrecorded(progress, event):
+        nxt = copy.deepcopy(progress)
+        assert event.usage is not None
+        nxt.costs[f"{event.task_id}/{event.attempt}"] = event.usage.cost_usd
+        result = _apply_task_event(nxt, event)
+        return Transition(progress=result.progress, actions=result.actions, changed=True)
     if isinstance(event, TaskFailed) and event.will_retry:
         return Transition(progress=progress)
     found = progress.find_task(event.task_id)
@@ -256,14 +299,47 @@ def _apply_task_event(
         if nxt.land == "pr" and event.integrated_commit and not nxt.pr_opened:
             nxt.pr_opened = True
             actions.append(Land(final=False, stage="first"))
-        released = _release_waiting(batch)
+        released = _release_waiting(nxt, batch)
         if released is not None:
             actions.append(released)
         actions += _after_task_finished(nxt, batch)
         return Transition(progress=nxt, actions=actions, changed=True)
     task.status = "failed"
     task.error_code = str(event.error_code)
-    return Transition(progress=nxt, actions=_after_task_finished(nxt, batch), changed=True)
+    failed_actions: list[Action] = []
+    released = _release_waiting(nxt, batch)  # a serial run goes on with the batch's next task
+    if released is not None:
+        failed_actions.append(released)
+    failed_actions += _after_task_finished(nxt, batch)
+    return Transition(progress=nxt, actions=failed_actions, changed=True)
+
+
+def _cost_unrecorded(progress: RunProgress, event: TaskSucceeded | TaskFailed) -> bool:
+    if event.usage is None or event.usage.cost_usd <= 0:
+        return False
+    return f"{event.task_id}/{event.attempt}" not in progress.costs
+
+
+def _apply_budget(progress: RunProgress, event: RunBudgetChanged) -> Transition:
+    """A new budget; a run halted by its budget resumes when the budget is above its spend."""
+    if progress.status not in ("running", "halted") or event.max_cost_usd == progress.max_cost_usd:
+        return Transition(progress=progress)
+    nxt = copy.deepcopy(progress)
+    nxt.max_cost_usd = event.max_cost_usd
+    if not (nxt.status == "halted" and nxt.halted_by_budget and not nxt.over_budget):
+        return Transition(progress=nxt, changed=True)
+    nxt.status = "running"
+    nxt.halted_by_budget = False
+    nxt.epoch += 1
+    actions: list[Action] = [ResumeRun(epoch=nxt.epoch, max_cost_usd=event.max_cost_usd)]
+    running = [b for b in nxt.batches if b.status == "running"]
+    for batch in running:
+        released = _release_waiting(nxt, batch)
+        # nothing left to release: the batch completes now (its waiting tasks are stuck)
+        actions += [released] if released is not None else _after_task_finished(nxt, batch)
+    if not running:  # the budget ran out between batches: the next one starts
+        actions += _next_batch_or_finish(nxt, None)
+    return Transition(progress=nxt, actions=actions, changed=True)
 
 
 def _must_find(progress: RunProgress, task_id: str) -> tuple[BatchState, TaskState]:
@@ -309,9 +385,12 @@ def _batch_tip(batch: BatchState) -> str | None:
 
 def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Action]:
     """Complete the batch when its last task finished (a task waiting on a failed one never
-    will), then start the next one or finish."""
+    will), then start the next one or finish. Over budget, the run halts once nothing of it
+    runs any more."""
     if batch.status != "running":
         return []
+    if progress.over_budget:
+        return _budget_halt(progress, batch)
     stuck = _stuck(batch)
     if any(t.status not in TASK_TERMINAL and t.task_id not in stuck for t in batch.tasks):
         return []
@@ -327,14 +406,41 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
     ]
     if progress.status != "running":
         return actions
+    return actions + _next_batch_or_finish(progress, batch)
+
+
+def _budget_halt(progress: RunProgress, batch: BatchState) -> list[Action]:
+    busy = any(t.status in ("queued", "running") for b in progress.batches for t in b.tasks)
+    if busy or progress.status != "running":
+        return []
+    progress.status = "halted"
+    progress.halted_by_budget = True
+    assert progress.max_cost_usd is not None
+    return [
+        FinishRun(
+            outcome="halted",
+            epoch=progress.epoch,
+            batch_index=batch.index,
+            failed_tasks=progress.failed_tasks(),
+            budget=(progress.spent, progress.max_cost_usd),
+        )
+    ]
+
+
+def _next_batch_or_finish(progress: RunProgress, batch: BatchState | None) -> list[Action]:
+    """After a batch completed (or a budget was raised): the next batch, or the run's end."""
+    actions: list[Action] = []
     if any(b.status == "running" for b in progress.batches):
         # another (re-opened) batch is still running: its completion decides what comes next
         return actions
+    ok = batch is None or batch.status == "succeeded"
     if ok or progress.continue_on_failure:
         pending = [b for b in progress.batches if b.status == "pending"]
         if pending:
-            if ok and progress.land == "pr":
+            if batch is not None and ok and progress.land == "pr":
                 actions.append(Land(final=False, stage=f"batch/{batch.index}/{batch.round}"))
+            if progress.over_budget:
+                return actions + _budget_halt(progress, pending[0])
             actions.append(start_batch(progress, pending[0].index))
             return actions
     outcome: Literal["succeeded", "halted"] = (
@@ -345,11 +451,12 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
         actions.append(Land(final=True, stage=f"final/{progress.epoch}"))
         return actions
     progress.status = outcome
+    last = batch.index if batch is not None else max((b.index for b in progress.batches), default=0)
     actions.append(
         FinishRun(
             outcome=outcome,
             epoch=progress.epoch,
-            batch_index=batch.index,
+            batch_index=last,
             failed_tasks=progress.failed_tasks(),
         )
     )
