@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cc_bus.executor import final_letter_id
+from cc_bus import letter_id
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import (
@@ -222,7 +222,10 @@ async def test_used_up_attempts_end_in_a_final_failure_and_a_dead_letter(
         assert letter.error_code is FailureCode.TIMEOUT and letter.error == outcome.message
         assert letter.num_delivered == 2
         assert letter.subject == subjects.TASK_DISPATCH_LOCAL
-        assert letter.event_id == final_letter_id(outcome)
+        # one letter per message: its id comes from the message's place in the stream
+        assert letter.event_id == letter_id(
+            subjects.STREAM_TASKS, 1, subjects.CONSUMER_EXECUTOR_LOCAL
+        )
         assert await _stream_count(client.js, subjects.STREAM_TASKS) == 0
     assert counter.read_text().split() == ["1", "2"]
     assert task.branch not in git_sandbox.remote_branches()

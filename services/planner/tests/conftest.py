@@ -18,11 +18,10 @@ from commandcenter_contracts import (
     subjects,
     task_decoder,
 )
-from faststream import FastStream
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from planner.app import create_app
+from planner.app import PlannerService, create_app
 from planner.settings import Settings
 
 
@@ -153,7 +152,7 @@ def planner_settings(nats_server: NatsServer) -> Settings:
 
 
 @pytest.fixture
-async def planner_app(planner_settings: Settings) -> AsyncIterator[FastStream]:
+async def planner_app(planner_settings: Settings) -> AsyncIterator[PlannerService]:
     """The planner, in this process, against the test's nats-server."""
     app = create_app(planner_settings)
     await app.start()

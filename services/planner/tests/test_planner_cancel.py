@@ -13,8 +13,8 @@ from commandcenter_contracts import (
     subjects,
     task_decoder,
 )
-from faststream import FastStream
 from nats.js import JetStreamContext
+from planner.app import PlannerService
 from planner_testkit import failed, make_plan, make_request, started, succeeded
 
 from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
@@ -44,7 +44,7 @@ async def _progress_drained(js: JetStreamContext) -> bool:
 
 
 async def test_a_cancelled_run_dispatches_nothing_more_and_its_queue_is_emptied(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     cancelled = make_request(make_plan(3, 1))
     other = make_request(make_plan(1))
@@ -80,7 +80,7 @@ async def test_a_cancelled_run_dispatches_nothing_more_and_its_queue_is_emptied(
 
 
 async def test_a_run_cancelled_before_it_was_planned_never_starts(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1))
     await cc_bus.publish_status(js, RunCancelled(run_id=request.run_id))

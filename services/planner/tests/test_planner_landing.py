@@ -26,9 +26,8 @@ from commandcenter_contracts import (
     TaskSucceeded,
     subjects,
 )
-from faststream import FastStream
 from nats.js import JetStreamContext
-from planner.app import create_app
+from planner.app import PlannerService, create_app
 from planner.settings import Settings
 from planner_testkit import make_plan, make_request
 
@@ -49,7 +48,7 @@ def fake_github() -> Iterator[FakeGitHub]:
 @pytest.fixture
 async def lander_app(
     nats_server_url: str, tmp_path: Path, fake_github: FakeGitHub
-) -> AsyncIterator[FastStream]:
+) -> AsyncIterator[PlannerService]:
     settings = Settings(
         nats_url=nats_server_url,
         retry_delay_s=0.2,
@@ -141,7 +140,7 @@ def sandbox(tmp_path: Path) -> GitSandbox:
 
 
 async def test_land_merge_fast_forwards_the_base_branch_of_a_bare_remote(
-    lander_app: FastStream,
+    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,
@@ -162,7 +161,7 @@ async def test_land_merge_fast_forwards_the_base_branch_of_a_bare_remote(
 
 
 async def test_land_merge_merges_a_base_that_moved_cleanly_and_refuses_one_that_clashes(
-    lander_app: FastStream,
+    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,
@@ -212,7 +211,7 @@ async def test_land_merge_merges_a_base_that_moved_cleanly_and_refuses_one_that_
 
 
 async def test_land_pr_opens_a_draft_once_updates_it_and_marks_it_ready(
-    lander_app: FastStream,
+    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,

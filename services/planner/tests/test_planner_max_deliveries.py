@@ -19,8 +19,8 @@ from commandcenter_contracts import (
     subjects,
     task_decoder,
 )
-from faststream import FastStream
 from nats.js import JetStreamContext
+from planner.app import PlannerService
 from planner_testkit import make_plan, make_request
 
 from conftest import StatusLog, consumer_idle, wait_until
@@ -78,7 +78,7 @@ async def _letters(js: JetStreamContext) -> list[DeadLetter]:
 
 
 async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the_run(
-    planner_app: FastStream, js: JetStreamContext, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, status_log: StatusLog
 ) -> None:
     nakker = NakkingExecutor(js)
     await nakker.start()
@@ -120,7 +120,7 @@ async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the
 
 
 async def test_an_unreadable_message_given_up_on_is_kept_raw(
-    planner_app: FastStream, js: JetStreamContext
+    planner_app: PlannerService, js: JetStreamContext
 ) -> None:
     nakker = NakkingExecutor(js)
     await nakker.start()

@@ -17,8 +17,8 @@ from commandcenter_contracts import (
     TaskReplayRequested,
     subjects,
 )
-from faststream import FastStream
 from nats.js import JetStreamContext
+from planner.app import PlannerService
 from planner_testkit import failed, make_plan, make_request, started, succeeded
 
 from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
@@ -65,7 +65,7 @@ async def _halt_on_second_task(
 
 
 async def test_a_replayed_task_resumes_the_halted_run(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2, 1))
     run = request.run_id
@@ -113,7 +113,7 @@ async def test_a_replayed_task_resumes_the_halted_run(
 
 
 async def test_a_doubled_replay_request_dispatches_one_attempt(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2))
     run = request.run_id
@@ -145,7 +145,7 @@ async def test_a_doubled_replay_request_dispatches_one_attempt(
 
 
 async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1))
     run = request.run_id
@@ -163,7 +163,7 @@ async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
 
 
 async def test_replays_that_cannot_be_carried_out_are_dropped(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1, 1))
     run = request.run_id

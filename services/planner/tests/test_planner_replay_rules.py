@@ -12,7 +12,7 @@ from commandcenter_contracts import (
     TaskReplayRequested,
 )
 from planner.domain import replay
-from planner.domain.giving_up import GiveUp
+from planner.domain.giving_up import MaxDeliveries
 from planner.domain.planning import PlannedRun, plan_run
 from planner.domain.progress import RunProgress, apply
 from planner_testkit import failed, make_plan, make_request, queued, started, succeeded
@@ -114,7 +114,9 @@ def test_giving_up_fails_the_latest_unfinished_attempt_only() -> None:
     planned = _planned()
     run = planned.progress.run_id
     task = planned.tasks.batches[0][0]
-    advisory = GiveUp(stream="CC_TASKS", consumer="executor-local", stream_seq=7, deliveries=5)
+    advisory = MaxDeliveries(
+        stream="CC_TASKS", consumer="executor-local", stream_seq=7, deliveries=5
+    )
     progress = _after(copy.deepcopy(planned.progress), started(run, task.task_id))
 
     failure = advisory.failure(task, progress)

@@ -17,8 +17,8 @@ from commandcenter_contracts import (
     dead_letter_decoder,
     subjects,
 )
-from faststream import FastStream
 from nats.js import JetStreamContext
+from planner.app import PlannerService
 from planner_testkit import failed, make_plan, make_request, started, succeeded
 
 from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
@@ -31,7 +31,7 @@ async def _start(js: JetStreamContext, request) -> None:  # type: ignore[no-unty
 
 
 async def test_a_two_batch_run_goes_batch_by_batch_to_success(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2, 2))
     run = request.run_id
@@ -74,7 +74,7 @@ async def test_a_two_batch_run_goes_batch_by_batch_to_success(
 
 
 async def test_a_failed_task_halts_the_run_after_its_batch_drains(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(3, 1))
     run = request.run_id
@@ -112,7 +112,7 @@ async def test_a_failed_task_halts_the_run_after_its_batch_drains(
 
 
 async def test_an_ambiguous_selection_fails_the_run_naming_the_candidates(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     plan = make_plan(1, 1, phase="1")
     other = make_plan(1, phase="2")
@@ -149,7 +149,7 @@ async def _dead_letters(js: JetStreamContext) -> list[DeadLetter]:
 
 
 async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_on(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     await js.publish(subjects.PHASE_START, b"\xff\x00 not json {", headers={"Nats-Msg-Id": "p1"})
     await js.publish(subjects.PHASE_START, b'{"run_id": 12}', headers={"Nats-Msg-Id": "p2"})
@@ -190,7 +190,7 @@ async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_
 
 
 async def test_a_redelivered_phase_start_dispatches_nothing_twice(
-    planner_app: FastStream, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     """The same request again (a gateway retry past the dedup window, or a redelivery after a
     crash between storing and acking) re-publishes with the same ids: nothing new happens."""
@@ -215,7 +215,7 @@ async def test_a_redelivered_phase_start_dispatches_nothing_twice(
 
 
 async def test_a_failed_publish_is_retried_and_each_message_lands_once(
-    planner_app: FastStream, js: JetStreamContext, status_log: StatusLog
+    planner_app: PlannerService, js: JetStreamContext, status_log: StatusLog
 ) -> None:
     """With CC_TASKS gone, dispatching fails: the phase start is not acked but redelivered,
     the redo re-publishes the status events (deduplicated) and dispatches once it can."""

@@ -54,5 +54,5 @@ def configure_logging(service: str, *, level: str | None = None, fmt: str | None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("nats", "faststream", "httpx", "uvicorn.access"):
+    for noisy in ("nats", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

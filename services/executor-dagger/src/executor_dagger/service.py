@@ -2,9 +2,11 @@
 
 Start: choose the backend (logged), connect, make the streams and the durable match the
 settings (`max_ack_pending` = CC_DAGGER_MAX_IN_FLIGHT, updated if it changed), listen for
-cancel requests, and pull tasks into free slots. Each message goes through the handler every
-executor shares (`cc_bus.executor.TaskMessageHandler`: heartbeats, outcome then ack, dead
-letters) into the one task flow (`cc_taskrunner.TaskRunner`) on this backend's isolation.
+cancel requests, and pull tasks into free slots (`cc_bus.Consumer` with `slots`: a replica
+never holds a message it is not working on, so other replicas can have it). Each message goes
+through the handler every executor shares (`cc_bus.executor.TaskMessageHandler`: outcome then
+ack, retries, dead letters) into the one task flow (`cc_taskrunner.TaskRunner`) on this
+backend's isolation.
 
 Stop (SIGTERM): drain. No new tasks; running ones get `grace_s` to finish; then they are
 cancelled and handed back (nak, not failed) for another replica; exit 0.
@@ -18,6 +20,7 @@ import logging
 import signal
 
 from cc_bus import (
+    Consumer,
     ConsumerSpec,
     connect,
     ensure_consumer,
@@ -31,6 +34,7 @@ from cc_bus.executor import (
     Presence,
     TaskMessageHandler,
     apply_cancel_request,
+    decode_task,
 )
 from cc_taskrunner import SkillCatalog, TaskRunner, default_agents
 from cc_taskrunner.agents import executor_info
@@ -42,7 +46,6 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from executor_dagger.backend import Backend, open_backend
-from executor_dagger.puller import SlotPuller
 from executor_dagger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ class DaggerExecutor:
         self.backend: Backend | None = None
         self._nc: Client | None = None
         self._cancel_sub: Subscription | None = None
-        self._puller: SlotPuller | None = None
+        self._puller: Consumer[TaskDispatched] | None = None
         self._pulling: asyncio.Task[None] | None = None
         self._presence: Presence | None = None
 
@@ -95,12 +98,20 @@ class DaggerExecutor:
             js,
             self._run,
             self.cancels,
-            heartbeat_s=settings.heartbeat_s,
             retry_delay_s=settings.retry_delay_s,
             retry=settings.retry,
             rules=self._skills,
         )
-        self._puller = SlotPuller(js, spec, settings.slots, handler.handle)
+        self._puller = Consumer(
+            js,
+            spec,
+            decode=decode_task,
+            handle=handler.handle,
+            slots=settings.slots,
+            heartbeat_s=settings.heartbeat_s,
+            retry_delay=lambda _: settings.retry_delay_s,
+            name=settings.executor_id,
+        )
         self._pulling = asyncio.create_task(self._puller.run())
         if settings.max_in_flight < settings.slots:
             log.warning(

@@ -7,7 +7,6 @@ import logging
 import sys
 
 from cc_bus.logs import configure_logging
-from nats.errors import ConnectionReconnectingError
 
 from executor_local.app import create_app
 from executor_local.settings import Settings
@@ -26,12 +25,7 @@ def main() -> None:
         settings.nats_url,
         settings.worktree_root,
     )
-    try:
-        asyncio.run(create_app(settings).run())
-    except ConnectionReconnectingError:
-        # Raised by the broker's final drain when SIGTERM arrives while NATS is away: the
-        # subscribers have stopped and nothing was acked that should not have been.
-        logging.getLogger(__name__).warning("stopped while NATS was unreachable")
+    asyncio.run(create_app(settings).run())
 
 
 if __name__ == "__main__":

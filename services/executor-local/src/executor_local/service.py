@@ -1,17 +1,25 @@
 """The local executor: tasks from `cc.task.dispatch.local`, one at a time, in git worktrees.
 
-The message handling (decode, heartbeats, outcome then ack, dead letters, hand-back on
-shutdown, cancel requests) is the one every executor shares, `cc_bus.executor`; the task flow
-is `cc_taskrunner.TaskRunner`. What is local here: worktrees of the user's repository, and a
-consumer with `max_ack_pending=1`, which keeps local mode sequential whatever the replica count.
+Start: connect, make the streams and the durable match the settings, announce itself
+(`cc_executors`), listen for cancel requests (core NATS, every executor hears every one) and
+consume the durable with `cc_bus.Consumer` (one slot: the durable's `max_ack_pending=1` keeps
+local mode sequential across replicas). Each message goes through the handler every executor
+shares (`TaskMessageHandler`: outcome then ack, retries, dead letters) into the one task flow
+(`cc_taskrunner.TaskRunner`) in a worktree of the user's repository.
+
+Stop (SIGTERM/SIGINT): the running task is stopped and handed back (not failed) within
+`CC_SHUTDOWN_GRACE_S`, so another executor, or this one restarted, takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 
 from cc_bus import (
+    Consumer,
     ConsumerSpec,
     connect,
     ensure_consumer,
@@ -25,6 +33,7 @@ from cc_bus.executor import (
     Presence,
     TaskMessageHandler,
     apply_cancel_request,
+    decode_task,
 )
 from cc_taskrunner import (
     ExecEnvironment,
@@ -37,9 +46,10 @@ from cc_taskrunner import (
 from cc_taskrunner.agents import executor_info
 from cc_taskrunner.agents.claude.credentials import home_files
 from cc_taskrunner.ports import Agent
-from commandcenter_contracts import TaskDispatched
-from faststream.nats import NatsMessage
+from commandcenter_contracts import TaskDispatched, subjects
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from executor_local.settings import Settings
@@ -62,64 +72,96 @@ class LocalExecutor:
         self._skills = SkillCatalog(runner.skills_dir)
         self.cancels = CancelRegistry()
         self._nc: Client | None = None
-        self._handler: TaskMessageHandler | None = None
+        self._cancel_sub: Subscription | None = None
+        self._consumer: Consumer[TaskDispatched] | None = None
+        self._consuming: asyncio.Task[None] | None = None
         self._presence: Presence | None = None
-
-    # --- lifecycle ----------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Connect, and make the streams and the durable match this executor's settings.
-
-        Runs before the broker subscribes, so a changed ack_wait or max_deliver reaches the
-        server before faststream binds to the durable.
-        """
-        self._nc = await connect(self.settings.nats_url, name=f"{self.settings.executor_id}/pub")
-        js = self._nc.jetstream()
-        await ensure_streams(js)
-        await ensure_consumer(js, self.consumer_spec())
-        info = await asyncio.to_thread(
-            executor_info, self.settings.executor_id, "local", 1, self.settings.runner
-        )
-        self._presence = Presence(js, info)
-        await self._presence.start()
-        self._handler = TaskMessageHandler(
-            js,
-            self._run,
-            self.cancels,
-            heartbeat_s=self.settings.heartbeat_s,
-            retry_delay_s=self.settings.retry_delay_s,
-            retry=self.settings.retry,
-            rules=self._skills,
-        )
 
     def consumer_spec(self) -> ConsumerSpec:
         return executor_local_consumer(
             ack_wait_s=self.settings.ack_wait_s, max_deliver=self.settings.max_deliver
         )
 
-    def begin_shutdown(self) -> None:
-        """Stop the running task (it is handed back, not failed) and take no new ones."""
-        log.info("shutting down: the running task, if any, is handed back")
-        self.cancels.shutdown()
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        settings = self.settings
+        self._nc = await connect(settings.nats_url, name=settings.executor_id)
+        js = self._nc.jetstream()
+        await ensure_streams(js)
+        spec = self.consumer_spec()
+        await ensure_consumer(js, spec)
+        info = await asyncio.to_thread(
+            executor_info, settings.executor_id, "local", 1, settings.runner
+        )
+        self._presence = Presence(js, info)
+        await self._presence.start()
+        self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
+        handler = TaskMessageHandler(
+            js,
+            self._run,
+            self.cancels,
+            retry_delay_s=settings.retry_delay_s,
+            retry=settings.retry,
+            rules=self._skills,
+        )
+        self._consumer = Consumer(
+            js,
+            spec,
+            decode=decode_task,
+            handle=handler.handle,
+            heartbeat_s=settings.heartbeat_s,
+            retry_delay=lambda _: settings.retry_delay_s,
+            name=settings.executor_id,
+        )
+        self._consuming = asyncio.create_task(self._consumer.run())
+        log.info("executor %s: one task at a time, on %s", settings.executor_id, settings.nats_url)
 
-    async def close(self) -> None:
+    async def run(self) -> None:
+        """Start, work until SIGTERM/SIGINT, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            assert self._consuming is not None
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({stopping, self._consuming}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if self._consuming.done() and not stop.is_set():
+                self._consuming.result()  # the consumer died: raise its error
+                raise RuntimeError("the consumer ended by itself")
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        consumer, consuming = self._consumer, self._consuming
+        if consumer is not None and consuming is not None:
+            consumer.stop_fetching()
+            # The running task, if any, is stopped and handed back, not failed.
+            log.info("shutting down: the running task, if any, is handed back")
+            self.cancels.shutdown()
+            grace = self.settings.shutdown_grace_s
+            if not await consumer.wait_idle(grace + self.settings.runner.kill_grace_s):
+                await consumer.abandon()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consuming, timeout=grace)
         if self._presence is not None:
             await self._presence.stop()
+        if self._cancel_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._cancel_sub.unsubscribe()
         nc, self._nc = self._nc, None
-        if nc is None or nc.is_closed:
-            return
-        try:
-            await nc.drain()
-        except NatsError as exc:  # NATS unreachable right now: nothing left to flush anyway
-            log.warning("closing the NATS connection: %s", exc)
-            await nc.close()
+        if nc is not None and not nc.is_closed:
+            try:
+                await nc.drain()
+            except NatsError as exc:  # NATS unreachable right now: nothing left to flush
+                log.warning("closing the NATS connection: %s", exc)
+                await nc.close()
 
     # --- handlers -----------------------------------------------------------------------------
-    async def on_task(self, msg: NatsMessage) -> None:
-        assert self._handler is not None, "start() first"
-        await self._handler.handle(msg.raw_message)
-
-    async def on_cancel(self, msg: NatsMessage) -> None:
-        apply_cancel_request(msg.body, self.cancels)
+    async def _on_cancel(self, msg: Msg) -> None:
+        apply_cancel_request(msg.data, self.cancels)
 
     async def _run(
         self,

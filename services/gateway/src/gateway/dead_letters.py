@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from cc_bus import Ack, Delivery, Settle, dead_letters_consumer
 from commandcenter_contracts import DeadLetter, FailureCode, dead_letter_decoder, encode
 from commandcenter_contracts import subjects as s
-from nats.aio.msg import Msg
 
-from gateway.durable_projector import DurableProjector
+from gateway.projecting import Projection
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +128,25 @@ def unreadable_row(msg_subject: str, seq: int, data: bytes, error: str) -> Lette
     )
 
 
-class DeadLetterProjector(DurableProjector[LetterRow]):
-    stream = s.STREAM_DEAD
-    durable = s.CONSUMER_DEAD_LETTERS
+class DeadLetterProjector(Projection[LetterRow]):
+    spec = dead_letters_consumer()
 
-    def _decode(self, msg: Msg) -> LetterRow:
+    def decode(self, delivery: Delivery) -> LetterRow:
         try:
-            letter = dead_letter_decoder.decode(msg.data)
+            letter = dead_letter_decoder.decode(delivery.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return unreadable_row(msg.subject, msg.metadata.sequence.stream, msg.data, str(exc))
+            return unreadable_row(delivery.subject, delivery.sequence or 0, delivery.data, str(exc))
         return letter_row(letter)
 
-    async def _apply(self, conn: asyncpg.Connection, item: LetterRow, msg: Msg) -> bool:
-        inserted = await conn.fetchval(_INSERT, *item.args(msg.metadata.sequence.stream))
+    async def apply(self, conn: asyncpg.Connection, item: LetterRow, delivery: Delivery) -> bool:
+        inserted = await conn.fetchval(_INSERT, *item.args(delivery.sequence or 0))
         return inserted is not None
 
-    def _context(self, item: LetterRow) -> dict[str, object]:
+    def context(self, item: LetterRow) -> dict[str, object]:
         return {"run_id": item.run_id, "task_id": item.task_id}
 
-    async def _reject(self, msg: Msg, error: str) -> None:
+    def refused(self, delivery: Delivery, error: str) -> Settle:
         # A dead letter the read model refuses: dead-lettering it again would loop. It stays
         # in CC_DEAD (limits retention) for anyone reading the stream itself.
-        log.error("dead letter #%s cannot be listed: %s", msg.metadata.sequence.stream, error[:500])
+        log.error("dead letter #%s cannot be listed: %s", delivery.sequence, error[:500])
+        return Ack()

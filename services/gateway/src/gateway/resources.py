@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 import cc_bus
+from cc_bus import Consumer
+from commandcenter_contracts import StatusEvent
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.db.migrate import migrate
-from gateway.dead_letters import DeadLetterProjector
-from gateway.durable_projector import DurableProjector
+from gateway.dead_letters import DeadLetterProjector, LetterRow
+from gateway.projecting import Projection
 from gateway.projector import Projector
 from gateway.settings import Settings
 
@@ -37,14 +39,16 @@ class Resources:
     js: JetStreamContext
     pool: asyncpg.Pool
     projector: Projector
+    projector_consumer: Consumer[StatusEvent]
     projector_task: asyncio.Task[None]
     dead_letters: DeadLetterProjector
+    dead_letters_consumer: Consumer[LetterRow]
     dead_letters_task: asyncio.Task[None]
 
     async def close(self, grace_s: float = 5.0) -> None:
         await asyncio.gather(
-            _stop(self.projector, self.projector_task, grace_s),
-            _stop(self.dead_letters, self.dead_letters_task, grace_s),
+            _stop(self.projector, self.projector_consumer, self.projector_task, grace_s),
+            _stop(self.dead_letters, self.dead_letters_consumer, self.dead_letters_task, grace_s),
         )
         try:
             await asyncio.wait_for(self.pool.close(), grace_s)
@@ -54,8 +58,11 @@ class Resources:
             await asyncio.wait_for(self.nc.close(), grace_s)
 
 
-async def _stop(projector: DurableProjector[Any], task: asyncio.Task[None], grace_s: float) -> None:
-    projector.stop()
+async def _stop(
+    projection: Projection[Any], consumer: Consumer[Any], task: asyncio.Task[None], grace_s: float
+) -> None:
+    projection.stopping.set()
+    consumer.stop_fetching()
     try:
         await asyncio.wait_for(task, grace_s)
     except (TimeoutError, asyncio.CancelledError):
@@ -114,13 +121,19 @@ async def open_resources(settings: Settings) -> Resources:
         raise
     projector = Projector(js, pool)
     dead_letters = DeadLetterProjector(js, pool)
+    projector_consumer = projector.consumer()
+    dead_letters_consumer = dead_letters.consumer()
     return Resources(
         settings=settings,
         nc=nc,
         js=js,
         pool=pool,
         projector=projector,
-        projector_task=asyncio.create_task(projector.run(), name="gateway-projector"),
+        projector_consumer=projector_consumer,
+        projector_task=asyncio.create_task(projector_consumer.run(), name="gateway-projector"),
         dead_letters=dead_letters,
-        dead_letters_task=asyncio.create_task(dead_letters.run(), name="gateway-dead-letters"),
+        dead_letters_consumer=dead_letters_consumer,
+        dead_letters_task=asyncio.create_task(
+            dead_letters_consumer.run(), name="gateway-dead-letters"
+        ),
     )

@@ -33,7 +33,7 @@ from commandcenter_contracts import (
 )
 
 from planner.domain import replay
-from planner.domain.giving_up import GiveUp
+from planner.domain.giving_up import MaxDeliveries
 from planner.domain.landing import landing_info
 from planner.domain.planning import Outgoing, plan_run, render, run_failed
 from planner.domain.progress import DispatchTasks, StartBatch, apply, could_change
@@ -230,7 +230,7 @@ class Planner:
             extra=ctx,
         )
 
-    async def give_up(self, advisory: GiveUp) -> None:
+    async def give_up(self, advisory: MaxDeliveries) -> None:
         """A task message its consumer will not deliver again: dead-letter it, fail its task
         (so the run halts instead of waiting forever), then remove it from the queue."""
         stored_msg = await self._queue.get(advisory.stream, advisory.stream_seq)

@@ -1,7 +1,8 @@
 """What every executor does on the NATS side, whatever runs its tasks.
 
-- `TaskMessageHandler.handle(msg)`: one task message from decode to ack (outcome first, then
-  ack; dead letters for undecodable messages; in-progress heartbeats; hand-back on shutdown).
+- `TaskMessageHandler.handle(task, delivery)`: one task message from its run to how it is
+  settled (outcome first, then ack; retries; dead letters; hand-back on shutdown), under
+  `cc_bus.consume.Consumer` like every consumer.
 - `retries`: which attempt a delivery is, and retry-or-final after a failure (`RetryPolicy`:
   `CC_MAX_ATTEMPTS`, `CC_RETRY_BASE_S`, `CC_RETRY_CAP_S`; `SkillRules` from the skills).
 - `NatsEventSink`: the task runner's progress and output lines, published in the background.
@@ -17,9 +18,9 @@ from cc_bus.executor.handler import (
     Outcome,
     RunTask,
     TaskMessageHandler,
+    decode_task,
     describe,
-    final_letter_id,
-    num_delivered,
+    outcome_events,
 )
 from cc_bus.executor.presence import Presence, live_executors
 from cc_bus.executor.retries import (
@@ -47,11 +48,11 @@ __all__ = [
     "Verdict",
     "apply_cancel_request",
     "attempt_of",
+    "decode_task",
     "describe",
-    "final_letter_id",
     "heartbeat",
     "is_retryable",
     "judge",
     "live_executors",
-    "num_delivered",
+    "outcome_events",
 ]

@@ -7,16 +7,15 @@ the same messages, which JetStream drops as duplicates.
 
 from __future__ import annotations
 
-import uuid
-
 import msgspec
+from cc_bus.dead_letters import dead_letter
 from commandcenter_contracts import DeadLetter, FailureCode, TaskDispatched, TaskFailed
 
-from planner.domain.naming import NAMESPACE, event_id
+from planner.domain.naming import event_id
 from planner.domain.progress import TASK_TERMINAL, RunProgress
 
 
-class GiveUp(msgspec.Struct, frozen=True, kw_only=True):
+class MaxDeliveries(msgspec.Struct, frozen=True, kw_only=True):
     """The message at `stream`/`seq` was delivered `deliveries` times to `consumer`, which
     will not deliver it again (the fields of JetStream's MAX_DELIVERIES advisory)."""
 
@@ -25,10 +24,6 @@ class GiveUp(msgspec.Struct, frozen=True, kw_only=True):
     stream_seq: int
     deliveries: int
 
-    @property
-    def letter_id(self) -> str:
-        return str(uuid.uuid5(NAMESPACE, f"max-deliveries/{self.stream}/{self.stream_seq}"))
-
     def error(self) -> str:
         return (
             f"gave up after {self.deliveries} deliveries "
@@ -36,23 +31,18 @@ class GiveUp(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def letter(self, *, subject: str, task: TaskDispatched | None, raw: bytes) -> DeadLetter:
-        """The dead letter: the decoded task when there is one, else the raw bytes."""
-        if task is None:
-            return DeadLetter(
-                event_id=self.letter_id,
-                subject=subject,
-                error_code=FailureCode.BAD_MESSAGE,
-                error=f"undecodable task message; {self.error()}",
-                raw=raw,
-                num_delivered=self.deliveries,
-            )
-        return DeadLetter(
-            event_id=self.letter_id,
+        """The dead letter: the decoded task when there is one, else the raw bytes (its id is
+        the message's stream position, as every letter's)."""
+        return dead_letter(
+            stream=self.stream,
+            sequence=self.stream_seq,
+            consumer=self.consumer,
             subject=subject,
-            error_code=FailureCode.INFRA,
-            error=self.error(),
-            task=task,
+            error_code=FailureCode.INFRA if task is not None else FailureCode.BAD_MESSAGE,
+            error=self.error() if task is not None else f"undecodable task message; {self.error()}",
             num_delivered=self.deliveries,
+            task=task,
+            raw=raw,
         )
 
     def failure(
