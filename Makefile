@@ -58,8 +58,8 @@ test: setup tools claude ## the whole test suite (unit, integration with real se
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: setup tools ## unit tests only
-	$(RUN) pytest -m "not integration and not e2e and not faults" $(PYTEST_ARGS)
+test-fast: setup tools ## unit tests only: no servers, no end to end, no deploy validators
+	$(RUN) pytest -m "not integration and not e2e and not faults and not deploy" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: setup ## ruff check + format check + mypy --strict

@@ -104,13 +104,15 @@ def run(config: Config, ctx: Context) -> list[Row]:
         repo = repository_with_remote(workdir / "ours")
         plan = write_plan(workdir / "plans", config.tasks)
         ctx.settle()
-        with running_stack(workdir / "stack", problems=ctx.problems) as stack:
-            with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
-                started = time.perf_counter()
-                run_id = start_run(client, plan=plan, repo=repo, argv=argv)
-                wait_for_run(client, run_id, timeout=60 + 10 * config.tasks)
-                wall.add((time.perf_counter() - started) / config.tasks * 1000)
-                ours.add(integrate_means(run_events(client, run_id)) * 1000)
+        with (
+            running_stack(workdir / "stack", problems=ctx.problems) as stack,
+            httpx.Client(base_url=stack.gateway_url, timeout=30) as client,
+        ):
+            started = time.perf_counter()
+            run_id = start_run(client, plan=plan, repo=repo, argv=argv)
+            wait_for_run(client, run_id, timeout=60 + 10 * config.tasks)
+            wall.add((time.perf_counter() - started) / config.tasks * 1000)
+            ours.add(integrate_means(run_events(client, run_id)) * 1000)
         ctx.say(
             f"  repetition {k + 1}: integrate {ours.values[-1]:.0f} ms/task, "
             f"bare loop {base.values[-1]:.0f} ms/task"

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 from commandcenter.servers import free_port
 from commandcenter.stack import Stack
-
-TERMINAL_RUN_STATUSES = frozenset({"succeeded", "halted", "failed", "cancelled"})
+from commandcenter_contracts import RUN_ENDED, RunStatus, TaskStatus
 
 
 class BenchError(RuntimeError):
@@ -113,8 +112,8 @@ def wait_for_run(
         response = client.get(f"/api/v1/runs/{run_id}")
         if response.status_code == 200:
             view = response.json()
-            if view.get("status") in TERMINAL_RUN_STATUSES:
-                if view["status"] != "succeeded":
+            if view.get("status") in RUN_ENDED:
+                if view["status"] != RunStatus.SUCCEEDED:
                     raise BenchError(f"run {run_id} ended {view['status']}: {_failures(view)}")
                 return view
             if (view.get("status"), view.get("counts")) != progress:
@@ -133,6 +132,6 @@ def _failures(view: dict[str, Any]) -> str:
         f"{t['plan_task_id']}: {t['error_code']} {t['error']}"
         for b in view.get("batches", [])
         for t in b.get("tasks", [])
-        if t.get("status") != "succeeded"
+        if t.get("status") != TaskStatus.SUCCEEDED
     ]
     return "; ".join(failed[:5]) or str(view.get("error"))

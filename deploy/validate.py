@@ -168,6 +168,14 @@ def parse_duration_s(text: str) -> float:
 def compose_policy(file: Path) -> Iterator[str]:
     model = compose_model(file)
     services: dict[str, dict[str, Any]] = model.get("services", {})
+    yield from compose_services_check(services)
+    yield from compose_startup_check(services)
+    yield from compose_shutdown_check(services)
+    yield from compose_nats_conf_check(model)
+
+
+def compose_services_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """Every service is there, healthchecked (unless behind a profile), with no literal secret."""
     for name in ("nats", "postgres", "gateway", "planner", "executor-local", "executor-dagger"):
         if name not in services:
             yield f"service {name} is missing"
@@ -182,6 +190,9 @@ def compose_policy(file: Path) -> Iterator[str]:
                     f"{name}: environment {key} has a literal value; take it from an env_file "
                     f"or a ${{VARIABLE}}"
                 )
+
+
+def compose_startup_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
     gateway = services.get("gateway", {})
     for dep in ("nats", "postgres"):
         cond = gateway.get("depends_on", {}).get(dep, {}).get("condition")
@@ -190,6 +201,10 @@ def compose_policy(file: Path) -> Iterator[str]:
     local = services.get("executor-local", {})
     if local.get("deploy", {}).get("replicas", 1) != 1:
         yield "executor-local: deploy.replicas must be 1"
+
+
+def compose_shutdown_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """The executors' SIGKILL deadline must come after the drain they do on SIGTERM."""
     for name, variable in (
         ("executor-local", "CC_SHUTDOWN_GRACE_S"),
         ("executor-dagger", "CC_DAGGER_GRACE_S"),
@@ -201,6 +216,9 @@ def compose_policy(file: Path) -> Iterator[str]:
             yield f"{name}: {variable} is not set"
         elif parse_duration_s(stop) <= float(grace):
             yield f"{name}: stop_grace_period {stop} must exceed {variable}={grace}"
+
+
+def compose_nats_conf_check(model: dict[str, Any]) -> Iterator[str]:
     nats_conf = model.get("configs", {}).get("nats_conf", {}).get("content")
     if nats_conf is None:
         yield "configs.nats_conf (the NATS config with sync_interval) is missing"
@@ -368,91 +386,154 @@ def k8s_policy(root: Path) -> Iterator[str]:
         yield f"{SECRET_EXAMPLE}: missing (the Secret example the workloads refer to)"
     claims = {d["metadata"]["name"] for _, d in tree.of_kind("PersistentVolumeClaim")}
 
+    yield from namespace_check(tree)
+    yield from configmap_credentials_check(configmaps)
+    for f, d in tree.of_kind(*WORKLOAD_KINDS):
+        yield from workload_check(f, d, claims, configmaps, secret_keys)
+    yield from executor_local_check(tree, configmaps)
+    yield from executor_dagger_check(tree, configmaps)
+    yield from kustomization_check(root)
+
+
+def namespace_check(tree: Tree) -> Iterator[str]:
     for f, d in tree.docs:
         kind, meta = d.get("kind"), d.get("metadata") or {}
         if kind not in CLUSTER_SCOPED and meta.get("namespace") != NAMESPACE:
             yield f"{f}: {kind} {meta.get('name')} must be in namespace {NAMESPACE}"
+
+
+def configmap_credentials_check(configmaps: dict[str, dict[str, str]]) -> Iterator[str]:
     for name, data in configmaps.items():
         for key in data:
             if is_secret_name(key):
                 yield f"ConfigMap {name}: {key} looks like a credential; put it in the Secret"
 
-    for f, d in tree.of_kind(*WORKLOAD_KINDS):
-        wname = f"{f}: {d['kind']} {d['metadata']['name']}"
-        ps = pod_spec(d)
-        pod_sc = ps.get("securityContext") or {}
-        volumes = {v["name"]: v for v in ps.get("volumes") or []}
-        templates = {
-            t["metadata"]["name"] for t in (d.get("spec") or {}).get("volumeClaimTemplates") or []
-        }
-        for v in volumes.values():
-            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
-            if claim is not None and claim not in claims:
-                yield f"{wname}: volume {v['name']} uses PVC {claim}, which no manifest defines"
-        for c in containers(d):
-            cname = f"{wname} container {c['name']}"
-            res = c.get("resources") or {}
-            for part in ("requests", "limits"):
-                for r in ("cpu", "memory"):
-                    if r not in (res.get(part) or {}):
-                        yield f"{cname}: resources.{part}.{r} missing"
-            if c in (ps.get("containers") or []):
-                for probe in ("livenessProbe", "readinessProbe"):
-                    if probe not in c:
-                        yield f"{cname}: {probe} missing"
-            sc = c.get("securityContext") or {}
-            if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
-                yield f"{cname}: securityContext.runAsNonRoot must be true"
-            if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
-                yield f"{cname}: runs as UID 0"
-            if sc.get("allowPrivilegeEscalation") is not False:
-                yield f"{cname}: securityContext.allowPrivilegeEscalation must be false"
-            if sc.get("privileged"):
-                yield f"{cname}: privileged"
-            if sc.get("readOnlyRootFilesystem") is not True:
-                yield f"{cname}: securityContext.readOnlyRootFilesystem must be true"
-            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
-            if "/tmp" not in mounts:
-                yield f"{cname}: read-only root filesystem needs a writable /tmp (emptyDir)"
-            for m in c.get("volumeMounts") or []:
-                if m["name"] not in volumes and m["name"] not in templates:
-                    yield f"{cname}: volumeMount {m['name']} has no volume"
-            for e in c.get("env") or []:
-                vf = e.get("valueFrom") or {}
-                if is_secret_name(e["name"]):
-                    if "value" in e:
-                        yield f"{cname}: env {e['name']} has an inline value; use secretKeyRef"
-                    elif "secretKeyRef" not in vf:
-                        yield f"{cname}: env {e['name']} must come from a secretKeyRef"
-                ref = vf.get("secretKeyRef")
-                if ref is not None and ref.get("key") not in secret_keys.get(ref.get("name"), ()):
-                    yield (
-                        f"{cname}: env {e['name']} refers to Secret {ref.get('name')} key "
-                        f"{ref.get('key')}, which {SECRET_EXAMPLE} does not define"
-                    )
-                cref = vf.get("configMapKeyRef")
-                if cref is not None and cref.get("key") not in configmaps.get(cref.get("name"), {}):
-                    yield f"{cname}: env {e['name']} refers to a missing ConfigMap key"
-            for src in c.get("envFrom") or []:
-                cm = (src.get("configMapRef") or {}).get("name")
-                if cm is not None and cm not in configmaps:
-                    yield f"{cname}: envFrom ConfigMap {cm} is not defined"
-                sec = (src.get("secretRef") or {}).get("name")
-                if sec is not None and sec not in secret_keys:
-                    yield f"{cname}: envFrom Secret {sec} is not in {SECRET_EXAMPLE}"
 
-    # executor-local: one replica, never two side by side on the same repositories.
+def workload_check(
+    f: str,
+    d: dict[str, Any],
+    claims: set[str],
+    configmaps: dict[str, dict[str, str]],
+    secret_keys: dict[str, set[str]],
+) -> Iterator[str]:
+    """One workload's volumes, then each of its containers (init containers first)."""
+    wname = f"{f}: {d['kind']} {d['metadata']['name']}"
+    ps = pod_spec(d)
+    pod_sc = ps.get("securityContext") or {}
+    volumes = {v["name"]: v for v in ps.get("volumes") or []}
+    templates = {
+        t["metadata"]["name"] for t in (d.get("spec") or {}).get("volumeClaimTemplates") or []
+    }
+    for v in volumes.values():
+        claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim is not None and claim not in claims:
+            yield f"{wname}: volume {v['name']} uses PVC {claim}, which no manifest defines"
+    for c in containers(d):
+        cname = f"{wname} container {c['name']}"
+        yield from resources_check(cname, c)
+        if c in (ps.get("containers") or []):  # init containers run to completion: no probes
+            yield from probes_check(cname, c)
+        yield from security_context_check(cname, c, pod_sc)
+        yield from volume_mounts_check(cname, c, volumes, templates)
+        yield from env_refs_check(cname, c, configmaps, secret_keys)
+        yield from env_from_check(cname, c, configmaps, secret_keys)
+
+
+def resources_check(cname: str, c: dict[str, Any]) -> Iterator[str]:
+    res = c.get("resources") or {}
+    for part in ("requests", "limits"):
+        for r in ("cpu", "memory"):
+            if r not in (res.get(part) or {}):
+                yield f"{cname}: resources.{part}.{r} missing"
+
+
+def probes_check(cname: str, c: dict[str, Any]) -> Iterator[str]:
+    for probe in ("livenessProbe", "readinessProbe"):
+        if probe not in c:
+            yield f"{cname}: {probe} missing"
+
+
+def security_context_check(cname: str, c: dict[str, Any], pod_sc: dict[str, Any]) -> Iterator[str]:
+    """The container's securityContext, falling back to the pod's where Kubernetes does."""
+    sc = c.get("securityContext") or {}
+    if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+        yield f"{cname}: securityContext.runAsNonRoot must be true"
+    if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+        yield f"{cname}: runs as UID 0"
+    if sc.get("allowPrivilegeEscalation") is not False:
+        yield f"{cname}: securityContext.allowPrivilegeEscalation must be false"
+    if sc.get("privileged"):
+        yield f"{cname}: privileged"
+    if sc.get("readOnlyRootFilesystem") is not True:
+        yield f"{cname}: securityContext.readOnlyRootFilesystem must be true"
+
+
+def volume_mounts_check(
+    cname: str, c: dict[str, Any], volumes: dict[str, Any], templates: set[str]
+) -> Iterator[str]:
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+    if "/tmp" not in mounts:
+        yield f"{cname}: read-only root filesystem needs a writable /tmp (emptyDir)"
+    for m in c.get("volumeMounts") or []:
+        if m["name"] not in volumes and m["name"] not in templates:
+            yield f"{cname}: volumeMount {m['name']} has no volume"
+
+
+def env_refs_check(
+    cname: str,
+    c: dict[str, Any],
+    configmaps: dict[str, dict[str, str]],
+    secret_keys: dict[str, set[str]],
+) -> Iterator[str]:
+    """Credentials come from a secretKeyRef; every key reference names a key that exists."""
+    for e in c.get("env") or []:
+        vf = e.get("valueFrom") or {}
+        if is_secret_name(e["name"]):
+            if "value" in e:
+                yield f"{cname}: env {e['name']} has an inline value; use secretKeyRef"
+            elif "secretKeyRef" not in vf:
+                yield f"{cname}: env {e['name']} must come from a secretKeyRef"
+        ref = vf.get("secretKeyRef")
+        if ref is not None and ref.get("key") not in secret_keys.get(ref.get("name"), ()):
+            yield (
+                f"{cname}: env {e['name']} refers to Secret {ref.get('name')} key "
+                f"{ref.get('key')}, which {SECRET_EXAMPLE} does not define"
+            )
+        cref = vf.get("configMapKeyRef")
+        if cref is not None and cref.get("key") not in configmaps.get(cref.get("name"), {}):
+            yield f"{cname}: env {e['name']} refers to a missing ConfigMap key"
+
+
+def env_from_check(
+    cname: str,
+    c: dict[str, Any],
+    configmaps: dict[str, dict[str, str]],
+    secret_keys: dict[str, set[str]],
+) -> Iterator[str]:
+    for src in c.get("envFrom") or []:
+        cm = (src.get("configMapRef") or {}).get("name")
+        if cm is not None and cm not in configmaps:
+            yield f"{cname}: envFrom ConfigMap {cm} is not defined"
+        sec = (src.get("secretRef") or {}).get("name")
+        if sec is not None and sec not in secret_keys:
+            yield f"{cname}: envFrom Secret {sec} is not in {SECRET_EXAMPLE}"
+
+
+def executor_local_check(tree: Tree, configmaps: dict[str, dict[str, str]]) -> Iterator[str]:
+    """executor-local: one replica, never two side by side on the same repositories."""
     local = tree.named("Deployment", "executor-local")
     if local is None:
         yield "Deployment executor-local is missing"
-    else:
-        if local["spec"].get("replicas") != 1:
-            yield "executor-local: spec.replicas must be 1"
-        if (local["spec"].get("strategy") or {}).get("type") != "Recreate":
-            yield "executor-local: spec.strategy.type must be Recreate"
-        yield from grace_check("executor-local", configmaps, local, "CC_SHUTDOWN_GRACE_S")
+        return
+    if local["spec"].get("replicas") != 1:
+        yield "executor-local: spec.replicas must be 1"
+    if (local["spec"].get("strategy") or {}).get("type") != "Recreate":
+        yield "executor-local: spec.strategy.type must be Recreate"
+    yield from grace_check("executor-local", configmaps, local, "CC_SHUTDOWN_GRACE_S")
 
-    # executor-dagger: KEDA owns the replicas; shutdown drains inside the grace period.
+
+def executor_dagger_check(tree: Tree, configmaps: dict[str, dict[str, str]]) -> Iterator[str]:
+    """executor-dagger: KEDA owns the replicas; shutdown drains inside the grace period."""
     dagger = tree.named("Deployment", "executor-dagger")
     scaled = [d for _, d in tree.of_kind("ScaledObject")]
     if dagger is None:
@@ -460,31 +541,35 @@ def k8s_policy(root: Path) -> Iterator[str]:
     elif not scaled:
         yield "no ScaledObject for executor-dagger"
     else:
-        so = scaled[0]
-        if "replicas" in dagger["spec"]:
-            yield "executor-dagger: spec.replicas is set but KEDA owns it (remove it)"
-        drain = env_value(configmaps, dagger, "CC_DAGGER_GRACE_S")
-        yield from grace_check("executor-dagger", configmaps, dagger, "CC_DAGGER_GRACE_S")
-        slots = env_value(configmaps, dagger, "CC_DAGGER_SLOTS")
-        for trig in so["spec"].get("triggers") or []:
-            lag = (trig.get("metadata") or {}).get("lagThreshold")
-            if trig.get("type") == "nats-jetstream" and slots is not None and lag != slots:
-                yield (
-                    f"ScaledObject: lagThreshold {lag} should equal CC_DAGGER_SLOTS {slots} "
-                    "(one pod per slot-count of pending + ack-pending tasks)"
-                )
-        window = (
-            so["spec"]
-            .get("advanced", {})
-            .get("horizontalPodAutoscalerConfig", {})
-            .get("behavior", {})
-            .get("scaleDown", {})
-            .get("stabilizationWindowSeconds")
-        )
-        if drain is not None and window is not None and window <= float(drain):
-            yield f"ScaledObject: scaleDown window {window}s must exceed the drain grace {drain}s"
+        yield from keda_scaling_check(configmaps, dagger, scaled[0])
 
-    yield from kustomization_check(root)
+
+def keda_scaling_check(
+    configmaps: dict[str, dict[str, str]], dagger: dict[str, Any], so: dict[str, Any]
+) -> Iterator[str]:
+    if "replicas" in dagger["spec"]:
+        yield "executor-dagger: spec.replicas is set but KEDA owns it (remove it)"
+    drain = env_value(configmaps, dagger, "CC_DAGGER_GRACE_S")
+    yield from grace_check("executor-dagger", configmaps, dagger, "CC_DAGGER_GRACE_S")
+    slots = env_value(configmaps, dagger, "CC_DAGGER_SLOTS")
+    for trig in so["spec"].get("triggers") or []:
+        lag = (trig.get("metadata") or {}).get("lagThreshold")
+        if trig.get("type") == "nats-jetstream" and slots is not None and lag != slots:
+            yield (
+                f"ScaledObject: lagThreshold {lag} should equal CC_DAGGER_SLOTS {slots} "
+                "(one pod per slot-count of pending + ack-pending tasks)"
+            )
+    window = (
+        so["spec"]
+        .get("advanced", {})
+        .get("horizontalPodAutoscalerConfig", {})
+        .get("behavior", {})
+        .get("scaleDown", {})
+        .get("stabilizationWindowSeconds")
+    )
+    # A pod scaled down before its drain ends would be killed mid-task.
+    if drain is not None and window is not None and window <= float(drain):
+        yield f"ScaledObject: scaleDown window {window}s must exceed the drain grace {drain}s"
 
 
 def grace_check(
@@ -527,17 +612,31 @@ def kustomization_check(root: Path) -> Iterator[str]:
 # --------------------------------------------------------------------------------------------
 # Dockerfile
 # --------------------------------------------------------------------------------------------
+Stages = dict[str, dict[str, Any]]
+
+
 def dockerfile_check(path: Path) -> Iterator[str]:
     import dockerfile
 
+    yield from hadolint_check(path)
+    stages = dockerfile_stages(dockerfile.parse_file(str(path)))
+    yield from builder_context_check(stages)
+    for target, (module, package) in IMAGE_TARGETS.items():
+        yield from image_target_check(stages, target, module, package)
+
+
+def hadolint_check(path: Path) -> Iterator[str]:
     config = ROOT / "deploy" / "hadolint.yaml"
     proc = run([str(tool("hadolint")), "--no-color", "--config", str(config), str(path)])
     if proc.returncode != 0:
         yield from (f"hadolint: {line}" for line in (proc.stdout + proc.stderr).splitlines())
 
-    stages: dict[str, dict[str, Any]] = {}
+
+def dockerfile_stages(commands: Iterable[Any]) -> Stages:
+    """Named stages: name -> {"base": FROM's image or stage, "cmds": the stage's instructions}."""
+    stages: Stages = {}
     current: dict[str, Any] | None = None
-    for cmd in dockerfile.parse_file(str(path)):
+    for cmd in commands:
         if cmd.cmd == "FROM":
             words = list(cmd.value)
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
@@ -546,20 +645,24 @@ def dockerfile_check(path: Path) -> Iterator[str]:
                 stages[name] = current
         elif current is not None:
             current["cmds"].append(cmd)
+    return stages
 
-    def chain(stage: str) -> list[Any]:
-        """The stage's instructions, its bases' first (FROM <stage> inherits their effect)."""
-        cmds: list[Any] = []
-        seen: set[str] = set()
-        while stage in stages and stage not in seen:
-            seen.add(stage)
-            cmds = stages[stage]["cmds"] + cmds
-            stage = stages[stage]["base"]
-        return cmds
 
+def stage_chain(stages: Stages, stage: str) -> list[Any]:
+    """The stage's instructions, its bases' first (FROM <stage> inherits their effect)."""
+    cmds: list[Any] = []
+    seen: set[str] = set()
+    while stage in stages and stage not in seen:
+        seen.add(stage)
+        cmds = stages[stage]["cmds"] + cmds
+        stage = stages[stage]["base"]
+    return cmds
+
+
+def builder_context_check(stages: Stages) -> Iterator[str]:
     builder_copies = {
         src
-        for cmd in chain("builder-base")
+        for cmd in stage_chain(stages, "builder-base")
         if cmd.cmd == "COPY" and not any(f.startswith("--from") for f in cmd.flags)
         for src in cmd.value[:-1]
     }
@@ -567,45 +670,56 @@ def dockerfile_check(path: Path) -> Iterator[str]:
         if p not in builder_copies:
             yield f"stage builder-base: does not COPY {p} (the uv workspace needs it)"
 
-    for target, (module, package) in IMAGE_TARGETS.items():
-        if target not in stages:
-            yield f"no stage named {target}"
-            continue
-        cmds = chain(target)
-        users = [c.value[0] for c in cmds if c.cmd == "USER"]
-        if not users or users[-1].split(":")[0] in {"0", "root"}:
-            yield f"{target}: must end as a non-root USER (is {users[-1] if users else 'unset'})"
-        if not any(c.cmd == "HEALTHCHECK" and c.value[0].upper() != "NONE" for c in cmds):
-            yield f"{target}: no HEALTHCHECK"
-        entry = [c for c in cmds if c.cmd in {"CMD", "ENTRYPOINT"}]
-        want = ["python", "-m", module]
-        if not entry or list(entry[-1].value) != want:
-            yield f"{target}: must run {json.dumps(want)}"
-        venv_from = {
-            f.split("=", 1)[1]
-            for c in cmds
-            if c.cmd == "COPY"
-            for f in c.flags
-            if f.startswith("--from=") and "/app/.venv" in c.value
-        }
-        syncs = [
-            " ".join(c.value)
-            for s in venv_from
-            for c in chain(s)
-            if c.cmd == "RUN" and "uv sync" in " ".join(c.value)
-        ]
-        if not syncs:
-            yield f"{target}: its /app/.venv does not come from a `uv sync` stage"
-        for s in syncs:
-            for flag in ("--frozen", "--no-dev", f"--package {package}"):
-                if flag not in s:
-                    yield f"{target}: `uv sync` lacks {flag}"
-        installs_git = any(
-            c.cmd == "RUN" and re.search(r"apt-get install[^&;]*\bgit\b", " ".join(c.value))
-            for c in cmds
-        )
-        if target in NEEDS_GIT and not installs_git:
-            yield f"{target}: must install git"
+
+def image_target_check(stages: Stages, target: str, module: str, package: str) -> Iterator[str]:
+    if target not in stages:
+        yield f"no stage named {target}"
+        return
+    cmds = stage_chain(stages, target)
+    yield from image_runtime_check(target, module, cmds)
+    yield from image_venv_check(stages, target, package, cmds)
+    installs_git = any(
+        c.cmd == "RUN" and re.search(r"apt-get install[^&;]*\bgit\b", " ".join(c.value))
+        for c in cmds
+    )
+    if target in NEEDS_GIT and not installs_git:
+        yield f"{target}: must install git"
+
+
+def image_runtime_check(target: str, module: str, cmds: list[Any]) -> Iterator[str]:
+    """How the image runs: as a non-root user, with a HEALTHCHECK, `python -m <module>`."""
+    users = [c.value[0] for c in cmds if c.cmd == "USER"]
+    if not users or users[-1].split(":")[0] in {"0", "root"}:
+        yield f"{target}: must end as a non-root USER (is {users[-1] if users else 'unset'})"
+    if not any(c.cmd == "HEALTHCHECK" and c.value[0].upper() != "NONE" for c in cmds):
+        yield f"{target}: no HEALTHCHECK"
+    entry = [c for c in cmds if c.cmd in {"CMD", "ENTRYPOINT"}]
+    want = ["python", "-m", module]
+    if not entry or list(entry[-1].value) != want:
+        yield f"{target}: must run {json.dumps(want)}"
+
+
+def image_venv_check(stages: Stages, target: str, package: str, cmds: list[Any]) -> Iterator[str]:
+    """The image's /app/.venv is copied from a stage that ran a frozen, dev-less `uv sync`."""
+    venv_from = {
+        f.split("=", 1)[1]
+        for c in cmds
+        if c.cmd == "COPY"
+        for f in c.flags
+        if f.startswith("--from=") and "/app/.venv" in c.value
+    }
+    syncs = [
+        " ".join(c.value)
+        for s in venv_from
+        for c in stage_chain(stages, s)
+        if c.cmd == "RUN" and "uv sync" in " ".join(c.value)
+    ]
+    if not syncs:
+        yield f"{target}: its /app/.venv does not come from a `uv sync` stage"
+    for s in syncs:
+        for flag in ("--frozen", "--no-dev", f"--package {package}"):
+            if flag not in s:
+                yield f"{target}: `uv sync` lacks {flag}"
 
 
 # --------------------------------------------------------------------------------------------

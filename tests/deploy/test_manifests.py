@@ -26,6 +26,9 @@ CREDENTIAL = re.compile(r"KEY|TOKEN|PASSWORD|SECRET", re.IGNORECASE)
 
 Doc = dict[str, Any]
 
+# Installs pinned validators from PyPI on first use and runs them: minutes, not `test-fast`.
+pytestmark = pytest.mark.deploy
+
 
 def validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
     bash = shutil.which("bash")
@@ -106,9 +109,9 @@ def break_compose_local_replicas(docs: list[Doc]) -> None:
     ],
     ids=["depends_on-condition", "inline-api-key", "executor-local-replicas"],
 )
+@pytest.mark.usefixtures("full_run")
 def test_broken_compose_fails(
     tmp_path: Path,
-    full_run: subprocess.CompletedProcess[str],
     change: Callable[[list[Doc]], None],
     expected: str,
 ) -> None:
@@ -229,9 +232,9 @@ def unlisted_manifest(tree: Path) -> None:
     ],
     ids=lambda v: v.__name__ if callable(v) else "",
 )
+@pytest.mark.usefixtures("full_run")
 def test_broken_manifests_fail(
     tmp_path: Path,
-    full_run: subprocess.CompletedProcess[str],
     change: Callable[[Path], None],
     expected: str,
 ) -> None:
@@ -242,9 +245,8 @@ def test_broken_manifests_fail(
     assert expected in proc.stdout, proc.stdout
 
 
-def test_scaledobject_without_triggers_fails_alone(
-    tmp_path: Path, full_run: subprocess.CompletedProcess[str]
-) -> None:
+@pytest.mark.usefixtures("full_run")
+def test_scaledobject_without_triggers_fails_alone(tmp_path: Path) -> None:
     """The single-file form too: the CRD check runs even though kubernetes-validate skips it."""
     tree = k8s_copy(tmp_path)
     no_triggers(tree)
@@ -275,9 +277,9 @@ def test_scaledobject_without_triggers_fails_alone(
     ],
     ids=["root-user", "wrong-entry-point", "no-git", "dev-dependencies"],
 )
+@pytest.mark.usefixtures("full_run")
 def test_broken_dockerfile_fails(
     tmp_path: Path,
-    full_run: subprocess.CompletedProcess[str],
     old: str,
     new: str,
     expected: str,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from commandcenter.sse import SseMessage, parse_sse
+from commandcenter_contracts import RUN_ENDED
+
+from tests.support.polling import eventually_sync
 
 FENCE = "```"
 
@@ -88,11 +90,12 @@ def start_run(client: httpx.Client, **body: Any) -> str:
 
 def wait_for_run(client: httpx.Client, run_id: str, *, timeout: float = 120) -> dict[str, Any]:
     """Poll the read model until the run is terminal there."""
-    deadline = time.monotonic() + timeout
-    view: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        view = client.get(f"/api/v1/runs/{run_id}").json()
-        if view.get("status") in {"succeeded", "halted", "failed", "cancelled"}:
-            return view
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} not finished after {timeout}s: {view}")
+
+    def ended() -> dict[str, Any] | None:
+        view: dict[str, Any] = client.get(f"/api/v1/runs/{run_id}").json()
+        return view if view.get("status") in RUN_ENDED else None
+
+    found: dict[str, Any] = eventually_sync(
+        ended, within_s=timeout, interval_s=0.3, what=f"run {run_id} to end"
+    )
+    return found

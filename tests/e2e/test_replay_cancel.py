@@ -14,7 +14,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from commandcenter.stack import Stack
 from commandcenter_contracts import subjects
 
 from tests.e2e.helpers import create_task, plan_text, read_events, start_run, wait_for_run
+from tests.support.polling import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -42,17 +42,6 @@ def _sandbox_with_plan(root: Path, text: str) -> tuple[GitSandbox, Path]:
 
 def _tasks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["plan_task_id"]: t for b in view["batches"] for t in b["tasks"]}
-
-
-def _poll(check: Any, *, within: float, what: str) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_path: Path) -> None:
@@ -101,11 +90,11 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
         assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
         assert first.json()["attempt"] == 2
 
-        done = _poll(
+        done = eventually_sync(
             lambda: (
                 (v := client.get(f"/api/v1/runs/{run_id}").json())["status"] == "succeeded" and v
             ),
-            within=120,
+            within_s=120,
             what="the resumed run to succeed",
         )
         events = read_events(client, run_id)
@@ -200,9 +189,9 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
                 agent="command",
                 agent_argv=[sys.executable, str(agent), str(pids)],
             )
-            _poll(
+            eventually_sync(
                 lambda: (pids / "agent.pid").exists() and (pids / "child.pid").exists(),
-                within=90,
+                within_s=90,
                 what="the agent and its child to start",
             )
             agent_pid = int((pids / "agent.pid").read_text())
@@ -215,24 +204,24 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
             assert r.json()["previous_status"] == "running"
 
             # Well before the agent's 300 s sleep would end: both processes are gone.
-            _poll(
+            eventually_sync(
                 lambda: not _alive(agent_pid) and not _alive(child_pid),
-                within=30,
+                within_s=30,
                 what="the agent's process tree to be killed",
             )
-            view = _poll(
+            view = eventually_sync(
                 lambda: (
                     (v := client.get(f"/api/v1/runs/{run_id}").json())["status"] == "cancelled"
                     and _tasks(v)["1.1"]["error"] != "e2e: stop"  # the executor's own report
                     and v
                 ),
-                within=60,
+                within_s=60,
                 what="the run cancelled and the kill reported",
             )
             assert stack.nats is not None
-            _poll(
+            eventually_sync(
                 lambda: asyncio.run(_planner_idle(stack.nats.url)),  # type: ignore[union-attr]
-                within=60,
+                within_s=60,
                 what="the planner to have seen everything",
             )
             events = read_events(client, run_id)

@@ -75,7 +75,7 @@ async def bus(fault_stack: FaultStack) -> AsyncIterator[Bus]:
 
 # --- the report ---------------------------------------------------------------------------------
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if report.failed:
@@ -95,7 +95,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.outcome = "passed"
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_sessionfinish() -> None:
     if os.environ.get("CC_FAULTS_REPORT") != "1" or not _RECORDS:
         return
     REPORT_PATH.write_text(render(_RECORDS))

@@ -9,14 +9,12 @@ whether an orphan finished.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from tests.faults.checker import Checker, decode_status, event_type, read_subject
+from tests.support.polling import eventually
 
 # Quick redelivery (ack_wait 5 s, heartbeat 1 s) so a crashed executor's task comes back soon.
 FAULT_ENV = {
@@ -306,7 +305,7 @@ class FaultStack:
                 return process.pid
             return None
 
-        pid: int = await poll(
+        pid: int = await eventually(
             restarted, within_s=within_s, what=f"{name} restarted by the supervisor"
         )
         return pid
@@ -357,33 +356,6 @@ async def start_run(
     return str(response.json()["id"])
 
 
-# --- polling ------------------------------------------------------------------------------------
-async def poll(
-    probe: Callable[[], Any],
-    *,
-    within_s: float,
-    what: str,
-    interval: float = 0.1,
-) -> Any:
-    """Call `probe` (a function or a coroutine function) until it returns something truthy,
-    and return that; fail at the deadline."""
-    deadline = time.monotonic() + within_s
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = probe()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-        except Exception as exc:  # not there yet (an assertion says why), or NATS reconnecting
-            last_error = exc
-        if time.monotonic() > deadline:
-            detail = f": {type(last_error).__name__}: {last_error}" if last_error else ""
-            raise AssertionError(f"not {what} after {within_s:g}s{detail}")
-        await asyncio.sleep(interval)
-
-
 # --- the bus ------------------------------------------------------------------------------------
 async def run_events(js: JetStreamContext, run_id: str) -> list[StatusEvent]:
     messages = await read_subject(js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
@@ -399,7 +371,9 @@ async def wait_run_end(js: JetStreamContext, run_id: str, *, within_s: float) ->
                 return event
         return None
 
-    end: StatusEvent = await poll(ended, within_s=within_s, what=f"run {run_id} over", interval=0.3)
+    end: StatusEvent = await eventually(
+        ended, within_s=within_s, what=f"run {run_id} over", interval_s=0.3
+    )
     return end
 
 
@@ -465,7 +439,7 @@ class Tripwire:
         await self._nc.flush()
         return self
 
-    async def _on_message(self, msg: Msg) -> None:
+    async def _on_message(self, _msg: Msg) -> None:
         if not self.tripped:
             self.tripped = True
             self._action()

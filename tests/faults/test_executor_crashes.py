@@ -27,12 +27,12 @@ from tests.faults.harness import (
     count,
     of_type,
     plan_markdown,
-    poll,
     process_alive,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -50,14 +50,14 @@ async def test_executor_killed_while_its_agent_runs(
     plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, {"1.1": 3}))
 
-    first = await poll(
+    first = await eventually(
         lambda: next((m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"), None),
         within_s=60,
         what="task 1.1's agent started",
     )
     old_pid = fs.kill(EXECUTOR)
     try:
-        await poll(lambda: not process_alive(first.pid), within_s=3, what="the agent gone")
+        await eventually(lambda: not process_alive(first.pid), within_s=3, what="the agent gone")
         orphan_survived = False
     except AssertionError:
         orphan_survived = True
@@ -98,14 +98,16 @@ async def test_an_orphaned_agent_dies_with_its_executor(
         "1.1#2": Behaviour(after=3),
     }
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, behaviour))
-    first = await poll(
+    first = await eventually(
         lambda: next((m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"), None),
         within_s=60,
         what="task 1.1's agent started",
     )
     old_pid = fs.kill(EXECUTOR)
     # Agents die with their executor (PR_SET_PDEATHSIG), before any redelivery.
-    await poll(lambda: not process_alive(first.pid), within_s=10, what="the agent gone with it")
+    await eventually(
+        lambda: not process_alive(first.pid), within_s=10, what="the agent gone with it"
+    )
     await fs.wait_restarted(EXECUTOR, old_pid)
     end = await wait_run_end(bus.js, run_id, within_s=120)
     assert event_type(end) == "run.succeeded", end
@@ -140,7 +142,9 @@ async def test_an_orphaned_child_of_the_agent_outlives_the_redelivery(
         "1.1#2": Behaviour(after=3),  # writes at once, then lingers: the late write lands first
     }
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, behaviour))
-    await poll(lambda: list(fs.marks.glob("1.1.*.child")), within_s=60, what="the agent forked")
+    await eventually(
+        lambda: list(fs.marks.glob("1.1.*.child")), within_s=60, what="the agent forked"
+    )
     old_pid = fs.kill(EXECUTOR)
     await fs.wait_restarted(EXECUTOR, old_pid)
     end = await wait_run_end(bus.js, run_id, within_s=120)
@@ -173,11 +177,11 @@ async def test_executor_killed_after_the_commit_before_the_push(
     killed: list[int] = []
     watch.once(
         lambda e: of_type("task.progress", step="committed")(e) and _plan_task(watch, e) == "1.1",
-        lambda e: killed.append(fs.kill(EXECUTOR)),
+        lambda _e: killed.append(fs.kill(EXECUTOR)),
     )
     try:
         run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
-        await poll(lambda: killed, within_s=60, what="the executor killed after the commit")
+        await eventually(lambda: killed, within_s=60, what="the executor killed after the commit")
         await fs.wait_restarted(EXECUTOR, killed[0])
         end = await wait_run_end(bus.js, run_id, within_s=120)
     finally:
@@ -221,7 +225,7 @@ async def test_executor_killed_after_the_push_before_the_ack(
     watch = await StatusWatch().open(fs.nats_url)
     try:
         run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
-        refs = await poll(
+        refs = await eventually(
             lambda: held.read_text() if held.exists() else None,
             within_s=60,
             what="task 1.1's push on the remote",

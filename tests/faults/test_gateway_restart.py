@@ -25,11 +25,11 @@ from tests.faults.harness import (
     assert_work_of_last_agent,
     batch_of,
     plan_markdown,
-    poll,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -73,7 +73,7 @@ async def test_gateway_restarts_while_a_client_follows_the_run(
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 3))
     client = Follower(fs.stack.gateway_url, run_id)
     client.start()
-    await poll(
+    await eventually(
         lambda: client.received and any(m.plan_task_id == "1.1" for m in agent_marks(fs.marks)),
         within_s=60,
         what="the client following and task 1.1's agent at work",

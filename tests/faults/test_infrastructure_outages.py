@@ -19,11 +19,11 @@ from tests.faults.harness import (
     assert_work_of_last_agent,
     batch_of,
     plan_markdown,
-    poll,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -51,7 +51,9 @@ async def test_nats_server_restarts_mid_run(
     assert nats is not None and nats.sync_always
     plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2), batch_of(2, 1)]))
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, {"1.1": 1}))
-    await poll(lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started")
+    await eventually(
+        lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started"
+    )
 
     before = await read_subject(bus.js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
     await asyncio.to_thread(nats.stop if how == "stop" else nats.kill)
@@ -87,7 +89,9 @@ async def test_postgres_stopped_for_ten_seconds(
     assert postgres is not None
     plan, base = fs.commit_plan(plan_markdown([batch_of(1, 3)]))
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 1))
-    await poll(lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started")
+    await eventually(
+        lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started"
+    )
 
     subject = subjects.status_subject(run_id)
     at_stop = len(await read_subject(bus.js, subjects.STREAM_STATUS, subject))

@@ -24,11 +24,11 @@ from tests.faults.harness import (
     of_type,
     open_js,
     plan_markdown,
-    poll,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -76,7 +76,9 @@ async def test_executor_killed_between_the_merge_and_the_integration_push(
     )
     plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
-    refs = await poll(lambda: held.exists() and held.read_text(), within_s=60, what="the push held")
+    refs = await eventually(
+        lambda: held.exists() and held.read_text(), within_s=60, what="the push held"
+    )
     old_pid = fs.kill(EXECUTOR)
     release.write_text("go")
     await fs.wait_restarted(EXECUTOR, old_pid)
@@ -118,7 +120,7 @@ async def test_executor_killed_after_the_integration_push_before_the_ack(
     watch = await StatusWatch().open(fs.nats_url)
     try:
         run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
-        refs = await poll(
+        refs = await eventually(
             lambda: held.exists() and held.read_text(), within_s=60, what="the push held"
         )
         old_pid = fs.kill(EXECUTOR)

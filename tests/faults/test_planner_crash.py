@@ -21,12 +21,12 @@ from tests.faults.harness import (
     count,
     of_type,
     plan_markdown,
-    poll,
     run_events,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -50,7 +50,7 @@ async def test_planner_killed_after_publishing_part_of_a_batch(
     )
     try:
         run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.3))
-        await poll(lambda: killed, within_s=60, what="the planner killed")
+        await eventually(lambda: killed, within_s=60, what="the planner killed")
         # What the planner got out before it died (the executor takes one task at a time and
         # its agent works 0.3 s, so right now the work queue still holds every dispatch).
         queued_at_kill = count(await run_events(bus.js, run_id), of_type("task.queued"))

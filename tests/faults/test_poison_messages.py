@@ -20,11 +20,11 @@ from tests.faults.harness import (
     batch_of,
     open_js,
     plan_markdown,
-    poll,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -107,7 +107,9 @@ async def test_undecodable_messages_on_every_consumed_subject(
             assert not missing, f"dead letters per poison message (expected 1 or 2): {missing}"
             return found
 
-        found = await poll(all_letters, within_s=60, what="every poison message dead-lettered")
+        found = await eventually(
+            all_letters, within_s=60, what="every poison message dead-lettered"
+        )
         assert sum(found.values()) == sum(expected(s) * len(p) for s, p in poison.items())
 
         # Nothing is stuck in any consumer, and no service crashed (same processes).
@@ -126,7 +128,7 @@ async def test_undecodable_messages_on_every_consumed_subject(
                 assert (info.num_pending, info.num_ack_pending) == (0, 0), (durable, info)
             return True
 
-        await poll(drained, within_s=30, what="every consumer drained")
+        await eventually(drained, within_s=30, what="every consumer drained")
         assert fs.pids() == pids, "a service was restarted"
         assert not [m for m in fs.said[said_before:] if m.startswith("supervisor:")]
     finally:

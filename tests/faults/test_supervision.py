@@ -15,12 +15,12 @@ from tests.faults.harness import (
     assert_work_of_last_agent,
     batch_of,
     plan_markdown,
-    poll,
     process_alive,
     start_run,
     wait_run_end,
 )
 from tests.faults.report import FaultReport
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -46,7 +46,9 @@ async def test_a_killed_service_is_restarted_with_backoff_and_reported(
     # Killed again at once: a crash loop restarts later and later.
     fs.kill("planner")
     third_pid = await fs.wait_restarted("planner", second_pid)
-    await poll(lambda: len(reports(RESTARTED)) == 2, within_s=10, what="two restarts reported")
+    await eventually(
+        lambda: len(reports(RESTARTED)) == 2, within_s=10, what="two restarts reported"
+    )
 
     exits = reports(EXITED)
     assert [m.group(1) for m in exits] == ["-9", "-9"], fs.said

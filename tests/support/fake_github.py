@@ -459,7 +459,9 @@ class FakeGitHub:
 
     # REST operations (called with self._lock held)
 
-    def _pulls_list(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> Answer:
+    def _pulls_list(
+        self, _params: dict[str, str], query: dict[str, list[str]], _body: Any
+    ) -> Answer:
         def one(name: str, default: str | None = None) -> str | None:
             return query.get(name, [default])[-1]
 
@@ -479,7 +481,7 @@ class FakeGitHub:
         return 200, [self._pull_json(p, template) for p in pulls]
 
     def _pulls_create(
-        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+        self, _params: dict[str, str], _query: dict[str, list[str]], body: Any
     ) -> Answer:
         head_owner, _sep, head = str(body["head"]).rpartition(":")
         base = str(body["base"])
@@ -498,11 +500,13 @@ class FakeGitHub:
         )
         return 201, self._full_json(pull)
 
-    def _pulls_get(self, params: dict[str, str], query: dict[str, list[str]], body: Any) -> Answer:
+    def _pulls_get(
+        self, params: dict[str, str], _query: dict[str, list[str]], _body: Any
+    ) -> Answer:
         return 200, self._full_json(self._existing(params))
 
     def _pulls_update(
-        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+        self, params: dict[str, str], _query: dict[str, list[str]], body: Any
     ) -> Answer:
         pull = self._existing(params)
         for name in ("title", "body", "state", "base"):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from commandcenter_contracts import RUN_ENDED, TASK_REPLAYABLE, RunStatus
 
 from commandcenter.gitfixtures import git
 from commandcenter.progress import RunProgress
@@ -150,7 +151,7 @@ def settled_view(client: httpx.Client, run_id: str, *, within_s: float = 10.0) -
     deadline = time.monotonic() + within_s
     while True:
         view: dict[str, Any] = _request(client, "GET", f"/api/v1/runs/{run_id}").json()
-        if view["status"] not in ("accepted", "running") or time.monotonic() > deadline:
+        if view["status"] in RUN_ENDED or time.monotonic() > deadline:
             return view
         time.sleep(0.1)
 
@@ -158,11 +159,11 @@ def settled_view(client: httpx.Client, run_id: str, *, within_s: float = 10.0) -
 def follow_run(client: httpx.Client, run_id: str) -> int:
     progress = RunProgress()
     for message in follow(client, f"/api/v1/runs/{run_id}/events"):
-        progress.feed(message.event, message.data)
-    if progress.final_type is None:
+        progress.feed(message.data)
+    if progress.final is None:
         print("the event stream ended before the run did", file=sys.stderr)
         return 1
-    return 0 if progress.final_type == "run.succeeded" else 1
+    return 0 if progress.succeeded else 1
 
 
 # --- status -------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def print_run(view: dict[str, Any]) -> None:
             )
             task_id, state = task["plan_task_id"], task["status"]
             print(f"    {task_id:<8} {state:<10} {task['branch']}{landed}{error}")
-            if task["status"] in ("failed", "cancelled") and view["status"] != "cancelled":
+            if task["status"] in TASK_REPLAYABLE and view["status"] != RunStatus.CANCELLED:
                 print(f"             replay: commandcenter replay {task['task_id']}")
     counts = view.get("counts", {})
     print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))

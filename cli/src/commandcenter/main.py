@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from commandcenter_contracts import ExecutionMode
 
 from commandcenter import commands
 
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("plan", help="path of the plan (MASTER_PLAN.md)")
     run.add_argument("--batches", metavar="A-B", help="batch range as written, e.g. 1-3 or 2")
     run.add_argument("--phase", help="phase, when batch numbers repeat across phases")
-    run.add_argument("--mode", choices=["local", "dagger"], default="local")
+    run.add_argument("--mode", choices=list(ExecutionMode), default=ExecutionMode.LOCAL)
     run.add_argument("--agent", default=None, help=f"one of {_agents()} (default claude)")
     run.add_argument("--model", default=None, help="the agent's model (Claude: e.g. opus)")
     run.add_argument("--max-turns", type=int, default=None, help="the agent's turn limit")
@@ -104,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a sample plan end to end on the stack")
     demo.add_argument("--data-dir", help=f"(default {DEFAULT_DATA_DIR})")
     demo.add_argument("--port", type=int, default=8001)
-    demo.add_argument("--mode", choices=["local", "dagger"], default="local")
+    demo.add_argument("--mode", choices=list(ExecutionMode), default=ExecutionMode.LOCAL)
 
     pre = sub.add_parser("preflight", help="check git, servers, agents and the gateway")
     _gateway_option(pre)
@@ -161,35 +164,35 @@ def _gateway_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
 
 
+Command = Callable[[argparse.Namespace, Path], int]
+"""A subcommand: the parsed arguments and the data directory in, an exit status out."""
+
+COMMANDS: dict[str, Command] = {
+    "up": lambda args, data_dir: commands.up(data_dir, args),
+    "run": commands.run,
+    "status": commands.status,
+    "plan": lambda args, _data_dir: commands.plan_show(Path(args.plan), as_json=args.json),
+    "demo": lambda args, data_dir: commands.demo(data_dir, args),
+    "preflight": commands.preflight,
+    "replay": commands.replay,
+    "budget": commands.budget,
+    "cancel": commands.cancel,
+    "dead-letters": commands.dead_letters,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = COMMANDS.get(args.command)
+    if command is None:
+        return 2
     try:
-        if args.command == "up":
-            return commands.up(_data_dir(args.data_dir), args)
-        if args.command == "run":
-            return commands.run(args, _data_dir(args.data_dir))
-        if args.command == "status":
-            return commands.status(args, _data_dir(args.data_dir))
-        if args.command == "plan":
-            return commands.plan_show(Path(args.plan), as_json=args.json)
-        if args.command == "demo":
-            return commands.demo(_data_dir(args.data_dir), args)
-        if args.command == "preflight":
-            return commands.preflight(args, _data_dir(args.data_dir))
-        if args.command == "replay":
-            return commands.replay(args, _data_dir(args.data_dir))
-        if args.command == "budget":
-            return commands.budget(args, _data_dir(args.data_dir))
-        if args.command == "cancel":
-            return commands.cancel(args, _data_dir(args.data_dir))
-        if args.command == "dead-letters":
-            return commands.dead_letters(args, _data_dir(args.data_dir))
+        return command(args, _data_dir(getattr(args, "data_dir", None)))
     except commands.CliError as exc:
         print(f"commandcenter: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 2
 
 
 if __name__ == "__main__":

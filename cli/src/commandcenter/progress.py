@@ -1,13 +1,44 @@
-"""Live progress of a run from its status events: a bar per batch, a line per task outcome."""
+"""Live progress of a run from its status events: a bar per batch, a line per task outcome.
+
+Events are decoded with the contracts' decoder and dispatched by one `match` ending in
+`assert_never`: a new event type is a mypy error here until the view decides what to show.
+An event this CLI does not know (a newer gateway) is skipped, as every consumer does.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import assert_never
+
+import msgspec
+from commandcenter_contracts import (
+    BatchCompleted,
+    BatchIntegrated,
+    BatchStarted,
+    PullRequestUpdated,
+    RunAccepted,
+    RunBudgetChanged,
+    RunCancelled,
+    RunFailed,
+    RunHalted,
+    RunLanded,
+    RunPlanned,
+    RunResumed,
+    RunStarted,
+    RunSucceeded,
+    StatusEvent,
+    TaskFailed,
+    TaskIntegrated,
+    TaskProgress,
+    TaskQueued,
+    TaskStarted,
+    TaskSucceeded,
+    status_decoder,
+)
 
 BAR_WIDTH = 20
+RunEnd = RunSucceeded | RunFailed | RunHalted | RunCancelled
 
 
 @dataclass
@@ -23,8 +54,12 @@ class RunProgress:
     batches: dict[int, _Batch] = field(default_factory=dict)
     task_names: dict[str, str] = field(default_factory=dict)
     task_batch: dict[str, int] = field(default_factory=dict)
-    final_type: str | None = None
+    final: RunEnd | None = None
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return isinstance(self.final, RunSucceeded)
 
     def bar(self, index: int) -> str:
         batch = self.batches[index]
@@ -35,74 +70,102 @@ class RunProgress:
             f"{len(batch.done)}/{len(batch.tasks)}"
         )
 
-    def feed(self, event_type: str, data: str) -> None:
+    def feed(self, data: str | bytes) -> None:
+        """One server-sent event's data: a status event as the bus carries it."""
         try:
-            event: dict[str, Any] = json.loads(data)
-        except ValueError:
-            return
-        handler = getattr(self, "_on_" + event_type.replace(".", "_"), None)
-        if handler is not None:
-            handler(event)
+            event = status_decoder.decode(data)
+        except msgspec.DecodeError:
+            return  # not an event this CLI knows (or not an event): skip it
+        self.show(event)
 
-    def _on_run_planned(self, event: dict[str, Any]) -> None:
-        for batch in event["batches"]:
-            phase = f"phase {batch['phase']} " if batch.get("phase") else ""
-            label = f"{phase}batch {batch['number']}: {batch['title']}"[:40]
-            self.batches[batch["index"]] = _Batch(label, [t["task_id"] for t in batch["tasks"]])
-            for task in batch["tasks"]:
-                self.task_names[task["task_id"]] = f"{task['plan_task_id']} {task['title']}"
-                self.task_batch[task["task_id"]] = batch["index"]
+    def show(self, event: StatusEvent) -> None:  # noqa: C901 - one case per event type
+        match event:
+            case RunPlanned():
+                self._planned(event)
+            case BatchStarted():
+                if event.batch_index in self.batches:
+                    self.say(self.bar(event.batch_index))
+            case TaskStarted():
+                attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+                self.say(f"  ▶ {self._name(event.task_id)}{attempt}")
+            case TaskSucceeded():
+                self._succeeded(event)
+            case TaskIntegrated():
+                self.say(
+                    f"  ⇢ {self._name(event.task_id)}  integrated into "
+                    f"{event.integration_branch} @ {event.commit[:10]}"
+                )
+            case TaskFailed():
+                self._failed(event)
+            case BatchIntegrated():
+                where = f"{event.integration_branch} @ {event.commit[:10]}"
+                self.say(f"{self._label(event.batch_index)} integrated: {where}")
+            case BatchCompleted():
+                state = "completed" if event.succeeded else "completed with failures"
+                self.say(f"{self._label(event.batch_index)} {state}")
+            case PullRequestUpdated():
+                pr = event.pull_request
+                self.say(f"pull request #{pr.number} ({pr.state}): {pr.url}")
+            case RunLanded():
+                self.say(f"landed ({event.land}) on {event.target} @ {event.commit[:10]}")
+            case RunBudgetChanged():
+                self.say(f"budget set to ${event.max_cost_usd:.2f} by {event.requested_by}")
+            case RunResumed():
+                self.say(f"run resumed{f': {event.reason}' if event.reason else ''}")
+            case RunSucceeded():
+                self._finish(event, "run succeeded")
+            case RunHalted():
+                after = f"after batch {event.batch_index + 1}: {event.reason}"
+                self._finish(event, f"run halted {after}")
+            case RunFailed():
+                self._finish(event, f"run failed: {event.error}")
+            case RunCancelled():
+                self._finish(event, "run cancelled")
+            case RunAccepted() | RunStarted() | TaskQueued() | TaskProgress():
+                pass  # the bars and outcome lines say enough
+            case _:
+                assert_never(event)
+
+    def _planned(self, event: RunPlanned) -> None:
+        for batch in event.batches:
+            phase = f"phase {batch.phase} " if batch.phase else ""
+            label = f"{phase}batch {batch.number}: {batch.title}"[:40]
+            self.batches[batch.index] = _Batch(label, [t.task_id for t in batch.tasks])
+            for task in batch.tasks:
+                self.task_names[task.task_id] = f"{task.plan_task_id} {task.title}"
+                self.task_batch[task.task_id] = batch.index
         self.say(
             f"planned {len(self.batches)} batch(es), "
             f"{sum(len(b.tasks) for b in self.batches.values())} task(s)"
         )
 
-    def _on_batch_started(self, event: dict[str, Any]) -> None:
-        if event["batch_index"] in self.batches:
-            self.say(self.bar(event["batch_index"]))
-
-    def _on_task_started(self, event: dict[str, Any]) -> None:
-        name = self.task_names.get(event["task_id"], event["task_id"])
-        attempt = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
-        self.say(f"  ▶ {name}{attempt}")
-
-    def _on_task_succeeded(self, event: dict[str, Any]) -> None:
-        name = self.task_names.get(event["task_id"], event["task_id"])
-        pushed = "pushed" if event.get("pushed") else "not pushed"
-        usage = event.get("usage") or {}
-        cost = f", ${usage['cost_usd']:.4f}" if usage.get("cost_usd") else ""
-        fixes = f", {event['fix_rounds']} fix round(s)" if event.get("fix_rounds") else ""
-        self.say(f"  ✔ {name}  {event['branch']} @ {event['commit'][:10]} ({pushed}{cost}{fixes})")
-        self._done(event["task_id"])
-
-    def _on_task_integrated(self, event: dict[str, Any]) -> None:
-        name = self.task_names.get(event["task_id"], event["task_id"])
+    def _succeeded(self, event: TaskSucceeded) -> None:
+        pushed = "pushed" if event.pushed else "not pushed"
+        cost = f", ${event.usage.cost_usd:.4f}" if event.usage and event.usage.cost_usd else ""
+        fixes = f", {event.fix_rounds} fix round(s)" if event.fix_rounds else ""
         self.say(
-            f"  ⇢ {name}  integrated into {event['integration_branch']} @ {event['commit'][:10]}"
+            f"  ✔ {self._name(event.task_id)}  {event.branch} @ {event.commit[:10]} "
+            f"({pushed}{cost}{fixes})"
         )
+        self._done(event.task_id)
 
-    def _on_batch_integrated(self, event: dict[str, Any]) -> None:
-        label = self.batches.get(event["batch_index"])
-        where = f"{event['integration_branch']} @ {event['commit'][:10]}"
-        self.say(f"{label.label if label else 'batch'} integrated: {where}")
-
-    def _on_run_pull_request(self, event: dict[str, Any]) -> None:
-        pr = event["pull_request"]
-        self.say(f"pull request #{pr['number']} ({pr['state']}): {pr['url']}")
-
-    def _on_run_landed(self, event: dict[str, Any]) -> None:
-        self.say(f"landed ({event['land']}) on {event['target']} @ {event['commit'][:10]}")
-
-    def _on_task_failed(self, event: dict[str, Any]) -> None:
-        name = self.task_names.get(event["task_id"], event["task_id"])
-        if event.get("rework"):
+    def _failed(self, event: TaskFailed) -> None:
+        name = self._name(event.task_id)
+        if event.rework is not None:
             retry = "  (re-run from the integration branch)"
         else:
-            retry = "  (will retry)" if event.get("will_retry") else ""
-        self.say(f"  ✘ {name}  {event['error_code']}: {event.get('message', '')}{retry}")
-        if not event.get("will_retry"):
-            self.failures.append(f"{name}: {event['error_code']}")
-            self._done(event["task_id"])
+            retry = "  (will retry)" if event.will_retry else ""
+        self.say(f"  ✘ {name}  {event.error_code}: {event.message}{retry}")
+        if not event.will_retry:
+            self.failures.append(f"{name}: {event.error_code}")
+            self._done(event.task_id)
+
+    def _name(self, task_id: str) -> str:
+        return self.task_names.get(task_id, task_id)
+
+    def _label(self, batch_index: int) -> str:
+        batch = self.batches.get(batch_index)
+        return batch.label if batch else "batch"
 
     def _done(self, task_id: str) -> None:
         index = self.task_batch.get(task_id)
@@ -110,23 +173,6 @@ class RunProgress:
             self.batches[index].done.add(task_id)
             self.say(self.bar(index))
 
-    def _on_batch_completed(self, event: dict[str, Any]) -> None:
-        state = "completed" if event["succeeded"] else "completed with failures"
-        label = self.batches.get(event["batch_index"])
-        self.say(f"{label.label if label else 'batch'} {state}")
-
-    def _finish(self, event: dict[str, Any], text: str) -> None:
-        self.final_type = event["type"]
+    def _finish(self, event: RunEnd, text: str) -> None:
+        self.final = event
         self.say(text)
-
-    def _on_run_succeeded(self, event: dict[str, Any]) -> None:
-        self._finish(event, "run succeeded")
-
-    def _on_run_halted(self, event: dict[str, Any]) -> None:
-        self._finish(event, f"run halted after batch {event['batch_index'] + 1}: {event['reason']}")
-
-    def _on_run_failed(self, event: dict[str, Any]) -> None:
-        self._finish(event, f"run failed: {event['error']}")
-
-    def _on_run_cancelled(self, event: dict[str, Any]) -> None:
-        self._finish(event, "run cancelled")

@@ -103,10 +103,12 @@ class NatsServer:
                     f"nats-server exited with {self.process.returncode}; "
                     f"see {self.data_dir / 'nats-server.log'}"
                 )
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(health, timeout=1) as response:
-                    if response.status == 200:
-                        return self
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(health, timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return self
             time.sleep(0.02)
         self.stop()
         raise ServerError(f"nats-server did not become healthy within {timeout}s")

@@ -15,17 +15,7 @@ import msgspec
 
 from commandcenter_contracts.errors import FailureCode
 from commandcenter_contracts.plan import BatchSelection, Plan
-
-ExecutionMode = Literal["local", "dagger"]
-EXECUTION_MODES: tuple[str, ...] = ("local", "dagger")
-
-LandMode = Literal["branch", "pr", "merge"]
-"""How a run's integration branch ends: it is the result (`branch`), a pull request into the
-base branch (`pr`), or the base branch is fast-forwarded to it (`merge`)."""
-LAND_MODES: tuple[str, ...] = ("branch", "pr", "merge")
-MergeStyle = Literal["squash", "merge"]
-"""How a task lands on the integration branch: one squashed commit, or a merge commit."""
-MERGE_STYLES: tuple[str, ...] = ("squash", "merge")
+from commandcenter_contracts.vocabulary import ExecutionMode, LandMode, MergeStyle
 
 
 def new_id() -> str:
@@ -59,7 +49,7 @@ class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
     plan_path: str
     plan: Plan
     selection: BatchSelection
-    mode: ExecutionMode = "local"
+    mode: ExecutionMode = ExecutionMode.LOCAL
     repo: str
     """Local mode: path of the repository. Dagger mode: a URL the container can clone."""
     base_ref: str = "HEAD"
@@ -72,8 +62,8 @@ class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
     requested_at: datetime = msgspec.field(default_factory=utcnow)
     integration_branch: str = ""
     """Where the run's tasks are combined; empty: `default_integration_branch(run_id)`."""
-    merge_style: MergeStyle = "squash"
-    land: LandMode = "branch"
+    merge_style: MergeStyle = MergeStyle.SQUASH
+    land: LandMode = LandMode.BRANCH
     fix_rounds: int = 2
     max_turns: int | None = None
     allowed_tools: list[str] | None = None
@@ -123,12 +113,12 @@ class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
     remote: str | None = None
     agent: AgentSpec = AgentSpec()
     timeout_s: float = 1800.0
-    mode: ExecutionMode = "local"
+    mode: ExecutionMode = ExecutionMode.LOCAL
     integration_branch: str = ""
     """The run's integration branch: the task starts from its tip and lands on it. Empty (a
     message from before integration existed): the task starts from `base_ref` and only its
     own branch is pushed."""
-    merge_style: MergeStyle = "squash"
+    merge_style: MergeStyle = MergeStyle.SQUASH
     rework: Rework | None = None
     """Set when this attempt redoes the task after an integration conflict."""
     fix_rounds: int = 2
@@ -177,8 +167,8 @@ class RunAccepted(_Event, frozen=True, kw_only=True, tag="run.accepted"):
     requested_by: str = "anonymous"
     base_ref: str = "HEAD"
     integration_branch: str = ""
-    merge_style: MergeStyle = "squash"
-    land: LandMode = "branch"
+    merge_style: MergeStyle = MergeStyle.SQUASH
+    land: LandMode = LandMode.BRANCH
 
 
 class RunPlanned(_Event, frozen=True, kw_only=True, tag="run.planned"):

@@ -41,10 +41,10 @@ class Skill:
     def __init__(self, codes: Collection[str] = (), limit: int | None = None) -> None:
         self.codes, self.limit = codes, limit
 
-    def recoverable_codes(self, task: TaskDispatched) -> Collection[str]:
+    def recoverable_codes(self, _task: TaskDispatched) -> Collection[str]:
         return self.codes
 
-    def max_attempts(self, task: TaskDispatched) -> int | None:
+    def max_attempts(self, _task: TaskDispatched) -> int | None:
         return self.limit
 
 

@@ -120,7 +120,7 @@ def test_a_token_that_would_break_the_header_is_refused_without_showing_it() -> 
 
 
 def forge_answering(answer: httpx.Response | Exception) -> GitHubForge:
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(_request: httpx.Request) -> httpx.Response:
         if isinstance(answer, Exception):
             raise answer
         return answer

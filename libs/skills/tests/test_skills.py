@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cc_skills import Skill, SkillError, load_skill, load_skills, parse_skill
+from cc_skills import (
+    Skill,
+    SkillError,
+    load_skill,
+    load_skill_body,
+    load_skills,
+    parse_skill,
+    skill_body,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed-operations-SKILL.md"
@@ -115,6 +123,7 @@ def test_full_contract_and_helpers(tmp_path: Path) -> None:
     assert skill.meta.status == "draft"
     assert skill.recoverable_codes() == {"FLAKY"}
     assert skill.max_attempts == 3
+    assert skill.attempt_limit == 3
     assert skill.timeout_s(None, default=1800) == 60
     assert skill.timeout_s(120, default=1800) == 120
     assert skill.timeout_s(10_000, default=1800) == 600  # clamped to max_ms
@@ -128,6 +137,7 @@ def test_helpers_without_a_contract(tmp_path: Path) -> None:
     assert skill.timeout_s(99, default=1800) == 99
     assert skill.recoverable_codes() == set()
     assert skill.max_attempts == 1
+    assert skill.attempt_limit is None  # no `retries`: the caller's own limit applies
     assert skill.body == "Body text.\n"
 
 
@@ -210,3 +220,26 @@ def test_parse_skill_accepts_a_datetime_for_updated() -> None:
         MINIMAL.replace("name: tiny", "name: tiny\nupdated: 2026-01-12 10:00:00"), Path("x")
     )
     assert skill.meta.updated is not None and skill.meta.updated.startswith("2026-01-12")
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        (MINIMAL, "Body text.\n"),
+        (MINIMAL.replace("name: tiny", "name: Tiny Skill\ncolour: blue"), "Body text.\n"),
+        ("---\nname: [unclosed\n---\n\n# Guide\n", "# Guide\n"),
+        ("# No frontmatter\nText.\n", "# No frontmatter\nText.\n"),
+        ("---\nname: x\n# never closed\n", "---\nname: x\n# never closed\n"),
+    ],
+    ids=["valid", "invalid-contract", "bad-yaml", "no-frontmatter", "unclosed"],
+)
+def test_the_body_is_read_whatever_the_frontmatter_holds(
+    tmp_path: Path, text: str, body: str
+) -> None:
+    assert skill_body(text) == body
+    assert load_skill_body(_skill(tmp_path, text)) == body
+
+
+def test_the_body_of_a_missing_file_is_a_skill_error(tmp_path: Path) -> None:
+    with pytest.raises(SkillError, match="cannot read"):
+        load_skill_body(tmp_path / "nope" / "SKILL.md")

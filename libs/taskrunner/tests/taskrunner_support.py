@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,15 +122,6 @@ def make_harness(
         root, GitIdentity(config.git_author_name, config.git_author_email)
     )
     return Harness(TaskRunner(isolation, all_agents, sink, config), sink, config, root, all_agents)
-
-
-async def poll(predicate: Callable[[], bool], *, within_s: float = 30.0) -> bool:
-    """Check `predicate` until it holds or `within_s` passes; the last answer is returned."""
-    for _ in range(max(1, int(within_s / 0.05))):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
 
 
 def is_empty_dir(path: Path) -> bool:

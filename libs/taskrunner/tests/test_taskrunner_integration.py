@@ -201,9 +201,7 @@ async def test_a_fresh_clone_of_a_local_repository_without_a_remote_integrates_i
     assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == one.integrated_commit
 
 
-async def test_moving_the_branch_is_a_compare_and_set(
-    git_sandbox: GitSandbox, tmp_path: Path
-) -> None:
+async def test_moving_the_branch_is_a_compare_and_set(git_sandbox: GitSandbox) -> None:
     ws = LocalWorkspace(path=git_sandbox.repo, branch="main", base_commit="", remote="origin")
     target = IntegrationTarget("cc/x/integration", "origin")
     base = git(git_sandbox.repo, "rev-parse", "main").strip()

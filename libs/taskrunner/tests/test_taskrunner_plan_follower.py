@@ -104,7 +104,7 @@ def test_a_symlink_out_of_the_workspace_is_refused(tmp_path: Path) -> None:
 async def _run_agent(tmp_path: Path, body: str) -> tuple[FailureCode | None, str, list[str]]:
     lines: list[str] = []
 
-    async def log(stream: LogStream, line: str) -> None:
+    async def log(_stream: LogStream, line: str) -> None:
         lines.append(line)
 
     task = TaskDispatched(

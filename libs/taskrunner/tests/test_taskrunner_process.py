@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from cc_taskrunner import run_process
 from cc_taskrunner.process import CommandNotFound, OutputStream, process_alive
-from taskrunner_support import PYTHON, poll
+from taskrunner_support import PYTHON
+
+from tests.support.polling import eventually, eventually_sync
 
 # A parent that starts a sleeping child, records both pids, then sleeps itself.
 TREE = """
@@ -28,16 +30,22 @@ time.sleep(300)
 
 
 def _pids(path: Path) -> list[int]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().split()) == 2:
-            return [int(p) for p in path.read_text().split()]
-        time.sleep(0.05)
-    raise AssertionError("the process tree did not start")
+    def both() -> list[int] | None:
+        pids = path.read_text().split() if path.exists() else []
+        return [int(p) for p in pids] if len(pids) == 2 else None
+
+    found: list[int] = eventually_sync(both, within_s=20, what="the process tree")
+    return found
 
 
 async def _all_gone(pids: list[int]) -> bool:
-    return await poll(lambda: not any(process_alive(pid) for pid in pids), within_s=15)
+    return bool(
+        await eventually(
+            lambda: not any(process_alive(pid) for pid in pids),
+            within_s=15,
+            what="every process of the tree gone",
+        )
+    )
 
 
 async def test_output_lines_reach_the_callback_in_order(tmp_path: Path) -> None:
@@ -114,7 +122,7 @@ async def test_a_missing_program_is_reported(tmp_path: Path) -> None:
 async def test_a_very_long_line_does_not_break_the_reader(tmp_path: Path) -> None:
     lines: list[str] = []
 
-    async def on_line(stream: OutputStream, line: str) -> None:
+    async def on_line(_stream: OutputStream, line: str) -> None:
         lines.append(line)
 
     script = "print('x' * 3_000_000); print('after')"

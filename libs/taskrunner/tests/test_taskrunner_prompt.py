@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cc_taskrunner import build_prompt, is_commit_of, load_skill_text, task_commit_message
+from cc_taskrunner import SkillCatalog, build_prompt, is_commit_of, task_commit_message
 from cc_taskrunner.commits import parse_trailers, with_trailers
 from commandcenter_contracts import TaskDispatched
 
@@ -48,10 +48,10 @@ def test_skill_text_is_read_without_frontmatter(tmp_path: Path) -> None:
     (tmp_path / "python-service" / "SKILL.md").write_text(
         "---\nname: python-service\ndescription: x\n---\n# Python services\nBe strict.\n"
     )
-    assert load_skill_text(tmp_path, "python-service") == "# Python services\nBe strict."
-    assert load_skill_text(tmp_path, "missing") is None
-    assert load_skill_text(tmp_path, "../python-service") is None
-    assert load_skill_text(None, "python-service") is None
+    assert SkillCatalog(tmp_path).text("python-service") == "# Python services\nBe strict."
+    assert SkillCatalog(tmp_path).text("missing") is None
+    assert SkillCatalog(tmp_path).text("../python-service") is None
+    assert SkillCatalog(None).text("python-service") is None
 
 
 def test_commit_messages_end_with_the_attempt_trailers() -> None:

@@ -38,9 +38,10 @@ from taskrunner_support import (
     exists,
     make_harness,
     make_task,
-    poll,
     python_agent,
 )
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -232,7 +233,9 @@ async def test_a_timeout_kills_the_agent_process_tree(
     assert outcome.recoverable
     pids = [int(p) for p in pidfile.read_text().split()]
     assert len(pids) == 2
-    assert await poll(lambda: not any(process_alive(p) for p in pids), within_s=15)
+    await eventually(
+        lambda: not any(process_alive(p) for p in pids), within_s=15, what="the agents gone"
+    )
     assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
@@ -244,7 +247,7 @@ async def test_cancel_stops_the_agent(
     task = make_task(git_sandbox, agent=python_agent(script, str(marker)), timeout_s=300)
     cancel = asyncio.Event()
     running = asyncio.create_task(harness.runner.run(task, cancel))
-    assert await poll(marker.exists)
+    await eventually(marker.exists, within_s=30, what="the agent started")
     cancel.set()
     outcome = _failed(await asyncio.wait_for(running, 30), FailureCode.CANCELLED)
     assert not outcome.recoverable
@@ -254,7 +257,7 @@ async def test_an_unexpected_error_is_infra_and_recoverable(
     tmp_path: Path, git_sandbox: GitSandbox
 ) -> None:
     class Exploding:
-        async def run(self, ctx: AgentContext) -> AgentResult:
+        async def run(self, _ctx: AgentContext) -> AgentResult:
             raise RuntimeError("disk on fire")
 
     harness = make_harness(tmp_path, agents={"plan-follower": Exploding()})

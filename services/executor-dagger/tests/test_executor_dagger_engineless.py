@@ -23,9 +23,9 @@ from commandcenter_contracts import (
     TaskSucceeded,
     new_id,
 )
-from dagger_support import PYTHON, make_task, python_agent
 from executor_dagger import Settings
 from executor_dagger.engineless import engineless_isolation
+from executor_dagger_support import PYTHON, make_task, python_agent
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from commandcenter_contracts import (
     TaskSucceeded,
     new_id,
 )
-from dagger_support import create_body
 from executor_dagger import Settings
+from executor_dagger_support import create_body
 
 pytestmark = pytest.mark.dagger_engine
 
@@ -32,7 +32,7 @@ class Recorder:
     async def status(self, event: StatusEvent) -> None:
         self.events.append(event)
 
-    async def log(self, line: LogLine) -> None:
+    async def log(self, _line: LogLine) -> None:
         return None
 
 

@@ -99,7 +99,7 @@ class ScriptedEngine:
     head: str = BASE
     fetched: str = ""
 
-    async def __call__(self, ctr: Container, program: str) -> tuple[int, str, str]:
+    async def __call__(self, ctr: Container, _program: str) -> tuple[int, str, str]:
         return self.answer(_execs(ctr)[-1])
 
     def answer(self, argv: list[str]) -> tuple[int, str, str]:
@@ -148,10 +148,10 @@ class Recorded:
 
 
 class _Sink:
-    async def status(self, event: object) -> None:
+    async def status(self, _event: object) -> None:
         return None
 
-    async def log(self, line: object) -> None:
+    async def log(self, _line: object) -> None:
         return None
 
 

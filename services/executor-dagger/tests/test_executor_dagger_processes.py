@@ -20,18 +20,19 @@ import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskDispatched, TaskStarted, TaskSucceeded, new_id
-from dagger_support import (
+from executor_dagger_support import (
     Bus,
     ExecutorProcess,
     bus,
     executor_env,
     make_task,
-    poll,
     python_agent,
     read_lines,
     spawn_executor,
 )
 from nats.js.errors import NotFoundError
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -198,7 +199,7 @@ async def test_a_killed_replica_loses_nothing(
             done = runs(journal)
             return len(done) >= 8 and any(r.end is None for r in done)
 
-        assert await poll(victim_busy, within_s=120)
+        await eventually(victim_busy, within_s=120, what="the victim busy mid-run")
         running = [r for r in runs(journal) if r.end is None]
         victim = next(rep for rep in replicas if name(rep) == running[-1].executor)
         finished = {t.task_id for t in tasks if client.outcome(t.task_id) is not None}

@@ -18,16 +18,17 @@ from commandcenter_contracts import (
     new_id,
     subjects,
 )
-from dagger_support import (
+from executor_dagger import create_app
+from executor_dagger_support import (
     bus,
     make_task,
-    poll,
     python_agent,
     read_lines,
     running_app,
     settings_for,
 )
-from executor_dagger import create_app
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -165,10 +166,10 @@ async def test_draining_takes_no_new_task_and_lets_the_running_one_finish(
         run_id = new_id()
         task = make_task(git_sandbox, run_id, agent=python_agent(script, str(go), str(started)))
         await client.publish(task)
-        assert await poll(started.exists, within_s=60)
+        await eventually(started.exists, within_s=60, what="the task started")
 
         stopping = asyncio.create_task(app.stop())
-        assert await poll(lambda: not app.fetching, within_s=30)
+        await eventually(lambda: not app.fetching, within_s=30, what="fetching stopped")
         for _ in range(200):  # and the server holds no pull request of ours any more
             if (await client.consumer()).num_waiting == 0:
                 break
@@ -207,7 +208,7 @@ async def test_a_task_that_outlives_the_grace_is_handed_back_not_failed(
             git_sandbox, new_id(), agent=python_agent(script, str(attempts)), timeout_s=600
         )
         await client.publish(task)
-        assert await poll(lambda: attempts.exists(), within_s=60)
+        await eventually(attempts.exists, within_s=60, what="the first attempt")
         await asyncio.wait_for(first.stop(), timeout=60)
         assert client.outcome(task.task_id) is None  # stopped, not failed
 

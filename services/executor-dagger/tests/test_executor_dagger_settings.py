@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cc_bus.executor import RetryPolicy
+from cc_bus.executor import DeliverySettings
 from executor_dagger import Settings
 from executor_dagger.settings import DEFAULT_IMAGE
 
@@ -23,8 +23,7 @@ def test_defaults() -> None:
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_MODEL",
     )
-    assert (settings.ack_wait_s, settings.heartbeat_s, settings.max_deliver) == (60, 15, 5)
-    assert settings.retry == RetryPolicy(max_attempts=3, base_s=2, cap_s=60)
+    assert settings.delivery == DeliverySettings()
     assert ":" in settings.executor_id  # host:pid
 
 
@@ -42,11 +41,6 @@ def test_every_variable_is_read() -> None:
             "CC_AGENT_CREDENTIALS": "ANTHROPIC_API_KEY, OPENAI_API_KEY",
             "CC_GIT_USERNAME": "oauth2",
             "CC_ACK_WAIT_S": "8",
-            "CC_HEARTBEAT_S": "1",
-            "CC_MAX_DELIVER": "4",
-            "CC_MAX_ATTEMPTS": "3",
-            "CC_RETRY_BASE_S": "0.5",
-            "CC_RETRY_CAP_S": "30",
             "CC_RETRY_DELAY_S": "2",
             "CC_EXECUTOR_ID": "pod-7",
         }
@@ -59,9 +53,7 @@ def test_every_variable_is_read() -> None:
     assert settings.work_root == Path("/var/lib/cc/work")
     assert settings.agent_credentials == ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
     assert settings.git_username == "oauth2"
-    assert (settings.ack_wait_s, settings.heartbeat_s, settings.max_deliver) == (8, 1, 4)
-    assert settings.retry == RetryPolicy(max_attempts=3, base_s=0.5, cap_s=30)
-    assert settings.retry_delay_s == 2
+    assert (settings.delivery.ack_wait_s, settings.delivery.retry_delay_s) == (8, 2)
     assert settings.executor_id == "pod-7"
 
 
@@ -78,10 +70,7 @@ def test_max_in_flight_follows_the_slots_unless_set() -> None:
         ({"CC_DAGGER_SLOTS": "0"}, "CC_DAGGER_SLOTS must be positive"),
         ({"CC_DAGGER_MAX_IN_FLIGHT": "1.5"}, "CC_DAGGER_MAX_IN_FLIGHT must be a whole number"),
         ({"CC_DAGGER_GRACE_S": "-1"}, "CC_DAGGER_GRACE_S must be positive"),
-        ({"CC_ACK_WAIT_S": "10", "CC_HEARTBEAT_S": "10"}, "must be shorter than CC_ACK_WAIT_S"),
-        ({"CC_MAX_ATTEMPTS": "5"}, r"CC_MAX_DELIVER \(5\) must be larger than CC_MAX_ATTEMPTS"),
         ({"CC_MAX_DELIVER": "3"}, r"CC_MAX_DELIVER \(3\) must be larger"),
-        ({"CC_RETRY_BASE_S": "0"}, "CC_RETRY_BASE_S must be positive"),
         ({"CC_AGENT_CREDENTIALS": "API KEY=1"}, "is not an environment variable name"),
     ],
 )

@@ -20,7 +20,7 @@ from commandcenter_contracts import (
     new_id,
     subjects,
 )
-from executor_support import (
+from executor_local_support import (
     bus,
     make_task,
     python_agent,

@@ -8,15 +8,16 @@ import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskFailed, TaskProgress, TaskStarted, TaskSucceeded, new_id
-from executor_support import (
+from executor_local_support import (
     bus,
     executor_env,
     make_task,
-    poll,
     python_agent,
     read_lines,
     spawn_executor,
 )
+
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -45,9 +46,12 @@ async def test_an_outcome_that_cannot_be_published_is_not_acked_and_the_redelive
 
             nats_server.stop()  # NATS is down while the agent finishes and the branch is pushed
             go.touch()
-            assert await poll(
-                lambda: "could not publish the outcome" in executor.log(), within_s=60
-            ), executor.log()
+            await eventually(
+                lambda: "could not publish the outcome" in executor.log(),
+                within_s=60,
+                what="the executor to notice it cannot publish",
+                detail=executor.log,
+            )
             assert task.branch in git_sandbox.remote_branches()
             nats_server.start()
 

@@ -18,16 +18,17 @@ from cc_taskrunner.process import process_alive
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskSucceeded, new_id
-from executor_support import (
+from executor_local_support import (
     bus,
     executor_env,
     exists,
     make_task,
-    poll,
     python_agent,
     read_lines,
     spawn_executor,
 )
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -83,13 +84,17 @@ async def test_nothing_a_killed_executor_left_running_reaches_the_redelivery(
                 git_sandbox, new_id(), agent=python_agent(AGENT, str(marks), LATE_WRITER)
             )
             await client.publish(task)
-            assert await poll(lambda: (marks / "late.pid").exists(), within_s=60), first.log()
+            await eventually(
+                (marks / "late.pid").exists, within_s=60, what="the agent", detail=first.log
+            )
             agent_pid, first_workdir = (marks / "agent-1").read_text().split(" ", 1)
             late_pid = int((marks / "late.pid").read_text())
 
             first.kill()  # SIGKILL
             # the agent died with its executor; what it started lives on, an orphan
-            assert await poll(lambda: not process_alive(int(agent_pid)), within_s=10)
+            await eventually(
+                lambda: not process_alive(int(agent_pid)), within_s=10, what="the agent gone"
+            )
             assert process_alive(late_pid)
 
             second = spawn_executor(env, tmp_path / "second.log")

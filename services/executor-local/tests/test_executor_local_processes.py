@@ -10,16 +10,17 @@ from cc_taskrunner.process import process_alive
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskStarted, TaskSucceeded, new_id
-from executor_support import (
+from executor_local_support import (
     ExecutorProcess,
     bus,
     executor_env,
     make_task,
-    poll,
     python_agent,
     read_lines,
     spawn_executor,
 )
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -146,11 +147,15 @@ async def test_sigterm_hands_the_running_task_back_to_another_executor(
                 timeout_s=600,
             )
             await client.publish(task)
-            assert await poll(lambda: pidfile.exists() and bool(pidfile.read_text()), within_s=60)
+            await eventually(
+                lambda: pidfile.exists() and pidfile.read_text(), within_s=60, what="the agent pid"
+            )
             agent_pid = int(pidfile.read_text())
 
             assert first.terminate(timeout=30) == 0, first.log()
-            assert await poll(lambda: not process_alive(agent_pid), within_s=10)
+            await eventually(
+                lambda: not process_alive(agent_pid), within_s=10, what="the agent gone"
+            )
             assert client.outcome(task.task_id) is None  # stopped, not failed
 
             second = spawn_executor(

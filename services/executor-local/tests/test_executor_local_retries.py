@@ -26,7 +26,7 @@ from commandcenter_contracts import (
     new_id,
     subjects,
 )
-from executor_support import Bus, bus, make_task, python_agent, running_app, settings_for
+from executor_local_support import Bus, bus, make_task, python_agent, running_app, settings_for
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration

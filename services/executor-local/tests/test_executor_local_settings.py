@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cc_bus.executor import RetryPolicy
+from cc_bus.executor import DeliverySettings
 from executor_local import Settings
 
 
@@ -13,8 +13,8 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.nats_url == "nats://127.0.0.1:4222"
     assert settings.worktree_root == Path("~/.cache/commandcenter/worktrees").expanduser()
-    assert (settings.ack_wait_s, settings.heartbeat_s, settings.max_deliver) == (60, 15, 5)
-    assert settings.retry == RetryPolicy(max_attempts=3, base_s=2, cap_s=60)
+    assert settings.delivery == DeliverySettings()
+    assert settings.shutdown_grace_s == 10
     assert settings.runner.default_timeout_s == 1800
     assert settings.runner.claude_bin is None
     assert settings.runner.git_author_name == "CommandCenter"
@@ -28,10 +28,7 @@ def test_every_variable_is_read() -> None:
             "CC_NATS_URL": "nats://nats:4222",
             "CC_WORKTREE_ROOT": "/srv/wt",
             "CC_ACK_WAIT_S": "40",
-            "CC_MAX_DELIVER": "4",
-            "CC_MAX_ATTEMPTS": "3",
-            "CC_RETRY_BASE_S": "0.5",
-            "CC_RETRY_CAP_S": "30",
+            "CC_SHUTDOWN_GRACE_S": "25",
             "CC_DEFAULT_TIMEOUT_S": "900",
             "CC_CLAUDE_BIN": "/opt/claude",
             "CC_CLAUDE_ARGS": "--verbose --max-turns '20'",
@@ -43,8 +40,8 @@ def test_every_variable_is_read() -> None:
     )
     assert settings.nats_url == "nats://nats:4222"
     assert settings.worktree_root == Path("/srv/wt")
-    assert (settings.ack_wait_s, settings.heartbeat_s, settings.max_deliver) == (40, 10, 4)
-    assert settings.retry == RetryPolicy(max_attempts=3, base_s=0.5, cap_s=30)
+    assert settings.delivery.ack_wait_s == 40
+    assert settings.shutdown_grace_s == 25
     runner = settings.runner
     assert runner.default_timeout_s == 900 and runner.claude_bin == "/opt/claude"
     assert runner.claude_args == ("--verbose", "--max-turns", "20")
@@ -57,11 +54,7 @@ def test_every_variable_is_read() -> None:
     ("env", "message"),
     [
         ({"CC_ACK_WAIT_S": "soon"}, "CC_ACK_WAIT_S must be a number"),
-        ({"CC_MAX_DELIVER": "0"}, "CC_MAX_DELIVER must be positive"),
-        ({"CC_ACK_WAIT_S": "10", "CC_HEARTBEAT_S": "10"}, "must be shorter than CC_ACK_WAIT_S"),
-        ({"CC_MAX_ATTEMPTS": "5"}, r"CC_MAX_DELIVER \(5\) must be larger than CC_MAX_ATTEMPTS"),
-        ({"CC_MAX_DELIVER": "3"}, r"CC_MAX_DELIVER \(3\) must be larger"),
-        ({"CC_RETRY_BASE_S": "0"}, "CC_RETRY_BASE_S must be positive"),
+        ({"CC_SHUTDOWN_GRACE_S": "0"}, "CC_SHUTDOWN_GRACE_S must be positive"),
         ({"CC_DEFAULT_TIMEOUT_S": "-1"}, "CC_DEFAULT_TIMEOUT_S must be positive"),
     ],
 )

@@ -15,7 +15,7 @@ from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer, free_port
 from gateway.app import create_app
 from gateway.settings import Settings
-from gateway_testkit import SEED_PLAN, TWO_BY_TWO_PLAN, fixture_plan
+from gateway_support import SEED_PLAN, TWO_BY_TWO_PLAN, fixture_plan
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client

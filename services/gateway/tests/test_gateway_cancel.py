@@ -22,7 +22,7 @@ from commandcenter_contracts import (
     status_decoder,
     subjects,
 )
-from gateway_testkit import (
+from gateway_support import (
     Client,
     Run,
     SseEvent,

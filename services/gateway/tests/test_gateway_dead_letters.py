@@ -15,9 +15,11 @@ from commandcenter_contracts import (
     subjects,
 )
 from gateway.resources import Resources
-from gateway_testkit import Client, eventually
+from gateway_support import Client
 from litestar import Litestar
 from nats.js import JetStreamContext
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

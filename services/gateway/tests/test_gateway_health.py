@@ -6,9 +6,11 @@ import uuid
 
 import pytest
 from commandcenter.servers import NatsServer
-from gateway_testkit import TWO_BY_TWO_PLAN, eventually, fixture_plan
+from gateway_support import TWO_BY_TWO_PLAN, fixture_plan
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

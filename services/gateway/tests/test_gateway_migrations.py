@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 import pytest
-from gateway.db.migrate import Migration, MigrationError, load_migrations, migrate
+from gateway.readmodel.migrate import Migration, MigrationError, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,8 @@ from commandcenter_contracts import (
     subjects,
 )
 from gateway.resources import Resources
-from gateway_testkit import (
+from gateway_support import (
     Run,
-    eventually,
     publish_all,
     run_view,
     stream_messages,
@@ -41,6 +40,8 @@ from gateway_testkit import (
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

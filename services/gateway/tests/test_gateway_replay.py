@@ -22,11 +22,10 @@ from commandcenter_contracts import (
     replay_decoder,
     subjects,
 )
-from gateway_testkit import (
+from gateway_support import (
     Client,
     Run,
     SseEvent,
-    eventually,
     publish_all,
     run_view,
     sse_events,
@@ -36,6 +35,8 @@ from gateway_testkit import (
     wait_view,
 )
 from nats.js import JetStreamContext
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from commandcenter.gitfixtures import GitSandbox
-from gateway.run_requests import RunRequestError, find_repository, prepare_run
-from gateway.schemas import RunRequest
-from gateway_testkit import TWO_BY_TWO_PLAN
+from gateway.domain_errors import InvalidRequest
+from gateway.runs.requests import find_repository, prepare_run
+from gateway.runs.schemas import RunRequest
+from gateway_support import TWO_BY_TWO_PLAN
 
 
 def _prepare(root: Path, **fields: object) -> object:
@@ -70,7 +71,7 @@ def test_the_repository_is_found_from_a_nested_plan(repo: Path) -> None:
     ],
 )
 def test_refusals_name_the_field(repo: Path, fields: dict[str, object], field: str) -> None:
-    with pytest.raises(RunRequestError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         _prepare(repo, **fields)
     assert caught.value.field == field
 

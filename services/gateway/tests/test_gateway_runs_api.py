@@ -15,7 +15,7 @@ from commandcenter_contracts import (
     status_decoder,
     subjects,
 )
-from gateway_testkit import read_subject, stream_messages
+from gateway_support import read_subject, stream_messages
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gateway.settings import Settings, SettingsError
+from commandcenter_contracts import SettingsError
+from gateway.settings import Settings
 
 
 def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

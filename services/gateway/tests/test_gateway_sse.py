@@ -17,8 +17,10 @@ from commandcenter_contracts import (
     TaskProgress,
     subjects,
 )
-from gateway_testkit import Run, SseEvent, eventually, sse_events
+from gateway_support import Run, SseEvent, sse_events
 from nats.js import JetStreamContext
+
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +158,7 @@ async def test_idle_streams_get_keepalives_and_disconnects_remove_the_consumer(
         info = await js.stream_info(subjects.STREAM_STATUS)
         return info.state.consumer_count == baseline
 
-    await eventually(consumer_gone, within=20, what="the SSE consumer to be removed")
+    await eventually(consumer_gone, within_s=20, what="the SSE consumer to be removed")
 
 
 async def test_task_log_as_text_and_as_live_events(live_url: str, js: JetStreamContext) -> None:

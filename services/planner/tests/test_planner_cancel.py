@@ -14,10 +14,18 @@ from commandcenter_contracts import (
     task_decoder,
 )
 from nats.js import JetStreamContext
-from planner.app import PlannerService
-from planner_testkit import failed, make_plan, make_request, started, succeeded
+from planner_support import (
+    StatusLog,
+    TestExecutor,
+    consumer_idle,
+    failed,
+    make_plan,
+    make_request,
+    started,
+    succeeded,
+)
 
-from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +51,9 @@ async def _progress_drained(js: JetStreamContext) -> bool:
     return await consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS)
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_cancelled_run_dispatches_nothing_more_and_its_queue_is_emptied(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     cancelled = make_request(make_plan(3, 1))
     other = make_request(make_plan(1))
@@ -62,31 +71,30 @@ async def test_a_cancelled_run_dispatches_nothing_more_and_its_queue_is_emptied(
     async def only_the_other_run_left() -> bool:
         return await _queued_runs(js) == [other.run_id]
 
-    await wait_until(only_the_other_run_left, what="the cancelled run's tasks taken back")
+    await eventually(only_the_other_run_left, what="the cancelled run's tasks taken back")
     # the running task reports its kill: nothing follows (no batch.completed, no halt)
-    await executor.finish(
-        running, raw, outcome=failed(run, running.task_id, code=FailureCode.CANCELLED)
-    )
-    await wait_until(lambda: _progress_drained(js), what="the outcome handled")
+    await executor.finish(raw, outcome=failed(run, running.task_id, code=FailureCode.CANCELLED))
+    await eventually(lambda: _progress_drained(js), what="the outcome handled")
     assert "batch.completed" not in status_log.types(run)
     assert "run.halted" not in status_log.types(run)
 
     # the executor's next task is the other run's: the cancelled one's are gone
     nxt, raw = await executor.take()
     assert nxt.run_id == other.run_id
-    await executor.finish(nxt, raw, outcome=succeeded(other.run_id, nxt.task_id))
+    await executor.finish(raw, outcome=succeeded(other.run_id, nxt.task_id))
     await status_log.wait_for(other.run_id, "run.succeeded")
     assert await executor.nothing_more(wait=1.0)
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_run_cancelled_before_it_was_planned_never_starts(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1))
     await cc_bus.publish_status(js, RunCancelled(run_id=request.run_id))
-    await wait_until(lambda: _progress_drained(js), what="the cancel handled")
+    await eventually(lambda: _progress_drained(js), what="the cancel handled")
     await _start(js, request)
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
         what="the phase start acked",
     )

@@ -29,9 +29,8 @@ from commandcenter_contracts import (
 from nats.js import JetStreamContext
 from planner.app import PlannerService, create_app
 from planner.settings import Settings
-from planner_testkit import make_plan, make_request
+from planner_support import StatusLog, TestExecutor, make_plan, make_request
 
-from conftest import StatusLog, TestExecutor
 from tests.support.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.integration
@@ -117,7 +116,7 @@ async def _play_tasks(
             integration_branch=task.integration_branch,
             integration_depth=depth,
         )
-        await executor.finish(task, raw, outcome=outcome)
+        await executor.finish(raw, outcome=outcome)
         landed.append(sha)
     return landed
 
@@ -139,8 +138,8 @@ def sandbox(tmp_path: Path) -> GitSandbox:
     return make_git_sandbox(tmp_path / "git")
 
 
+@pytest.mark.usefixtures("lander_app")
 async def test_land_merge_fast_forwards_the_base_branch_of_a_bare_remote(
-    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,
@@ -160,8 +159,8 @@ async def test_land_merge_fast_forwards_the_base_branch_of_a_bare_remote(
     assert types.index("run.landed") < types.index("run.succeeded")
 
 
+@pytest.mark.usefixtures("lander_app")
 async def test_land_merge_merges_a_base_that_moved_cleanly_and_refuses_one_that_clashes(
-    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,
@@ -210,8 +209,8 @@ async def test_land_merge_merges_a_base_that_moved_cleanly_and_refuses_one_that_
     assert "run.succeeded" not in status_log.types(request.run_id)
 
 
+@pytest.mark.usefixtures("lander_app")
 async def test_land_pr_opens_a_draft_once_updates_it_and_marks_it_ready(
-    lander_app: PlannerService,
     js: JetStreamContext,
     executor: TestExecutor,
     status_log: StatusLog,

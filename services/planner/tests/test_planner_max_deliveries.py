@@ -20,10 +20,9 @@ from commandcenter_contracts import (
     task_decoder,
 )
 from nats.js import JetStreamContext
-from planner.app import PlannerService
-from planner_testkit import make_plan, make_request
+from planner_support import StatusLog, consumer_idle, make_plan, make_request
 
-from conftest import StatusLog, consumer_idle, wait_until
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +76,9 @@ async def _letters(js: JetStreamContext) -> list[DeadLetter]:
     return found
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the_run(
-    planner_app: PlannerService, js: JetStreamContext, status_log: StatusLog
+    js: JetStreamContext, status_log: StatusLog
 ) -> None:
     nakker = NakkingExecutor(js)
     await nakker.start()
@@ -102,7 +102,7 @@ async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the
     (halted,) = await status_log.wait_for(run, "run.halted")
     assert isinstance(halted, RunHalted) and halted.failed_tasks == [task.task_id]
 
-    (letter,) = await wait_until(lambda: _letters(js), what="the dead letter")
+    (letter,) = await eventually(lambda: _letters(js), what="the dead letter")
     assert letter.task == task
     assert (letter.error_code, letter.num_delivered) == (FailureCode.INFRA, MAX_DELIVER)
     assert letter.subject == subjects.TASK_DISPATCH_LOCAL
@@ -111,24 +111,23 @@ async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the
     async def queue_empty() -> bool:
         return (await js.stream_info(subjects.STREAM_TASKS)).state.messages == 0
 
-    await wait_until(queue_empty, what="the exhausted message removed from CC_TASKS")
-    await wait_until(
+    await eventually(queue_empty, what="the exhausted message removed from CC_TASKS")
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_ADVISORIES, subjects.CONSUMER_PLANNER_ADVISORIES),
         what="the advisory acked",
     )
     assert len(await _letters(js)) == 1
 
 
-async def test_an_unreadable_message_given_up_on_is_kept_raw(
-    planner_app: PlannerService, js: JetStreamContext
-) -> None:
+@pytest.mark.usefixtures("planner_app")
+async def test_an_unreadable_message_given_up_on_is_kept_raw(js: JetStreamContext) -> None:
     nakker = NakkingExecutor(js)
     await nakker.start()
     await js.publish(subjects.TASK_DISPATCH_LOCAL, b"{half a task", headers={"Nats-Msg-Id": "h"})
     await nakker.nak_until(MAX_DELIVER)
     await nakker.pull_once()
 
-    (letter,) = await wait_until(lambda: _letters(js), what="the dead letter")
+    (letter,) = await eventually(lambda: _letters(js), what="the dead letter")
     assert (letter.error_code, letter.raw, letter.task) == (
         FailureCode.BAD_MESSAGE,
         b"{half a task",
@@ -138,4 +137,4 @@ async def test_an_unreadable_message_given_up_on_is_kept_raw(
     async def queue_empty() -> bool:
         return (await js.stream_info(subjects.STREAM_TASKS)).state.messages == 0
 
-    await wait_until(queue_empty, what="the message removed from CC_TASKS")
+    await eventually(queue_empty, what="the message removed from CC_TASKS")

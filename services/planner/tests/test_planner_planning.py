@@ -7,7 +7,7 @@ from cc_planfile import SelectionError, parse_plan
 from commandcenter_contracts import BatchSelection, Plan, PlanBatch, PlanTask
 from planner.domain.planning import plan_run, run_failed
 from planner.settings import Settings, SettingsError
-from planner_testkit import make_plan, make_request
+from planner_support import make_plan, make_request
 
 PLAN_TEXT = """# Two phases
 

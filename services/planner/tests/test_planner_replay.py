@@ -18,10 +18,18 @@ from commandcenter_contracts import (
     subjects,
 )
 from nats.js import JetStreamContext
-from planner.app import PlannerService
-from planner_testkit import failed, make_plan, make_request, started, succeeded
+from planner_support import (
+    StatusLog,
+    TestExecutor,
+    consumer_idle,
+    failed,
+    make_plan,
+    make_request,
+    started,
+    succeeded,
+)
 
-from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,16 +64,17 @@ async def _halt_on_second_task(
 ) -> str:
     """Batch 0 of two tasks: the first succeeds, the second fails; returns the failed one."""
     first, raw = await executor.take()
-    await executor.finish(first, raw, outcome=succeeded(run, first.task_id))
+    await executor.finish(raw, outcome=succeeded(run, first.task_id))
     second, raw = await executor.take()
     await cc_bus.publish_status(js, started(run, second.task_id))
-    await executor.finish(second, raw, outcome=failed(run, second.task_id))
+    await executor.finish(raw, outcome=failed(run, second.task_id))
     await status_log.wait_for(run, "run.halted")
     return second.task_id
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_replayed_task_resumes_the_halted_run(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2, 1))
     run = request.run_id
@@ -98,13 +107,13 @@ async def test_a_replayed_task_resumes_the_halted_run(
     assert queued[0].task_id == task_id and queued[0].branch == attempt_1.branch
 
     await cc_bus.publish_status(js, started(run, task_id, attempt=2))
-    await executor.finish(retry, raw, outcome=succeeded(run, task_id, attempt=2))
+    await executor.finish(raw, outcome=succeeded(run, task_id, attempt=2))
     # the batch completes again (successfully), then batch 1 runs
     completed = await status_log.wait_for(run, "batch.completed", count=2)
     assert isinstance(completed[1], BatchCompleted) and completed[1].succeeded
     last, raw = await executor.take()
     assert last.batch_index == 1
-    await executor.finish(last, raw, outcome=succeeded(run, last.task_id))
+    await executor.finish(raw, outcome=succeeded(run, last.task_id))
     (done,) = await status_log.wait_for(run, "run.succeeded")
     assert isinstance(done, RunSucceeded)
     types = status_log.types(run)
@@ -112,8 +121,9 @@ async def test_a_replayed_task_resumes_the_halted_run(
     assert await executor.nothing_more(wait=1.0)
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_doubled_replay_request_dispatches_one_attempt(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2))
     run = request.run_id
@@ -128,24 +138,25 @@ async def test_a_doubled_replay_request_dispatches_one_attempt(
     await _replay(js, _request(run, task_id))
     retry, raw = await executor.take()
     assert retry.attempt == 2
-    await wait_until(lambda: _replays_drained(js), what="all three requests handled")
+    await eventually(lambda: _replays_drained(js), what="all three requests handled")
     assert await executor.nothing_more(wait=1.0)
     assert len([e for e in status_log.of(run, "task.queued") if e.attempt == 2]) == 1  # type: ignore[union-attr]
 
     # The next replay builds on the last dispatch (its overrides stay) as attempt 3.
-    await executor.finish(retry, raw, outcome=failed(run, task_id, attempt=2))
+    await executor.finish(raw, outcome=failed(run, task_id, attempt=2))
     await status_log.wait_for(run, "run.halted", count=2)
     await _replay(js, _request(run, task_id, expected=2, verification=["true"]))
     third, raw = await executor.take()
     assert (third.attempt, third.verification) == (3, ["true"])
     await _replay(js, _request(run, task_id, expected=3))  # attempt 3 is not finished
-    await executor.finish(third, raw, outcome=failed(run, task_id, attempt=3))
+    await executor.finish(raw, outcome=failed(run, task_id, attempt=3))
     fourth, raw = await executor.take()
     assert (fourth.attempt, fourth.verification) == (4, ["true"])
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1))
     run = request.run_id
@@ -157,25 +168,26 @@ async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
     # The requester saw attempt 1 fail before this planner did: the request waits.
     await _replay(js, _request(run, task.task_id, expected=1))
     assert await executor.nothing_more(wait=1.5)
-    await executor.finish(task, raw, outcome=failed(run, task.task_id))
+    await executor.finish(raw, outcome=failed(run, task.task_id))
     retry, _ = await executor.take()
     assert retry.attempt == 2
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_replays_that_cannot_be_carried_out_are_dropped(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(1, 1))
     run = request.run_id
     await _start(js, request)
     task, raw = await executor.take()
-    await executor.finish(task, raw, outcome=succeeded(run, task.task_id))
+    await executor.finish(raw, outcome=succeeded(run, task.task_id))
     later, _ = await executor.take()  # batch 1 is running now
 
     await _replay(js, _request(run, task.task_id))  # succeeded: nothing to replay
     await _replay(js, _request(str(uuid.uuid4()), task.task_id))  # unknown run
     await _replay(js, _request(run, str(uuid.uuid4())))  # unknown task
     await _replay(js, _request(run, later.task_id, expected=0))  # running, not finished
-    await wait_until(lambda: _replays_drained(js), what="the requests handled")
+    await eventually(lambda: _replays_drained(js), what="the requests handled")
     assert await executor.nothing_more(wait=1.0)
     assert not [e for e in status_log.of(run, "task.queued") if e.attempt > 1]  # type: ignore[union-attr]

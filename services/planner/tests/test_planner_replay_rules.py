@@ -15,7 +15,7 @@ from planner.domain import replay
 from planner.domain.giving_up import MaxDeliveries
 from planner.domain.planning import PlannedRun, plan_run
 from planner.domain.progress import RunProgress, apply
-from planner_testkit import failed, make_plan, make_request, queued, started, succeeded
+from planner_support import failed, make_plan, make_request, queued, started, succeeded
 
 
 def _planned() -> PlannedRun:

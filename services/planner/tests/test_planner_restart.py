@@ -15,9 +15,17 @@ import pytest
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import BatchCompleted, BatchStarted, subjects
 from nats.js import JetStreamContext
-from planner_testkit import make_plan, make_request, started, succeeded
+from planner_support import (
+    StatusLog,
+    TestExecutor,
+    consumer_idle,
+    make_plan,
+    make_request,
+    started,
+    succeeded,
+)
 
-from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +100,7 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
     status_log: StatusLog,
 ) -> None:
     planner_process.start()
-    await wait_until(lambda: _listening(js), what="the planner consuming")
+    await eventually(lambda: _listening(js), what="the planner consuming")
     request = make_request(make_plan(2, 2))
     run = request.run_id
     await cc_bus.publish(js, subjects.PHASE_START, request, msg_id=run)
@@ -100,8 +108,8 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
     # batch 0, task 1: done while the planner runs, and applied by it
     first, raw = await executor.take()
     await cc_bus.publish_status(js, started(run, first.task_id))
-    await executor.finish(first, raw, outcome=succeeded(run, first.task_id))
-    await wait_until(
+    await executor.finish(raw, outcome=succeeded(run, first.task_id))
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
         what="the planner applied the first outcome",
     )
@@ -109,7 +117,7 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
     # kill -9 between batch 0's outcomes; the second one arrives while no planner runs
     planner_process.kill()
     second, raw = await executor.take()
-    await executor.finish(second, raw, outcome=succeeded(run, second.task_id))
+    await executor.finish(raw, outcome=succeeded(run, second.task_id))
     assert not status_log.of(run, "batch.completed")
 
     planner_process.start()
@@ -119,13 +127,13 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
     # handling of the last one (publishing done, progress not stored, message not acked)
     for _ in range(2):
         task, raw = await executor.take()
-        await executor.finish(task, raw, outcome=succeeded(run, task.task_id))
+        await executor.finish(raw, outcome=succeeded(run, task.task_id))
     planner_process.kill()
     planner_process.start()
     await status_log.wait_for(run, "run.succeeded", within=120)
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
-        within=90,
+        within_s=90,
         what="the planner caught up",
     )
 
@@ -157,5 +165,5 @@ async def test_sigterm_stops_the_planner_cleanly(
     planner_process: PlannerProcess, js: JetStreamContext
 ) -> None:
     planner_process.start()
-    await wait_until(lambda: _listening(js), what="the planner consuming")
+    await eventually(lambda: _listening(js), what="the planner consuming")
     assert planner_process.stop() == 0

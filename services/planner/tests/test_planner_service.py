@@ -18,10 +18,18 @@ from commandcenter_contracts import (
     subjects,
 )
 from nats.js import JetStreamContext
-from planner.app import PlannerService
-from planner_testkit import failed, make_plan, make_request, started, succeeded
+from planner_support import (
+    StatusLog,
+    TestExecutor,
+    consumer_idle,
+    failed,
+    make_plan,
+    make_request,
+    started,
+    succeeded,
+)
 
-from conftest import StatusLog, TestExecutor, consumer_idle, wait_until
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +38,9 @@ async def _start(js: JetStreamContext, request) -> None:  # type: ignore[no-unty
     await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_two_batch_run_goes_batch_by_batch_to_success(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(2, 2))
     run = request.run_id
@@ -40,7 +49,7 @@ async def test_a_two_batch_run_goes_batch_by_batch_to_success(
     for _ in range(4):
         task, raw = await executor.take()
         await cc_bus.publish_status(js, started(run, task.task_id))
-        await executor.finish(task, raw, outcome=succeeded(run, task.task_id))
+        await executor.finish(raw, outcome=succeeded(run, task.task_id))
     await status_log.wait_for(run, "run.succeeded")
     assert await executor.nothing_more(wait=1.0)
 
@@ -67,14 +76,15 @@ async def test_a_two_batch_run_goes_batch_by_batch_to_success(
     )
     assert last_batch_0_outcome < completed_0 < started_1
     assert len(status_log.of(run, "task.queued")) == 4
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
         what="the phase start acked",
     )
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_failed_task_halts_the_run_after_its_batch_drains(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     request = make_request(make_plan(3, 1))
     run = request.run_id
@@ -89,7 +99,7 @@ async def test_a_failed_task_halts_the_run_after_its_batch_drains(
             else succeeded(run, task.task_id)
         )
         outcomes.append(outcome)
-        await executor.finish(task, raw, outcome=outcome)
+        await executor.finish(raw, outcome=outcome)
 
     (halted,) = await status_log.wait_for(run, "run.halted")
     assert isinstance(halted, RunHalted)
@@ -111,8 +121,9 @@ async def test_a_failed_task_halts_the_run_after_its_batch_drains(
     assert info.state.last_seq == 3
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_an_ambiguous_selection_fails_the_run_naming_the_candidates(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     plan = make_plan(1, 1, phase="1")
     other = make_plan(1, phase="2")
@@ -126,7 +137,7 @@ async def test_an_ambiguous_selection_fails_the_run_naming_the_candidates(
     assert "phase 1 batch 1" in run_failed.error and "phase 2 batch 1" in run_failed.error
     assert status_log.types(request.run_id) == ["run.failed"]
     assert await executor.nothing_more(wait=1.0)
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
         what="the refused phase start acked",
     )
@@ -148,8 +159,9 @@ async def _dead_letters(js: JetStreamContext) -> list[DeadLetter]:
         await sub.unsubscribe()
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_on(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     await js.publish(subjects.PHASE_START, b"\xff\x00 not json {", headers={"Nats-Msg-Id": "p1"})
     await js.publish(subjects.PHASE_START, b'{"run_id": 12}', headers={"Nats-Msg-Id": "p2"})
@@ -162,7 +174,7 @@ async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_
         found = await _dead_letters(js)
         return found if len(found) >= 4 else []
 
-    found = await wait_until(letters, what="four dead letters")
+    found = await eventually(letters, what="four dead letters")
     assert len(found) == 4
     by_subject = sorted((d.subject, d.raw) for d in found)
     assert by_subject == sorted(
@@ -177,20 +189,21 @@ async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_
     assert all(d.error for d in found)
 
     # both consumers drained (poison terminated, not redelivered) and still working
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
         what="planner-progress drained",
     )
     request = make_request(make_plan(1))
     await _start(js, request)
     task, raw = await executor.take()
-    await executor.finish(task, raw, outcome=succeeded(request.run_id, task.task_id))
+    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
     await status_log.wait_for(request.run_id, "run.succeeded")
     assert len(await _dead_letters(js)) == 4  # no new dead letter meanwhile
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_redelivered_phase_start_dispatches_nothing_twice(
-    planner_app: PlannerService, js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
+    js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
     """The same request again (a gateway retry past the dedup window, or a redelivery after a
     crash between storing and acking) re-publishes with the same ids: nothing new happens."""
@@ -198,15 +211,15 @@ async def test_a_redelivered_phase_start_dispatches_nothing_twice(
     await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
     await status_log.wait_for(request.run_id, "task.queued")
     await publish(js, subjects.PHASE_START, request, msg_id=request.run_id + "-again")
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
         what="both phase starts handled",
     )
     task, raw = await executor.take()
     assert await executor.nothing_more(wait=1.0) is True
-    await executor.finish(task, raw, outcome=succeeded(request.run_id, task.task_id))
+    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
     task, raw = await executor.take()
-    await executor.finish(task, raw, outcome=succeeded(request.run_id, task.task_id))
+    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
     await status_log.wait_for(request.run_id, "run.succeeded")
     assert status_log.types(request.run_id).count("run.planned") == 1
     assert status_log.types(request.run_id).count("batch.started") == 2
@@ -214,8 +227,9 @@ async def test_a_redelivered_phase_start_dispatches_nothing_twice(
     assert info.state.last_seq == 2
 
 
+@pytest.mark.usefixtures("planner_app")
 async def test_a_failed_publish_is_retried_and_each_message_lands_once(
-    planner_app: PlannerService, js: JetStreamContext, status_log: StatusLog
+    js: JetStreamContext, status_log: StatusLog
 ) -> None:
     """With CC_TASKS gone, dispatching fails: the phase start is not acked but redelivered,
     the redo re-publishes the status events (deduplicated) and dispatches once it can."""
@@ -228,13 +242,13 @@ async def test_a_failed_publish_is_retried_and_each_message_lands_once(
         info = await js.consumer_info(subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER)
         return info.num_redelivered >= 1
 
-    await wait_until(redelivered, what="the phase start redelivered after the failed publish")
+    await eventually(redelivered, what="the phase start redelivered after the failed publish")
     await cc_bus.ensure_streams(js)
     executor = TestExecutor(js)
     await executor.start()
     first, _ = await executor.take()
     assert first.batch_index == 0
-    await wait_until(
+    await eventually(
         lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
         what="the phase start finally acked",
     )

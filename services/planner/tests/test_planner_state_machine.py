@@ -32,7 +32,7 @@ from planner.domain.progress import (
     apply,
     could_change,
 )
-from planner_testkit import failed, make_plan, make_request, queued, started, succeeded
+from planner_support import failed, make_plan, make_request, queued, started, succeeded
 
 
 class Machine:
@@ -266,10 +266,10 @@ def test_started_marks_the_task_running_once() -> None:
 @pytest.mark.parametrize(
     "event_factory",
     [
-        lambda run, task: succeeded(run, "no-such-task"),
-        lambda run, task: succeeded("another-run", task),
-        lambda run, task: RunStarted(run_id=run),
-        lambda run, task: BatchStarted(run_id=run, batch_index=0),
+        lambda run, _task: succeeded(run, "no-such-task"),
+        lambda _run, task: succeeded("another-run", task),
+        lambda run, _task: RunStarted(run_id=run),
+        lambda run, _task: BatchStarted(run_id=run, batch_index=0),
         lambda run, task: TaskProgress(run_id=run, task_id=task, step="agent_started"),
     ],
     ids=["unknown-task", "other-run", "run.started", "batch.started", "task.progress"],

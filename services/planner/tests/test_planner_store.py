@@ -9,7 +9,7 @@ from commandcenter_contracts import subjects
 from nats.js import JetStreamContext
 from planner.domain.planning import plan_run
 from planner.store import ProgressStore, StoreConflict
-from planner_testkit import make_plan, make_request
+from planner_support import make_plan, make_request
 
 pytestmark = pytest.mark.integration
 

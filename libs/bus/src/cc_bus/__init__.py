@@ -1,6 +1,6 @@
 """NATS JetStream plumbing shared by CommandCenter's services (no domain logic here)."""
 
-from cc_bus.connect import connect
+from cc_bus.connect import Service, close, connect, run_until_signalled
 from cc_bus.consume import Ack, Consumer, Delivery, GiveUp, Retry, Settle, Undecodable
 from cc_bus.dead_letters import dead_letter, letter_id
 from cc_bus.publish import (
@@ -38,9 +38,11 @@ __all__ = [
     "Delivery",
     "GiveUp",
     "Retry",
+    "Service",
     "Settle",
     "StreamSpec",
     "Undecodable",
+    "close",
     "connect",
     "dead_letter",
     "dead_letters_consumer",
@@ -61,4 +63,5 @@ __all__ = [
     "publish_log",
     "publish_status",
     "publish_task",
+    "run_until_signalled",
 ]

@@ -157,56 +157,68 @@ class TaskFields:
 
 def _collect_items(lines: Sequence[SourceLine]) -> dict[str, list[_Item]]:
     """Group the lines of a task section into items per known field."""
-    items: dict[str, list[_Item]] = {}
-    current: str | None = None
-    open_item: _Item | None = None
-    fence: _Item | None = None
-
-    def add(item: _Item) -> None:
-        if current is not None:
-            items.setdefault(current, []).append(item)
-
+    collector = _ItemCollector()
     for line in lines:
+        collector.feed(line)
+    return collector.items
+
+
+class _ItemCollector:
+    """The state `_collect_items` carries from line to line."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[_Item]] = {}
+        self.current: str | None = None
+        """The known field the lines belong to (None: an unknown field or none yet)."""
+        self.open_item: _Item | None = None
+        """The item a continuation line is appended to."""
+        self.fence: _Item | None = None
+        """The fenced block being read."""
+
+    def add(self, item: _Item) -> _Item:
+        if self.current is not None:
+            self.items.setdefault(self.current, []).append(item)
+        return item
+
+    def feed(self, line: SourceLine) -> None:
         if line.kind is LineKind.FENCE_OPEN:
-            open_item = None
-            fence = _Item(line.number, fence_info=line.fence_info.split(" ")[0].lower())
-            add(fence)
-            continue
-        if line.kind is LineKind.FENCE_BODY:
-            if fence is not None:
-                fence.fence_lines.append(line.text)
-            continue
-        if line.kind is not LineKind.TEXT:
-            fence = None if line.kind is LineKind.FENCE_CLOSE else fence
-            continue
+            self.open_item = None
+            info = line.fence_info.split(" ")[0].lower()
+            self.fence = self.add(_Item(line.number, fence_info=info))
+        elif line.kind is LineKind.FENCE_BODY:
+            if self.fence is not None:
+                self.fence.fence_lines.append(line.text)
+        elif line.kind is LineKind.FENCE_CLOSE:
+            self.fence = None
+        elif line.kind is LineKind.TEXT:
+            self._text(line)
+
+    def _text(self, line: SourceLine) -> None:
         if line.heading is not None:
-            open_item = None
-            current = canonical_field(line.heading.text.rstrip(":"))
-            continue
+            self.open_item = None
+            self.current = canonical_field(line.heading.text.rstrip(":"))
+            return
         if line.is_blank:
-            open_item = None
-            continue
+            self.open_item = None
+            return
         start = field_start(line.text)
         if start is not None:
-            current = canonical_field(start[0])
-            open_item = None
-            if start[1]:
-                open_item = _Item(line.number, start[1])
-                add(open_item)
-            continue
-        if current is None or line.text.lstrip().startswith("|"):
-            open_item = None
-            continue
+            self.current = canonical_field(start[0])
+            self.open_item = self.add(_Item(line.number, start[1])) if start[1] else None
+        elif self.current is None or line.text.lstrip().startswith("|"):
+            self.open_item = None  # outside known fields, and tables, nothing is an item
+        else:
+            self._content(line)
+
+    def _content(self, line: SourceLine) -> None:
+        """A non-blank line of a known field: a new item, or the open item's next line."""
         text = list_item_text(line.text)
         if text is not None:
-            open_item = _Item(line.number, text)
-            add(open_item)
-        elif open_item is not None:
-            open_item.text = f"{open_item.text} {line.text.strip()}"
+            self.open_item = self.add(_Item(line.number, text))
+        elif self.open_item is not None:
+            self.open_item.text = f"{self.open_item.text} {line.text.strip()}"
         else:
-            open_item = _Item(line.number, line.text.strip(), listed=False)
-            add(open_item)
-    return items
+            self.open_item = self.add(_Item(line.number, line.text.strip(), listed=False))
 
 
 # --- Files -------------------------------------------------------------------------------
@@ -367,9 +379,8 @@ def fence_commands(info: str, lines: Sequence[str]) -> list[str] | None:
         if pending:
             line = f"{pending} {line}".strip()
             pending = ""
-        elif console:
-            if not line.startswith("$ "):
-                continue
+        elif console and not line.startswith("$ "):
+            continue
         if not line or line.startswith("#"):
             continue
         if line.endswith("\\"):

@@ -162,9 +162,14 @@ class _TaskListSection:
 
 def _plan_title(document: ScannedDocument) -> str:
     for line in document.lines:
-        if line.kind is LineKind.TEXT and line.heading is not None and line.heading.level == 1:
-            if line.heading.text:
-                return line.heading.text
+        heading = line.heading
+        if (
+            line.kind is LineKind.TEXT
+            and heading is not None
+            and heading.level == 1
+            and heading.text
+        ):
+            return heading.text
     return document.frontmatter_title or UNTITLED
 
 

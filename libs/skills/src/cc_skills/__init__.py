@@ -18,7 +18,16 @@ from cc_skills.contract import (
     SkillMeta,
     Timeouts,
 )
-from cc_skills.loader import SKILL_FILE, Skill, SkillError, load_skill, load_skills, parse_skill
+from cc_skills.loader import (
+    SKILL_FILE,
+    Skill,
+    SkillError,
+    load_skill,
+    load_skill_body,
+    load_skills,
+    parse_skill,
+    skill_body,
+)
 
 __all__ = [
     "SKILL_FILE",
@@ -35,6 +44,8 @@ __all__ = [
     "SkillMeta",
     "Timeouts",
     "load_skill",
+    "load_skill_body",
     "load_skills",
     "parse_skill",
+    "skill_body",
 ]

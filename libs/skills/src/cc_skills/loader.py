@@ -45,10 +45,16 @@ class Skill:
         return {e.code for e in contract.errors if e.recoverable} if contract else set()
 
     @property
+    def attempt_limit(self) -> int | None:
+        """`contract.retries.max_attempts`; None when the contract sets no `retries`."""
+        contract = self.meta.contract
+        return contract.retries.max_attempts if contract and contract.retries else None
+
+    @property
     def max_attempts(self) -> int:
         """Attempts a task using this skill may get (`contract.retries.max_attempts`, else 1)."""
-        contract = self.meta.contract
-        return contract.retries.max_attempts if contract and contract.retries else 1
+        limit = self.attempt_limit
+        return limit if limit is not None else 1
 
 
 def split_frontmatter(text: str) -> tuple[str, str]:
@@ -60,6 +66,15 @@ def split_frontmatter(text: str) -> tuple[str, str]:
         if line.strip() == "---":
             return "".join(lines[1:i]), "".join(lines[i + 1 :]).lstrip("\n")
     raise ValueError("frontmatter is not closed by a '---' line")
+
+
+def skill_body(text: str) -> str:
+    """The markdown after the frontmatter, whatever the frontmatter holds (valid or not); the
+    whole text when it opens with no closed `---` block."""
+    try:
+        return split_frontmatter(text)[1]
+    except ValueError:
+        return text
 
 
 def parse_skill(text: str, path: Path) -> Skill:
@@ -83,14 +98,23 @@ def parse_skill(text: str, path: Path) -> Skill:
     return Skill(meta=meta, body=body, path=path)
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SkillError(f"{path}: cannot read: {exc}") from None
+
+
 def load_skill(path: str | Path) -> Skill:
     """Read and validate one skill file; `SkillError` names the file and the bad field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillError(f"{path}: cannot read: {exc}") from None
-    return parse_skill(text, path)
+    return parse_skill(_read(path), path)
+
+
+def load_skill_body(path: str | Path) -> str:
+    """A skill file's markdown without its frontmatter, not validated: the guidance of a skill
+    whose contract is broken is still usable. `SkillError` when the file cannot be read."""
+    return skill_body(_read(Path(path)))
 
 
 def load_skills(directory: str | Path) -> dict[str, Skill]:

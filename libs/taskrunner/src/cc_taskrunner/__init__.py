@@ -15,7 +15,7 @@ runs: a git worktree, a fresh clone, a container), `Workspace` (what the isolati
 (inherited in local mode, scrubbed for the engine-less backend).
 
 Names are imported on first use, so `cc_taskrunner.agents.available_agents` (preflight,
-/ready) does not pay for GitPython.
+/ready) does not pay for the isolations, the runner and the skill loader.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ExecEnvironment": "cc_taskrunner.environment",
     "GitError": "cc_taskrunner.errors",
     "TaskRunnerError": "cc_taskrunner.errors",
-    "GitIdentity": "cc_taskrunner.gitops",
+    "GitIdentity": "cc_taskrunner.identity",
     "FreshCloneIsolation": "cc_taskrunner.isolation_clone",
     "WorktreeIsolation": "cc_taskrunner.isolation_worktree",
     "Agent": "cc_taskrunner.ports",
@@ -54,7 +54,6 @@ _EXPORTS: dict[str, str] = {
     "kill_process_group": "cc_taskrunner.process",
     "run_process": "cc_taskrunner.process",
     "build_prompt": "cc_taskrunner.prompt",
-    "load_skill_text": "cc_taskrunner.prompt",
     "Outcome": "cc_taskrunner.runner",
     "TaskRunner": "cc_taskrunner.runner",
     "outcome_event_id": "cc_taskrunner.runner",
@@ -94,7 +93,6 @@ __all__ = [
     "default_agents",
     "is_commit_of",
     "kill_process_group",
-    "load_skill_text",
     "outcome_event_id",
     "parse_trailers",
     "resolve_agents",
@@ -127,7 +125,7 @@ if TYPE_CHECKING:
     from cc_taskrunner.commits import is_commit_of, parse_trailers, task_commit_message
     from cc_taskrunner.environment import ExecEnvironment
     from cc_taskrunner.errors import GitError, TaskRunnerError
-    from cc_taskrunner.gitops import GitIdentity
+    from cc_taskrunner.identity import GitIdentity
     from cc_taskrunner.isolation_clone import FreshCloneIsolation
     from cc_taskrunner.isolation_worktree import WorktreeIsolation
     from cc_taskrunner.paths import UnsafePath
@@ -145,7 +143,7 @@ if TYPE_CHECKING:
         kill_process_group,
         run_process,
     )
-    from cc_taskrunner.prompt import build_prompt, load_skill_text
+    from cc_taskrunner.prompt import build_prompt
     from cc_taskrunner.runner import Outcome, TaskRunner, outcome_event_id
     from cc_taskrunner.settings import RunnerSettings
     from cc_taskrunner.skills import SkillCatalog

@@ -1,13 +1,20 @@
-"""The git commands of a task's flow, run through `Workspace.exec`: argv lists, no shell.
+"""The git commands of CommandCenter, run through `Workspace.exec`: argv lists, no shell.
 
 Because they go through the workspace, the same commands run in a local folder and inside a
 container. The `*_argv` builders are also what the Dagger pipeline description is made of.
-Failures raise `GitError` with git's own message.
+The worktree and remote commands at the end run in a repository of this machine (a workspace
+on the user's repository, with the git identity in its environment). Failures raise
+`GitError` with git's own message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from commandcenter_contracts import FailureCode
 
@@ -164,3 +171,64 @@ async def commit_message(ws: Workspace, rev: str = "HEAD") -> str:
 async def count_commits(ws: Workspace, base: str, head: str = "HEAD") -> int:
     argv = ["git", "rev-list", "--count", f"{base}..{head}"]
     return int((await git(ws, argv, what=f"counting commits {base}..{head}")).strip())
+
+
+# --- a repository of this machine: its worktrees and remotes ----------------------------------
+async def check_repository(ws: Workspace) -> None:
+    """Refuse a workspace folder that is not a repository's top level (or a bare repository):
+    a folder inside a checkout would silently stand for the repository around it."""
+    what = f"opening {ws.path}"
+    prefix = await git(ws, ["git", "rev-parse", "--show-prefix"], what=what)
+    if prefix.strip():
+        raise GitError(f"{what} failed: not a git repository (a folder inside one)")
+
+
+@dataclass(frozen=True)
+class WorktreeInfo:
+    path: Path
+    branch: str | None
+    """`refs/heads/…` checked out there; None when detached."""
+
+
+async def list_worktrees(ws: Workspace) -> list[WorktreeInfo]:
+    """The repository's worktrees, its main one (the repository itself) first."""
+    out = await git(ws, ["git", "worktree", "list", "--porcelain"], what="listing worktrees")
+    found: list[WorktreeInfo] = []
+    path: Path | None = None
+    branch: str | None = None
+    for line in [*out.splitlines(), ""]:
+        if line.startswith("worktree "):
+            path = Path(line.removeprefix("worktree "))
+        elif line.startswith("branch "):
+            branch = line.removeprefix("branch ")
+        elif not line and path is not None:
+            found.append(WorktreeInfo(path, branch))
+            path, branch = None, None
+    return found
+
+
+async def add_worktree(
+    ws: Workspace, path: Path, branch: str, base: str, *, timeout_s: float = LOCAL_TIMEOUT_S
+) -> None:
+    """`git worktree add -B branch path base`: (re)creates the branch at `base`."""
+    argv = ["git", "worktree", "add", "--quiet", "-B", check_git_argument(branch, "branch")]
+    argv += ["--", str(path), base]
+    await git(ws, argv, what=f"git worktree add {path}", timeout_s=timeout_s)
+
+
+async def remove_worktree(ws: Workspace, path: Path, *, timeout_s: float = LOCAL_TIMEOUT_S) -> None:
+    """Remove a worktree even with changes in it; the branch stays."""
+    argv = ["git", "worktree", "remove", "--force", "--force", "--", str(path)]
+    with contextlib.suppress(GitError):  # not registered (any more): the folder goes below
+        await git(ws, argv, what=f"git worktree remove {path}", timeout_s=timeout_s)
+    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+    await prune_worktrees(ws)
+
+
+async def prune_worktrees(ws: Workspace) -> None:
+    await git(ws, ["git", "worktree", "prune"], what="git worktree prune")
+
+
+async def has_remote(ws: Workspace, name: str) -> bool:
+    out = await git(ws, ["git", "remote"], what="listing remotes")
+    return name in out.split()

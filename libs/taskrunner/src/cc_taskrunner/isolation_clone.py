@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import glob
 import logging
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 from dataclasses import replace
 from functools import partial
@@ -24,11 +26,11 @@ from pathlib import Path
 
 from commandcenter_contracts import TaskDispatched
 
-from cc_taskrunner import git_steps, gitops
+from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, check_git_argument, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.gitops import GitIdentity
+from cc_taskrunner.identity import GitIdentity
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ class FreshCloneIsolation:
             environment=environment,
             scratch_root=tmp / "scratch",
             kill_grace_s=self._kill_grace_s,
-            remove=partial(shutil.rmtree, tmp, ignore_errors=True),
+            remove=partial(_remove_tree, tmp),
         )
         try:
             await git_steps.clone(workspace, source, timeout_s=self._git_timeout_s)
@@ -108,12 +110,18 @@ class FreshCloneIsolation:
         return tmp
 
 
+async def _remove_tree(path: Path) -> None:
+    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
+
 def push_target(source: str, wanted: str | None, identity: GitIdentity) -> str | None:
     """Where a run's branches go, as a URL or path usable from anywhere on this machine.
 
     `wanted` (the run's `remote`) as a URL or absolute path is used as is; as a name it is a
     remote of the source repository. Unset: a URL source is itself the remote; a local source
     pushes to its `origin` when it has one, else nowhere (None).
+
+    Blocking (one local `git remote get-url`): the planner's lander asks outside any workspace.
     """
     if wanted and (is_url(wanted) or Path(wanted).is_absolute()):
         return wanted
@@ -121,8 +129,7 @@ def push_target(source: str, wanted: str | None, identity: GitIdentity) -> str |
         return source
     if is_url(source):
         raise GitError(f"remote {wanted!r} is a name, but the repository is a URL: {source}")
-    source_repo = gitops.open_repo(Path(source).expanduser(), identity)
-    url = gitops.remote_url(source_repo, wanted or "origin")
+    url = _remote_url(Path(source).expanduser(), wanted or "origin", identity)
     if url is None:
         if wanted:
             raise GitError(f"the repository has no remote named {wanted!r}")
@@ -130,3 +137,32 @@ def push_target(source: str, wanted: str | None, identity: GitIdentity) -> str |
     if not is_url(url) and not Path(url).is_absolute():
         url = str((Path(source).expanduser() / url).resolve())
     return url
+
+
+_NO_SUCH_REMOTE = 2
+"""`git remote get-url`'s exit status for a remote the repository does not have."""
+
+
+def _remote_url(repo: Path, name: str, identity: GitIdentity) -> str | None:
+    """The URL of `repo`'s remote `name`; None when it has no such remote."""
+    what = f"reading the URL of remote {name}"
+    argv = ["git", "remote", "get-url", "--", check_git_argument(name, "remote")]
+    try:
+        done = subprocess.run(  # noqa: S603 - argv list, the name is one argument
+            argv,
+            cwd=repo,
+            env={**os.environ, **identity.env()},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=git_steps.LOCAL_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"{what} in {repo} failed: {exc}") from exc
+    if done.returncode == _NO_SUCH_REMOTE:
+        return None
+    if done.returncode != 0:
+        detail = done.stderr.strip() or f"exit status {done.returncode}"
+        raise GitError(f"{what} in {repo} failed: {detail}")
+    return done.stdout.strip()

@@ -19,19 +19,15 @@ import shutil
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from commandcenter_contracts import TaskDispatched
 
-from cc_taskrunner import gitops
+from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.gitops import GitIdentity
+from cc_taskrunner.identity import GitIdentity
 from cc_taskrunner.workspace import LocalWorkspace
-
-if TYPE_CHECKING:
-    from git import Repo
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +39,16 @@ class WorktreeIsolation:
         identity: GitIdentity,
         *,
         kill_grace_s: float = 3.0,
+        git_timeout_s: float = 300.0,
         environment: ExecEnvironment | None = None,
     ) -> None:
         self._root = worktree_root.expanduser()
         self._identity = identity
         self._kill_grace_s = kill_grace_s
+        self._git_timeout_s = git_timeout_s
         base = environment if environment is not None else ExecEnvironment()
         # The identity always applies: the commits are made by CommandCenter.
         self._environment = replace(base, fixed={**base.fixed, **identity.env()})
-
-    async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
-        return await asyncio.to_thread(self._prepare, task)
 
     def run_dir(self, task: TaskDispatched) -> Path:
         return self._root / (slugify(task.run_id[:8]) or "run")
@@ -67,21 +62,19 @@ class WorktreeIsolation:
         token = secrets.token_hex(3)
         return self.run_dir(task) / f"{self.workspace_name(task)}--{task.attempt}-{token}"
 
-    def _prepare(self, task: TaskDispatched) -> LocalWorkspace:
+    async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)
-        repo_path = Path(task.repo).expanduser()
-        if not repo_path.is_dir():
-            raise GitError(f"repository {task.repo!r} is not a folder on this machine")
-        repo = gitops.open_repo(repo_path, self._identity)
-        base = gitops.resolve_commit(repo, task.base_ref)
+        repo = self._repository(await asyncio.to_thread(_local_folder, task.repo))
+        await git_steps.check_repository(repo)
+        base = await git_steps.resolve_commit(repo, task.base_ref)
         path = self.workspace_path(task)
-        self._discard_stale(repo, task, branch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        gitops.add_worktree(repo, path, branch, base)
+        await self._discard_stale(repo, task, branch)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await git_steps.add_worktree(repo, path, branch, base, timeout_s=self._git_timeout_s)
         if task.remote:
             remote: str | None = task.remote
         else:
-            remote = "origin" if gitops.has_remote(repo, "origin") else None
+            remote = "origin" if await git_steps.has_remote(repo, "origin") else None
         return LocalWorkspace(
             path=path,
             branch=branch,
@@ -92,7 +85,16 @@ class WorktreeIsolation:
             integration_remote=remote,
             environment=self._environment,
             kill_grace_s=self._kill_grace_s,
-            remove=partial(self._remove, repo_path, path),
+            remove=partial(self._remove, repo, path),
+        )
+
+    def _repository(self, path: Path) -> LocalWorkspace:
+        """The user's repository, for git commands only: its files are never touched. They
+        see the executor's environment and the git identity, like the user's own git."""
+        return LocalWorkspace.plain(
+            path,
+            environment=ExecEnvironment(fixed=self._identity.env()),
+            kill_grace_s=self._kill_grace_s,
         )
 
     def _is_deliveries_folder(self, path: Path, task: TaskDispatched) -> bool:
@@ -102,33 +104,45 @@ class WorktreeIsolation:
             path.name == name or path.name.startswith(f"{name}--")
         )
 
-    def _discard_stale(self, repo: Repo, task: TaskDispatched, branch: str) -> None:
+    async def _discard_stale(self, repo: LocalWorkspace, task: TaskDispatched, branch: str) -> None:
         """Remove what earlier, interrupted deliveries of this task left behind."""
-        gitops.prune_worktrees(repo)
-        main_worktree = Path(repo.working_tree_dir or repo.git_dir).resolve()
-        for tree in gitops.list_worktrees(repo):
+        await git_steps.prune_worktrees(repo)
+        trees = await git_steps.list_worktrees(repo)
+        # The repository itself: the main worktree (listed first) and the folder named.
+        users = {repo.path.resolve(), *(tree.path.resolve() for tree in trees[:1])}
+        for tree in trees:
             same_task = self._is_deliveries_folder(tree.path, task)
             same_branch = tree.branch == f"refs/heads/{branch}"
             if not (same_task or same_branch):
                 continue
-            if tree.path.resolve() == main_worktree:
+            if tree.path.resolve() in users:
                 raise GitError(
                     f"branch {branch!r} is checked out in the repository itself; "
                     "CommandCenter does not touch the user's checkout"
                 )
             log.info("removing stale worktree %s (branch %s)", tree.path, tree.branch)
-            gitops.remove_worktree(repo, tree.path)
+            await git_steps.remove_worktree(repo, tree.path, timeout_s=self._git_timeout_s)
+        await asyncio.to_thread(self._discard_unknown_folders, task)
+
+    def _discard_unknown_folders(self, task: TaskDispatched) -> None:
+        """Folders git no longer knows (a crash before `worktree add`)."""
         run_dir = self.run_dir(task)
-        if run_dir.is_dir():  # folders git no longer knows (a crash before `worktree add`)
+        if run_dir.is_dir():
             for folder in run_dir.iterdir():
                 if self._is_deliveries_folder(folder, task):
                     log.info("removing stale folder %s", folder)
                     shutil.rmtree(folder, ignore_errors=True)
 
-    def _remove(self, repo_path: Path, path: Path) -> None:
+    async def _remove(self, repo: LocalWorkspace, path: Path) -> None:
         try:
-            repo = gitops.open_repo(repo_path, self._identity)
-            gitops.remove_worktree(repo, path)
+            await git_steps.remove_worktree(repo, path, timeout_s=self._git_timeout_s)
         except GitError:
             log.warning("could not remove worktree %s", path, exc_info=True)
-            shutil.rmtree(path, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
+
+def _local_folder(location: str) -> Path:
+    path = Path(location).expanduser()
+    if not path.is_dir():
+        raise GitError(f"repository {location!r} is not a folder on this machine")
+    return path

@@ -1,16 +1,11 @@
-"""The prompt an agent gets: the task's markdown, its verification notes, the skill text."""
+"""The prompt an agent gets: the task's markdown, its verification notes, the skill text
+(`SkillCatalog.text`, read by `cc_skills`)."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 from commandcenter_contracts import Rework, TaskDispatched
 
 from cc_taskrunner.ports import FixRound
-
-_FRONTMATTER = re.compile(r"\A---\s*\n.*?\n---\s*\n", re.DOTALL)
-_SKILL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def build_prompt(task: TaskDispatched, *, skill_text: str | None = None) -> str:
@@ -85,15 +80,3 @@ def fix_message(fix: FixRound) -> str:
 def with_fix(prompt: str, fix: FixRound | None) -> str:
     """The task's prompt with the fix round's message after it (agents that start afresh)."""
     return prompt if fix is None else f"{prompt.rstrip()}\n\n{fix_message(fix)}"
-
-
-def load_skill_text(skills_dir: Path | None, name: str | None) -> str | None:
-    """The body of `<skills_dir>/<name>/SKILL.md` without its frontmatter; None if absent."""
-    if skills_dir is None or not name or not _SKILL_NAME.match(name):
-        return None
-    path = skills_dir / name / "SKILL.md"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return _FRONTMATTER.sub("", text, count=1).strip() or None

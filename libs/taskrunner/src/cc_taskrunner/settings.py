@@ -1,7 +1,8 @@
 """What a task runner needs to know about its machine, read once from `CC_…` variables.
 
-Both executors embed these in their own settings object (`RunnerSettings.from_env(env)`), so the
-variables mean the same thing whichever executor reads them.
+Both executors embed these in their own settings object (`RunnerSettings.from_env(environ)`),
+so the variables mean the same thing whichever executor reads them; values are read and
+checked by the contracts' `Env`, as every service's settings are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from commandcenter_contracts import Env
 
 
 def default_executor_id() -> str:
@@ -53,73 +56,30 @@ class RunnerSettings:
     `~/.claude-container/.credentials.json`."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerSettings:
-        env = os.environ if env is None else env
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
+        env = Env(environ)
         defaults = cls(executor_id="")
-        skills = env.get("CC_SKILLS_DIR")
-        credentials = env.get("CC_CLAUDE_CREDENTIALS_FILE")
         return cls(
             executor_id=env.get("CC_EXECUTOR_ID") or default_executor_id(),
-            claude_bin=env.get("CC_CLAUDE_BIN") or None,
-            claude_args=tuple(shlex.split(env.get("CC_CLAUDE_ARGS", ""))),
-            git_author_name=env.get("CC_GIT_AUTHOR_NAME") or defaults.git_author_name,
-            git_author_email=env.get("CC_GIT_AUTHOR_EMAIL") or defaults.git_author_email,
-            default_timeout_s=positive_float(
-                env, "CC_DEFAULT_TIMEOUT_S", defaults.default_timeout_s
+            claude_bin=env.get("CC_CLAUDE_BIN"),
+            claude_args=tuple(shlex.split(env.get("CC_CLAUDE_ARGS") or "")),
+            git_author_name=env.text("CC_GIT_AUTHOR_NAME", defaults.git_author_name),
+            git_author_email=env.text("CC_GIT_AUTHOR_EMAIL", defaults.git_author_email),
+            default_timeout_s=env.number(
+                "CC_DEFAULT_TIMEOUT_S", defaults.default_timeout_s, positive=True
             ),
-            verification_timeout_s=positive_float(
-                env, "CC_VERIFY_TIMEOUT_S", defaults.verification_timeout_s
+            verification_timeout_s=env.number(
+                "CC_VERIFY_TIMEOUT_S", defaults.verification_timeout_s, positive=True
             ),
-            git_timeout_s=positive_float(env, "CC_GIT_TIMEOUT_S", defaults.git_timeout_s),
-            kill_grace_s=positive_float(env, "CC_KILL_GRACE_S", defaults.kill_grace_s),
-            skills_dir=Path(skills).expanduser() if skills else None,
-            claude_allowed_tools=split_tool_rules(env.get("CC_CLAUDE_ALLOWED_TOOLS", "")),
-            claude_max_retries=non_negative_int(
-                env, "CC_CLAUDE_MAX_RETRIES", defaults.claude_max_retries
+            git_timeout_s=env.number("CC_GIT_TIMEOUT_S", defaults.git_timeout_s, positive=True),
+            kill_grace_s=env.number("CC_KILL_GRACE_S", defaults.kill_grace_s, positive=True),
+            skills_dir=env.optional_path("CC_SKILLS_DIR"),
+            claude_allowed_tools=split_tool_rules(env.get("CC_CLAUDE_ALLOWED_TOOLS") or ""),
+            claude_max_retries=env.whole(
+                "CC_CLAUDE_MAX_RETRIES", defaults.claude_max_retries, low=0
             ),
-            claude_credentials_file=Path(credentials).expanduser() if credentials else None,
+            claude_credentials_file=env.optional_path("CC_CLAUDE_CREDENTIALS_FILE"),
         )
-
-
-def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    """`env[name]` as a positive number, `default` when unset; a clear error naming it else.
-    Every executor reads its numeric `CC_…` settings with this and `positive_int`."""
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value < 0:
-        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
-    return value
 
 
 def split_tool_rules(text: str) -> tuple[str, ...]:

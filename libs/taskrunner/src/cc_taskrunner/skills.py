@@ -1,6 +1,7 @@
 """The skills tasks name, read once per executor: time limits, retry rules, prompt text.
 
-A task's `skill` names `<CC_SKILLS_DIR>/<skill>/SKILL.md` (`cc_skills.load_skill`). Its contract
+A task's `skill` names `<CC_SKILLS_DIR>/<skill>/SKILL.md`, read by `cc_skills` (`load_skill`;
+`load_skill_body` for the text of a skill whose contract is unusable). Its contract
 decides the task's time limit (`Skill.timeout_s`: the requested limit capped at `max_ms`, no
 request → `default_ms`), which failure codes are worth another attempt (`errors[].recoverable`)
 and how many attempts the task may get at most (`retries.max_attempts`). A skill that is
@@ -18,10 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cc_skills import SKILL_FILE, Skill, SkillError, load_skill
+from cc_skills import SKILL_FILE, Skill, SkillError, load_skill, load_skill_body
 from commandcenter_contracts import TaskDispatched
-
-from cc_taskrunner.prompt import load_skill_text
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,7 @@ class SkillCatalog:
     def max_attempts(self, task: TaskDispatched) -> int | None:
         """`retries.max_attempts` of the task's skill contract; None when it sets none."""
         skill = self.get(task.skill)
-        contract = skill.meta.contract if skill is not None else None
-        if contract is None or contract.retries is None:
-            return None
-        return contract.retries.max_attempts
+        return skill.attempt_limit if skill is not None else None
 
     def _entry(self, name: str | None) -> _Entry:
         if not name:
@@ -89,5 +85,13 @@ class SkillCatalog:
             skill = load_skill(path)
         except SkillError as exc:
             log.warning("skill %r unusable, defaults apply: %s", name, exc)
-            return _Entry(None, load_skill_text(self._dir, name))
+            return _Entry(None, _body(path))
         return _Entry(skill, skill.body.strip() or None)
+
+
+def _body(path: Path) -> str | None:
+    """The text of a skill whose contract is unusable (None when the file cannot be read)."""
+    try:
+        return load_skill_body(path).strip() or None
+    except SkillError:
+        return None

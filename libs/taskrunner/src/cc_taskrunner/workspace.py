@@ -8,7 +8,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from cc_taskrunner.paths import safe_target
 from cc_taskrunner.process import LineCallback, ProcessResult, run_process
 
 
-def _nothing() -> None:
+async def _nothing() -> None:
     return None
 
 
@@ -37,15 +37,28 @@ class LocalWorkspace:
     scratch_root: Path | None = None
     """Where the private folder for agent input files is made (None: the system's temp)."""
     kill_grace_s: float = 3.0
-    remove: Callable[[], None] = field(default=_nothing, repr=False)
-    """Blocking removal of the checkout (run in a thread by `cleanup`)."""
+    remove: Callable[[], Awaitable[None]] = field(default=_nothing, repr=False)
+    """Removal of the checkout (awaited by `cleanup`)."""
     _scratch: Path | None = field(default=None, init=False, repr=False)
     _home: Path | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def plain(cls, path: Path) -> LocalWorkspace:
-        """A folder with no branch bookkeeping: for running an agent on its own."""
-        return cls(path=path, branch="", base_commit="", remote=None)
+    def plain(
+        cls,
+        path: Path,
+        *,
+        environment: ExecEnvironment | None = None,
+        kill_grace_s: float = 3.0,
+    ) -> LocalWorkspace:
+        """A folder with no branch bookkeeping: for running an agent or git on its own."""
+        return cls(
+            path=path,
+            branch="",
+            base_commit="",
+            remote=None,
+            environment=environment if environment is not None else ExecEnvironment(),
+            kill_grace_s=kill_grace_s,
+        )
 
     async def exec(
         self,
@@ -111,7 +124,7 @@ class LocalWorkspace:
         scratch, self._scratch = self._scratch, None
         if scratch is not None:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
-        await asyncio.to_thread(self.remove)
+        await self.remove()
 
     def _scratch_dir(self) -> Path:
         if self._scratch is None:

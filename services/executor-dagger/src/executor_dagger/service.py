@@ -17,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from cc_bus import (
     Consumer,
     ConsumerSpec,
+    close,
     connect,
     ensure_consumer,
     ensure_streams,
     executor_dagger_consumer,
+    run_until_signalled,
 )
 from cc_bus.executor import (
     CancelRegistry,
@@ -39,11 +40,10 @@ from cc_bus.executor import (
 from cc_taskrunner import SkillCatalog, TaskRunner, default_agents
 from cc_taskrunner.agents import executor_info
 from cc_taskrunner.ports import Agent
-from commandcenter_contracts import TaskDispatched, subjects
+from commandcenter_contracts import ExecutionMode, TaskDispatched, subjects
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import Error as NatsError
 
 from executor_dagger.backend import Backend, open_backend
 from executor_dagger.settings import Settings
@@ -75,8 +75,8 @@ class DaggerExecutor:
     def consumer_spec(self) -> ConsumerSpec:
         return executor_dagger_consumer(
             total_slots=self.settings.max_in_flight,
-            ack_wait_s=self.settings.ack_wait_s,
-            max_deliver=self.settings.max_deliver,
+            ack_wait_s=self.settings.delivery.ack_wait_s,
+            max_deliver=self.settings.delivery.max_deliver,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -90,7 +90,11 @@ class DaggerExecutor:
         await ensure_consumer(js, spec)
         self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
         info = await asyncio.to_thread(
-            executor_info, settings.executor_id, "dagger", settings.slots, settings.runner
+            executor_info,
+            settings.executor_id,
+            ExecutionMode.DAGGER,
+            settings.slots,
+            settings.runner,
         )
         self._presence = Presence(js, info)
         await self._presence.start()
@@ -98,8 +102,8 @@ class DaggerExecutor:
             js,
             self._run,
             self.cancels,
-            retry_delay_s=settings.retry_delay_s,
-            retry=settings.retry,
+            retry_delay_s=settings.delivery.retry_delay_s,
+            retry=settings.delivery.retry,
             rules=self._skills,
         )
         self._puller = Consumer(
@@ -108,8 +112,8 @@ class DaggerExecutor:
             decode=decode_task,
             handle=handler.handle,
             slots=settings.slots,
-            heartbeat_s=settings.heartbeat_s,
-            retry_delay=lambda _: settings.retry_delay_s,
+            heartbeat_s=settings.delivery.heartbeat_s,
+            retry_delay=lambda _: settings.delivery.retry_delay_s,
             name=settings.executor_id,
         )
         self._pulling = asyncio.create_task(self._puller.run())
@@ -128,22 +132,8 @@ class DaggerExecutor:
         )
 
     async def run(self) -> None:
-        """Start, work until SIGTERM/SIGINT, drain, stop."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            assert self._pulling is not None
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({stopping, self._pulling}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if self._pulling.done() and not stop.is_set():
-                self._pulling.result()  # the pull loop died: raise its error
-                raise RuntimeError("the pull loop ended by itself")
-        finally:
-            await self.stop()
+        """Start, work until SIGTERM/SIGINT (or the pull loop dies: its error), drain, stop."""
+        await run_until_signalled(self, lambda: self._pulling)
 
     async def stop(self) -> None:
         await self._drain()
@@ -158,12 +148,7 @@ class DaggerExecutor:
             except Exception:
                 log.warning("closing the %s backend failed", self.backend.name, exc_info=True)
         nc, self._nc = self._nc, None
-        if nc is not None and not nc.is_closed:
-            try:
-                await nc.drain()
-            except NatsError as exc:  # NATS unreachable right now: nothing left to flush
-                log.warning("closing the NATS connection: %s", exc)
-                await nc.close()
+        await close(nc)
 
     async def _drain(self) -> None:
         puller, pulling = self._puller, self._pulling

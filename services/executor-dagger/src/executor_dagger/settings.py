@@ -8,17 +8,15 @@ needs each. So they never appear in this object, its repr or a log line.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast, get_args
 
-from cc_bus.executor import RetryPolicy
+from cc_bus.executor import DeliverySettings
 from cc_taskrunner import RunnerSettings
 from cc_taskrunner.agents.claude.credentials import PASSTHROUGH_VARIABLES
-from cc_taskrunner.settings import positive_float, positive_int
+from commandcenter_contracts import Env
 
 Backend = Literal["auto", "dagger", "engineless"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -29,7 +27,6 @@ DEFAULT_IMAGE = "python:3.12-bookworm"
 DEFAULT_WORK_ROOT = Path("~/.cache/commandcenter/work")
 DEFAULT_AGENT_CREDENTIALS = PASSTHROUGH_VARIABLES
 """Claude Code's credentials (API key, auth token, OAuth token) and its base URL and model."""
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,18 +57,9 @@ class Settings:
     as Dagger secrets, or passed through the engine-less backend's scrubbed environment."""
     git_username: str = "x-access-token"
     """`CC_GIT_USERNAME`: the user name git offers with `CC_GIT_TOKEN` (over https)."""
-    ack_wait_s: float = 60.0
-    """`CC_ACK_WAIT_S`: a task not acked (nor heartbeated) this long goes to another replica."""
-    heartbeat_s: float = 15.0
-    """`CC_HEARTBEAT_S`: in-progress acks while a task runs (default: a quarter of ack_wait)."""
-    max_deliver: int = 5
-    """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it; must
-    be larger than `CC_MAX_ATTEMPTS` (crash redeliveries count as attempts too)."""
-    retry_delay_s: float = 5.0
-    """`CC_RETRY_DELAY_S`: redelivery delay when an outcome could not be published."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    """Retries of failed attempts: `CC_MAX_ATTEMPTS` (3), `CC_RETRY_BASE_S` (2),
-    `CC_RETRY_CAP_S` (60) (see `cc_bus.executor.RetryPolicy`)."""
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    """Taking and giving back task messages, as every executor does: `CC_ACK_WAIT_S`,
+    `CC_HEARTBEAT_S`, `CC_MAX_DELIVER`, `CC_RETRY_DELAY_S`, retries (`cc_bus.executor`)."""
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     """The task runner's part: `CC_EXECUTOR_ID`, `CC_CLAUDE_BIN` (in the image, for the Dagger
     backend), `CC_CLAUDE_ARGS`, `CC_DEFAULT_TIMEOUT_S`, `CC_GIT_AUTHOR_NAME`,
@@ -83,52 +71,22 @@ class Settings:
         return self.runner.executor_id
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        backend = (env.get("CC_DAGGER_BACKEND") or "auto").strip().lower()
-        if backend not in BACKENDS:
-            raise ValueError(
-                f"CC_DAGGER_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}"
-            )
-        slots = positive_int(env, "CC_DAGGER_SLOTS", 4)
-        ack_wait_s = positive_float(env, "CC_ACK_WAIT_S", 60.0)
-        heartbeat_s = positive_float(env, "CC_HEARTBEAT_S", ack_wait_s / 4)
-        if heartbeat_s >= ack_wait_s:
-            # A heartbeat slower than ack_wait lets a running task be handed to someone else.
-            raise ValueError(
-                f"CC_HEARTBEAT_S ({heartbeat_s:g}) must be shorter than CC_ACK_WAIT_S "
-                f"({ack_wait_s:g})"
-            )
-        root = env.get("CC_WORK_ROOT")
-        max_deliver = positive_int(env, "CC_MAX_DELIVER", 5)
-        retry = RetryPolicy.from_env(env)
-        retry.check_max_deliver(max_deliver)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Env(environ)
+        slots = env.whole("CC_DAGGER_SLOTS", cls.slots, positive=True)
         return cls(
-            nats_url=env.get("CC_NATS_URL") or "nats://127.0.0.1:4222",
-            backend=cast(Backend, backend),
+            nats_url=env.text("CC_NATS_URL", cls.nats_url),
+            backend=cast(Backend, env.choice("CC_DAGGER_BACKEND", cls.backend, BACKENDS)),
             slots=slots,
-            max_in_flight=positive_int(env, "CC_DAGGER_MAX_IN_FLIGHT", slots),
-            image=(env.get("CC_DAGGER_IMAGE") or "").strip() or DEFAULT_IMAGE,
-            grace_s=positive_float(env, "CC_DAGGER_GRACE_S", 30.0),
-            connect_timeout_s=positive_float(env, "CC_DAGGER_CONNECT_TIMEOUT_S", 60.0),
-            work_root=Path(root).expanduser() if root else DEFAULT_WORK_ROOT.expanduser(),
-            agent_credentials=_names(env, "CC_AGENT_CREDENTIALS", DEFAULT_AGENT_CREDENTIALS),
-            git_username=env.get("CC_GIT_USERNAME") or "x-access-token",
-            ack_wait_s=ack_wait_s,
-            heartbeat_s=heartbeat_s,
-            max_deliver=max_deliver,
-            retry_delay_s=positive_float(env, "CC_RETRY_DELAY_S", 5.0),
-            retry=retry,
-            runner=RunnerSettings.from_env(env),
+            max_in_flight=env.whole("CC_DAGGER_MAX_IN_FLIGHT", slots, positive=True),
+            image=env.text("CC_DAGGER_IMAGE", DEFAULT_IMAGE),
+            grace_s=env.number("CC_DAGGER_GRACE_S", cls.grace_s, positive=True),
+            connect_timeout_s=env.number(
+                "CC_DAGGER_CONNECT_TIMEOUT_S", cls.connect_timeout_s, positive=True
+            ),
+            work_root=env.path("CC_WORK_ROOT", DEFAULT_WORK_ROOT),
+            agent_credentials=env.names("CC_AGENT_CREDENTIALS", DEFAULT_AGENT_CREDENTIALS),
+            git_username=env.text("CC_GIT_USERNAME", cls.git_username),
+            delivery=DeliverySettings.from_env(env),
+            runner=RunnerSettings.from_env(environ),
         )
-
-
-def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    names = tuple(part.strip() for part in raw.replace(",", " ").split() if part.strip())
-    for item in names:
-        if not _NAME.match(item):
-            raise ValueError(f"{name}: {item!r} is not an environment variable name")
-    return names

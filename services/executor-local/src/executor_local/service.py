@@ -16,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from cc_bus import (
     Consumer,
     ConsumerSpec,
+    close,
     connect,
     ensure_consumer,
     ensure_streams,
     executor_local_consumer,
+    run_until_signalled,
 )
 from cc_bus.executor import (
     CancelRegistry,
@@ -46,11 +47,10 @@ from cc_taskrunner import (
 from cc_taskrunner.agents import executor_info
 from cc_taskrunner.agents.claude.credentials import home_files
 from cc_taskrunner.ports import Agent
-from commandcenter_contracts import TaskDispatched, subjects
+from commandcenter_contracts import ExecutionMode, TaskDispatched, subjects
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import Error as NatsError
 
 from executor_local.settings import Settings
 
@@ -79,7 +79,8 @@ class LocalExecutor:
 
     def consumer_spec(self) -> ConsumerSpec:
         return executor_local_consumer(
-            ack_wait_s=self.settings.ack_wait_s, max_deliver=self.settings.max_deliver
+            ack_wait_s=self.settings.delivery.ack_wait_s,
+            max_deliver=self.settings.delivery.max_deliver,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -91,7 +92,7 @@ class LocalExecutor:
         spec = self.consumer_spec()
         await ensure_consumer(js, spec)
         info = await asyncio.to_thread(
-            executor_info, settings.executor_id, "local", 1, settings.runner
+            executor_info, settings.executor_id, ExecutionMode.LOCAL, 1, settings.runner
         )
         self._presence = Presence(js, info)
         await self._presence.start()
@@ -100,8 +101,8 @@ class LocalExecutor:
             js,
             self._run,
             self.cancels,
-            retry_delay_s=settings.retry_delay_s,
-            retry=settings.retry,
+            retry_delay_s=settings.delivery.retry_delay_s,
+            retry=settings.delivery.retry,
             rules=self._skills,
         )
         self._consumer = Consumer(
@@ -109,30 +110,16 @@ class LocalExecutor:
             spec,
             decode=decode_task,
             handle=handler.handle,
-            heartbeat_s=settings.heartbeat_s,
-            retry_delay=lambda _: settings.retry_delay_s,
+            heartbeat_s=settings.delivery.heartbeat_s,
+            retry_delay=lambda _: settings.delivery.retry_delay_s,
             name=settings.executor_id,
         )
         self._consuming = asyncio.create_task(self._consumer.run())
         log.info("executor %s: one task at a time, on %s", settings.executor_id, settings.nats_url)
 
     async def run(self) -> None:
-        """Start, work until SIGTERM/SIGINT, stop."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            assert self._consuming is not None
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({stopping, self._consuming}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if self._consuming.done() and not stop.is_set():
-                self._consuming.result()  # the consumer died: raise its error
-                raise RuntimeError("the consumer ended by itself")
-        finally:
-            await self.stop()
+        """Start, work until SIGTERM/SIGINT (or the consumer dies: its error), stop."""
+        await run_until_signalled(self, lambda: self._consuming)
 
     async def stop(self) -> None:
         consumer, consuming = self._consumer, self._consuming
@@ -152,12 +139,7 @@ class LocalExecutor:
             with contextlib.suppress(Exception):
                 await self._cancel_sub.unsubscribe()
         nc, self._nc = self._nc, None
-        if nc is not None and not nc.is_closed:
-            try:
-                await nc.drain()
-            except NatsError as exc:  # NATS unreachable right now: nothing left to flush
-                log.warning("closing the NATS connection: %s", exc)
-                await nc.close()
+        await close(nc)
 
     # --- handlers -----------------------------------------------------------------------------
     async def _on_cancel(self, msg: Msg) -> None:

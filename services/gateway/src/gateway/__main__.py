@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import uvicorn
 from cc_bus.logs import configure_logging
+from commandcenter_contracts import SettingsError
 
 from gateway.app import create_app
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Settings
 
 
 class _Server(uvicorn.Server):

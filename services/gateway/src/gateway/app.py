@@ -1,22 +1,42 @@
-"""The gateway application: `create_app(settings)` wires everything; nothing happens at import."""
+"""The gateway application: `create_app(settings)` wires everything; nothing happens at import.
+
+Each feature is a slice with its own routes (`runs`, `control`, `dead_letters`, `events`,
+`plans`, `health`); handlers name what they use (`pool`, `js`, `nc`, `settings`) and get it
+from the dependencies declared here.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
+from gateway.control import routes as control
+from gateway.dead_letters import routes as dead_letters
 from gateway.errors import EXCEPTION_HANDLERS
-from gateway.resources import Resources, open_resources
-from gateway.routes import ROUTES
-from gateway.routes.deps import provide_resources
+from gateway.events import routes as events
+from gateway.health import routes as health
+from gateway.plans import routes as plans
+from gateway.resources import open_resources, provide_js, provide_nc, provide_pool
+from gateway.runs import routes as runs
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ROUTES: list[ControllerRouterHandler] = [
+    *runs.ROUTES,
+    *control.ROUTES,
+    *dead_letters.ROUTES,
+    *events.ROUTES,
+    *plans.ROUTES,
+    *health.ROUTES,
+]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -32,18 +52,25 @@ def create_app(settings: Settings) -> Litestar:
             await resources.close()
             log.info("gateway stopped")
 
+    def provide_settings() -> Settings:
+        return settings
+
     return Litestar(
         route_handlers=ROUTES,
         lifespan=[lifespan],
-        dependencies={"resources": Provide(provide_resources, sync_to_thread=False)},
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "js": Provide(provide_js, sync_to_thread=False),
+            "nc": Provide(provide_nc, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="CommandCenter gateway",
-            version="1.0.0",
+            version=version("cc-gateway"),
             description="Start runs of a markdown plan's batches and follow them.",
             path="/schema",
         ),
-        signature_namespace={"Resources": Resources},
         logging_config=None,  # the process configures logging (cc_bus.logs); litestar must not
         debug=False,
     )

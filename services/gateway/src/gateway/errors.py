@@ -1,8 +1,10 @@
-"""API errors and the exception handlers that turn every failure into a JSON answer.
+"""The exception handlers: every failure becomes a JSON answer.
 
-Shape (litestar's own): `{"status_code", "detail", "extra"?}`. Bad input is a 4xx naming the
-field; PostgreSQL or NATS being down is a 503; anything else is a 500 carrying a request id
-that is also in the log, never a stack trace.
+Shape (litestar's own): `{"status_code", "detail", "extra"?}`. The domain errors of
+`gateway.domain_errors` map to their statuses here and nowhere else: bad input is a 400
+naming the field, an unknown run or task a 404, a state that does not allow the request a
+409, a reused Idempotency-Key a 422, PostgreSQL or NATS being down a 503; anything else is a
+500 carrying a request id that is also in the log, never a stack trace.
 """
 
 from __future__ import annotations
@@ -17,56 +19,27 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
-from gateway.db.errors import is_db_unavailable
-from gateway.run_requests import RunRequestError
+from gateway.domain_errors import (
+    Conflict,
+    GatewayError,
+    IdempotencyMismatch,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+)
+from gateway.readmodel.db_errors import is_db_unavailable
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
-
-
-class ApiError(Exception):
-    """An answer other than success, decided by the gateway (not a crash)."""
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: str,
-        *,
-        extra: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.extra = extra
-        self.headers = headers or {}
-
-
-def not_found(what: str) -> ApiError:
-    return ApiError(HTTP_404_NOT_FOUND, f"{what} not found")
-
-
-def bad_request(field: str, message: str, *, source: str = "body") -> ApiError:
-    return ApiError(
-        HTTP_400_BAD_REQUEST,
-        message,
-        extra=[{"key": field, "message": message, "source": source}],
-    )
-
-
-class ServiceUnavailable(ApiError):
-    def __init__(self, dependency: str, reason: str) -> None:
-        super().__init__(
-            HTTP_503_SERVICE_UNAVAILABLE,
-            f"{dependency} is unavailable: {reason}",
-            headers={"Retry-After": "5"},
-        )
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 def _json(
@@ -77,42 +50,56 @@ def _json(
     )
 
 
-def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if exc.extra is not None:
-        body["extra"] = exc.extra
-    return _json(exc.status_code, body, exc.headers)
+def _body(status_code: int, detail: str, **more: Any) -> dict[str, Any]:
+    return {"status_code": status_code, "detail": detail, **more}
 
 
-def _run_request_error(_: Request[Any, Any, Any], exc: RunRequestError) -> Response[Any]:
-    body: dict[str, Any] = {
-        "status_code": HTTP_400_BAD_REQUEST,
-        "detail": exc.message,
-        "extra": [{"key": exc.field, "message": exc.message, "source": "body"}],
-    }
-    if exc.candidates:
-        body["candidates"] = exc.candidates
-    return _json(HTTP_400_BAD_REQUEST, body)
+def answer(exc: GatewayError) -> Response[Any]:
+    """The HTTP answer to a domain error."""
+    match exc:
+        case InvalidRequest():
+            extra = [{"key": f, "message": exc.message, "source": exc.source} for f in exc.fields]
+            body = _body(HTTP_400_BAD_REQUEST, exc.message, extra=extra)
+            if exc.candidates:
+                body["candidates"] = exc.candidates
+            return _json(HTTP_400_BAD_REQUEST, body)
+        case NotFound():
+            return _json(HTTP_404_NOT_FOUND, _body(HTTP_404_NOT_FOUND, str(exc)))
+        case Conflict():
+            return _json(HTTP_409_CONFLICT, _body(HTTP_409_CONFLICT, exc.message))
+        case IdempotencyMismatch():
+            extra = [{"key": "Idempotency-Key", "message": "reused", "source": "header"}]
+            status = HTTP_422_UNPROCESSABLE_ENTITY
+            return _json(status, _body(status, str(exc), extra=extra))
+        case Unavailable():
+            status = HTTP_503_SERVICE_UNAVAILABLE
+            return _json(status, _body(status, str(exc)), RETRY_AFTER)
+    raise TypeError(f"no HTTP answer for {type(exc).__name__}")  # pragma: no cover
 
 
-def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+def _domain_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
+    return answer(exc)
+
+
+def _too_deep(request: Request[Any, Any, Any], _exc: RecursionError) -> Response[Any]:
     # msgspec gives up on deeply nested JSON with a RecursionError while litestar decodes
     # the body: that is the client's input, not our bug.
     log.info("refused a too deeply nested body in %s %s", request.method, request.url.path)
-    return _api_error(request, ApiError(HTTP_400_BAD_REQUEST, "request body is nested too deeply"))
+    detail = "request body is nested too deeply"
+    return _json(HTTP_400_BAD_REQUEST, _body(HTTP_400_BAD_REQUEST, detail))
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Every exception no other handler claimed (and HTTP 500s)."""
     if isinstance(exc, HTTPException) and exc.status_code != HTTP_500_INTERNAL_SERVER_ERROR:
-        body = {"status_code": exc.status_code, "detail": exc.detail}
+        body = _body(exc.status_code, exc.detail)
         return _json(exc.status_code, body, dict(exc.headers or {}))
     if is_db_unavailable(exc):
         log.warning("PostgreSQL unavailable in %s %s: %s", request.method, request.url.path, exc)
-        return _api_error(request, ServiceUnavailable("PostgreSQL", type(exc).__name__))
+        return answer(Unavailable("PostgreSQL", type(exc).__name__))
     if isinstance(exc, nats.errors.Error):
         log.warning("NATS unavailable in %s %s: %s", request.method, request.url.path, exc)
-        return _api_error(request, ServiceUnavailable("NATS", type(exc).__name__))
+        return answer(Unavailable("NATS", type(exc).__name__))
     request_id = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
     log.error(
         "unexpected error in %s %s (request %s)",
@@ -123,18 +110,17 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
     return _json(
         HTTP_500_INTERNAL_SERVER_ERROR,
-        {
-            "status_code": HTTP_500_INTERNAL_SERVER_ERROR,
-            "detail": "internal error; the gateway's log has the details under this request id",
-            "request_id": request_id[:100],
-        },
+        _body(
+            HTTP_500_INTERNAL_SERVER_ERROR,
+            "internal error; the gateway's log has the details under this request id",
+            request_id=request_id[:100],
+        ),
         {REQUEST_ID_HEADER: request_id[:100]},
     )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    ApiError: _api_error,
-    RunRequestError: _run_request_error,
+    GatewayError: _domain_error,
     RecursionError: _too_deep,
     HTTP_500_INTERNAL_SERVER_ERROR: _unexpected,
 }

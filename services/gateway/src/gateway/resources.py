@@ -1,7 +1,8 @@
 """The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projectors
 (status events and dead letters).
 
-Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`).
+Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`);
+handlers get the parts they use (`provide_pool`, `provide_js`, `provide_nc`), never the whole.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import asyncpg
 import cc_bus
 from cc_bus import Consumer
 from commandcenter_contracts import StatusEvent
+from litestar.datastructures import State
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from gateway.db.migrate import migrate
-from gateway.dead_letters import DeadLetterProjector, LetterRow
-from gateway.projecting import Projection
-from gateway.projector import Projector
+from gateway.readmodel.dead_letter_projector import DeadLetterProjector, LetterRow
+from gateway.readmodel.migrate import migrate
+from gateway.readmodel.projecting import Projection
+from gateway.readmodel.projector import Projector
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,6 @@ T = TypeVar("T")
 
 @dataclass
 class Resources:
-    settings: Settings
     nc: Client
     js: JetStreamContext
     pool: asyncpg.Pool
@@ -124,7 +125,6 @@ async def open_resources(settings: Settings) -> Resources:
     projector_consumer = projector.consumer()
     dead_letters_consumer = dead_letters.consumer()
     return Resources(
-        settings=settings,
         nc=nc,
         js=js,
         pool=pool,
@@ -137,3 +137,23 @@ async def open_resources(settings: Settings) -> Resources:
             dead_letters_consumer.run(), name="gateway-dead-letters"
         ),
     )
+
+
+# --- dependency providers: what a handler names (`pool`, `js`, `nc`) is taken from here ---------
+def opened(state: State) -> Resources:
+    resources = state.get("resources")
+    if not isinstance(resources, Resources):  # only outside a running lifespan
+        raise RuntimeError("the gateway's resources are not open")
+    return resources
+
+
+def provide_pool(state: State) -> asyncpg.Pool:
+    return opened(state).pool
+
+
+def provide_js(state: State) -> JetStreamContext:
+    return opened(state).js
+
+
+def provide_nc(state: State) -> Client:
+    return opened(state).nc

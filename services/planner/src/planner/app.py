@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -38,6 +37,7 @@ from cc_bus import (
     GiveUp,
     Retry,
     Settle,
+    close,
     connect,
     ensure_consumer,
     ensure_streams,
@@ -48,6 +48,7 @@ from cc_bus import (
     planner_replay_consumer,
     publish,
     publish_dead_letter,
+    run_until_signalled,
 )
 from cc_forge import open_forge
 from cc_taskrunner import GitIdentity
@@ -66,7 +67,6 @@ from commandcenter_contracts import (
     subjects,
 )
 from nats.aio.client import Client
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from planner.domain.giving_up import MaxDeliveries
@@ -193,24 +193,11 @@ class PlannerService:
         for task in self._tasks:
             task.cancel()
         nc, self._nc = self._nc, None
-        if nc is not None and not nc.is_closed:
-            try:
-                await nc.drain()
-            except NatsError as exc:
-                log.warning("closing the NATS connection: %s", exc)
-                await nc.close()
+        await close(nc)
 
     async def run(self) -> None:
         """Start, work until SIGTERM/SIGINT, stop."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            await stop.wait()
-        finally:
-            await self.stop()
+        await run_until_signalled(self)
 
 
 @dataclass
@@ -221,14 +208,14 @@ class Handlers:
     lander: Lander
     settings: Settings
 
-    async def phase_start(self, request: PhaseStartRequested, delivery: Delivery) -> Settle:
+    async def phase_start(self, request: PhaseStartRequested, _delivery: Delivery) -> Settle:
         try:
             await self.planner.start_run(request)
         except InvalidRequest as exc:
             return GiveUp(FailureCode.BAD_MESSAGE, str(exc))
         return Ack()
 
-    async def status(self, event: StatusEvent, delivery: Delivery) -> Settle:
+    async def status(self, event: StatusEvent, _delivery: Delivery) -> Settle:
         await self.planner.on_status(event)
         return Ack()
 
@@ -242,7 +229,7 @@ class Handlers:
             return GiveUp(FailureCode.INFRA, error)
         return Retry(self.settings.redelivery_delay(delivered))
 
-    async def max_deliveries(self, advisory: MaxDeliveries, delivery: Delivery) -> Settle:
+    async def max_deliveries(self, advisory: MaxDeliveries, _delivery: Delivery) -> Settle:
         await self.planner.give_up(advisory)
         return Ack()
 

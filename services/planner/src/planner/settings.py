@@ -7,15 +7,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from cc_forge import ForgeSettings
+from commandcenter_contracts import Env, SettingsError
 
-N = TypeVar("N", int, float)
-
-
-class SettingsError(ValueError):
-    """An environment variable has a value the planner cannot use."""
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,45 +48,27 @@ class Settings:
     where land `pr` opens its pull request (see `cc_forge.ForgeSettings`)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Env(environ)
         return cls(
-            nats_url=env.get("CC_NATS_URL", "").strip() or cls.nats_url,
-            default_timeout_s=_number(
-                env, "CC_PLANNER_TASK_TIMEOUT_S", cls.default_timeout_s, float, low=0.0
+            nats_url=env.text("CC_NATS_URL", cls.nats_url),
+            default_timeout_s=env.number(
+                "CC_PLANNER_TASK_TIMEOUT_S", cls.default_timeout_s, low=0.0
             ),
-            retry_delay_s=_number(
-                env, "CC_PLANNER_RETRY_DELAY_S", cls.retry_delay_s, float, low=0.01
+            retry_delay_s=env.number("CC_PLANNER_RETRY_DELAY_S", cls.retry_delay_s, low=0.01),
+            max_deliveries=env.whole("CC_PLANNER_MAX_DELIVERIES", cls.max_deliveries, low=2),
+            publish_timeout_s=env.number(
+                "CC_PLANNER_PUBLISH_TIMEOUT_S", cls.publish_timeout_s, low=0.1
             ),
-            max_deliveries=_number(
-                env, "CC_PLANNER_MAX_DELIVERIES", cls.max_deliveries, int, low=2
+            client_name=env.text(
+                "CC_PLANNER_NAME", f"planner@{socket.gethostname()}:{os.getpid()}"
             ),
-            publish_timeout_s=_number(
-                env, "CC_PLANNER_PUBLISH_TIMEOUT_S", cls.publish_timeout_s, float, low=0.1
-            ),
-            client_name=env.get("CC_PLANNER_NAME", "").strip()
-            or f"planner@{socket.gethostname()}:{os.getpid()}",
-            work_dir=Path(
-                env.get("CC_PLANNER_WORK_DIR", "").strip() or "~/.cache/commandcenter/planner"
-            ).expanduser(),
-            land_attempts=_number(env, "CC_PLANNER_LAND_ATTEMPTS", cls.land_attempts, int, low=1),
-            git_author_name=env.get("CC_GIT_AUTHOR_NAME", "").strip() or cls.git_author_name,
-            git_author_email=env.get("CC_GIT_AUTHOR_EMAIL", "").strip() or cls.git_author_email,
-            forge=ForgeSettings.from_env(env),
+            work_dir=env.path("CC_PLANNER_WORK_DIR", "~/.cache/commandcenter/planner"),
+            land_attempts=env.whole("CC_PLANNER_LAND_ATTEMPTS", cls.land_attempts, low=1),
+            git_author_name=env.text("CC_GIT_AUTHOR_NAME", cls.git_author_name),
+            git_author_email=env.text("CC_GIT_AUTHOR_EMAIL", cls.git_author_email),
+            forge=ForgeSettings.from_env(environ),
         )
 
     def redelivery_delay(self, num_delivered: int) -> float:
         return float(min(30.0, self.retry_delay_s * 2 ** max(0, min(num_delivered - 1, 10))))
-
-
-def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low: N) -> N:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
-    if value < low:
-        raise SettingsError(f"{name}={raw!r} must be at least {low}")
-    return value

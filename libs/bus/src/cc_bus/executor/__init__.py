@@ -14,6 +14,7 @@ Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.
 """
 
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
+from cc_bus.executor.delivery import DeliverySettings
 from cc_bus.executor.handler import (
     Outcome,
     RunTask,
@@ -37,6 +38,7 @@ from cc_bus.heartbeat import heartbeat
 
 __all__ = [
     "CancelRegistry",
+    "DeliverySettings",
     "NatsEventSink",
     "NoSkillRules",
     "Outcome",

@@ -28,14 +28,20 @@ executor, not JetStream's give-up, decides on the last attempt.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
-from commandcenter_contracts import FailureCode, TaskDispatched, TaskFailed, is_recoverable
+from commandcenter_contracts import (
+    Env,
+    FailureCode,
+    SettingsError,
+    TaskDispatched,
+    TaskFailed,
+    is_recoverable,
+)
 
 
 class SkillRules(Protocol):
@@ -49,10 +55,10 @@ class SkillRules(Protocol):
 class NoSkillRules:
     """No skills: only the built-in recoverable codes and `CC_MAX_ATTEMPTS`."""
 
-    def recoverable_codes(self, task: TaskDispatched) -> Collection[str]:
+    def recoverable_codes(self, _task: TaskDispatched) -> Collection[str]:
         return ()
 
-    def max_attempts(self, task: TaskDispatched) -> int | None:
+    def max_attempts(self, _task: TaskDispatched) -> int | None:
         return None
 
 
@@ -69,19 +75,19 @@ class RetryPolicy:
     conflict, before it fails MERGE_CONFLICT (or VERIFICATION_FAILED on the combined tree)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Env | Mapping[str, str] | None = None) -> RetryPolicy:
+        env = env if isinstance(env, Env) else Env(env)
         return cls(
-            max_attempts=int(_positive(env, "CC_MAX_ATTEMPTS", cls.max_attempts, whole=True)),
-            base_s=_positive(env, "CC_RETRY_BASE_S", cls.base_s),
-            cap_s=_positive(env, "CC_RETRY_CAP_S", cls.cap_s),
-            max_reworks=_non_negative_int(env, "CC_MAX_REWORKS", cls.max_reworks),
+            max_attempts=env.whole("CC_MAX_ATTEMPTS", cls.max_attempts, positive=True),
+            base_s=env.number("CC_RETRY_BASE_S", cls.base_s, positive=True),
+            cap_s=env.number("CC_RETRY_CAP_S", cls.cap_s, positive=True),
+            max_reworks=env.whole("CC_MAX_REWORKS", cls.max_reworks, low=0),
         )
 
     def check_max_deliver(self, max_deliver: int) -> None:
         """Refuse a consumer that would give up before the last attempt could run."""
         if max_deliver <= self.max_attempts:
-            raise ValueError(
+            raise SettingsError(
                 f"CC_MAX_DELIVER ({max_deliver}) must be larger than CC_MAX_ATTEMPTS "
                 f"({self.max_attempts}): every attempt is a delivery, crash redeliveries count "
                 "too, and JetStream must not give up before the executor has decided"
@@ -145,30 +151,3 @@ def judge(
         retry = msgspec.structs.replace(outcome, will_retry=True)
         return Verdict(retry, policy.backoff_s(max(delivery, 1), rng), dead_letter=False)
     return Verdict(outcome, None, dead_letter=failure.error_code is not FailureCode.CANCELLED)
-
-
-def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-    if value < 0:
-        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
-    return value
-
-
-def _positive(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(int(raw)) if whole else float(raw)
-    except ValueError as exc:
-        kind = "a whole number" if whole else "a number"
-        raise ValueError(f"{name} must be {kind}, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value

@@ -58,5 +58,5 @@ KIND = AgentKind(
     name="command",
     description="any argv (`agent_argv`), prompt on stdin and in $CC_PROMPT_FILE",
     create=CommandAgent,
-    status=lambda settings: AgentStatus(True, "runs the task's argv (checked per task)"),
+    status=lambda _settings: AgentStatus(True, "runs the task's argv (checked per task)"),
 )

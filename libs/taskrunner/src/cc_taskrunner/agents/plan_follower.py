@@ -149,6 +149,6 @@ class PlanFollowerAgent:
 KIND = AgentKind(
     name="plan-follower",
     description="deterministic, built in: writes the files the task spells out",
-    create=lambda settings: PlanFollowerAgent(),
-    status=lambda settings: AgentStatus(True, "built in"),
+    create=lambda _settings: PlanFollowerAgent(),
+    status=lambda _settings: AgentStatus(True, "built in"),
 )

@@ -17,7 +17,9 @@ from the current tip, told what clashed (the executor decides whether a re-run i
 
 from __future__ import annotations
 
-from commandcenter_contracts import FailureCode, Rework, TaskDispatched
+from typing import Final, Literal
+
+from commandcenter_contracts import FailureCode, MergeStyle, Rework, TaskDispatched
 
 from cc_taskrunner import integration
 from cc_taskrunner.attempt import Attempt
@@ -35,7 +37,7 @@ MAX_RACES = 10
 
 def integration_message(task: TaskDispatched) -> str:
     """The squashed commit carries the task's own message; a merge commit says what it merges."""
-    if task.merge_style == "merge":
+    if task.merge_style == MergeStyle.MERGE:
         return f"Merge {task.branch}: {task.title.strip()}\n\n{trailers(task)}\n"
     return task_commit_message(task)
 
@@ -69,22 +71,17 @@ async def integrate(a: Attempt) -> Outcome | None:
             onto=tip,
             task_commit=a.tip,
             message=message,
-            merge_commit=task.merge_style == "merge",
+            merge_commit=task.merge_style == MergeStyle.MERGE,
         )
         if isinstance(combined, Conflict):
             return _conflict(a, combined)
         if combined.tree != verified_tree:
-            failure = await _check_combined(a, combined)
-            if a.cancel.is_set():
-                return a.report.failed(FailureCode.CANCELLED, "cancelled during verification")
-            if failure is not None and a.fix_rounds < task.fix_rounds:
-                fixed = await _fix_on_combined(a, combined, failure)
-                if fixed is not None:
-                    return fixed
+            checked = await _check_on_combined(a, combined)
+            if checked == AGAIN:
                 verified_tree = await integration.tree_of(ws, a.tip)
                 continue  # the fixed work goes through the queue again
-            if failure is not None:
-                return _combined_failed(a, combined.parent, failure)
+            if checked is not None:
+                return checked
         if a.cancel.is_set():
             return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
         if await integration.move(ws, target, combined.commit, old=tip, timeout_s=timeout_s):
@@ -101,6 +98,24 @@ async def _landed(a: Attempt, commit: str, how: str) -> None:
     a.integrated = commit
     a.depth = await integration.depth(a.workspace, commit)
     await a.report.progress("integrated", f"{a.integration.branch} at {commit[:12]} ({how})")
+
+
+AGAIN: Final = "again"
+"""A fix round on the combined tree changed the work: put it through the queue again."""
+
+
+async def _check_on_combined(a: Attempt, combined: Combined) -> Outcome | Literal["again"] | None:
+    """The combined tree is not the one verified: check it. None: it may land; AGAIN: a fix
+    round changed the task's work, which goes through the queue again; else how it ended."""
+    failure = await _check_combined(a, combined)
+    if a.cancel.is_set():
+        return a.report.failed(FailureCode.CANCELLED, "cancelled during verification")
+    if failure is None:
+        return None
+    if a.fix_rounds < a.task.fix_rounds:
+        fixed = await _fix_on_combined(a, combined, failure)
+        return fixed if fixed is not None else AGAIN
+    return _combined_failed(a, combined.parent, failure)
 
 
 async def _check_combined(a: Attempt, combined: Combined) -> VerificationFailure | None:

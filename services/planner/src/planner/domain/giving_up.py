@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import msgspec
 from cc_bus.dead_letters import dead_letter
-from commandcenter_contracts import DeadLetter, FailureCode, TaskDispatched, TaskFailed
+from commandcenter_contracts import DeadLetter, FailureCode, RunStatus, TaskDispatched, TaskFailed
 
 from planner.domain.naming import event_id
-from planner.domain.progress import TASK_TERMINAL, RunProgress
+from planner.domain.progress import TASK_ENDED, RunProgress
 
 
 class MaxDeliveries(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,12 +56,12 @@ class MaxDeliveries(msgspec.Struct, frozen=True, kw_only=True):
             return None
         attempt = task.attempt
         if progress is not None:
-            if progress.status == "cancelled":
+            if progress.status == RunStatus.CANCELLED:
                 return None
             found = progress.find_task(task.task_id)
             if found is not None:
                 known = found[1]
-                if known.attempt >= task.attempt and known.status in TASK_TERMINAL:
+                if known.attempt >= task.attempt and known.status in TASK_ENDED:
                     return None
                 attempt = max(attempt, known.attempt)
         return TaskFailed(

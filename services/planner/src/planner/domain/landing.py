@@ -23,7 +23,7 @@ class LandingInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 def landing_info(request: PhaseStartRequested) -> LandingInfo | None:
     """None for runs whose integration branch is the result (land `branch`)."""
-    if request.land == "branch":
+    if request.land == LandMode.BRANCH:
         return None
     return LandingInfo(
         run_id=request.run_id,

@@ -6,12 +6,15 @@ messages with the same ids, which is what makes a redo after a crash harmless.
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import msgspec
 from cc_planfile import SelectionError, select_batches, task_waits
 from commandcenter_contracts import (
     BatchCompleted,
     BatchIntegrated,
     BatchStarted,
+    ExecutionMode,
     FailureCode,
     LandRequested,
     PhaseStartRequested,
@@ -23,6 +26,7 @@ from commandcenter_contracts import (
     RunPlanned,
     RunResumed,
     RunStarted,
+    RunStatus,
     RunSucceeded,
     StatusEvent,
     TaskDispatched,
@@ -91,7 +95,7 @@ def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> Plann
         max_cost_usd=request.max_cost_usd,
         # In local mode one task runs at a time anyway: dispatching them one by one lets the
         # budget be checked before each task starts.
-        serial=request.mode == "local" and request.max_cost_usd is not None,
+        serial=request.mode == ExecutionMode.LOCAL and request.max_cost_usd is not None,
         batches=[
             BatchState(
                 index=b_index,
@@ -250,7 +254,7 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
             )
         elif isinstance(action, FinishRun):
             name = f"run.{action.outcome}/{action.epoch}"
-            if action.outcome == "succeeded":
+            if action.outcome == RunStatus.SUCCEEDED:
                 out.append(RunSucceeded(event_id=event_id(run_id, name), run_id=run_id))
             else:
                 out.append(
@@ -273,6 +277,8 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
                     reason=f"budget raised to ${action.max_cost_usd:.2f}",
                 )
             )
+        else:
+            assert_never(action)
     return out
 
 

@@ -37,31 +37,33 @@ from typing import Literal
 
 import msgspec
 from commandcenter_contracts import (
+    BATCH_REOPENABLE,
+    TASK_ACTIVE,
+    BatchStatus,
     FailureCode,
     LandMode,
     RunBudgetChanged,
     RunCancelled,
     RunFailed,
     RunLanded,
+    RunStatus,
     StatusEvent,
     TaskFailed,
     TaskQueued,
     TaskStarted,
+    TaskStatus,
     TaskSucceeded,
 )
 
-TaskStatus = Literal["pending", "waiting", "queued", "running", "succeeded", "failed"]
-BatchStatus = Literal["pending", "running", "succeeded", "failed"]
-RunStatus = Literal["running", "landing", "succeeded", "halted", "cancelled", "failed"]
-
-TASK_TERMINAL: frozenset[str] = frozenset({"succeeded", "failed"})
+TASK_ENDED: frozenset[TaskStatus] = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED})
+"""What ends a task in the planner's view (a cancel ends the whole run instead)."""
 
 
 class TaskState(msgspec.Struct, kw_only=True):
     task_id: str
     plan_task_id: str
     attempt: int = 1
-    status: TaskStatus = "pending"
+    status: TaskStatus = TaskStatus.PENDING
     error_code: str | None = None
     waits_for: list[str] = []
     """Task ids of earlier tasks of the batch that must succeed before this one starts."""
@@ -74,7 +76,7 @@ class BatchState(msgspec.Struct, kw_only=True):
     phase: str | None = None
     number: str = ""
     title: str = ""
-    status: BatchStatus = "pending"
+    status: BatchStatus = BatchStatus.PENDING
     round: int = 0
     """How many times the batch was re-opened by a replayed task (part of event ids)."""
     tasks: list[TaskState] = []
@@ -84,12 +86,12 @@ class RunProgress(msgspec.Struct, kw_only=True):
     """What the planner knows of one run; the value stored in the KV bucket under the run id."""
 
     run_id: str
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     continue_on_failure: bool = False
     epoch: int = 0
     """How many times the finished run was re-opened by a replayed task (part of event ids)."""
     batches: list[BatchState] = []
-    land: LandMode = "branch"
+    land: LandMode = LandMode.BRANCH
     integration_branch: str = ""
     pr_opened: bool = False
     """Land `pr`: the lander was asked to open the pull request (at the first integration)."""
@@ -116,7 +118,7 @@ class RunProgress(msgspec.Struct, kw_only=True):
         return None
 
     def failed_tasks(self) -> list[str]:
-        return [t.task_id for b in self.batches for t in b.tasks if t.status == "failed"]
+        return [t.task_id for b in self.batches for t in b.tasks if t.status == TaskStatus.FAILED]
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ class Land(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FinishRun(msgspec.Struct, frozen=True, kw_only=True):
-    outcome: Literal["succeeded", "halted"]
+    outcome: Literal[RunStatus.SUCCEEDED, RunStatus.HALTED]
     epoch: int
     batch_index: int
     """The batch whose completion finished the run."""
@@ -180,9 +182,9 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
 def start_batch(progress: RunProgress, index: int) -> StartBatch:
     """Mark batch `index` running, its tasks queued (attempt 1) or waiting; mutates `progress`."""
     batch = progress.batches[index]
-    batch.status = "running"
+    batch.status = BatchStatus.RUNNING
     for task in batch.tasks:
-        task.status = "waiting"
+        task.status = TaskStatus.WAITING
     released = _release_waiting(progress, batch)
     return StartBatch(batch_index=index, task_ids=released.task_ids if released else [])
 
@@ -192,15 +194,17 @@ def _release_waiting(progress: RunProgress, batch: BatchState) -> DispatchTasks 
     first, once nothing else of it is queued or running; over budget, none); mutates `batch`."""
     if progress.over_budget:
         return None
-    succeeded = {t.task_id for t in batch.tasks if t.status == "succeeded"}
+    succeeded = {t.task_id for t in batch.tasks if t.status == TaskStatus.SUCCEEDED}
     ready = [
-        t for t in batch.tasks if t.status == "waiting" and all(w in succeeded for w in t.waits_for)
+        t
+        for t in batch.tasks
+        if t.status == TaskStatus.WAITING and all(w in succeeded for w in t.waits_for)
     ]
     if progress.serial:
-        busy = any(t.status in ("queued", "running") for b in progress.batches for t in b.tasks)
+        busy = any(t.status in TASK_ACTIVE for b in progress.batches for t in b.tasks)
         ready = [] if busy else ready[:1]
     for task in ready:
-        task.status = "queued"
+        task.status = TaskStatus.QUEUED
     if not ready:
         return None
     return DispatchTasks(batch_index=batch.index, task_ids=[t.task_id for t in ready])
@@ -211,8 +215,8 @@ def _stuck(batch: BatchState) -> set[str]:
     status = {t.task_id: t.status for t in batch.tasks}
     stuck: set[str] = set()
     for task in batch.tasks:  # predecessors come first: one pass is enough
-        if task.status == "waiting" and any(
-            status.get(w) == "failed" or w in stuck for w in task.waits_for
+        if task.status == TaskStatus.WAITING and any(
+            status.get(w) == TaskStatus.FAILED or w in stuck for w in task.waits_for
         ):
             stuck.add(task.task_id)
     return stuck
@@ -239,13 +243,13 @@ def could_change(event: StatusEvent) -> bool:
 
 def apply(progress: RunProgress, event: StatusEvent) -> Transition:
     """The next progress of the run after `event`, and the actions that follow from it."""
-    if event.run_id != progress.run_id or progress.status == "cancelled":
+    if event.run_id != progress.run_id or progress.status == RunStatus.CANCELLED:
         return Transition(progress=progress)
     if isinstance(event, RunCancelled):
-        if progress.status not in ("running", "halted", "landing"):
+        if progress.status not in (RunStatus.RUNNING, RunStatus.HALTED, RunStatus.LANDING):
             return Transition(progress=progress)
         nxt = copy.deepcopy(progress)
-        nxt.status = "cancelled"
+        nxt.status = RunStatus.CANCELLED
         return Transition(progress=nxt, changed=True)
     if isinstance(event, RunLanded | RunFailed):
         return _apply_landing(progress, event)
@@ -265,21 +269,8 @@ def _apply_task_event(
         nxt.costs[f"{event.task_id}/{event.attempt}"] = event.usage.cost_usd
         result = _apply_task_event(nxt, event)
         return Transition(progress=result.progress, actions=result.actions, changed=True)
-    if isinstance(event, TaskFailed) and event.will_retry:
+    if _nothing_to_apply(progress, event):
         return Transition(progress=progress)
-    found = progress.find_task(event.task_id)
-    if found is None or found[0].status == "pending":
-        # unknown task, or one of a batch not started yet: nothing we could act on
-        return Transition(progress=progress)
-    _, old_task = found
-    if event.attempt < old_task.attempt:
-        return Transition(progress=progress)  # an older attempt never overwrites a newer one
-    if event.attempt == old_task.attempt and (
-        old_task.status in TASK_TERMINAL
-        or isinstance(event, TaskQueued)
-        or (isinstance(event, TaskStarted) and old_task.status == "running")
-    ):
-        return Transition(progress=progress)  # already applied
 
     nxt = copy.deepcopy(progress)
     batch, task = _must_find(nxt, event.task_id)
@@ -288,30 +279,45 @@ def _apply_task_event(
     if isinstance(event, TaskQueued):
         return Transition(progress=nxt, changed=True)
     if isinstance(event, TaskStarted):
-        task.status = "running"
+        task.status = TaskStatus.RUNNING
         return Transition(progress=nxt, changed=True)
+    actions: list[Action] = []
     if isinstance(event, TaskSucceeded):
-        task.status = "succeeded"
+        task.status = TaskStatus.SUCCEEDED
         task.error_code = None
         task.integrated_commit = event.integrated_commit
         task.integration_depth = event.integration_depth
-        actions: list[Action] = []
-        if nxt.land == "pr" and event.integrated_commit and not nxt.pr_opened:
+        if nxt.land == LandMode.PR and event.integrated_commit and not nxt.pr_opened:
             nxt.pr_opened = True
             actions.append(Land(final=False, stage="first"))
-        released = _release_waiting(nxt, batch)
-        if released is not None:
-            actions.append(released)
-        actions += _after_task_finished(nxt, batch)
-        return Transition(progress=nxt, actions=actions, changed=True)
-    task.status = "failed"
-    task.error_code = str(event.error_code)
-    failed_actions: list[Action] = []
+    else:
+        task.status = TaskStatus.FAILED
+        task.error_code = str(event.error_code)
     released = _release_waiting(nxt, batch)  # a serial run goes on with the batch's next task
     if released is not None:
-        failed_actions.append(released)
-    failed_actions += _after_task_finished(nxt, batch)
-    return Transition(progress=nxt, actions=failed_actions, changed=True)
+        actions.append(released)
+    actions += _after_task_finished(nxt, batch)
+    return Transition(progress=nxt, actions=actions, changed=True)
+
+
+def _nothing_to_apply(
+    progress: RunProgress, event: TaskQueued | TaskStarted | TaskSucceeded | TaskFailed
+) -> bool:
+    """An event that changes nothing: a failure that will be retried, an unknown task or one
+    of a batch not started, an older attempt, or one already applied (redelivery)."""
+    if isinstance(event, TaskFailed) and event.will_retry:
+        return True
+    found = progress.find_task(event.task_id)
+    if found is None or found[0].status == BatchStatus.PENDING:
+        return True
+    _, task = found
+    if event.attempt < task.attempt:
+        return True  # an older attempt never overwrites a newer one
+    return event.attempt == task.attempt and (
+        task.status in TASK_ENDED
+        or isinstance(event, TaskQueued)
+        or (isinstance(event, TaskStarted) and task.status == TaskStatus.RUNNING)
+    )
 
 
 def _cost_unrecorded(progress: RunProgress, event: TaskSucceeded | TaskFailed) -> bool:
@@ -322,17 +328,20 @@ def _cost_unrecorded(progress: RunProgress, event: TaskSucceeded | TaskFailed) -
 
 def _apply_budget(progress: RunProgress, event: RunBudgetChanged) -> Transition:
     """A new budget; a run halted by its budget resumes when the budget is above its spend."""
-    if progress.status not in ("running", "halted") or event.max_cost_usd == progress.max_cost_usd:
+    if (
+        progress.status not in (RunStatus.RUNNING, RunStatus.HALTED)
+        or event.max_cost_usd == progress.max_cost_usd
+    ):
         return Transition(progress=progress)
     nxt = copy.deepcopy(progress)
     nxt.max_cost_usd = event.max_cost_usd
-    if not (nxt.status == "halted" and nxt.halted_by_budget and not nxt.over_budget):
+    if not (nxt.status == RunStatus.HALTED and nxt.halted_by_budget and not nxt.over_budget):
         return Transition(progress=nxt, changed=True)
-    nxt.status = "running"
+    nxt.status = RunStatus.RUNNING
     nxt.halted_by_budget = False
     nxt.epoch += 1
     actions: list[Action] = [ResumeRun(epoch=nxt.epoch, max_cost_usd=event.max_cost_usd)]
-    running = [b for b in nxt.batches if b.status == "running"]
+    running = [b for b in nxt.batches if b.status == BatchStatus.RUNNING]
     for batch in running:
         released = _release_waiting(nxt, batch)
         # nothing left to release: the batch completes now (its waiting tasks are stuck)
@@ -351,27 +360,27 @@ def _must_find(progress: RunProgress, task_id: str) -> tuple[BatchState, TaskSta
 def _reopen(progress: RunProgress, batch: BatchState, task: TaskState, attempt: int) -> None:
     """A newer attempt of the task: back to queued, and its batch and run back to running."""
     task.attempt = attempt
-    task.status = "queued"
+    task.status = TaskStatus.QUEUED
     task.error_code = None
-    if batch.status in ("succeeded", "failed"):
-        batch.status = "running"
+    if batch.status in BATCH_REOPENABLE:
+        batch.status = BatchStatus.RUNNING
         batch.round += 1
-    if progress.status in ("succeeded", "halted"):
-        progress.status = "running"
+    if progress.status in (RunStatus.SUCCEEDED, RunStatus.HALTED):
+        progress.status = RunStatus.RUNNING
         progress.epoch += 1
 
 
 def _apply_landing(progress: RunProgress, event: RunLanded | RunFailed) -> Transition:
     """The lander's answer: landed, the run succeeds; land failed, the run failed."""
-    if progress.status != "landing":
+    if progress.status != RunStatus.LANDING:
         return Transition(progress=progress)
     nxt = copy.deepcopy(progress)
     if isinstance(event, RunFailed):
-        nxt.status = "failed"
+        nxt.status = RunStatus.FAILED
         return Transition(progress=nxt, changed=True)
-    nxt.status = "succeeded"
+    nxt.status = RunStatus.SUCCEEDED
     last = max((b.index for b in nxt.batches), default=0)
-    finish = FinishRun(outcome="succeeded", epoch=nxt.epoch, batch_index=last)
+    finish = FinishRun(outcome=RunStatus.SUCCEEDED, epoch=nxt.epoch, batch_index=last)
     return Transition(progress=nxt, actions=[finish], changed=True)
 
 
@@ -387,15 +396,15 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
     """Complete the batch when its last task finished (a task waiting on a failed one never
     will), then start the next one or finish. Over budget, the run halts once nothing of it
     runs any more."""
-    if batch.status != "running":
+    if batch.status != BatchStatus.RUNNING:
         return []
     if progress.over_budget:
         return _budget_halt(progress, batch)
     stuck = _stuck(batch)
-    if any(t.status not in TASK_TERMINAL and t.task_id not in stuck for t in batch.tasks):
+    if any(t.status not in TASK_ENDED and t.task_id not in stuck for t in batch.tasks):
         return []
-    ok = all(t.status == "succeeded" for t in batch.tasks)
-    batch.status = "succeeded" if ok else "failed"
+    ok = all(t.status == TaskStatus.SUCCEEDED for t in batch.tasks)
+    batch.status = BatchStatus.SUCCEEDED if ok else BatchStatus.FAILED
     actions: list[Action] = [
         CompleteBatch(
             batch_index=batch.index,
@@ -404,21 +413,21 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
             integrated_commit=_batch_tip(batch) if ok else None,
         )
     ]
-    if progress.status != "running":
+    if progress.status != RunStatus.RUNNING:
         return actions
     return actions + _next_batch_or_finish(progress, batch)
 
 
 def _budget_halt(progress: RunProgress, batch: BatchState) -> list[Action]:
-    busy = any(t.status in ("queued", "running") for b in progress.batches for t in b.tasks)
-    if busy or progress.status != "running":
+    busy = any(t.status in TASK_ACTIVE for b in progress.batches for t in b.tasks)
+    if busy or progress.status != RunStatus.RUNNING:
         return []
-    progress.status = "halted"
+    progress.status = RunStatus.HALTED
     progress.halted_by_budget = True
     assert progress.max_cost_usd is not None
     return [
         FinishRun(
-            outcome="halted",
+            outcome=RunStatus.HALTED,
             epoch=progress.epoch,
             batch_index=batch.index,
             failed_tasks=progress.failed_tasks(),
@@ -430,24 +439,25 @@ def _budget_halt(progress: RunProgress, batch: BatchState) -> list[Action]:
 def _next_batch_or_finish(progress: RunProgress, batch: BatchState | None) -> list[Action]:
     """After a batch completed (or a budget was raised): the next batch, or the run's end."""
     actions: list[Action] = []
-    if any(b.status == "running" for b in progress.batches):
+    if any(b.status == BatchStatus.RUNNING for b in progress.batches):
         # another (re-opened) batch is still running: its completion decides what comes next
         return actions
-    ok = batch is None or batch.status == "succeeded"
+    ok = batch is None or batch.status == BatchStatus.SUCCEEDED
     if ok or progress.continue_on_failure:
-        pending = [b for b in progress.batches if b.status == "pending"]
+        pending = [b for b in progress.batches if b.status == BatchStatus.PENDING]
         if pending:
-            if batch is not None and ok and progress.land == "pr":
+            if batch is not None and ok and progress.land == LandMode.PR:
                 actions.append(Land(final=False, stage=f"batch/{batch.index}/{batch.round}"))
             if progress.over_budget:
                 return actions + _budget_halt(progress, pending[0])
             actions.append(start_batch(progress, pending[0].index))
             return actions
-    outcome: Literal["succeeded", "halted"] = (
-        "succeeded" if all(b.status == "succeeded" for b in progress.batches) else "halted"
+    succeeded = all(b.status == BatchStatus.SUCCEEDED for b in progress.batches)
+    outcome: Literal[RunStatus.SUCCEEDED, RunStatus.HALTED] = (
+        RunStatus.SUCCEEDED if succeeded else RunStatus.HALTED
     )
-    if outcome == "succeeded" and progress.land != "branch":
-        progress.status = "landing"
+    if outcome == RunStatus.SUCCEEDED and progress.land != LandMode.BRANCH:
+        progress.status = RunStatus.LANDING
         actions.append(Land(final=True, stage=f"final/{progress.epoch}"))
         return actions
     progress.status = outcome

@@ -15,11 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from commandcenter_contracts import TaskDispatched, TaskFailed, TaskQueued, TaskReplayRequested
+from commandcenter_contracts import (
+    BatchStatus,
+    RunStatus,
+    TaskDispatched,
+    TaskFailed,
+    TaskQueued,
+    TaskReplayRequested,
+    TaskStatus,
+)
 
 from planner.domain.naming import event_id
 from planner.domain.planning import Outgoing, RunTasks
-from planner.domain.progress import TASK_TERMINAL, RunProgress
+from planner.domain.progress import TASK_ENDED, RunProgress
 
 
 class ReplayRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,13 +65,13 @@ def decide(
     """Whether the task of `request` can be replayed now, and as which attempt."""
     if progress is None:
         return Refuse(reason=f"the planner knows no run {request.run_id}")
-    if cancelled or progress.status == "cancelled":
+    if cancelled or progress.status == RunStatus.CANCELLED:
         return Refuse(reason="the run was cancelled")
     found = progress.find_task(request.task_id)
     if found is None:
         return Refuse(reason=f"run {request.run_id} has no task {request.task_id}")
     batch, task = found
-    if batch.status == "pending":
+    if batch.status == BatchStatus.PENDING:
         return Refuse(reason=f"task {task.plan_task_id}: its batch has not started")
     expected = request.expected_attempt
     # A replay this planner dispatched may not be in the progress yet (its `task.queued` is
@@ -77,11 +85,11 @@ def decide(
         if expected:
             return Wait(reason=f"attempt {latest} of {task.plan_task_id} not seen finished yet")
         return Refuse(reason=f"attempt {latest} of {task.plan_task_id} was just dispatched")
-    if task.status not in TASK_TERMINAL:
+    if task.status not in TASK_ENDED:
         if expected:
             return Wait(reason=f"attempt {expected} of {task.plan_task_id} not finished yet")
         return Refuse(reason=f"{task.plan_task_id} is {task.status}: nothing to replay")
-    if task.status == "succeeded":
+    if task.status == TaskStatus.SUCCEEDED:
         return Refuse(reason=f"{task.plan_task_id} succeeded: nothing to replay")
     return Go(attempt=latest + 1)
 
@@ -125,7 +133,7 @@ def decide_rework(
     cancelled: bool = False,
 ) -> Decision:
     """Whether the attempt of `event` (it could not be integrated) is re-run from the tip."""
-    if progress is None or cancelled or progress.status == "cancelled":
+    if progress is None or cancelled or progress.status == RunStatus.CANCELLED:
         return Refuse(reason="the run is unknown or cancelled")
     found = progress.find_task(event.task_id)
     if found is None:
@@ -134,7 +142,7 @@ def decide_rework(
     latest = max(task.attempt, last_replayed_attempt)
     if latest > event.attempt:
         return Refuse(reason=f"{task.plan_task_id} has a newer attempt ({latest}) already")
-    if task.attempt == event.attempt and task.status in TASK_TERMINAL:
+    if task.attempt == event.attempt and task.status in TASK_ENDED:
         return Refuse(reason=f"attempt {event.attempt} of {task.plan_task_id} is over already")
     return Go(attempt=event.attempt + 1)
 

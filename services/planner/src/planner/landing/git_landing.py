@@ -16,10 +16,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from cc_taskrunner import GitIdentity, integration
+from cc_taskrunner import GitIdentity, git_steps, integration
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.git_steps import git
 from cc_taskrunner.integration import Conflict, IntegrationTarget
 from cc_taskrunner.isolation_clone import push_target
 from cc_taskrunner.process import run_process
@@ -66,7 +65,7 @@ class GitLanding:
                     "on a branch"
                 )
             return ref
-        out = await git(
+        out = await git_steps.git(
             ws,
             ["git", "ls-remote", "--symref", remote, "HEAD"],
             what="reading the remote's default branch",

@@ -18,11 +18,13 @@ from collections.abc import Awaitable, Callable
 from cc_forge import Forge, ForgeError
 from commandcenter_contracts import (
     FailureCode,
+    LandMode,
     LandRequested,
     PullRequestRef,
     PullRequestUpdated,
     RunFailed,
     RunLanded,
+    RunStatus,
     StatusEvent,
 )
 
@@ -63,9 +65,9 @@ class Lander:
             log.warning("no landing recorded for the run: nothing to land", extra=ctx)
             return
         progress = stored.progress
-        if progress.status == "cancelled" or await self._store.is_cancelled(request.run_id):
+        if progress.status == RunStatus.CANCELLED or await self._store.is_cancelled(request.run_id):
             return
-        if request.final and progress.status != "landing":
+        if request.final and progress.status != RunStatus.LANDING:
             return  # landed or failed already: this is a redelivery
         try:
             await self._land(request, info)
@@ -87,9 +89,9 @@ class Lander:
 
     async def _land(self, request: LandRequested, info: LandingInfo) -> None:
         remote = self._git.remote_of(info.repo, info.remote)
-        if info.land == "pr":
+        if info.land == LandMode.PR:
             await self._pull_request(request, info, remote)
-        elif info.land == "merge" and request.final:
+        elif info.land == LandMode.MERGE and request.final:
             landed = await self._git.merge(
                 remote=remote,
                 base=await self._git.base_branch(remote, info.base_ref),

@@ -5,10 +5,12 @@ Pure: the same progress gives the same text, so an update that changes nothing i
 
 from __future__ import annotations
 
+from commandcenter_contracts import RunStatus, TaskStatus
+
 from planner.domain.planning import RunTasks
 from planner.domain.progress import RunProgress
 
-_MARK = {"succeeded": "x"}
+_MARK = {TaskStatus.SUCCEEDED: "x"}
 
 
 def pr_title(title: str, run_id: str) -> str:
@@ -44,9 +46,9 @@ def pr_body(
             lines.append(f"- [{mark}] {task.plan_task_id} {title} — {detail}")
         lines.append("")
     state = {
-        "running": "The run is going: this pull request is a draft until it succeeds.",
-        "landing": "Every task succeeded: ready for review.",
-        "succeeded": "Every task succeeded: ready for review.",
+        RunStatus.RUNNING: "The run is going: this pull request is a draft until it succeeds.",
+        RunStatus.LANDING: "Every task succeeded: ready for review.",
+        RunStatus.SUCCEEDED: "Every task succeeded: ready for review.",
     }.get(progress.status, f"The run is {progress.status}.")
     lines.append(f"_{state} Updated by CommandCenter._")
     return "\n".join(lines) + "\n"

@@ -1,1 +1,0 @@
-"""The read model in PostgreSQL: migrations, queries, error classification."""

@@ -1,0 +1,69 @@
+"""Why a use case did not do what was asked: the errors use cases raise.
+
+Plain exceptions, no HTTP: `gateway.errors` is the one place that turns them into answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class GatewayError(Exception):
+    """A refusal or an outage the gateway decided on (not a crash)."""
+
+
+class NotFound(GatewayError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class Conflict(GatewayError):
+    """The request is fine, the state of what it names does not allow it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(GatewayError):
+    """Bad input; `field` names what is at fault (a body field unless `source` says else)."""
+
+    def __init__(
+        self,
+        field: str | Sequence[str],
+        message: str,
+        candidates: Sequence[str] = (),
+        *,
+        source: str = "body",
+    ) -> None:
+        super().__init__(message)
+        self.fields = (field,) if isinstance(field, str) else tuple(field)
+        self.message = message
+        self.candidates = list(candidates)
+        self.source = source
+
+    @property
+    def field(self) -> str:
+        return self.fields[0]
+
+
+class Unavailable(GatewayError):
+    """A dependency (NATS, PostgreSQL) cannot serve now; the same request may work later."""
+
+    def __init__(self, dependency: str, message: str) -> None:
+        super().__init__(f"{dependency} is unavailable: {message}")
+        self.dependency = dependency
+        self.message = message
+
+
+class IdempotencyMismatch(GatewayError):
+    """The Idempotency-Key was used before, for a different request."""
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used for a different request")
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of a failure, for an `Unavailable` and the log."""
+    return f"{type(exc).__name__}: {exc}".strip(": ")

@@ -1,0 +1,121 @@
+"""A task's agent output: as text (what there is now), or as Server-Sent Events (live, until
+the task has finished and nothing more arrives)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import msgspec
+from commandcenter_contracts import TASK_ENDED, log_decoder, subjects
+from litestar.response import ServerSentEventMessage
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.domain_errors import NotFound
+from gateway.events.queries import task_status
+from gateway.events.sse import keepalive, require_nats
+from gateway.events.streams import follow, last_message
+from gateway.runs.queries import parse_run_id
+
+# A NATS subject token: what a task id must look like to have a log subject at all.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+# How often a log stream checks whether its task has finished, while idle.
+LOG_IDLE_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    run_id: str
+    task_id: str
+    subject: str
+    last_seq: int
+    """The stream sequence of its newest line when asked (0: none yet)."""
+
+
+async def find_task_log(
+    js: JetStreamContext, nc: Client, pool: asyncpg.Pool, run_id: str, task_id: str
+) -> TaskLog:
+    """The task's log (`NotFound` for a task nobody knows, neither the stream nor the read
+    model): checked before the answer starts."""
+    rid = parse_run_id(run_id)
+    if rid is None or not _TOKEN.match(task_id):
+        raise NotFound(f"task {task_id[:100]} of run {run_id[:100]}")
+    require_nats(nc)
+    subject = subjects.log_subject(str(rid), task_id)
+    last = await last_message(js, subjects.STREAM_LOGS, subject)
+    if last is None and await task_status(pool, str(rid), task_id) is None:
+        raise NotFound(f"task {task_id} of run {rid}")
+    return TaskLog(str(rid), task_id, subject, (last.seq or 0) if last is not None else 0)
+
+
+def _log_line(data: bytes) -> str | None:
+    try:
+        return log_decoder.decode(data).line
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+async def log_text(js: JetStreamContext, log: TaskLog) -> AsyncIterator[str]:
+    """The task's output up to `log.last_seq` (what existed when the request came)."""
+    if log.last_seq <= 0:
+        return
+    idle = 0
+    messages = follow(
+        js, stream=subjects.STREAM_LOGS, subject=log.subject, after_seq=0, idle_s=LOG_IDLE_CHECK_S
+    )
+    async with contextlib.aclosing(messages):
+        async for msg in messages:
+            if msg is None:
+                idle += 1
+                if idle >= 3:  # the rest aged out of the stream meanwhile
+                    return
+                continue
+            line = _log_line(msg.data)
+            if line is not None:
+                yield line + "\n"
+            if msg.metadata.sequence.stream >= log.last_seq:
+                return
+
+
+async def log_events(
+    js: JetStreamContext,
+    pool: asyncpg.Pool,
+    log: TaskLog,
+    *,
+    after_seq: int,
+    keepalive_s: float,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Live output until the task has finished and nothing more arrives."""
+    last_sent = time.monotonic()
+    messages = follow(
+        js,
+        stream=subjects.STREAM_LOGS,
+        subject=log.subject,
+        after_seq=after_seq,
+        idle_s=min(LOG_IDLE_CHECK_S, keepalive_s),
+    )
+    async with contextlib.aclosing(messages):
+        async for msg in messages:
+            if msg is None:
+                status: str | None = None
+                with contextlib.suppress(Exception):  # DB down: keep following
+                    status = await task_status(pool, log.run_id, log.task_id)
+                if status in TASK_ENDED:
+                    return
+                if time.monotonic() - last_sent >= keepalive_s:
+                    last_sent = time.monotonic()
+                    yield keepalive()
+                continue
+            if _log_line(msg.data) is None:
+                continue
+            last_sent = time.monotonic()
+            yield ServerSentEventMessage(
+                id=msg.metadata.sequence.stream,
+                event="log",
+                data=msg.data.decode("utf-8", "replace"),
+            )

@@ -1,0 +1,97 @@
+"""The event streams over HTTP: a run's status events, a task's log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import asyncpg
+from litestar import MediaType, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import ServerSentEvent, Stream
+from litestar.types import ControllerRouterHandler
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.domain_errors import InvalidRequest
+from gateway.events import logs
+from gateway.events.sse import SSE_HEADERS
+from gateway.events.status_stream import open_status_stream
+from gateway.settings import Settings
+
+LastEventIdHeader = Annotated[
+    str | None,
+    HeaderParameter(name="Last-Event-ID", required=False, description="resume after this id"),
+]
+LastEventIdQuery = Annotated[
+    str | None,
+    QueryParameter(name="last_event_id", required=False, description="resume after this id"),
+]
+
+
+def _after_seq(header: str | None, query: str | None) -> int:
+    """The stream sequence a client resumes after (the header wins; 0: from the start)."""
+    raw = header if header is not None else query
+    if raw is None or not raw.strip():
+        return 0
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise InvalidRequest(
+            "Last-Event-ID" if header is not None else "last_event_id",
+            "expected a stream sequence (a non-negative integer)",
+            source="header" if header is not None else "query",
+        )
+    return value
+
+
+@get(
+    "/api/v1/runs/{run_id:str}/events",
+    tags=["runs"],
+    summary="The run's status events (Server-Sent Events), history first, then live",
+)
+async def run_events(
+    run_id: FromPath[str],
+    pool: NamedDependency[asyncpg.Pool],
+    js: NamedDependency[JetStreamContext],
+    nc: NamedDependency[Client],
+    settings: NamedDependency[Settings],
+    last_event_id_header: LastEventIdHeader = None,
+    last_event_id: LastEventIdQuery = None,
+) -> ServerSentEvent:
+    after = _after_seq(last_event_id_header, last_event_id)
+    stream = await open_status_stream(
+        js, nc, pool, run_id, after_seq=after, keepalive_s=settings.sse_keepalive_s
+    )
+    return ServerSentEvent(stream, headers=SSE_HEADERS)
+
+
+@get(
+    "/api/v1/runs/{run_id:str}/tasks/{task_id:str}/log",
+    tags=["runs"],
+    summary="A task's agent output: text, or Server-Sent Events with Accept: text/event-stream",
+)
+async def task_log(
+    run_id: FromPath[str],
+    task_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    pool: NamedDependency[asyncpg.Pool],
+    js: NamedDependency[JetStreamContext],
+    nc: NamedDependency[Client],
+    settings: NamedDependency[Settings],
+    last_event_id_header: LastEventIdHeader = None,
+    last_event_id: LastEventIdQuery = None,
+) -> Stream:
+    after = _after_seq(last_event_id_header, last_event_id)
+    log = await logs.find_task_log(js, nc, pool, run_id, task_id)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        events = logs.log_events(
+            js, pool, log, after_seq=after, keepalive_s=settings.sse_keepalive_s
+        )
+        return ServerSentEvent(events, headers=SSE_HEADERS)
+    return Stream(logs.log_text(js, log), media_type=MediaType.TEXT)
+
+
+ROUTES: list[ControllerRouterHandler] = [run_events, task_log]

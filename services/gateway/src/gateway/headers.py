@@ -1,0 +1,27 @@
+"""Request headers several slices take: `Idempotency-Key` and `X-Requested-By`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import HeaderParameter
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=200,
+        description="repeat a request safely: the same key returns the same run",
+    ),
+]
+RequestedBy = Annotated[
+    str | None,
+    HeaderParameter(name="X-Requested-By", required=False, max_length=200),
+]
+
+
+def requester(requested_by: str | None) -> str:
+    """Who asked, for the log and the messages: the header, else `anonymous`."""
+    return requested_by or "anonymous"

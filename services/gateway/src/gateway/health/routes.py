@@ -1,0 +1,40 @@
+"""Liveness and readiness over HTTP."""
+
+from __future__ import annotations
+
+import asyncpg
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ControllerRouterHandler
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.health import checks
+from gateway.health.schemas import ExecutorList, Readiness
+
+
+@get("/api/v1/executors", tags=["health"], summary="The executors alive now")
+async def executors(
+    nc: NamedDependency[Client], js: NamedDependency[JetStreamContext]
+) -> ExecutorList:
+    items = await checks.executors(nc, js)
+    return ExecutorList(items=items, count=len(items))
+
+
+@get("/health", tags=["health"], summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["health"], summary="NATS, PostgreSQL and the streams are usable")
+async def ready(
+    nc: NamedDependency[Client],
+    js: NamedDependency[JetStreamContext],
+    pool: NamedDependency[asyncpg.Pool],
+) -> Response[Readiness]:
+    ok, body = await checks.readiness(nc, js, pool)
+    return Response(body, status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+ROUTES: list[ControllerRouterHandler] = [health, ready, executors]

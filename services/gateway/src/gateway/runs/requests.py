@@ -1,0 +1,229 @@
+"""From a start request to the messages that start a run: read and parse the plan, check the
+batch selection, find the repository, choose the agent.
+
+Plain domain logic (files and the plan parser, no NATS, no HTTP): every refusal is an
+`InvalidRequest` naming the request field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cc_planfile import SelectionError, select_batches
+from cc_taskrunner.agents import agent_names
+from cc_taskrunner.agents.claude.invocation import ToolRuleError, check_tool_rule
+from cc_taskrunner.branches import check_branch_name
+from cc_taskrunner.errors import GitError
+from commandcenter_contracts import (
+    AgentSpec,
+    BatchSelection,
+    ExecutionMode,
+    PhaseStartRequested,
+    Plan,
+    PlanBatch,
+    RunAccepted,
+    default_integration_branch,
+    new_id,
+)
+
+from gateway.domain_errors import InvalidRequest
+from gateway.plans.reading import read_plan
+from gateway.runs.schemas import RunRequest
+
+# `scheme://…` or scp-like `user@host:path`: a repository the executor clones, not a path.
+_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedRun:
+    """Everything needed to record and start one run."""
+
+    run_id: str
+    plan_path: Path
+    plan: Plan
+    batches: list[PlanBatch]
+    phase_start: PhaseStartRequested
+    accepted: RunAccepted
+    selection: BatchSelection = field(default_factory=BatchSelection)
+
+    @property
+    def tasks_scheduled(self) -> int:
+        return sum(len(batch.tasks) for batch in self.batches)
+
+    @property
+    def batches_scheduled(self) -> list[int | str]:
+        """Batch numbers as written; all-digit numbers as ints, like the original API."""
+        return [int(b.number) if b.number.isdigit() else b.number for b in self.batches]
+
+
+def normalise_number(value: int | str | None) -> str | None:
+    """`3` and `" 3 "` both mean batch `"3"`; empty means no bound."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def find_repository(start: Path) -> Path | None:
+    """The nearest directory at or above `start` with a `.git` (a directory, or a file in a
+    worktree or submodule)."""
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def resolve_repo(repo: str | None, *, plan_path: Path, plan_root: Path, mode: ExecutionMode) -> str:
+    if repo is None:
+        found = find_repository(plan_path.parent)
+        if found is None:
+            raise InvalidRequest(
+                "repo",
+                f"no git repository contains {plan_path}; pass `repo` (the repository's path)",
+            )
+        return str(found)
+    if _URL.match(repo):
+        if mode == ExecutionMode.LOCAL:
+            raise InvalidRequest(
+                "repo", f"local mode runs in a repository on this machine: give a path, not {repo}"
+            )
+        return repo
+    path = Path(repo)
+    if not path.is_absolute():
+        path = plan_root / path
+    try:
+        path = path.resolve()
+        is_dir = path.is_dir()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidRequest("repo", f"cannot use repository {path}: {exc}") from exc
+    if not is_dir:
+        raise InvalidRequest("repo", f"repository not found: {path}")
+    return str(path)
+
+
+def check_agent(name: str, field: str = "agent") -> str:
+    """A known agent's name, else a `InvalidRequest` listing the known ones."""
+    known = agent_names()
+    if name not in known:
+        raise InvalidRequest(field, f"unknown agent {name!r}; known: {', '.join(known)}")
+    return name
+
+
+def check_tool_rules(rules: list[str] | None) -> list[str] | None:
+    if rules is None:
+        return None
+    try:
+        return [check_tool_rule(rule) for rule in rules]
+    except ToolRuleError as exc:
+        raise InvalidRequest("allowed_tools", str(exc)) from exc
+
+
+def _agent(request: RunRequest, default_agent: str) -> AgentSpec:
+    name = check_agent(request.agent or default_agent)
+    if name == "command" and not request.agent_argv:
+        raise InvalidRequest("agent_argv", "agent `command` needs `agent_argv` (a list of str)")
+    if name != "command" and request.agent_argv:
+        raise InvalidRequest("agent_argv", f"`agent_argv` is only for agent `command`, not {name}")
+    return AgentSpec(name=name, argv=list(request.agent_argv or []), model=request.model)
+
+
+def _integration_branch(request: RunRequest, run_id: str) -> str:
+    """The request's integration branch (checked like a task branch), or the default."""
+    name = request.integration_branch or default_integration_branch(run_id)
+    try:
+        check_branch_name(name)
+    except GitError as exc:
+        raise InvalidRequest("integration_branch", exc.message) from exc
+    base = request.base_ref.removeprefix("refs/heads/")
+    if name == base:
+        raise InvalidRequest(
+            "integration_branch",
+            f"the integration branch cannot be the base branch {base!r}: every task would "
+            'move it; use `land: "merge"` to move the base branch once the run succeeded',
+        )
+    return name
+
+
+def _mode(request: RunRequest) -> ExecutionMode:
+    if request.mode and request.execution_mode and request.mode != request.execution_mode:
+        raise InvalidRequest(
+            "mode",
+            f"`mode` ({request.mode}) and `execution_mode` ({request.execution_mode}) disagree",
+        )
+    return ExecutionMode(request.execution_mode or request.mode or ExecutionMode.LOCAL)
+
+
+def prepare_run(
+    request: RunRequest,
+    *,
+    plan_root: Path,
+    default_agent: str,
+    requested_by: str = "anonymous",
+    run_id: str | None = None,
+) -> PreparedRun:
+    """Check a start request against the plan on disk and build the run's first messages."""
+    mode = _mode(request)
+    agent = _agent(request, default_agent)
+    plan_path, plan = read_plan(request.plan_path, plan_root)
+    selection = BatchSelection(
+        start_batch=normalise_number(request.start_batch),
+        end_batch=normalise_number(request.end_batch),
+        phase=normalise_number(request.phase),
+    )
+    try:
+        batches = select_batches(plan, selection)
+    except SelectionError as exc:
+        raise InvalidRequest("selection", str(exc), exc.candidates) from exc
+    if not any(batch.tasks for batch in batches):
+        raise InvalidRequest("selection", "the selected batches have no tasks")
+    repo = resolve_repo(request.repo, plan_path=plan_path, plan_root=plan_root, mode=mode)
+
+    run_id = run_id or new_id()
+    integration_branch = _integration_branch(request, run_id)
+    phase_start = PhaseStartRequested(
+        event_id=new_id(),
+        run_id=run_id,
+        plan_path=str(plan_path),
+        plan=plan,
+        selection=selection,
+        mode=mode,
+        repo=repo,
+        base_ref=request.base_ref,
+        remote=request.remote,
+        agent=agent,
+        timeout_s=request.timeout_s,
+        continue_on_failure=request.continue_on_failure,
+        requested_by=requested_by,
+        integration_branch=integration_branch,
+        merge_style=request.merge_style,
+        land=request.land,
+        fix_rounds=request.fix_rounds,
+        max_turns=request.max_turns,
+        allowed_tools=check_tool_rules(request.allowed_tools),
+        max_cost_usd=request.max_cost_usd,
+    )
+    accepted = RunAccepted(
+        run_id=run_id,
+        mode=phase_start.mode,
+        plan_path=str(plan_path),
+        selection=selection,
+        repo=repo,
+        agent=agent.name,
+        requested_by=requested_by,
+        base_ref=request.base_ref,
+        integration_branch=integration_branch,
+        merge_style=request.merge_style,
+        land=request.land,
+        max_cost_usd=request.max_cost_usd,
+    )
+    return PreparedRun(
+        run_id=run_id,
+        plan_path=plan_path,
+        plan=plan,
+        batches=batches,
+        phase_start=phase_start,
+        accepted=accepted,
+        selection=selection,
+    )

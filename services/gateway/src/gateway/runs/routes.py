@@ -1,0 +1,126 @@
+"""Runs over HTTP: start one (canonical and original call), list them, show one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+from litestar import Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.types import ControllerRouterHandler
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.headers import IdempotencyKey, RequestedBy, requester
+from gateway.runs import compat, viewing
+from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
+from gateway.runs.starting import start_run
+from gateway.settings import Settings
+
+
+async def _start(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    nc: Client,
+    settings: Settings,
+    request: RunRequest,
+    key: str | None,
+    requested_by: str | None,
+) -> Response[RunCreated]:
+    answer = await start_run(
+        pool, js, nc, settings, request, idempotency_key=key, requested_by=requester(requested_by)
+    )
+    headers = {"Location": answer.body.links.self, **answer.headers}
+    return Response(answer.body, status_code=HTTP_202_ACCEPTED, headers=headers)
+
+
+@post("/api/v1/runs", status_code=HTTP_202_ACCEPTED, tags=["runs"], summary="Start a run")
+async def create_run(
+    data: JSONBody[RunRequest],
+    pool: NamedDependency[asyncpg.Pool],
+    js: NamedDependency[JetStreamContext],
+    nc: NamedDependency[Client],
+    settings: NamedDependency[Settings],
+    idempotency_key: IdempotencyKey = None,
+    requested_by: RequestedBy = None,
+) -> Response[RunCreated]:
+    return await _start(pool, js, nc, settings, data, idempotency_key, requested_by)
+
+
+@post(
+    "/api/v1/autonomous/start",
+    status_code=HTTP_202_ACCEPTED,
+    tags=["compatibility"],
+    summary="Start a run (the original call)",
+)
+async def autonomous_start(
+    data: JSONBody[AutonomousStartRequest],
+    pool: NamedDependency[asyncpg.Pool],
+    js: NamedDependency[JetStreamContext],
+    nc: NamedDependency[Client],
+    settings: NamedDependency[Settings],
+    idempotency_key: IdempotencyKey = None,
+    requested_by: RequestedBy = None,
+) -> Response[RunCreated]:
+    request = data.to_run_request()
+    return await _start(pool, js, nc, settings, request, idempotency_key, requested_by)
+
+
+@get("/api/v1/runs", tags=["runs"], summary="Runs, newest first")
+async def list_runs(
+    pool: NamedDependency[asyncpg.Pool],
+    status: Annotated[str | None, QueryParameter(required=False)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+) -> RunList:
+    return await viewing.list_runs(pool, status=status, limit=limit)
+
+
+@get("/api/v1/runs/{run_id:str}", tags=["runs"], summary="One run with its batches and tasks")
+async def get_run(run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]) -> RunView:
+    return await viewing.view_run(pool, run_id)
+
+
+@get(
+    "/api/v1/autonomous/{run_id:str}/status",
+    tags=["compatibility"],
+    summary="One run (the original status call)",
+)
+async def autonomous_status(
+    run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+) -> compat.AutonomousStatus:
+    return compat.autonomous_status(await viewing.view_run(pool, run_id))
+
+
+@get(
+    "/api/v1/autonomous/{run_id:str}/batches",
+    tags=["compatibility"],
+    summary="A run's batches with their tasks (the original call)",
+)
+async def autonomous_batches(
+    run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+) -> compat.AutonomousBatches:
+    return compat.autonomous_batches(await viewing.view_run(pool, run_id))
+
+
+@get(
+    "/api/v1/autonomous/{run_id:str}/tasks/{task_number:str}",
+    tags=["compatibility"],
+    summary="One task by its plan id, e.g. 1.2 (the original call)",
+)
+async def autonomous_task(
+    run_id: FromPath[str], task_number: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+) -> compat.AutonomousTask:
+    return await viewing.autonomous_task(pool, run_id, task_number)
+
+
+ROUTES: list[ControllerRouterHandler] = [
+    create_run,
+    autonomous_start,
+    list_runs,
+    get_run,
+    autonomous_status,
+    autonomous_batches,
+    autonomous_task,
+]

@@ -1,0 +1,123 @@
+"""Starting a run: check the request, record the run, announce it, hand it to the planner.
+
+Order matters: the run row is committed before anything is published, so the run can be read
+as soon as the client has its id; `RunAccepted` goes out before `PhaseStartRequested`, so the
+run's event stream starts with it. Both publishes carry message ids (the event id, the run id):
+a retried publish is a no-op on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+import cc_bus
+import nats.errors
+from commandcenter_contracts import RunStatus, subjects, to_builtins
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway import links
+from gateway.domain_errors import Unavailable, describe
+from gateway.idempotency import Answer, Idempotency, request_hash
+from gateway.runs import queries
+from gateway.runs.requests import PreparedRun, prepare_run
+from gateway.runs.schemas import RunCreated, RunRequest
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _created(prepared: PreparedRun) -> RunCreated:
+    return RunCreated(
+        id=prepared.run_id,
+        execution_id=prepared.run_id,
+        status=RunStatus.ACCEPTED,
+        batches_scheduled=prepared.batches_scheduled,
+        tasks_scheduled=prepared.tasks_scheduled,
+        links=links.run_links(prepared.run_id),
+    )
+
+
+def _new_run(prepared: PreparedRun, requested_by: str) -> queries.NewRun:
+    accepted = prepared.accepted
+    selection = to_builtins(prepared.selection)
+    assert isinstance(selection, dict)
+    return queries.NewRun(
+        id=prepared.run_id,
+        mode=accepted.mode,
+        plan_path=accepted.plan_path,
+        repo=accepted.repo,
+        agent=accepted.agent,
+        selection=selection,
+        requested_by=requested_by,
+        base_ref=accepted.base_ref,
+        integration_branch=accepted.integration_branch,
+        merge_style=accepted.merge_style,
+        land=accepted.land,
+        max_cost_usd=accepted.max_cost_usd,
+    )
+
+
+async def start_run(
+    pool: asyncpg.Pool,
+    js: JetStreamContext,
+    nc: Client,
+    settings: Settings,
+    request: RunRequest,
+    *,
+    idempotency_key: str | None = None,
+    requested_by: str = "anonymous",
+) -> Answer[RunCreated]:
+    idempotency = Idempotency(idempotency_key, request_hash(request), RunCreated)
+    earlier = await idempotency.earlier(pool)
+    if earlier is not None:
+        return earlier
+
+    # Reading and parsing the plan is file I/O and CPU: keep it off the event loop.
+    prepared = await asyncio.to_thread(
+        prepare_run,
+        request,
+        plan_root=settings.plan_root,
+        default_agent=settings.default_agent,
+        requested_by=requested_by,
+    )
+    if not nc.is_connected:
+        raise Unavailable("NATS", "not connected; no run was started")
+
+    created = _created(prepared)
+    async with pool.acquire() as conn, conn.transaction():
+        concurrent = await idempotency.claim(conn, prepared.run_id, created)
+        if concurrent is not None:
+            return concurrent
+        await queries.insert_run(conn, _new_run(prepared, requested_by))
+
+    try:
+        await cc_bus.publish_status(js, prepared.accepted)
+        await cc_bus.publish(
+            js,
+            subjects.PHASE_START,
+            prepared.phase_start,
+            msg_id=prepared.run_id,
+            timeout=settings.request_timeout_s,
+        )
+    except (nats.errors.Error, TimeoutError, OSError) as exc:
+        reason = describe(exc)
+        log.error("run not started: %s", reason, extra={"run_id": prepared.run_id})
+        try:
+            await queries.mark_run_not_started(
+                pool, prepared.run_id, f"not started: NATS publish failed ({reason})"
+            )
+            await idempotency.release(pool)
+        except Exception as db_exc:  # already answering 503; the log has both causes
+            log.error("could not mark run not started: %s", db_exc)
+        raise Unavailable("NATS", f"publishing failed ({reason}); no run was started") from exc
+
+    log.info(
+        "run accepted: %s batches, %s tasks",
+        len(prepared.batches),
+        prepared.tasks_scheduled,
+        extra={"run_id": prepared.run_id},
+    )
+    return Answer(created)
