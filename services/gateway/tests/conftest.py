@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import cc_bus
+import httpx
 import pytest
 import uvicorn
 from commandcenter.gitfixtures import GitSandbox, git
@@ -93,3 +94,12 @@ async def live_url(app: Litestar) -> AsyncIterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def live_client(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the live server, for tests that follow event streams: they use no other
+    (the in-process `client` would run a second lifespan, sharing its PostgreSQL pool across
+    event loops)."""
+    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
+        yield client

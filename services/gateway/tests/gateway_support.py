@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import cc_bus
+import httpx
 from commandcenter_contracts import (
+    BatchCompleted,
     BatchSelection,
+    BatchStarted,
     PlannedBatch,
     PlannedTask,
     RunAccepted,
@@ -22,15 +25,14 @@ from commandcenter_contracts import (
     TaskSucceeded,
     new_id,
 )
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from tests.support.polling import eventually
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
+"""The app's in-process test client (the `client` fixture) or a client of the live server."""
 
 REPO_PLANS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "plans"
 
@@ -141,6 +143,31 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent | str]
             data.append(value)
 
 
+async def only_events(stream: AsyncIterator[SseEvent | str]) -> AsyncIterator[SseEvent]:
+    """The events of `sse_events`, without the comments."""
+    async for item in stream:
+        if isinstance(item, SseEvent):
+            yield item
+
+
+async def read_events(url: str, headers: dict[str, str] | None = None) -> list[SseEvent]:
+    """Every event of a stream that ends by itself, read by a client of its own."""
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http,
+        http.stream("GET", url, headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        return [e async for e in only_events(sse_events(r.aiter_lines()))]
+
+
+async def run_events(base_url: str, run_id: str, after: str | None = None) -> list[SseEvent]:
+    """A run's event stream as an SSE client reads it (after the event id `after`, if given)."""
+    headers = {"Accept": "text/event-stream"}
+    if after is not None:
+        headers["Last-Event-ID"] = after
+    return await read_events(f"{base_url}/api/v1/runs/{run_id}/events", headers)
+
+
 class Run:
     """A run of 2 batches x 2 tasks, as the planner would announce it."""
 
@@ -183,6 +210,17 @@ class Run:
                 for b, ids in enumerate(self.tasks)
             ],
         )
+
+    def opened(self) -> list[StatusEvent]:
+        """Accepted, planned, batch 1 started: how the scenarios here begin."""
+        return [self.accepted(), self.planned(), *self.batch_started(0)]
+
+    def batch_started(self, b: int) -> list[StatusEvent]:
+        """Batch `b` started, both its tasks queued."""
+        return [BatchStarted(run_id=self.id, batch_index=b), self.queued(b, 0), self.queued(b, 1)]
+
+    def batch_completed(self, b: int, *, succeeded: bool = True) -> BatchCompleted:
+        return BatchCompleted(run_id=self.id, batch_index=b, succeeded=succeeded)
 
     def queued(self, b: int, p: int, attempt: int = 1) -> TaskQueued:
         return TaskQueued(

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 import pytest
 from commandcenter_contracts import (
-    BatchCompleted,
     BatchStarted,
     FailureCode,
     RunCancelled,
@@ -25,10 +23,9 @@ from commandcenter_contracts import (
 from gateway_support import (
     Client,
     Run,
-    SseEvent,
     publish_all,
+    run_events,
     run_view,
-    sse_events,
     stream_messages,
     tasks_of,
     wait_task,
@@ -44,17 +41,7 @@ pytestmark = pytest.mark.integration
 async def running_run(client: Client, js: JetStreamContext) -> Run:
     """Batch 1 running: task 0 running, task 1 queued; batch 2 pending."""
     run = Run()
-    await publish_all(
-        js,
-        [
-            run.accepted(),
-            run.planned(),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
-            run.started(0, 0),
-        ],
-    )
+    await publish_all(js, [*run.opened(), run.started(0, 0)])
     await wait_task(client, run.id, run.tasks[0][0], "task running", status="running")
     return run
 
@@ -131,7 +118,7 @@ async def test_after_a_cancel_only_real_task_outcomes_change_the_read_model(
             # events the planner or an executor sent before they heard of the cancel
             run.started(0, 1),
             TaskProgress(run_id=run.id, task_id=waiting, step="agent_started"),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=False),
+            run.batch_completed(0, succeeded=False),
             BatchStarted(run_id=run.id, batch_index=1),
             run.queued(1, 0),
             RunHalted(run_id=run.id, batch_index=0),
@@ -191,16 +178,9 @@ async def test_which_runs_can_be_cancelled(client: Client, js: JetStreamContext)
 
 
 async def test_the_event_stream_serves_a_killed_tasks_report_after_the_cancel(
-    live_url: str, js: JetStreamContext
+    live_url: str, live_client: Client, js: JetStreamContext
 ) -> None:
-    # Only the live server: a second client of the same app (the in-process test client)
-    # would run a second lifespan and share its PostgreSQL pool across event loops.
-    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
-        await _sse_scenario(live_url, client, js)  # type: ignore[arg-type]
-
-
-async def _sse_scenario(live_url: str, client: Client, js: JetStreamContext) -> None:
-    run = await running_run(client, js)
+    run = await running_run(live_client, js)
     await publish_all(
         js,
         [
@@ -208,22 +188,11 @@ async def _sse_scenario(live_url: str, client: Client, js: JetStreamContext) -> 
             TaskFailed(run_id=run.id, task_id=run.tasks[0][0], error_code=FailureCode.CANCELLED),
         ],
     )
-    await wait_view(client, run.id, "cancelled", status="cancelled")
-    url = f"{live_url}/api/v1/runs/{run.id}/events"
+    await wait_view(live_client, run.id, "cancelled", status="cancelled")
 
-    async def read(after: str | None = None) -> list[SseEvent]:
-        headers = {"Accept": "text/event-stream"}
-        if after is not None:
-            headers["Last-Event-ID"] = after
-        async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(30)) as http,
-            http.stream("GET", url, headers=headers) as r,
-        ):
-            return [e async for e in sse_events(r.aiter_lines()) if isinstance(e, SseEvent)]
-
-    everything = await read()
+    everything = await run_events(live_url, run.id)
     assert [e.event for e in everything][-2:] == ["run.cancelled", "task.failed"]
     # A client that stopped at the cancel gets the report, then the stream ends (no hang).
-    rest = await read(after=everything[-2].id)
+    rest = await run_events(live_url, run.id, after=everything[-2].id)
     assert [e.event for e in rest] == ["task.failed"]
-    assert await read(after=everything[-1].id) == []
+    assert await run_events(live_url, run.id, after=everything[-1].id) == []

@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from commandcenter.servers import PostgresServer
 from commandcenter_contracts import (
-    BatchCompleted,
     BatchIntegrated,
     BatchStarted,
     FailureCode,
@@ -29,6 +28,7 @@ from commandcenter_contracts import (
 )
 from gateway.resources import Resources
 from gateway_support import (
+    Client,
     Run,
     publish_all,
     run_view,
@@ -38,14 +38,11 @@ from gateway_support import (
     wait_view,
 )
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-Client = AsyncTestClient[Litestar]
 
 
 async def test_a_whole_run_is_projected(client: Client, js: JetStreamContext) -> None:
@@ -57,9 +54,7 @@ async def test_a_whole_run_is_projected(client: Client, js: JetStreamContext) ->
             run.accepted(),
             run.planned(),
             RunStarted(run_id=run.id),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
+            *run.batch_started(0),
             run.started(0, 0),
             TaskProgress(run_id=run.id, task_id=t[0][0], step="agent_started"),
         ],
@@ -82,15 +77,13 @@ async def test_a_whole_run_is_projected(client: Client, js: JetStreamContext) ->
             run.succeeded(0, 0),
             run.started(0, 1),
             run.succeeded(0, 1),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=True),
-            BatchStarted(run_id=run.id, batch_index=1),
-            run.queued(1, 0),
-            run.queued(1, 1),
+            run.batch_completed(0),
+            *run.batch_started(1),
             run.started(1, 0),
             run.succeeded(1, 0),
             run.started(1, 1),
             run.succeeded(1, 1),
-            BatchCompleted(run_id=run.id, batch_index=1, succeeded=True),
+            run.batch_completed(1),
             RunSucceeded(run_id=run.id),
         ],
     )
@@ -141,11 +134,7 @@ async def test_failures_halt_and_cancellations_are_projected(
     await publish_all(
         js,
         [
-            run.accepted(),
-            run.planned(),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
+            *run.opened(),
             run.started(0, 0),
             TaskFailed(
                 run_id=run.id,
@@ -155,7 +144,7 @@ async def test_failures_halt_and_cancellations_are_projected(
             ),
             run.started(0, 1),
             TaskFailed(run_id=run.id, task_id=t[0][1], error_code=FailureCode.CANCELLED),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=False),
+            run.batch_completed(0, succeeded=False),
             RunHalted(run_id=run.id, batch_index=0, failed_tasks=["1.1"]),
         ],
     )
@@ -376,9 +365,7 @@ async def test_integration_and_landing_are_projected_for_the_original_clients_to
         [
             accepted,
             run.planned(),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
+            *run.batch_started(0),
             run.started(0, 0),
             run.started(0, 1),
             # the second integration is reported first: the run's tip must not go back
@@ -393,7 +380,7 @@ async def test_integration_and_landing_are_projected_for_the_original_clients_to
             BatchIntegrated(
                 run_id=run.id, batch_index=0, integration_branch=branch, commit=tips[1]
             ),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=True),
+            run.batch_completed(0),
             PullRequestUpdated(run_id=run.id, pull_request=pr),
         ],
     )

@@ -7,12 +7,9 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from commandcenter_contracts import (
     AgentSpec,
-    BatchCompleted,
-    BatchStarted,
     FailureCode,
     RunCancelled,
     RunHalted,
@@ -27,8 +24,8 @@ from gateway_support import (
     Run,
     SseEvent,
     publish_all,
+    run_events,
     run_view,
-    sse_events,
     stream_messages,
     tasks_of,
     wait_task,
@@ -58,16 +55,12 @@ async def halted_run(client: Client, js: JetStreamContext) -> Run:
     await publish_all(
         js,
         [
-            run.accepted(),
-            run.planned(),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
+            *run.opened(),
             run.started(0, 0),
             run.succeeded(0, 0),
             run.started(0, 1),
             failed(run, 0, 1),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=False),
+            run.batch_completed(0, succeeded=False),
             RunHalted(run_id=run.id, batch_index=0, failed_tasks=[run.tasks[0][1]]),
         ],
     )
@@ -193,14 +186,10 @@ async def test_replay_failed_replays_every_failed_task_of_the_run(
     await publish_all(
         js,
         [
-            run.accepted(),
-            run.planned(),
-            BatchStarted(run_id=run.id, batch_index=0),
-            run.queued(0, 0),
-            run.queued(0, 1),
+            *run.opened(),
             failed(run, 0, 0, code=FailureCode.NO_CHANGES),
             failed(run, 0, 1, code=FailureCode.AGENT_FAILED),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=False),
+            run.batch_completed(0, succeeded=False),
             RunHalted(run_id=run.id, batch_index=0),
         ],
     )
@@ -259,13 +248,11 @@ async def test_a_new_attempt_reopens_the_task_its_batch_and_the_halted_run(
             failed(run, 0, 1, attempt=1, message="late"),
             run.started(0, 1, attempt=2),
             run.succeeded(0, 1, attempt=2),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=True),
-            BatchStarted(run_id=run.id, batch_index=1),
-            run.queued(1, 0),
-            run.queued(1, 1),
+            run.batch_completed(0),
+            *run.batch_started(1),
             run.succeeded(1, 0),
             run.succeeded(1, 1),
-            BatchCompleted(run_id=run.id, batch_index=1, succeeded=True),
+            run.batch_completed(1),
             RunSucceeded(run_id=run.id),
         ],
     )
@@ -277,29 +264,10 @@ async def test_a_new_attempt_reopens_the_task_its_batch_and_the_halted_run(
 
 
 async def test_the_event_stream_of_a_resumed_run_goes_past_its_halt(
-    live_url: str, js: JetStreamContext
+    live_url: str, live_client: Client, js: JetStreamContext
 ) -> None:
-    # Only the live server: a second client of the same app (the in-process test client)
-    # would run a second lifespan and share its PostgreSQL pool across event loops.
-    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
-        await _sse_scenario(live_url, client, js)  # type: ignore[arg-type]
-
-
-async def _sse_scenario(live_url: str, client: Client, js: JetStreamContext) -> None:
-    run = await halted_run(client, js)
-    url = f"{live_url}/api/v1/runs/{run.id}/events"
-
-    async def read(after: str | None = None) -> list[SseEvent]:
-        headers = {"Accept": "text/event-stream"}
-        if after is not None:
-            headers["Last-Event-ID"] = after
-        async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(30)) as http,
-            http.stream("GET", url, headers=headers) as r,
-        ):
-            return [e async for e in sse_events(r.aiter_lines()) if isinstance(e, SseEvent)]
-
-    halted = await read()
+    run = await halted_run(live_client, js)
+    halted = await run_events(live_url, run.id)
     assert halted[-1].event == "run.halted"  # nothing follows yet: the stream ends there
 
     await publish_all(
@@ -307,13 +275,13 @@ async def _sse_scenario(live_url: str, client: Client, js: JetStreamContext) -> 
         [
             run.queued(0, 1, attempt=2),
             run.succeeded(0, 1, attempt=2),
-            BatchCompleted(run_id=run.id, batch_index=0, succeeded=True),
+            run.batch_completed(0),
             RunSucceeded(run_id=run.id),
         ],
     )
 
     async def whole() -> list[SseEvent] | None:
-        events = await read()
+        events = await run_events(live_url, run.id)
         return events if events[-1].event == "run.succeeded" else None
 
     everything = await eventually(whole, what="the history to end with run.succeeded")
@@ -321,5 +289,5 @@ async def _sse_scenario(live_url: str, client: Client, js: JetStreamContext) -> 
     assert types.index("run.halted") < types.index("task.queued", types.index("run.halted"))
     assert json.loads(everything[-2].data)["succeeded"] is True
     # A client that saw the halt resumes from there and gets exactly the rest.
-    rest = await read(after=halted[-1].id)
+    rest = await run_events(live_url, run.id, after=halted[-1].id)
     assert [e.event for e in rest] == types[len(halted) :]

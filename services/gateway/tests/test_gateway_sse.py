@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import cc_bus
 import httpx
@@ -17,7 +16,7 @@ from commandcenter_contracts import (
     TaskProgress,
     subjects,
 )
-from gateway_support import Run, SseEvent, sse_events
+from gateway_support import Run, SseEvent, only_events, read_events, sse_events
 from nats.js import JetStreamContext
 
 from tests.support.polling import eventually
@@ -30,21 +29,6 @@ TIMEOUT = httpx.Timeout(30.0)
 async def publish(js: JetStreamContext, events: list[StatusEvent]) -> list[int]:
     """Publish and return the stream sequences the events got."""
     return [(await cc_bus.publish_status(js, event)).seq for event in events]
-
-
-async def only_events(stream: AsyncIterator[SseEvent | str]) -> AsyncIterator[SseEvent]:
-    async for item in stream:
-        if isinstance(item, SseEvent):
-            yield item
-
-
-async def read_all(url: str, headers: dict[str, str] | None = None) -> list[SseEvent]:
-    async with (
-        httpx.AsyncClient(timeout=TIMEOUT) as http,
-        http.stream("GET", url, headers=headers) as r,
-    ):
-        assert r.status_code == 200
-        return [e async for e in only_events(sse_events(r.aiter_lines()))]
 
 
 async def test_history_then_live_then_the_end(live_url: str, js: JetStreamContext) -> None:
@@ -113,19 +97,19 @@ async def test_reconnecting_with_last_event_id_gets_exactly_the_rest(
     seqs = await publish(js, sent)
     url = f"{live_url}/api/v1/runs/{run.id}/events"
 
-    full = await read_all(url)
+    full = await read_events(url)
     assert [e.id for e in full] == [str(s) for s in seqs]
 
     # A client that saw the first three, then lost the connection.
-    rest = await read_all(url, headers={"Last-Event-ID": full[2].id or ""})
+    rest = await read_events(url, headers={"Last-Event-ID": full[2].id or ""})
     assert [e.id for e in rest] == [e.id for e in full[3:]]
     assert [e.data for e in rest] == [e.data for e in full[3:]]
 
-    by_query = await read_all(f"{url}?last_event_id={full[5].id}")
+    by_query = await read_events(f"{url}?last_event_id={full[5].id}")
     assert [e.id for e in by_query] == [e.id for e in full[6:]]
 
     # Everything seen, the run is over: the stream ends at once, empty.
-    assert await read_all(url, headers={"Last-Event-ID": full[-1].id or ""}) == []
+    assert await read_events(url, headers={"Last-Event-ID": full[-1].id or ""}) == []
 
 
 async def test_idle_streams_get_keepalives_and_disconnects_remove_the_consumer(

@@ -1,8 +1,9 @@
 """The gateway application: `create_app(settings)` wires everything; nothing happens at import.
 
 Each feature is a slice with its own routes (`runs`, `control`, `dead_letters`, `events`,
-`plans`, `health`); handlers name what they use (`pool`, `js`, `nc`, `settings`) and get it
-from the dependencies declared here.
+`plans`, `health`); handlers name what they use (`pool`, `js`, `nc`, `settings`, or their
+slice's own: `control`, `starting`, `streams`, `after_seq`) and get it from the dependencies
+declared here.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from gateway.control import routes as control
+from gateway.control.context import Control
 from gateway.dead_letters import routes as dead_letters
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.events import routes as events
+from gateway.events.sse import Streams
 from gateway.health import routes as health
 from gateway.plans import routes as plans
 from gateway.resources import open_resources, provide_js, provide_nc, provide_pool
 from gateway.runs import routes as runs
+from gateway.runs.starting import Starting
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,11 @@ def create_app(settings: Settings) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "js": Provide(provide_js, sync_to_thread=False),
             "nc": Provide(provide_nc, sync_to_thread=False),
+            # each slice's own, built from the four above
+            "control": Provide(Control, sync_to_thread=False),
+            "starting": Provide(Starting, sync_to_thread=False),
+            "streams": Provide(Streams, sync_to_thread=False),
+            "after_seq": Provide(events.provide_after_seq, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
 import cc_bus
 import nats.errors
 from cc_taskrunner.agents import agent_names
@@ -25,16 +24,14 @@ from commandcenter_contracts import (
     subjects,
     to_builtins,
 )
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 
 from gateway import links
 from gateway.control import NAMESPACE
+from gateway.control.context import Control, allowed
 from gateway.control.queries import TaskRef, find_task, tasks_with_status
 from gateway.control.schemas import ReplayAccepted, ReplayRequest, ReplaysAccepted
-from gateway.domain_errors import Conflict, InvalidRequest, NotFound, Unavailable, describe
+from gateway.domain_errors import Conflict, InvalidRequest, Unavailable, describe
 from gateway.idempotency import Answer, Idempotency, request_hash
-from gateway.runs.queries import run_status
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +39,18 @@ R = TypeVar("R", ReplayAccepted, ReplaysAccepted)
 
 
 # --- rules ----------------------------------------------------------------------------------
+def run_refusal(run_id: str, status: str | None) -> str | None:
+    """Why no task of run `run_id`, in `status`, can be replayed, or None."""
+    if status == RunStatus.CANCELLED:
+        return f"run {run_id} was cancelled: a cancelled run is final, start a new run instead"
+    return None
+
+
 def replay_refusal(task: TaskRef) -> str | None:
     """Why `task` cannot be replayed now, or None."""
-    if task.run_status == RunStatus.CANCELLED:
-        return f"run {task.run_id} was cancelled: a cancelled run is final, start a new run instead"
+    refusal = run_refusal(task.run_id, task.run_status)
+    if refusal is not None:
+        return refusal
     if task.status not in TASK_REPLAYABLE:
         return (
             f"task {task.plan_task_id or task.task_id} is {task.status} (attempt {task.attempt}):"
@@ -114,61 +119,25 @@ def _idempotency(
 
 # --- use cases ------------------------------------------------------------------------------
 async def replay_task(
-    pool: asyncpg.Pool,
-    js: JetStreamContext,
-    nc: Client,
-    task_id: str,
-    body: ReplayRequest,
-    *,
-    key: str | None,
-    requested_by: str,
-    timeout_s: float,
+    control: Control, task_id: str, body: ReplayRequest, key: str | None, requested_by: str
 ) -> Answer[ReplayAccepted]:
     async def tasks() -> list[TaskRef]:
-        task = await find_task(pool, task_id)
-        if task is None:
-            raise NotFound(f"task {task_id[:100]}")
-        refusal = replay_refusal(task)
-        if refusal is not None:
-            raise Conflict(refusal)
-        return [task]
+        task = await find_task(control.pool, task_id)
+        return [allowed(task, f"task {task_id[:100]}", replay_refusal)]
 
     def shape(replays: list[ReplayAccepted]) -> ReplayAccepted:
         return replays[0]
 
-    return await _replay(
-        pool,
-        js,
-        nc,
-        _idempotency(key, "task", task_id, body, ReplayAccepted),
-        tasks,
-        shape,
-        body,
-        requested_by=requested_by,
-        timeout_s=timeout_s,
-    )
+    idempotency = _idempotency(key, "task", task_id, body, ReplayAccepted)
+    return await _replay(control, idempotency, tasks, shape, body, requested_by)
 
 
 async def replay_failed(
-    pool: asyncpg.Pool,
-    js: JetStreamContext,
-    nc: Client,
-    run_id: str,
-    body: ReplayRequest,
-    *,
-    key: str | None,
-    requested_by: str,
-    timeout_s: float,
+    control: Control, run_id: str, body: ReplayRequest, key: str | None, requested_by: str
 ) -> Answer[ReplaysAccepted]:
     async def tasks() -> list[TaskRef]:
-        status = await run_status(pool, run_id)
-        if status is None:
-            raise NotFound(f"run {run_id[:100]}")
-        if status == RunStatus.CANCELLED:
-            raise Conflict(
-                f"run {run_id} was cancelled: a cancelled run is final, start a new run instead"
-            )
-        found = await tasks_with_status(pool, run_id, TASK_REPLAYABLE)
+        await control.run_allowing(run_id, lambda status: run_refusal(run_id, status))
+        found = await tasks_with_status(control.pool, run_id, TASK_REPLAYABLE)
         if not found:
             raise Conflict(f"run {run_id} has no failed or cancelled task to replay")
         return found
@@ -176,40 +145,26 @@ async def replay_failed(
     def shape(replays: list[ReplayAccepted]) -> ReplaysAccepted:
         return ReplaysAccepted(run_id=run_id, replays=replays, count=len(replays))
 
-    return await _replay(
-        pool,
-        js,
-        nc,
-        _idempotency(key, "run", run_id, body, ReplaysAccepted),
-        tasks,
-        shape,
-        body,
-        requested_by=requested_by,
-        timeout_s=timeout_s,
-    )
+    idempotency = _idempotency(key, "run", run_id, body, ReplaysAccepted)
+    return await _replay(control, idempotency, tasks, shape, body, requested_by)
 
 
 async def _replay(
-    pool: asyncpg.Pool,
-    js: JetStreamContext,
-    nc: Client,
+    control: Control,
     idempotency: Idempotency[R],
     find_tasks: Callable[[], Awaitable[list[TaskRef]]],
     shape: Callable[[list[ReplayAccepted]], R],
     body: ReplayRequest,
-    *,
     requested_by: str,
-    timeout_s: float,
 ) -> Answer[R]:
     # The key first: after the first request, the task is no longer failed (it is being
     # replayed), yet the same key must still get the same answer, not a 409.
-    earlier = await idempotency.earlier(pool)
+    earlier = await idempotency.earlier(control.pool)
     if earlier is not None:
         return earlier
     overrides(body)  # a bad override is a 400 before anything else is looked at
     tasks = await find_tasks()
-    if not nc.is_connected:
-        raise Unavailable("NATS", "not connected; nothing was replayed")
+    control.require_nats("nothing was replayed")
     messages = [
         replay_message(
             t,
@@ -220,19 +175,23 @@ async def _replay(
         for t in tasks
     ]
     answer = shape([accepted(t, m) for t, m in zip(tasks, messages, strict=True)])
-    concurrent = await idempotency.claim(pool, tasks[0].run_id, answer)
+    concurrent = await idempotency.claim(control.pool, tasks[0].run_id, answer)
     if concurrent is not None:
         return concurrent
     try:
         for message in messages:
             await cc_bus.publish(
-                js, subjects.CONTROL_REPLAY, message, msg_id=message.request_id, timeout=timeout_s
+                control.js,
+                subjects.CONTROL_REPLAY,
+                message,
+                msg_id=message.request_id,
+                timeout=control.timeout_s,
             )
     except (nats.errors.Error, TimeoutError, OSError) as exc:
         reason = describe(exc)
         log.error("replay not requested: %s", reason, extra={"run_id": tasks[0].run_id})
         try:
-            await idempotency.release(pool)
+            await idempotency.release(control.pool)
         except Exception as db_exc:  # already answering 503; the log has both causes
             log.error("could not release the idempotency key: %s", db_exc)
         raise Unavailable("NATS", f"publishing failed ({reason})") from exc

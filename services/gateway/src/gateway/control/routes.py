@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-import asyncpg
 import msgspec
 from litestar import Response, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 
 from gateway.control import budget, cancel, replay
+from gateway.control.context import Control
 from gateway.control.schemas import (
     BudgetAccepted,
     BudgetRequest,
@@ -26,7 +24,6 @@ from gateway.control.schemas import (
 )
 from gateway.headers import IdempotencyKey, RequestedBy, requester
 from gateway.idempotency import Answer
-from gateway.settings import Settings
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -43,25 +40,13 @@ def _accepted(answer: Answer[T]) -> Response[T]:
 )
 async def replay_task(
     task_id: FromPath[str],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
+    control: NamedDependency[Control],
     data: JSONBody[ReplayRequest | None] = None,
     idempotency_key: IdempotencyKey = None,
     requested_by: RequestedBy = None,
 ) -> Response[ReplayAccepted]:
-    answer = await replay.replay_task(
-        pool,
-        js,
-        nc,
-        task_id,
-        data or ReplayRequest(),
-        key=idempotency_key,
-        requested_by=requester(requested_by),
-        timeout_s=settings.request_timeout_s,
-    )
-    return _accepted(answer)
+    body, who = data or ReplayRequest(), requester(requested_by)
+    return _accepted(await replay.replay_task(control, task_id, body, idempotency_key, who))
 
 
 @post(
@@ -72,25 +57,13 @@ async def replay_task(
 )
 async def replay_failed(
     run_id: FromPath[str],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
+    control: NamedDependency[Control],
     data: JSONBody[ReplayRequest | None] = None,
     idempotency_key: IdempotencyKey = None,
     requested_by: RequestedBy = None,
 ) -> Response[ReplaysAccepted]:
-    answer = await replay.replay_failed(
-        pool,
-        js,
-        nc,
-        run_id,
-        data or ReplayRequest(),
-        key=idempotency_key,
-        requested_by=requester(requested_by),
-        timeout_s=settings.request_timeout_s,
-    )
-    return _accepted(answer)
+    body, who = data or ReplayRequest(), requester(requested_by)
+    return _accepted(await replay.replay_failed(control, run_id, body, idempotency_key, who))
 
 
 @post(
@@ -101,22 +74,12 @@ async def replay_failed(
 )
 async def cancel_run(
     run_id: FromPath[str],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
+    control: NamedDependency[Control],
     data: JSONBody[CancelRequest | None] = None,
     requested_by: RequestedBy = None,
 ) -> CancelAccepted:
-    return await cancel.cancel_run(
-        pool,
-        js,
-        nc,
-        run_id,
-        reason=(data or CancelRequest()).reason,
-        requested_by=requester(requested_by),
-        timeout_s=settings.request_timeout_s,
-    )
+    reason = (data or CancelRequest()).reason
+    return await cancel.cancel_run(control, run_id, reason, requester(requested_by))
 
 
 @post(
@@ -128,19 +91,10 @@ async def cancel_run(
 async def set_budget(
     run_id: FromPath[str],
     data: JSONBody[BudgetRequest],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
+    control: NamedDependency[Control],
     requested_by: RequestedBy = None,
 ) -> BudgetAccepted:
-    return await budget.set_budget(
-        pool,
-        js,
-        nc,
-        run_id,
-        max_cost_usd=data.max_cost_usd,
-        requested_by=requester(requested_by),
-    )
+    return await budget.set_budget(control, run_id, data.max_cost_usd, requester(requested_by))
 
 
 ROUTES: list[ControllerRouterHandler] = [replay_task, replay_failed, cancel_run, set_budget]

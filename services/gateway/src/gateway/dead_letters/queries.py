@@ -7,6 +7,7 @@ import json
 import asyncpg
 
 from gateway.dead_letters.schemas import DeadLetterView
+from gateway.readmodel.sql import from_row
 
 
 async def list_dead_letters(
@@ -22,19 +23,6 @@ async def list_dead_letters(
         limit,
     )
     return [
-        DeadLetterView(
-            id=r["id"],
-            subject=r["subject"],
-            error_code=r["error_code"],
-            error=r["error"],
-            run_id=r["run_id"],
-            task_id=r["task_id"],
-            attempt=r["attempt"],
-            num_delivered=r["num_delivered"],
-            at=r["at"],
-            stream_seq=r["stream_seq"],
-            task=json.loads(r["task"]) if r["task"] is not None else None,
-            raw=r["raw"],
-        )
+        from_row(DeadLetterView, r, task=json.loads(r["task"]) if r["task"] is not None else None)
         for r in rows
     ]

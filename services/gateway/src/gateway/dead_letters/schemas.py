@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from gateway.readmodel.dead_letter_projector import Letter
 
-class DeadLetterView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    subject: str
-    """Where the original message was consumed from."""
-    error_code: str
-    error: str
-    run_id: str | None
-    task_id: str | None
-    attempt: int | None
-    num_delivered: int
-    at: datetime
+
+class DeadLetterView(Letter, frozen=True, kw_only=True):
     stream_seq: int
     """The letter's position in CC_DEAD."""
     task: dict[str, Any] | None

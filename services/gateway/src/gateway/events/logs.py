@@ -9,16 +9,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import msgspec
 from commandcenter_contracts import TASK_ENDED, log_decoder, subjects
 from litestar.response import ServerSentEventMessage
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.domain_errors import NotFound
 from gateway.events.queries import task_status
-from gateway.events.sse import keepalive, require_nats
+from gateway.events.sse import Streams, keepalive, require_nats
 from gateway.events.streams import follow, last_message
 from gateway.runs.queries import parse_run_id
 
@@ -37,18 +35,16 @@ class TaskLog:
     """The stream sequence of its newest line when asked (0: none yet)."""
 
 
-async def find_task_log(
-    js: JetStreamContext, nc: Client, pool: asyncpg.Pool, run_id: str, task_id: str
-) -> TaskLog:
+async def find_task_log(streams: Streams, run_id: str, task_id: str) -> TaskLog:
     """The task's log (`NotFound` for a task nobody knows, neither the stream nor the read
     model): checked before the answer starts."""
     rid = parse_run_id(run_id)
     if rid is None or not _TOKEN.match(task_id):
         raise NotFound(f"task {task_id[:100]} of run {run_id[:100]}")
-    require_nats(nc)
+    require_nats(streams.nc)
     subject = subjects.log_subject(str(rid), task_id)
-    last = await last_message(js, subjects.STREAM_LOGS, subject)
-    if last is None and await task_status(pool, str(rid), task_id) is None:
+    last = await last_message(streams.js, subjects.STREAM_LOGS, subject)
+    if last is None and await task_status(streams.pool, str(rid), task_id) is None:
         raise NotFound(f"task {task_id} of run {rid}")
     return TaskLog(str(rid), task_id, subject, (last.seq or 0) if last is not None else 0)
 
@@ -83,31 +79,26 @@ async def log_text(js: JetStreamContext, log: TaskLog) -> AsyncIterator[str]:
 
 
 async def log_events(
-    js: JetStreamContext,
-    pool: asyncpg.Pool,
-    log: TaskLog,
-    *,
-    after_seq: int,
-    keepalive_s: float,
+    streams: Streams, log: TaskLog, after_seq: int
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Live output until the task has finished and nothing more arrives."""
     last_sent = time.monotonic()
     messages = follow(
-        js,
+        streams.js,
         stream=subjects.STREAM_LOGS,
         subject=log.subject,
         after_seq=after_seq,
-        idle_s=min(LOG_IDLE_CHECK_S, keepalive_s),
+        idle_s=min(LOG_IDLE_CHECK_S, streams.keepalive_s),
     )
     async with contextlib.aclosing(messages):
         async for msg in messages:
             if msg is None:
                 status: str | None = None
                 with contextlib.suppress(Exception):  # DB down: keep following
-                    status = await task_status(pool, log.run_id, log.task_id)
+                    status = await task_status(streams.pool, log.run_id, log.task_id)
                 if status in TASK_ENDED:
                     return
-                if time.monotonic() - last_sent >= keepalive_s:
+                if time.monotonic() - last_sent >= streams.keepalive_s:
                     last_sent = time.monotonic()
                     yield keepalive()
                 continue

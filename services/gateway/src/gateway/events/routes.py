@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import asyncpg
 from litestar import MediaType, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, Stream
 from litestar.types import ControllerRouterHandler
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 
 from gateway.domain_errors import InvalidRequest
 from gateway.events import logs
-from gateway.events.sse import SSE_HEADERS
+from gateway.events.sse import SSE_HEADERS, Streams
 from gateway.events.status_stream import open_status_stream
-from gateway.settings import Settings
 
 LastEventIdHeader = Annotated[
     str | None,
@@ -47,24 +43,22 @@ def _after_seq(header: str | None, query: str | None) -> int:
     return value
 
 
+def provide_after_seq(
+    last_event_id_header: LastEventIdHeader = None, last_event_id: LastEventIdQuery = None
+) -> int:
+    """The `after_seq` of both streams' handlers, from the request."""
+    return _after_seq(last_event_id_header, last_event_id)
+
+
 @get(
     "/api/v1/runs/{run_id:str}/events",
     tags=["runs"],
     summary="The run's status events (Server-Sent Events), history first, then live",
 )
 async def run_events(
-    run_id: FromPath[str],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
-    last_event_id_header: LastEventIdHeader = None,
-    last_event_id: LastEventIdQuery = None,
+    run_id: FromPath[str], streams: NamedDependency[Streams], after_seq: NamedDependency[int]
 ) -> ServerSentEvent:
-    after = _after_seq(last_event_id_header, last_event_id)
-    stream = await open_status_stream(
-        js, nc, pool, run_id, after_seq=after, keepalive_s=settings.sse_keepalive_s
-    )
+    stream = await open_status_stream(streams, run_id, after_seq)
     return ServerSentEvent(stream, headers=SSE_HEADERS)
 
 
@@ -77,21 +71,14 @@ async def task_log(
     run_id: FromPath[str],
     task_id: FromPath[str],
     request: Request[Any, Any, Any],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
-    last_event_id_header: LastEventIdHeader = None,
-    last_event_id: LastEventIdQuery = None,
+    streams: NamedDependency[Streams],
+    after_seq: NamedDependency[int],
 ) -> Stream:
-    after = _after_seq(last_event_id_header, last_event_id)
-    log = await logs.find_task_log(js, nc, pool, run_id, task_id)
+    log = await logs.find_task_log(streams, run_id, task_id)
     if "text/event-stream" in request.headers.get("accept", ""):
-        events = logs.log_events(
-            js, pool, log, after_seq=after, keepalive_s=settings.sse_keepalive_s
-        )
+        events = logs.log_events(streams, log, after_seq)
         return ServerSentEvent(events, headers=SSE_HEADERS)
-    return Stream(logs.log_text(js, log), media_type=MediaType.TEXT)
+    return Stream(logs.log_text(streams.js, log), media_type=MediaType.TEXT)
 
 
 ROUTES: list[ControllerRouterHandler] = [run_events, task_log]

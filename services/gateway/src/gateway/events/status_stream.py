@@ -19,12 +19,11 @@ from commandcenter_contracts import (
     subjects,
 )
 from litestar.response import ServerSentEventMessage
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.domain_errors import NotFound
 from gateway.events.queries import run_exists
-from gateway.events.sse import keepalive, require_nats
+from gateway.events.sse import Streams, keepalive, require_nats
 from gateway.events.streams import follow, last_message
 from gateway.readmodel.projection import event_type
 from gateway.runs.queries import parse_run_id, run_status
@@ -45,29 +44,23 @@ def _status_type(data: bytes) -> str | None:
 
 
 async def open_status_stream(
-    js: JetStreamContext,
-    nc: Client,
-    pool: asyncpg.Pool,
-    run_id: str,
-    *,
-    after_seq: int,
-    keepalive_s: float,
+    streams: Streams, run_id: str, after_seq: int
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The stream to serve (`NotFound` for an unknown run): checked before the answer starts."""
     rid = parse_run_id(run_id)
     if rid is None:
         raise NotFound(f"run {run_id[:100]}")
-    require_nats(nc)
+    require_nats(streams.nc)
     subject = subjects.status_subject(str(rid))
-    last = await last_message(js, subjects.STREAM_STATUS, subject)
-    if last is None and not await run_exists(pool, str(rid)):
+    last = await last_message(streams.js, subjects.STREAM_STATUS, subject)
+    if last is None and not await run_exists(streams.pool, str(rid)):
         raise NotFound(f"run {rid}")
     seen_end = last is not None and (last.seq or 0) <= after_seq
     if seen_end and last is not None and _status_type(last.data or b"") in RUN_TERMINAL_TYPES:
         # The client has seen the run's end already: nothing will ever follow.
         return _nothing()
-    ended = after_seq > 0 and await _has_ended(pool, str(rid))
-    return _follow_run(js, subject, after_seq, keepalive_s, ended=ended)
+    ended = after_seq > 0 and await _has_ended(streams.pool, str(rid))
+    return _follow_run(streams.js, subject, after_seq, streams.keepalive_s, ended=ended)
 
 
 async def _nothing() -> AsyncIterator[ServerSentEventMessage]:

@@ -37,11 +37,13 @@ RETURNING 1
 """
 
 
-class LetterRow(msgspec.Struct, frozen=True, kw_only=True):
-    """A `dead_letters` row but its `stream_seq` (the delivery's): the fields are the columns."""
+class Letter(msgspec.Struct, frozen=True, kw_only=True):
+    """What a dead letter says about itself, as the read model records it and the listing
+    (`DeadLetterView`) shows it: the fields are `dead_letters` columns."""
 
     id: str
     subject: str
+    """Where the original message was consumed from."""
     error_code: str
     error: str
     run_id: str | None
@@ -49,6 +51,11 @@ class LetterRow(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int | None
     num_delivered: int
     at: datetime
+
+
+class LetterRow(Letter, frozen=True, kw_only=True):
+    """A `dead_letters` row but its `stream_seq` (the delivery's): the fields are the columns."""
+
     task: str | None
     """The task message as JSON text."""
     raw: str | None

@@ -132,6 +132,24 @@ def _json_text(value: Any) -> str:
     return encode(value).decode()
 
 
+def accepted_run(event: RunAccepted) -> dict[str, Any]:
+    """The columns of a run's row that its `run.accepted` sets: written by the start request
+    (first) and by the projector (for runs it did not start, and after a rebuild)."""
+    return {
+        "mode": event.mode,
+        "plan_path": event.plan_path,
+        "repo": event.repo,
+        "agent": event.agent,
+        "selection": _json_text(event.selection),
+        "requested_by": event.requested_by,
+        "base_ref": event.base_ref,
+        "integration_branch": event.integration_branch,
+        "merge_style": event.merge_style,
+        "land": event.land,
+        "max_cost_usd": event.max_cost_usd,
+    }
+
+
 def statements(event: StatusEvent, seq: int) -> list[Statement]:
     """What `event` (at stream sequence `seq`) changes, after its event row is inserted."""
     run = run_uuid(event.run_id)
@@ -180,24 +198,7 @@ def _run_statements(event: _RunEvent, run: uuid.UUID, seq: int) -> list[Statemen
     at: datetime = event.at
     match event:
         case RunAccepted():
-            return [
-                Statement.of(
-                    INSERT_RUN,
-                    run_id=run,
-                    mode=event.mode,
-                    plan_path=event.plan_path,
-                    repo=event.repo,
-                    agent=event.agent,
-                    selection=_json_text(event.selection),
-                    requested_by=event.requested_by,
-                    at=at,
-                    base_ref=event.base_ref,
-                    integration_branch=event.integration_branch,
-                    merge_style=event.merge_style,
-                    land=event.land,
-                    max_cost_usd=event.max_cost_usd,
-                )
-            ]
+            return [Statement.of(INSERT_RUN, run_id=run, at=at, **accepted_run(event))]
         case RunPlanned():
             return _planned(event, run, seq)
         case RunStarted():

@@ -1,4 +1,4 @@
-"""Named parameters for asyncpg, which only knows `$1, $2, …`.
+"""Named parameters for asyncpg, which only knows `$1, $2, …`, and rows back into structs.
 
     sql, args = bind("UPDATE runs SET error = :error WHERE id = :run_id", run_id=rid, error=e)
     await conn.execute(sql, *args)
@@ -6,6 +6,8 @@
 `:name` becomes `$n` (the same name, the same `$n`); `::type` casts and quoted literals are left
 alone. Each statement text is compiled once and remembered; the values must name exactly the
 statement's parameters.
+
+    view = from_row(BatchView, row, tasks=tasks)
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 """A connection of its own or one taken from the pool: either runs a statement."""
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 # A quoted literal (kept as it is) or a `:name` that is not the second half of a `::` cast.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
@@ -59,3 +64,9 @@ def bind_many(sql: str, rows: Iterable[Mapping[str, Any]]) -> tuple[str, list[tu
     """`(statement with $n, rows of args)` for `conn.executemany`."""
     text, names = compile_named(sql)
     return text, [_args(sql, names, row) for row in rows]
+
+
+def from_row(cls: type[S], row: asyncpg.Record, **computed: Any) -> S:
+    """A `cls` whose fields are the row's columns of the same names, but those `computed`."""
+    columns = {name: row[name] for name in cls.__struct_fields__ if name not in computed}
+    return cls(**columns, **computed)

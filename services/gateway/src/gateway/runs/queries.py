@@ -7,20 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
-from commandcenter_contracts import (
-    BatchStatus,
-    ExecutionMode,
-    LandMode,
-    MergeStyle,
-    RunStatus,
-    TaskStatus,
-)
+from commandcenter_contracts import BatchStatus, RunAccepted, RunStatus, TaskStatus
 
-from gateway.readmodel.sql import Connection, bind
+from gateway.readmodel.projection import accepted_run
+from gateway.readmodel.sql import Connection, bind, from_row
 from gateway.runs.schemas import (
     BatchView,
     PullRequestView,
@@ -45,22 +37,6 @@ def parse_run_id(value: str) -> uuid.UUID | None:
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
-class NewRun:
-    id: str
-    mode: ExecutionMode
-    plan_path: str
-    repo: str
-    agent: str
-    selection: dict[str, Any]
-    requested_by: str
-    base_ref: str = "HEAD"
-    integration_branch: str = ""
-    merge_style: MergeStyle = MergeStyle.SQUASH
-    land: LandMode = LandMode.BRANCH
-    max_cost_usd: float | None = None
-
-
 _INSERT_RUN = """
 INSERT INTO runs (id, status, mode, plan_path, repo, agent, selection, requested_by,
                   base_ref, integration_branch, merge_style, land, max_cost_usd)
@@ -69,22 +45,11 @@ VALUES (:id, :status, :mode, :plan_path, :repo, :agent, :selection::jsonb, :requ
 """
 
 
-async def insert_run(conn: Connection, run: NewRun) -> None:
+async def insert_run(conn: Connection, accepted: RunAccepted) -> None:
+    """The run's row, as the start request records it before announcing `accepted`."""
+    columns = accepted_run(accepted)
     sql, args = bind(
-        _INSERT_RUN,
-        id=uuid.UUID(run.id),
-        status=RunStatus.ACCEPTED,
-        mode=run.mode,
-        plan_path=run.plan_path,
-        repo=run.repo,
-        agent=run.agent,
-        selection=json.dumps(run.selection),
-        requested_by=run.requested_by,
-        base_ref=run.base_ref,
-        integration_branch=run.integration_branch,
-        merge_style=run.merge_style,
-        land=run.land,
-        max_cost_usd=run.max_cost_usd,
+        _INSERT_RUN, id=uuid.UUID(accepted.run_id), status=RunStatus.ACCEPTED, **columns
     )
     await conn.execute(sql, *args)
 
@@ -137,27 +102,13 @@ async def list_runs(pool: asyncpg.Pool, *, status: str | None, limit: int) -> li
             for row in await conn.fetch(_COUNTS_SQL, [r["id"] for r in rows]):
                 tallies[row["run_id"]].extend([row["status"]] * row["n"])
     return [
-        RunSummary(
+        from_row(
+            RunSummary,
+            r,
             id=str(r["id"]),
             execution_id=str(r["id"]),
-            status=r["status"],
-            mode=r["mode"],
-            plan_path=r["plan_path"],
-            repo=r["repo"],
-            agent=r["agent"],
-            requested_by=r["requested_by"],
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-            finished_at=r["finished_at"],
-            error=r["error"],
             counts=_counts(tallies[r["id"]]),
-            base_ref=r["base_ref"],
-            integration_branch=r["integration_branch"],
-            integration_commit=r["integration_commit"],
-            land=r["land"],
             pull_request=_pull_request(r["pull_request"]),
-            cost_usd=r["cost_usd"],
-            max_cost_usd=r["max_cost_usd"],
         )
         for r in rows
     ]
@@ -171,32 +122,13 @@ def _pull_request(raw: str | None) -> PullRequestView | None:
 
 
 def _task_view(row: asyncpg.Record) -> TaskView:
-    return TaskView(
-        task_id=row["task_id"],
-        plan_task_id=row["plan_task_id"],
-        title=row["title"],
-        status=row["status"],
-        attempt=row["attempt"],
-        branch=row["branch"],
-        commit=row["commit"],
-        pushed=row["pushed"],
-        integrated_commit=row["integrated_commit"],
-        cost_usd=row["cost_usd"],
-        tokens=TokenCounts(
-            input=row["input_tokens"],
-            output=row["output_tokens"],
-            cache_read=row["cache_read_tokens"],
-            cache_creation=row["cache_creation_tokens"],
-        ),
-        turns=row["turns"],
-        model=row["model"],
-        fix_rounds=row["fix_rounds"],
-        step=row["step"],
-        error_code=row["error_code"],
-        error=row["error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
+    tokens = TokenCounts(
+        input=row["input_tokens"],
+        output=row["output_tokens"],
+        cache_read=row["cache_read_tokens"],
+        cache_creation=row["cache_creation_tokens"],
     )
+    return from_row(TaskView, row, tokens=tokens)
 
 
 async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
@@ -216,20 +148,7 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
     tasks_by_batch: dict[int | None, list[TaskView]] = defaultdict(list)
     for row in task_rows:
         tasks_by_batch[row["batch_index"]].append(_task_view(row))
-    batches = [
-        BatchView(
-            index=b["index"],
-            phase=b["phase"],
-            number=b["number"],
-            title=b["title"],
-            status=b["status"],
-            started_at=b["started_at"],
-            finished_at=b["finished_at"],
-            integrated_commit=b["integrated_commit"],
-            tasks=tasks_by_batch.pop(b["index"], []),
-        )
-        for b in batch_rows
-    ]
+    batches = [from_row(BatchView, b, tasks=tasks_by_batch.pop(b["index"], [])) for b in batch_rows]
     # Tasks whose batch was never announced (their run.planned was not seen): still shown.
     for index in sorted(tasks_by_batch, key=lambda i: (i is None, i or 0)):
         batches.append(
@@ -246,29 +165,13 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
             )
         )
     selection = json.loads(run["selection"]) if run["selection"] else {}
-    return RunView(
+    return from_row(
+        RunView,
+        run,
         id=str(run["id"]),
         execution_id=str(run["id"]),
-        status=run["status"],
-        mode=run["mode"],
-        plan_path=run["plan_path"],
-        repo=run["repo"],
-        agent=run["agent"],
-        requested_by=run["requested_by"],
         selection={str(k): (None if v is None else str(v)) for k, v in selection.items()},
-        created_at=run["created_at"],
-        updated_at=run["updated_at"],
-        finished_at=run["finished_at"],
-        error=run["error"],
         batches=batches,
         counts=_counts([row["status"] for row in task_rows]),
-        base_ref=run["base_ref"],
-        integration_branch=run["integration_branch"],
-        integration_commit=run["integration_commit"],
-        merge_style=run["merge_style"],
-        land=run["land"],
-        landed_commit=run["landed_commit"],
         pull_request=_pull_request(run["pull_request"]),
-        cost_usd=run["cost_usd"],
-        max_cost_usd=run["max_cost_usd"],
     )

@@ -36,6 +36,24 @@ from gateway.runs.schemas import RunRequest
 _URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
 
 
+_ANNOUNCED = (
+    "run_id",
+    "mode",
+    "plan_path",
+    "selection",
+    "repo",
+    "requested_by",
+    "base_ref",
+    "integration_branch",
+    "merge_style",
+    "land",
+    "max_cost_usd",
+)
+"""What the planner's order (`PhaseStartRequested`) says as the run's announcement
+(`RunAccepted`) does: every field of the announcement but its own (its event id and time) and
+the agent (a name there, the whole spec in the order)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PreparedRun:
     """Everything needed to record and start one run."""
@@ -182,31 +200,9 @@ def prepare_run(
 
     run_id = run_id or new_id()
     integration_branch = _integration_branch(request, run_id)
-    phase_start = PhaseStartRequested(
-        event_id=new_id(),
-        run_id=run_id,
-        plan_path=str(plan_path),
-        plan=plan,
-        selection=selection,
-        mode=mode,
-        repo=repo,
-        base_ref=request.base_ref,
-        remote=request.remote,
-        agent=agent,
-        timeout_s=request.timeout_s,
-        continue_on_failure=request.continue_on_failure,
-        requested_by=requested_by,
-        integration_branch=integration_branch,
-        merge_style=request.merge_style,
-        land=request.land,
-        fix_rounds=request.fix_rounds,
-        max_turns=request.max_turns,
-        allowed_tools=check_tool_rules(request.allowed_tools),
-        max_cost_usd=request.max_cost_usd,
-    )
     accepted = RunAccepted(
         run_id=run_id,
-        mode=phase_start.mode,
+        mode=mode,
         plan_path=str(plan_path),
         selection=selection,
         repo=repo,
@@ -217,6 +213,18 @@ def prepare_run(
         merge_style=request.merge_style,
         land=request.land,
         max_cost_usd=request.max_cost_usd,
+    )
+    phase_start = PhaseStartRequested(
+        event_id=new_id(),
+        plan=plan,
+        remote=request.remote,
+        agent=agent,
+        timeout_s=request.timeout_s,
+        continue_on_failure=request.continue_on_failure,
+        fix_rounds=request.fix_rounds,
+        max_turns=request.max_turns,
+        allowed_tools=check_tool_rules(request.allowed_tools),
+        **{name: getattr(accepted, name) for name in _ANNOUNCED},
     )
     return PreparedRun(
         run_id=run_id,

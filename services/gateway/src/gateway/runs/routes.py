@@ -10,28 +10,17 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 
 from gateway.headers import IdempotencyKey, RequestedBy, requester
 from gateway.runs import compat, viewing
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
-from gateway.runs.starting import start_run
-from gateway.settings import Settings
+from gateway.runs.starting import Starting, start_run
 
 
 async def _start(
-    pool: asyncpg.Pool,
-    js: JetStreamContext,
-    nc: Client,
-    settings: Settings,
-    request: RunRequest,
-    key: str | None,
-    requested_by: str | None,
+    starting: Starting, request: RunRequest, key: str | None, requested_by: str | None
 ) -> Response[RunCreated]:
-    answer = await start_run(
-        pool, js, nc, settings, request, idempotency_key=key, requested_by=requester(requested_by)
-    )
+    answer = await start_run(starting, request, key, requester(requested_by))
     headers = {"Location": answer.body.links.self, **answer.headers}
     return Response(answer.body, status_code=HTTP_202_ACCEPTED, headers=headers)
 
@@ -39,14 +28,11 @@ async def _start(
 @post("/api/v1/runs", status_code=HTTP_202_ACCEPTED, tags=["runs"], summary="Start a run")
 async def create_run(
     data: JSONBody[RunRequest],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
+    starting: NamedDependency[Starting],
     idempotency_key: IdempotencyKey = None,
     requested_by: RequestedBy = None,
 ) -> Response[RunCreated]:
-    return await _start(pool, js, nc, settings, data, idempotency_key, requested_by)
+    return await _start(starting, data, idempotency_key, requested_by)
 
 
 @post(
@@ -57,15 +43,11 @@ async def create_run(
 )
 async def autonomous_start(
     data: JSONBody[AutonomousStartRequest],
-    pool: NamedDependency[asyncpg.Pool],
-    js: NamedDependency[JetStreamContext],
-    nc: NamedDependency[Client],
-    settings: NamedDependency[Settings],
+    starting: NamedDependency[Starting],
     idempotency_key: IdempotencyKey = None,
     requested_by: RequestedBy = None,
 ) -> Response[RunCreated]:
-    request = data.to_run_request()
-    return await _start(pool, js, nc, settings, request, idempotency_key, requested_by)
+    return await _start(starting, data.to_run_request(), idempotency_key, requested_by)
 
 
 @get("/api/v1/runs", tags=["runs"], summary="Runs, newest first")

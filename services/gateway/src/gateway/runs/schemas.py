@@ -89,17 +89,10 @@ class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     (`land: "merge"`); absent or `false` keeps the integration branch (`land: "branch"`)."""
 
     def to_run_request(self) -> RunRequest:
-        return RunRequest(
-            plan_path=self.plan_path,
-            start_batch=self.start_batch,
-            end_batch=self.end_batch,
-            phase=self.phase,
-            execution_mode=self.execution_mode,
-            repo=self.repo,
-            base_ref=self.base_ref,
-            agent=self.agent,
-            land=LandMode.MERGE if self.auto_merge else LandMode.BRANCH,
-        )
+        # Every field but `auto_merge` is the canonical request's field of the same name.
+        fields = msgspec.structs.asdict(self)
+        land = LandMode.MERGE if fields.pop("auto_merge") else LandMode.BRANCH
+        return RunRequest(**fields, land=land)
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -178,7 +171,9 @@ class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
     total: int = 0
 
 
-class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+class RunBasics(msgspec.Struct, frozen=True, kw_only=True):
+    """The first fields of a run in the list and in its view."""
+
     id: str
     execution_id: str
     status: str
@@ -187,6 +182,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     repo: str
     agent: str
     requested_by: str
+
+
+class RunSummary(RunBasics, frozen=True, kw_only=True):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -202,15 +200,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     max_cost_usd: float | None
 
 
-class RunView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    execution_id: str
-    status: str
-    mode: str
-    plan_path: str
-    repo: str
-    agent: str
-    requested_by: str
+class RunView(RunBasics, frozen=True, kw_only=True):
     selection: dict[str, str | None]
     created_at: datetime
     updated_at: datetime

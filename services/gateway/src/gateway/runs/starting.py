@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 import asyncpg
 import cc_bus
 import nats.errors
-from commandcenter_contracts import RunStatus, subjects, to_builtins
+from commandcenter_contracts import RunStatus, subjects
+from litestar.di import NamedDependency
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -29,6 +31,19 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Starting:
+    """What starting a run takes: the read model (the run's row, the Idempotency-Key),
+    JetStream and the NATS client (the announcement), the settings (where plans are, the
+    default agent, how long a publish may take). Its fields are the dependencies of the same
+    names: handlers get one per request (`Provide(Starting)`)."""
+
+    pool: NamedDependency[asyncpg.Pool]
+    js: NamedDependency[JetStreamContext]
+    nc: NamedDependency[Client]
+    settings: NamedDependency[Settings]
+
+
 def _created(prepared: PreparedRun) -> RunCreated:
     return RunCreated(
         id=prepared.run_id,
@@ -40,38 +55,14 @@ def _created(prepared: PreparedRun) -> RunCreated:
     )
 
 
-def _new_run(prepared: PreparedRun, requested_by: str) -> queries.NewRun:
-    accepted = prepared.accepted
-    selection = to_builtins(prepared.selection)
-    assert isinstance(selection, dict)
-    return queries.NewRun(
-        id=prepared.run_id,
-        mode=accepted.mode,
-        plan_path=accepted.plan_path,
-        repo=accepted.repo,
-        agent=accepted.agent,
-        selection=selection,
-        requested_by=requested_by,
-        base_ref=accepted.base_ref,
-        integration_branch=accepted.integration_branch,
-        merge_style=accepted.merge_style,
-        land=accepted.land,
-        max_cost_usd=accepted.max_cost_usd,
-    )
-
-
 async def start_run(
-    pool: asyncpg.Pool,
-    js: JetStreamContext,
-    nc: Client,
-    settings: Settings,
+    starting: Starting,
     request: RunRequest,
-    *,
     idempotency_key: str | None = None,
     requested_by: str = "anonymous",
 ) -> Answer[RunCreated]:
     idempotency = Idempotency(idempotency_key, request_hash(request), RunCreated)
-    earlier = await idempotency.earlier(pool)
+    earlier = await idempotency.earlier(starting.pool)
     if earlier is not None:
         return earlier
 
@@ -79,37 +70,37 @@ async def start_run(
     prepared = await asyncio.to_thread(
         prepare_run,
         request,
-        plan_root=settings.plan_root,
-        default_agent=settings.default_agent,
+        plan_root=starting.settings.plan_root,
+        default_agent=starting.settings.default_agent,
         requested_by=requested_by,
     )
-    if not nc.is_connected:
+    if not starting.nc.is_connected:
         raise Unavailable("NATS", "not connected; no run was started")
 
     created = _created(prepared)
-    async with pool.acquire() as conn, conn.transaction():
+    async with starting.pool.acquire() as conn, conn.transaction():
         concurrent = await idempotency.claim(conn, prepared.run_id, created)
         if concurrent is not None:
             return concurrent
-        await queries.insert_run(conn, _new_run(prepared, requested_by))
+        await queries.insert_run(conn, prepared.accepted)
 
     try:
-        await cc_bus.publish_status(js, prepared.accepted)
+        await cc_bus.publish_status(starting.js, prepared.accepted)
         await cc_bus.publish(
-            js,
+            starting.js,
             subjects.PHASE_START,
             prepared.phase_start,
             msg_id=prepared.run_id,
-            timeout=settings.request_timeout_s,
+            timeout=starting.settings.request_timeout_s,
         )
     except (nats.errors.Error, TimeoutError, OSError) as exc:
         reason = describe(exc)
         log.error("run not started: %s", reason, extra={"run_id": prepared.run_id})
         try:
             await queries.mark_run_not_started(
-                pool, prepared.run_id, f"not started: NATS publish failed ({reason})"
+                starting.pool, prepared.run_id, f"not started: NATS publish failed ({reason})"
             )
-            await idempotency.release(pool)
+            await idempotency.release(starting.pool)
         except Exception as db_exc:  # already answering 503; the log has both causes
             log.error("could not mark run not started: %s", db_exc)
         raise Unavailable("NATS", f"publishing failed ({reason}); no run was started") from exc
