@@ -1,8 +1,9 @@
-"""Test helpers for cc_taskrunner: a recording event sink and task factories."""
+"""Test helpers for cc_taskrunner: a recording event sink, task factories, a runner harness.
+What the executors' tests share with these (agents, steps, failures) is in
+tests/support/executors.py."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,17 @@ from cc_taskrunner import (
     AgentContext,
     AgentResult,
     GitIdentity,
+    PlanFollowerAgent,
     RunnerSettings,
     TaskRunner,
     WorktreeIsolation,
     default_agents,
 )
-from cc_taskrunner.ports import Agent
-from commandcenter.gitfixtures import GitSandbox
+from cc_taskrunner.ports import Agent, Isolation
+from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter_contracts import AgentSpec, LogLine, StatusEvent, TaskDispatched, new_id
 
-FENCE = "```"
-PYTHON = sys.executable
+from tests.support.executors import FENCE
 
 
 def create_body(path: str, content: str) -> str:
@@ -30,6 +31,17 @@ def create_body(path: str, content: str) -> str:
         f"**Files:**\n- Create: {path}\n\n**Implementation:**\nCreate the file.\n\n"
         f"Create `{path}`:\n{FENCE}\n{content}\n{FENCE}\n"
     )
+
+
+# A parent that starts a sleeping child, records both pids in argv[1], then sleeps itself.
+PROCESS_TREE = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"{os.getpid()} {child.pid}")
+print("started", flush=True)
+time.sleep(300)
+"""
 
 
 def make_task(sandbox: GitSandbox, **overrides: Any) -> TaskDispatched:
@@ -50,13 +62,11 @@ def make_task(sandbox: GitSandbox, **overrides: Any) -> TaskDispatched:
     return TaskDispatched(**fields)
 
 
-def command(*argv: str) -> AgentSpec:
-    return AgentSpec(name="command", argv=list(argv))
-
-
-def python_agent(script: str, *args: str) -> AgentSpec:
-    """A `command` agent running a Python snippet (argv, no shell)."""
-    return command(PYTHON, "-c", script, *args)
+def sandbox_without_remote(path: Path) -> GitSandbox:
+    """A sandbox whose repository has no `origin`: nothing to push to."""
+    sandbox = make_git_sandbox(path)
+    git(sandbox.repo, "remote", "remove", "origin")
+    return sandbox
 
 
 @dataclass
@@ -108,6 +118,10 @@ class Harness:
     worktree_root: Path
     agents: dict[str, Agent]
 
+    def runner_on(self, isolation: Isolation) -> TaskRunner:
+        """A runner with the same agents, sink and settings on another isolation."""
+        return TaskRunner(isolation, self.agents, self.sink, self.settings)
+
 
 def make_harness(
     tmp_path: Path, *, agents: dict[str, Agent] | None = None, **settings: Any
@@ -124,9 +138,11 @@ def make_harness(
     return Harness(TaskRunner(isolation, all_agents, sink, config), sink, config, root, all_agents)
 
 
+def counting_harness(tmp_path: Path) -> tuple[Harness, CountingAgent]:
+    """A harness whose plan-follower counts its runs."""
+    counting = CountingAgent(PlanFollowerAgent())
+    return make_harness(tmp_path, agents={"plan-follower": counting}), counting
+
+
 def is_empty_dir(path: Path) -> bool:
     return not any(path.iterdir())
-
-
-def exists(path: Path) -> bool:
-    return path.exists()

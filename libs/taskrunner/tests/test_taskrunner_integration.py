@@ -8,18 +8,20 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from cc_taskrunner import FreshCloneIsolation, GitIdentity, TaskRunner, build_prompt, parse_trailers
+from cc_taskrunner import FreshCloneIsolation, GitIdentity, build_prompt, parse_trailers
 from cc_taskrunner.integration import IntegrationTarget, move, read_tip
 from cc_taskrunner.workspace import LocalWorkspace
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
-from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskFailed, TaskSucceeded
+from commandcenter.gitfixtures import GitSandbox, git
+from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskSucceeded
 from taskrunner_support import (
-    CountingAgent,
+    counting_harness,
     create_body,
     make_harness,
     make_task,
-    python_agent,
+    sandbox_without_remote,
 )
+
+from tests.support.executors import failed_with, python_agent
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +46,6 @@ def _task(
 
 def _succeeded(outcome: object) -> TaskSucceeded:
     assert isinstance(outcome, TaskSucceeded), outcome
-    return outcome
-
-
-def _failed(outcome: object, code: FailureCode) -> TaskFailed:
-    assert isinstance(outcome, TaskFailed), outcome
-    assert outcome.error_code is code, outcome.message
     return outcome
 
 
@@ -107,7 +103,7 @@ async def test_a_clash_with_the_integration_tip_asks_for_a_rework_naming_the_fil
 
     redo = msgspec.structs.replace(second, attempt=2)
     outcome = await harness.runner.run(redo, base_attempt=1)  # its pushed work is recovered
-    failed = _failed(outcome, FailureCode.MERGE_CONFLICT)
+    failed = failed_with(outcome, FailureCode.MERGE_CONFLICT)
     assert failed.rework is not None
     assert failed.rework.reason == "conflict"
     assert failed.rework.files == ["shared.txt"]
@@ -135,7 +131,7 @@ async def test_checks_that_fail_only_on_the_combined_tree_never_reach_the_branch
     )
     _succeeded(await harness.runner.run(msgspec.structs.replace(second, integration_branch="")))
     redo = msgspec.structs.replace(second, attempt=2)
-    failed = _failed(
+    failed = failed_with(
         await harness.runner.run(redo, base_attempt=1), FailureCode.VERIFICATION_FAILED
     )
     assert failed.rework is not None and failed.rework.reason == "combined_checks"
@@ -147,8 +143,7 @@ async def test_checks_that_fail_only_on_the_combined_tree_never_reach_the_branch
 async def test_a_redelivered_task_that_was_integrated_is_not_integrated_again(
     git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
-    counting = CountingAgent(make_harness(tmp_path).agents["plan-follower"])
-    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    harness, counting = counting_harness(tmp_path)
     task = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
     one = _succeeded(await harness.runner.run(task))
     # The executor died after the push, before the ack: the message comes back as attempt 2.
@@ -175,8 +170,7 @@ async def test_merge_style_lands_a_merge_commit_with_the_task_branch_as_second_p
 async def test_a_repository_without_a_remote_keeps_the_integration_branch_locally(
     tmp_path: Path,
 ) -> None:
-    sandbox = make_git_sandbox(tmp_path / "git")
-    git(sandbox.repo, "remote", "remove", "origin")
+    sandbox = sandbox_without_remote(tmp_path / "git")
     harness = make_harness(tmp_path)
     one = _succeeded(await harness.runner.run(_task(sandbox, "1.1", "a.txt", "a")))
     two = _succeeded(
@@ -192,11 +186,9 @@ async def test_a_repository_without_a_remote_keeps_the_integration_branch_locall
 async def test_a_fresh_clone_of_a_local_repository_without_a_remote_integrates_into_it(
     tmp_path: Path,
 ) -> None:
-    sandbox = make_git_sandbox(tmp_path / "git")
-    git(sandbox.repo, "remote", "remove", "origin")
-    harness = make_harness(tmp_path)
+    sandbox = sandbox_without_remote(tmp_path / "git")
     isolation = FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost"))
-    runner = TaskRunner(isolation, harness.agents, harness.sink, harness.settings)
+    runner = make_harness(tmp_path).runner_on(isolation)
     one = _succeeded(await runner.run(_task(sandbox, "1.1", "a.txt", "a")))
     assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == one.integrated_commit
 

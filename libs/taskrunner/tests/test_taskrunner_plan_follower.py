@@ -15,8 +15,10 @@ from cc_taskrunner.agents.plan_follower import (
     safe_target,
 )
 from cc_taskrunner.ports import AgentContext, LogStream
-from commandcenter_contracts import FailureCode, TaskDispatched
-from taskrunner_support import FENCE, create_body, is_empty_dir
+from commandcenter_contracts import FailureCode
+from taskrunner_support import create_body, is_empty_dir
+
+from tests.support.executors import FENCE, task_for
 
 FIXTURE = Path(__file__).parents[3] / "tests" / "fixtures" / "plans" / "cc4-benchmark-2-tasks.md"
 
@@ -107,16 +109,7 @@ async def _run_agent(tmp_path: Path, body: str) -> tuple[FailureCode | None, str
     async def log(_stream: LogStream, line: str) -> None:
         lines.append(line)
 
-    task = TaskDispatched(
-        run_id="r",
-        task_id="t",
-        plan_task_id="1.1",
-        batch_index=0,
-        title="t",
-        body=body,
-        branch="cc/r/t",
-        repo=str(tmp_path),
-    )
+    task = task_for(str(tmp_path), "r", body=body)
     ctx = AgentContext(
         task=task, workdir=tmp_path, prompt="", timeout_s=10, cancel=asyncio.Event(), log=log
     )

@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 from cc_taskrunner import run_process
 from cc_taskrunner.process import CommandNotFound, OutputStream, process_alive
-from taskrunner_support import PYTHON
+from taskrunner_support import PROCESS_TREE
 
+from tests.support.executors import PYTHON
 from tests.support.polling import eventually, eventually_sync
-
-# A parent that starts a sleeping child, records both pids, then sleeps itself.
-TREE = """
-import os, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-with open(sys.argv[1], "w") as fh:
-    fh.write(f"{os.getpid()} {child.pid}")
-print("started", flush=True)
-time.sleep(300)
-"""
 
 
 def _pids(path: Path) -> list[int]:
@@ -72,7 +63,9 @@ async def test_stdin_is_delivered_and_stderr_kept_for_the_message(tmp_path: Path
 async def test_a_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     task = asyncio.create_task(
-        run_process([PYTHON, "-c", TREE, str(pidfile)], cwd=tmp_path, timeout_s=3, kill_grace_s=1)
+        run_process(
+            [PYTHON, "-c", PROCESS_TREE, str(pidfile)], cwd=tmp_path, timeout_s=3, kill_grace_s=1
+        )
     )
     pids = await asyncio.to_thread(_pids, pidfile)
     result = await task
@@ -85,7 +78,7 @@ async def test_cancel_kills_the_whole_process_tree(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     task = asyncio.create_task(
         run_process(
-            [PYTHON, "-c", TREE, str(pidfile)],
+            [PYTHON, "-c", PROCESS_TREE, str(pidfile)],
             cwd=tmp_path,
             timeout_s=300,
             cancel=cancel,

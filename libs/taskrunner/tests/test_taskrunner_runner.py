@@ -13,37 +13,49 @@ from cc_taskrunner import (
     AgentResult,
     FreshCloneIsolation,
     GitIdentity,
-    PlanFollowerAgent,
-    TaskRunner,
     outcome_event_id,
     parse_trailers,
 )
 from cc_taskrunner.process import process_alive
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import (
     AgentSpec,
     FailureCode,
-    TaskDispatched,
     TaskFailed,
     TaskStarted,
     TaskSucceeded,
     encode,
 )
 from taskrunner_support import (
-    FENCE,
-    CountingAgent,
+    PROCESS_TREE,
     Harness,
-    RecordingSink,
+    counting_harness,
     create_body,
-    exists,
     make_harness,
     make_task,
-    python_agent,
+    sandbox_without_remote,
 )
 
+from tests.support.executors import (
+    FENCE,
+    SUCCESS_STEPS,
+    exists,
+    failed_with,
+    python_agent,
+    task_for,
+)
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
+
+COMMANDCENTER = GitIdentity("CommandCenter", "commandcenter@localhost")
+
+# Records the folder it runs in (CC_WORKDIR) in argv[1] and changes a file.
+WORKDIR_RECORDER = """
+import os, pathlib, sys
+pathlib.Path(sys.argv[1]).write_text(os.environ["CC_WORKDIR"])
+pathlib.Path("alpha.txt").write_text("alpha\\n")
+"""
 
 
 def _user_state(sandbox: GitSandbox) -> tuple[str, str, str]:
@@ -52,12 +64,6 @@ def _user_state(sandbox: GitSandbox) -> tuple[str, str, str]:
         git(sandbox.repo, "rev-parse", "HEAD").strip(),
         git(sandbox.repo, "status", "--porcelain", "--untracked-files=all"),
     )
-
-
-def _failed(outcome: object, code: FailureCode) -> TaskFailed:
-    assert isinstance(outcome, TaskFailed), outcome
-    assert outcome.error_code is code, outcome.message
-    return outcome
 
 
 # --- the success path --------------------------------------------------------------------------
@@ -92,14 +98,7 @@ async def test_success_pushes_one_commit_with_the_file_and_leaves_the_user_alone
     # events: started first, the steps in order, and the outcome is NOT published by the runner
     assert isinstance(harness.sink.events[0], TaskStarted)
     assert harness.sink.events[0].executor == "test-executor"
-    assert harness.sink.steps() == [
-        "isolated",
-        "agent_started",
-        "agent_finished",
-        "committed",
-        "verified",
-        "pushed",
-    ]
+    assert harness.sink.steps() == SUCCESS_STEPS
     assert not any(isinstance(e, TaskSucceeded | TaskFailed) for e in harness.sink.events)
     assert "plan-follower: wrote src/alpha.txt (6 bytes)" in harness.sink.text()
     # the user's checkout: same branch, same commit, clean; the worktree is gone, branch kept
@@ -130,8 +129,7 @@ async def test_the_user_working_tree_changes_are_not_taken_or_touched(
 async def test_a_repository_without_a_remote_succeeds_without_push(
     harness: Harness, tmp_path: Path
 ) -> None:
-    sandbox = make_git_sandbox(tmp_path / "solo")
-    git(sandbox.repo, "remote", "remove", "origin")
+    sandbox = sandbox_without_remote(tmp_path / "solo")
     task = make_task(sandbox)
     outcome = await harness.runner.run(task)
     assert isinstance(outcome, TaskSucceeded) and not outcome.pushed
@@ -156,7 +154,7 @@ async def test_an_agent_that_changes_nothing_is_no_changes(
     harness: Harness, git_sandbox: GitSandbox
 ) -> None:
     task = make_task(git_sandbox, body="**Implementation:**\nThink about it.\n")
-    outcome = _failed(await harness.runner.run(task), FailureCode.NO_CHANGES)
+    outcome = failed_with(await harness.runner.run(task), FailureCode.NO_CHANGES)
     assert not outcome.recoverable
     assert task.branch not in git_sandbox.remote_branches()
 
@@ -168,7 +166,7 @@ async def test_a_failing_verification_is_verification_failed(
     harness: Harness, git_sandbox: GitSandbox, command: str
 ) -> None:
     task = make_task(git_sandbox, verification=["test -s src/alpha.txt", command])
-    outcome = _failed(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
+    outcome = failed_with(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
     assert command in outcome.message and "exited with status 1" in outcome.message
     assert not outcome.recoverable
     assert task.branch not in git_sandbox.remote_branches()
@@ -179,57 +177,53 @@ async def test_verification_output_tail_is_in_the_message(
 ) -> None:
     check = "python3 -c \"import sys; print('expected 3 got 2'); sys.exit(2)\""
     task = make_task(git_sandbox, verification=[check])
-    outcome = _failed(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
+    outcome = failed_with(await harness.runner.run(task), FailureCode.VERIFICATION_FAILED)
     assert "expected 3 got 2" in outcome.message
     assert "expected 3 got 2" in harness.sink.text()
 
 
-async def test_a_missing_command_binary_is_agent_not_found(
-    harness: Harness, git_sandbox: GitSandbox
-) -> None:
-    task = make_task(git_sandbox, agent=AgentSpec(name="command", argv=["cc-no-such-agent", "-x"]))
-    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
-    assert "cc-no-such-agent" in outcome.message and not outcome.recoverable
-
-
-async def test_claude_pointing_nowhere_is_agent_not_found(
-    tmp_path: Path, git_sandbox: GitSandbox
+@pytest.mark.parametrize(
+    ("agent", "code", "said"),
+    [
+        pytest.param(
+            AgentSpec(name="command", argv=["cc-no-such-agent", "-x"]),
+            FailureCode.AGENT_NOT_FOUND,
+            ["cc-no-such-agent"],
+            id="a_missing_command_binary",
+        ),
+        pytest.param(
+            AgentSpec(name="claude"),
+            FailureCode.AGENT_NOT_FOUND,
+            ["no-such-claude"],
+            id="claude_pointing_nowhere",
+        ),
+        pytest.param(
+            AgentSpec(name="gpt-17"), FailureCode.AGENT_NOT_FOUND, ["gpt-17"], id="an_unknown_name"
+        ),
+        pytest.param(
+            python_agent("import sys; print('model overloaded', file=sys.stderr); sys.exit(4)"),
+            FailureCode.AGENT_FAILED,
+            ["status 4", "model overloaded"],
+            id="a_failing_agent_with_its_stderr",
+        ),
+    ],
+)
+async def test_an_agent_that_cannot_do_the_work_fails_with_its_code_saying_why(
+    tmp_path: Path, git_sandbox: GitSandbox, agent: AgentSpec, code: FailureCode, said: list[str]
 ) -> None:
     harness = make_harness(tmp_path, claude_bin=str(tmp_path / "no-such-claude"))
-    task = make_task(git_sandbox, agent=AgentSpec(name="claude"))
-    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
-    assert "no-such-claude" in outcome.message
-
-
-async def test_an_unknown_agent_name_is_agent_not_found(
-    harness: Harness, git_sandbox: GitSandbox
-) -> None:
-    task = make_task(git_sandbox, agent=AgentSpec(name="gpt-17"))
-    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_NOT_FOUND)
-    assert "gpt-17" in outcome.message
-
-
-async def test_a_failing_agent_is_agent_failed_with_its_stderr(
-    harness: Harness, git_sandbox: GitSandbox
-) -> None:
-    script = "import sys; print('model overloaded', file=sys.stderr); sys.exit(4)"
-    task = make_task(git_sandbox, agent=python_agent(script))
-    outcome = _failed(await harness.runner.run(task), FailureCode.AGENT_FAILED)
-    assert "status 4" in outcome.message and "model overloaded" in outcome.message
+    task = make_task(git_sandbox, agent=agent)
+    outcome = failed_with(await harness.runner.run(task), code)
+    assert all(text in outcome.message for text in said), outcome.message
+    assert not outcome.recoverable
 
 
 async def test_a_timeout_kills_the_agent_process_tree(
     harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
     pidfile = tmp_path / "pids"
-    script = (
-        "import os, subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
-        "open(sys.argv[1], 'w').write(f'{os.getpid()} {child.pid}')\n"
-        "time.sleep(300)\n"
-    )
-    task = make_task(git_sandbox, agent=python_agent(script, str(pidfile)), timeout_s=3)
-    outcome = _failed(await harness.runner.run(task), FailureCode.TIMEOUT)
+    task = make_task(git_sandbox, agent=python_agent(PROCESS_TREE, str(pidfile)), timeout_s=3)
+    outcome = failed_with(await harness.runner.run(task), FailureCode.TIMEOUT)
     assert outcome.recoverable
     pids = [int(p) for p in pidfile.read_text().split()]
     assert len(pids) == 2
@@ -249,7 +243,7 @@ async def test_cancel_stops_the_agent(
     running = asyncio.create_task(harness.runner.run(task, cancel))
     await eventually(marker.exists, within_s=30, what="the agent started")
     cancel.set()
-    outcome = _failed(await asyncio.wait_for(running, 30), FailureCode.CANCELLED)
+    outcome = failed_with(await asyncio.wait_for(running, 30), FailureCode.CANCELLED)
     assert not outcome.recoverable
 
 
@@ -261,7 +255,7 @@ async def test_an_unexpected_error_is_infra_and_recoverable(
             raise RuntimeError("disk on fire")
 
     harness = make_harness(tmp_path, agents={"plan-follower": Exploding()})
-    outcome = _failed(await harness.runner.run(make_task(git_sandbox)), FailureCode.INFRA)
+    outcome = failed_with(await harness.runner.run(make_task(git_sandbox)), FailureCode.INFRA)
     assert outcome.recoverable and "disk on fire" in outcome.message
 
 
@@ -269,7 +263,7 @@ async def test_an_unreachable_remote_is_push_failed_and_recoverable(
     harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
     task = make_task(git_sandbox, remote=str(tmp_path / "no-such-remote.git"))
-    outcome = _failed(await harness.runner.run(task), FailureCode.PUSH_FAILED)
+    outcome = failed_with(await harness.runner.run(task), FailureCode.PUSH_FAILED)
     assert outcome.recoverable
 
 
@@ -277,27 +271,19 @@ async def test_a_rejected_push_is_push_failed(harness: Harness, git_sandbox: Git
     hook = git_sandbox.remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n")
     hook.chmod(0o755)
-    outcome = _failed(await harness.runner.run(make_task(git_sandbox)), FailureCode.PUSH_FAILED)
+    outcome = failed_with(await harness.runner.run(make_task(git_sandbox)), FailureCode.PUSH_FAILED)
     assert "no pushes today" in outcome.message and outcome.recoverable
 
 
 async def test_a_missing_repository_is_a_git_error(harness: Harness, tmp_path: Path) -> None:
-    task = TaskDispatched(
-        run_id="r" * 8,
-        task_id="t",
-        plan_task_id="1",
-        batch_index=0,
-        title="t",
-        branch="cc/rrrrrrrr/t",
-        repo=str(tmp_path / "nowhere"),
-    )
-    _failed(await harness.runner.run(task), FailureCode.GIT_ERROR)
+    task = task_for(str(tmp_path / "nowhere"), "r" * 8)
+    failed_with(await harness.runner.run(task), FailureCode.GIT_ERROR)
 
 
 async def test_an_unknown_base_ref_is_a_git_error(
     harness: Harness, git_sandbox: GitSandbox
 ) -> None:
-    outcome = _failed(
+    outcome = failed_with(
         await harness.runner.run(make_task(git_sandbox, base_ref="no-such-branch")),
         FailureCode.GIT_ERROR,
     )
@@ -310,7 +296,7 @@ async def test_an_unknown_base_ref_is_a_git_error(
 async def test_odd_branch_names_fail_cleanly_before_git_runs(
     harness: Harness, git_sandbox: GitSandbox, branch: str
 ) -> None:
-    outcome = _failed(
+    outcome = failed_with(
         await harness.runner.run(make_task(git_sandbox, branch=branch)), FailureCode.GIT_ERROR
     )
     assert "invalid branch name" in outcome.message
@@ -321,7 +307,7 @@ async def test_odd_branch_names_fail_cleanly_before_git_runs(
 async def test_the_branch_checked_out_by_the_user_is_refused(
     harness: Harness, git_sandbox: GitSandbox
 ) -> None:
-    outcome = _failed(
+    outcome = failed_with(
         await harness.runner.run(make_task(git_sandbox, branch="main")), FailureCode.GIT_ERROR
     )
     assert "checked out in the repository itself" in outcome.message
@@ -340,8 +326,7 @@ async def test_a_failing_sink_does_not_fail_the_task(
 async def test_a_redelivered_attempt_makes_no_second_commit(
     tmp_path: Path, git_sandbox: GitSandbox
 ) -> None:
-    counting = CountingAgent(PlanFollowerAgent())
-    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    harness, counting = counting_harness(tmp_path)
     base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
     task = make_task(git_sandbox)
 
@@ -359,8 +344,7 @@ async def test_a_redelivered_attempt_makes_no_second_commit(
 async def test_a_redelivery_as_a_later_attempt_takes_the_earlier_attempts_pushed_work(
     tmp_path: Path, git_sandbox: GitSandbox
 ) -> None:
-    counting = CountingAgent(PlanFollowerAgent())
-    harness = make_harness(tmp_path, agents={"plan-follower": counting})
+    harness, counting = counting_harness(tmp_path)
     base = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
     task = make_task(git_sandbox)
     first = await harness.runner.run(task, base_attempt=1)
@@ -416,12 +400,7 @@ async def test_every_delivery_gets_a_worktree_of_its_own_and_earlier_ones_are_re
     harness: Harness, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
     record = tmp_path / "workdir"
-    script = (
-        "import os, pathlib, sys\n"
-        "pathlib.Path(sys.argv[1]).write_text(os.environ['CC_WORKDIR'])\n"
-        "pathlib.Path('alpha.txt').write_text('alpha\\n')\n"
-    )
-    task = make_task(git_sandbox, agent=python_agent(script, str(record)), attempt=2)
+    task = make_task(git_sandbox, agent=python_agent(WORKDIR_RECORDER, str(record)), attempt=2)
     isolation = harness.runner._isolation  # type: ignore[attr-defined]
     run_dir, name = isolation.run_dir(task), isolation.workspace_name(task)
     # what deliveries 1 left: a registered worktree on the branch, a folder git never knew,
@@ -521,7 +500,7 @@ async def test_shell_metacharacters_in_task_text_never_execute(
     outcome = await harness.runner.run(task)
 
     # `;`, `&&` and `|` are plain arguments of `test`, which then fails: the check is refused
-    _failed(outcome, FailureCode.VERIFICATION_FAILED)
+    failed_with(outcome, FailureCode.VERIFICATION_FAILED)
     assert not pwned.exists()
     assert evil in record.read_text()
     assert evil in harness.sink.text()  # `echo` printed the text literally
@@ -537,7 +516,7 @@ async def test_plan_follower_refusing_a_path_is_agent_failed(
     harness: Harness, git_sandbox: GitSandbox
 ) -> None:
     body = f"Create `/etc/cc-test.txt`:\n{FENCE}\nx\n{FENCE}\n"
-    outcome = _failed(
+    outcome = failed_with(
         await harness.runner.run(make_task(git_sandbox, body=body)), FailureCode.AGENT_FAILED
     )
     assert "absolute paths are not allowed" in outcome.message
@@ -548,15 +527,8 @@ async def test_plan_follower_refusing_a_path_is_agent_failed(
 async def test_fresh_clone_isolation_runs_the_same_flow(
     tmp_path: Path, git_sandbox: GitSandbox, by_url: bool
 ) -> None:
-    sink = RecordingSink()
-    harness = make_harness(tmp_path)
     clones = tmp_path / "clones"
-    runner = TaskRunner(
-        FreshCloneIsolation(clones, GitIdentity("CommandCenter", "commandcenter@localhost")),
-        harness.agents,
-        sink,
-        harness.settings,
-    )
+    runner = make_harness(tmp_path).runner_on(FreshCloneIsolation(clones, COMMANDCENTER))
     before = _user_state(git_sandbox)
     repo = f"file://{git_sandbox.remote}" if by_url else str(git_sandbox.repo)
     task = make_task(git_sandbox, repo=repo, verification=["test -s src/alpha.txt"])
@@ -577,20 +549,9 @@ async def test_fresh_clones_are_per_delivery_and_earlier_deliveries_folders_go(
     tmp_path: Path, git_sandbox: GitSandbox
 ) -> None:
     record = tmp_path / "workdir"
-    script = (
-        "import os, pathlib, sys\n"
-        "pathlib.Path(sys.argv[1]).write_text(os.environ['CC_WORKDIR'])\n"
-        "pathlib.Path('alpha.txt').write_text('alpha\\n')\n"
-    )
-    harness = make_harness(tmp_path)
     clones = tmp_path / "clones"
-    runner = TaskRunner(
-        FreshCloneIsolation(clones, GitIdentity("CommandCenter", "commandcenter@localhost")),
-        harness.agents,
-        RecordingSink(),
-        harness.settings,
-    )
-    task = make_task(git_sandbox, agent=python_agent(script, str(record)), attempt=2)
+    runner = make_harness(tmp_path).runner_on(FreshCloneIsolation(clones, COMMANDCENTER))
+    task = make_task(git_sandbox, agent=python_agent(WORKDIR_RECORDER, str(record)), attempt=2)
     prefix = f"{task.run_id[:8]}-{task.branch.rsplit('/', 1)[1]}"
     stale = clones / f"{prefix}--1-x1y2z3" / "repo"
     stale.mkdir(parents=True)  # a crashed delivery's clone
@@ -606,23 +567,9 @@ async def test_fresh_clones_are_per_delivery_and_earlier_deliveries_folders_go(
 
 
 async def test_fresh_clone_refuses_dangerous_transports(tmp_path: Path) -> None:
-    sink = RecordingSink()
-    harness = make_harness(tmp_path)
-    runner = TaskRunner(
-        FreshCloneIsolation(tmp_path / "c", GitIdentity("a", "a@b")),
-        harness.agents,
-        sink,
-        harness.settings,
-    )
+    isolation = FreshCloneIsolation(tmp_path / "c", GitIdentity("a", "a@b"))
+    runner = make_harness(tmp_path).runner_on(isolation)
     pwned = tmp_path / "pwned"
-    task = TaskDispatched(
-        run_id="r" * 8,
-        task_id="t",
-        plan_task_id="1",
-        batch_index=0,
-        title="t",
-        branch="cc/rrrrrrrr/t",
-        repo=f"ext::sh -c touch% {pwned}",
-    )
-    _failed(await runner.run(task), FailureCode.GIT_ERROR)
+    task = task_for(f"ext::sh -c touch% {pwned}", "r" * 8)
+    failed_with(await runner.run(task), FailureCode.GIT_ERROR)
     assert not pwned.exists()

@@ -10,7 +10,9 @@ import pytest
 from cc_taskrunner import SkillCatalog
 from commandcenter.gitfixtures import GitSandbox
 from commandcenter_contracts import FailureCode, TaskDispatched, TaskFailed
-from taskrunner_support import make_harness, make_task, python_agent
+from taskrunner_support import make_harness, make_task
+
+from tests.support.executors import python_agent, task_for
 
 DEFAULT_S = 1800.0
 
@@ -36,17 +38,7 @@ RETRIES = (
 
 
 def _task(skill: str | None, timeout_s: float = 60.0) -> TaskDispatched:
-    return TaskDispatched(
-        run_id="run-1",
-        task_id="task-1",
-        plan_task_id="1.1",
-        batch_index=0,
-        title="t",
-        branch="cc/run-1/t",
-        repo="/repo",
-        skill=skill,
-        timeout_s=timeout_s,
-    )
+    return task_for("/repo", "run-1", skill=skill, timeout_s=timeout_s)
 
 
 @pytest.fixture

@@ -62,21 +62,23 @@ async def test_engineless_is_chosen_without_trying_an_engine(
     assert "dagger backend: engineless (CC_DAGGER_BACKEND=engineless)" in caplog.messages
 
 
-def test_the_module_exits_with_a_clear_error_when_dagger_is_forced() -> None:
-    env = {
-        **os.environ,
-        "CC_DAGGER_BACKEND": "dagger",
-        "CC_NATS_URL": "nats://127.0.0.1:1",  # never reached: the backend comes first
-        "CC_LOG_FORMAT": "console",
-        "CC_DAGGER_CONNECT_TIMEOUT_S": "20",
-    }
-    result = subprocess.run(
+def _run_module(**env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m executor_dagger` with these variables, to the end (it is meant to refuse)."""
+    return subprocess.run(
         [sys.executable, "-m", "executor_dagger"],
-        env=env,
+        env={**os.environ, "CC_LOG_FORMAT": "console", **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def test_the_module_exits_with_a_clear_error_when_dagger_is_forced() -> None:
+    result = _run_module(
+        CC_DAGGER_BACKEND="dagger",
+        CC_NATS_URL="nats://127.0.0.1:1",  # never reached: the backend comes first
+        CC_DAGGER_CONNECT_TIMEOUT_S="20",
     )
     if "dagger backend: dagger" in result.stderr:
         pytest.skip("a Dagger engine answered on this machine")
@@ -86,14 +88,6 @@ def test_the_module_exits_with_a_clear_error_when_dagger_is_forced() -> None:
 
 
 def test_a_bad_setting_stops_the_module_with_the_variable_named() -> None:
-    env = {**os.environ, "CC_DAGGER_SLOTS": "many", "CC_LOG_FORMAT": "console"}
-    result = subprocess.run(
-        [sys.executable, "-m", "executor_dagger"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _run_module(CC_DAGGER_SLOTS="many")
     assert result.returncode == 2
     assert "CC_DAGGER_SLOTS must be a whole number" in result.stderr

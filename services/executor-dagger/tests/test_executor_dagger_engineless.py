@@ -14,18 +14,23 @@ import pytest
 from cc_taskrunner import TaskRunner, default_agents
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import (
-    AgentSpec,
-    FailureCode,
     LogLine,
     StatusEvent,
-    TaskFailed,
     TaskProgress,
     TaskSucceeded,
     new_id,
 )
 from executor_dagger import Settings
 from executor_dagger.engineless import engineless_isolation
-from executor_dagger_support import PYTHON, make_task, python_agent
+from executor_dagger_support import make_task
+
+from tests.support.executors import (
+    FAILING_TASKS,
+    PYTHON,
+    SUCCESS_STEPS,
+    failed_with,
+    python_agent,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,12 +74,6 @@ def _runner(tmp_path: Path, environ: dict[str, str]) -> tuple[TaskRunner, Record
     return TaskRunner(isolation, default_agents(settings.runner), sink, settings.runner), sink, work
 
 
-def _failed(outcome: object, code: FailureCode) -> TaskFailed:
-    assert isinstance(outcome, TaskFailed), outcome
-    assert outcome.error_code is code, outcome.message
-    return outcome
-
-
 async def test_success_pushes_one_commit_on_the_branch(
     tmp_path: Path, git_sandbox: GitSandbox
 ) -> None:
@@ -89,14 +88,7 @@ async def test_success_pushes_one_commit_on_the_branch(
     assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
     assert git_sandbox.file_at(task.branch, "out/1-1.txt") == "task 1.1\n"
     # the same steps as the local executor's, and the clone is gone
-    assert sink.steps() == [
-        "isolated",
-        "agent_started",
-        "agent_finished",
-        "committed",
-        "verified",
-        "pushed",
-    ]
+    assert sink.steps() == SUCCESS_STEPS
     assert list((work / "clones").iterdir()) == []
     # a redelivery of the same attempt finds the pushed work instead of committing again
     again = await runner.run(task)
@@ -104,31 +96,18 @@ async def test_success_pushes_one_commit_on_the_branch(
     assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
 
 
-@pytest.mark.parametrize(
-    ("case", "code"),
-    [
-        ("no_changes", FailureCode.NO_CHANGES),
-        ("verification", FailureCode.VERIFICATION_FAILED),
-        ("command_missing", FailureCode.AGENT_NOT_FOUND),
-        ("claude_missing", FailureCode.AGENT_NOT_FOUND),
-    ],
-)
+@pytest.mark.parametrize("case", FAILING_TASKS)
 async def test_failures_have_the_same_codes_as_in_local_mode(
-    tmp_path: Path, git_sandbox: GitSandbox, case: str, code: FailureCode
+    tmp_path: Path, git_sandbox: GitSandbox, case: str
 ) -> None:
-    overrides: dict[str, object] = {
-        "no_changes": {"body": "**Implementation:**\nNothing to write down.\n"},
-        "verification": {"verification": ["python3 -c 'import sys; sys.exit(3)'"]},
-        "command_missing": {"agent": AgentSpec(name="command", argv=["cc-no-such-agent"])},
-        "claude_missing": {"agent": AgentSpec(name="claude")},
-    }[case]
+    overrides, code = FAILING_TASKS[case]
     environ = _environ(PATH=str(tmp_path / "empty-bin") + os.pathsep + os.environ["PATH"])
     if case == "claude_missing":  # no `claude` anywhere on the commands' PATH
         environ["PATH"] = os.pathsep.join(
             p for p in environ["PATH"].split(os.pathsep) if not (Path(p) / "claude").exists()
         )
     runner, _, work = _runner(tmp_path, environ)
-    outcome = _failed(await runner.run(make_task(git_sandbox, new_id(), **overrides)), code)
+    outcome = failed_with(await runner.run(make_task(git_sandbox, new_id(), **overrides)), code)
     assert not outcome.recoverable
     assert git_sandbox.remote_branches() == ["main"]
     assert list((work / "clones").iterdir()) == []

@@ -20,7 +20,8 @@ from commandcenter_contracts import (
     new_id,
 )
 from executor_dagger import Settings
-from executor_dagger_support import create_body
+
+from tests.support.executors import create_body
 
 pytestmark = pytest.mark.dagger_engine
 

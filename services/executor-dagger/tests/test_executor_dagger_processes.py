@@ -1,9 +1,9 @@
 """`python -m executor_dagger` as deployed: 3 replicas x 2 slots on one durable consumer.
 
-The agent journals "start|end <task> <replica> <time>" around a sleep, so the tests can count
-runs and measure how many ran at once, overall and per replica. The replica is read from the
-agent's folder (each replica has its own CC_WORK_ROOT), which stays right even for an agent
-whose executor was just killed.
+The agent journals "start|end <task> <replica> <time>" around a sleep (`JOURNAL_AGENT`), so
+the tests can count runs and measure how many ran at once, overall and per replica. The
+replica is read from the agent's folder (each replica has its own CC_WORK_ROOT), which stays
+right even for an agent whose executor was just killed.
 """
 
 from __future__ import annotations
@@ -13,75 +13,29 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskDispatched, TaskStarted, TaskSucceeded, new_id
-from executor_dagger_support import (
-    Bus,
-    ExecutorProcess,
-    bus,
-    executor_env,
-    make_task,
-    python_agent,
-    read_lines,
-    spawn_executor,
-)
+from executor_dagger_support import bus, executor_env, make_task, spawn_executor
 from nats.js.errors import NotFoundError
 
+from tests.support.executors import (
+    JOURNAL_AGENT,
+    Bus,
+    ExecutorProcess,
+    journal_runs,
+    peak,
+    python_agent,
+)
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 REPLICAS, SLOTS, TASKS = 3, 2, 24
 AGENT_SLEEP_S = "1.5"
-
-JOURNAL_AGENT = """
-import os, pathlib, sys, time
-journal, task = sys.argv[1], os.environ["CC_TASK_ID"]
-executor = pathlib.Path.cwd().parents[2].name  # <work root = replica name>/clones/<tmp>/repo
-def note(what):
-    with open(journal, "a") as fh:
-        fh.write(f"{what} {task} {executor} {time.time():.6f}\\n")
-note("start")
-time.sleep(float(sys.argv[2]))
-pathlib.Path("work.txt").write_text(task + "\\n")
-note("end")
-"""
-
-
-@dataclass(frozen=True)
-class Run:
-    task: str
-    executor: str
-    start: float
-    end: float | None
-
-
-def runs(journal: Path) -> list[Run]:
-    """One entry per agent run (a task run twice has two), ends matched by task and executor."""
-    found: dict[tuple[str, str], list[float | None]] = {}
-    order: list[tuple[str, str]] = []
-    for what, task, executor, at in (line.split() for line in read_lines(journal)):
-        key = (task, executor)
-        if what == "start":
-            found[key] = [float(at), None]
-            order.append(key)
-        else:
-            found[key][1] = float(at)
-    return [Run(t, e, found[(t, e)][0] or 0.0, found[(t, e)][1]) for t, e in order]
-
-
-def peak(intervals: list[tuple[float, float]]) -> int:
-    points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    current = highest = 0
-    for _, delta in points:  # an end at the same instant sorts before a start
-        current += delta
-        highest = max(highest, current)
-    return highest
 
 
 @pytest.fixture
@@ -126,10 +80,17 @@ def name(replica: ExecutorProcess) -> str:
     return replica.log_path.stem
 
 
-def tasks_for(sandbox: GitSandbox, journal: Path) -> list[TaskDispatched]:
+async def start_race(
+    client: Bus, replicas: list[ExecutorProcess], sandbox: GitSandbox, journal: Path
+) -> list[TaskDispatched]:
+    """Once every replica pulls: TASKS journaling tasks of one run, published."""
+    await all_pulling(client, replicas)
     run_id = new_id()
     agent = python_agent(JOURNAL_AGENT, str(journal), AGENT_SLEEP_S)
-    return [make_task(sandbox, run_id, f"1.{n}", agent=agent) for n in range(1, TASKS + 1)]
+    tasks = [make_task(sandbox, run_id, f"1.{n}", agent=agent) for n in range(1, TASKS + 1)]
+    for task in tasks:
+        await client.publish(task)
+    return tasks
 
 
 def one_commit_per_branch(sandbox: GitSandbox, tasks: list[TaskDispatched], client: Bus) -> None:
@@ -149,10 +110,7 @@ async def test_every_task_runs_exactly_once_and_at_most_six_at_a_time(
 ) -> None:
     journal = tmp_path / "journal"
     async with bus(nats_server) as client:
-        await all_pulling(client, replicas)
-        tasks = tasks_for(git_sandbox, journal)
-        for task in tasks:
-            await client.publish(task)
+        tasks = await start_race(client, replicas, git_sandbox, journal)
         outcomes = await client.outcomes(tasks, within_s=150)
 
         assert all(isinstance(o, TaskSucceeded) for o in outcomes), outcomes
@@ -166,16 +124,16 @@ async def test_every_task_runs_exactly_once_and_at_most_six_at_a_time(
         assert replica.terminate() == 0, replica.log()
         assert "Traceback" not in replica.log()
 
-    done = runs(journal)
+    done = journal_runs(journal)
     # the agent ran 24 times, once per task, and every run ended
     assert sorted(r.task for r in done) == sorted(t.task_id for t in tasks)
     assert all(r.end is not None for r in done)
     intervals = [(r.start, r.end or r.start) for r in done]
     assert peak(intervals) == REPLICAS * SLOTS  # reaches 6 and never exceeds it
-    by_replica = Counter(r.executor for r in done)
+    by_replica = Counter(r.where for r in done)
     assert set(by_replica) == {name(r) for r in replicas}  # all three took part
     for replica in by_replica:
-        mine = [(r.start, r.end or r.start) for r in done if r.executor == replica]
+        mine = [(r.start, r.end or r.start) for r in done if r.where == replica]
         assert peak(mine) <= SLOTS, f"{replica} ran more than {SLOTS} at once"
     one_commit_per_branch(git_sandbox, tasks, client)
 
@@ -189,19 +147,16 @@ async def test_a_killed_replica_loses_nothing(
 ) -> None:
     journal = tmp_path / "journal"
     async with bus(nats_server) as client:
-        await all_pulling(client, replicas)
-        tasks = tasks_for(git_sandbox, journal)
-        for task in tasks:
-            await client.publish(task)
+        tasks = await start_race(client, replicas, git_sandbox, journal)
 
         # mid-run: some tasks done, and the victim has agents running right now
         def victim_busy() -> bool:
-            done = runs(journal)
+            done = journal_runs(journal)
             return len(done) >= 8 and any(r.end is None for r in done)
 
         await eventually(victim_busy, within_s=120, what="the victim busy mid-run")
-        running = [r for r in runs(journal) if r.end is None]
-        victim = next(rep for rep in replicas if name(rep) == running[-1].executor)
+        running = [r for r in journal_runs(journal) if r.end is None]
+        victim = next(rep for rep in replicas if name(rep) == running[-1].where)
         finished = {t.task_id for t in tasks if client.outcome(t.task_id) is not None}
         os.kill(victim.pid, signal.SIGKILL)
         victim.process.wait()
@@ -221,12 +176,12 @@ async def test_a_killed_replica_loses_nothing(
     # only what the victim's agents worked on without an outcome may have run again (an agent
     # running, or done but not yet committed, pushed or reported; its orphaned agents still
     # journal, even the one it started an instant before the kill)
-    interrupted = {r.task for r in runs(journal) if r.executor == name(victim)} - finished
+    interrupted = {r.task for r in journal_runs(journal) if r.where == name(victim)} - finished
     assert interrupted, "the kill interrupted nothing: the test proved nothing"
     assert any(  # the victim's unfinished tasks were redelivered to the others
         e.executor != name(victim) for t in interrupted for e in client.of(t, TaskStarted)
     )
-    counts = Counter(r.task for r in runs(journal))
+    counts = Counter(r.task for r in journal_runs(journal))
     assert set(counts) == {t.task_id for t in tasks}
     twice = {task for task, n in counts.items() if n > 1}
     assert twice <= interrupted, (twice, interrupted)
@@ -234,4 +189,4 @@ async def test_a_killed_replica_loses_nothing(
     assert all(n <= 2 for n in counts.values())
     # during the failover too: the victim's messages count until ack_wait ends, so its orphaned
     # agents and the survivors' never add up to more than the consumer's cap
-    assert peak([(r.start, r.end or r.start) for r in runs(journal)]) <= REPLICAS * SLOTS
+    assert peak([(r.start, r.end or r.start) for r in journal_runs(journal)]) <= REPLICAS * SLOTS

@@ -19,42 +19,23 @@ from commandcenter_contracts import (
     subjects,
 )
 from executor_dagger import create_app
-from executor_dagger_support import (
-    bus,
-    make_task,
+from executor_dagger_support import bus, make_task, running_app, settings_for
+
+from tests.support.executors import (
+    FAILING_AGENT,
+    FLAKY_SKILL,
+    HANGS_FIRST_AGENT,
+    JOURNAL_AGENT,
+    SUCCESS_STEPS,
+    journal_runs,
+    peak,
     python_agent,
     read_lines,
-    running_app,
-    settings_for,
+    write_skill,
 )
-
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-# Appends "start|end <task> <time>" around a sleep, then changes a file.
-JOURNAL_AGENT = """
-import os, pathlib, sys, time
-journal, task = sys.argv[1], os.environ["CC_TASK_ID"]
-def note(what):
-    with open(journal, "a") as fh:
-        fh.write(f"{what} {task} {time.time():.6f}\\n")
-note("start")
-time.sleep(float(sys.argv[2]))
-pathlib.Path("work.txt").write_text(task + "\\n")
-note("end")
-"""
-
-
-def peak_concurrency(lines: list[str]) -> int:
-    deltas = sorted(
-        (float(at), 1 if what == "start" else -1) for what, _, at in map(str.split, lines)
-    )
-    running = peak = 0
-    for _, delta in deltas:  # at equal times an end sorts before a start
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 async def test_a_task_runs_and_is_acked(
@@ -68,15 +49,7 @@ async def test_a_task_runs_and_is_acked(
         (outcome,) = await client.outcomes([task])
         assert isinstance(outcome, TaskSucceeded), outcome
         assert client.of(task.task_id, TaskStarted)[0].executor == "dagger-1"
-        steps = [e.step for e in client.of(task.task_id, TaskProgress)]
-        assert steps == [
-            "isolated",
-            "agent_started",
-            "agent_finished",
-            "committed",
-            "verified",
-            "pushed",
-        ]
+        assert [e.step for e in client.of(task.task_id, TaskProgress)] == SUCCESS_STEPS
         info = await client.settled_consumer()
         assert info.num_pending == 0 and info.num_redelivered == 0
     assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
@@ -127,7 +100,9 @@ async def test_one_replica_never_runs_more_tasks_than_its_slots(
             assert len(in_flight) < 1200, "the tasks did not finish"
         assert all(isinstance(client.outcome(t.task_id), TaskSucceeded) for t in tasks)
     assert max(in_flight) <= 2, in_flight  # never a third message held, not even queued
-    assert peak_concurrency(read_lines(journal)) == 2
+    runs = journal_runs(journal)
+    assert all(r.end is not None for r in runs), runs
+    assert peak([(r.start, r.end or r.start) for r in runs]) == 2
 
 
 async def test_an_undecodable_message_goes_to_the_dead_letters_and_work_goes_on(
@@ -189,23 +164,17 @@ async def test_draining_takes_no_new_task_and_lets_the_running_one_finish(
 async def test_a_task_that_outlives_the_grace_is_handed_back_not_failed(
     nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
-    attempts = tmp_path / "attempts"
-    # The first delivery hangs (until stopped); the second one does the work at once.
-    script = (
-        "import pathlib, sys, time\n"
-        "attempts = pathlib.Path(sys.argv[1])\n"
-        "first = not attempts.exists()\n"
-        "with attempts.open('a') as fh: fh.write('run\\n')\n"
-        "if first: time.sleep(300)\n"
-        "pathlib.Path('done.txt').write_text('done\\n')\n"
-    )
+    attempts = tmp_path / "attempts"  # the first delivery hangs; the second one does the work
     async with bus(nats_server) as client:
         first = create_app(
             settings_for(nats_server.url, tmp_path, CC_DAGGER_GRACE_S="1", CC_EXECUTOR_ID="first")
         )
         await first.start()
         task = make_task(
-            git_sandbox, new_id(), agent=python_agent(script, str(attempts)), timeout_s=600
+            git_sandbox,
+            new_id(),
+            agent=python_agent(HANGS_FIRST_AGENT, str(attempts)),
+            timeout_s=600,
         )
         await client.publish(task)
         await eventually(attempts.exists, within_s=60, what="the first attempt")
@@ -221,41 +190,15 @@ async def test_a_task_that_outlives_the_grace_is_handed_back_not_failed(
     assert git_sandbox.file_at(task.branch, "done.txt") == "done\n"
 
 
-# Exits 1 on its first run (counted in argv[1]), writes `result.txt` on the next.
-FLAKY_AGENT = """
-import pathlib, sys
-counter = pathlib.Path(sys.argv[1])
-run = len(counter.read_text().splitlines()) + 1 if counter.exists() else 1
-with counter.open("a") as fh:
-    fh.write(f"{run}\\n")
-if run == 1:
-    sys.exit("first run fails")
-pathlib.Path("result.txt").write_text(f"run {run}\\n")
-"""
-
-FLAKY_SKILL = """---
-name: flaky
-description: the agent fails now and then
-contract:
-  version: '1.0'
-  errors:
-  - code: AGENT_FAILED
-    recoverable: true
----
-"""
-
-
 async def test_a_failure_the_skill_calls_recoverable_is_retried_as_the_next_attempt(
     nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
-    skills = tmp_path / "skills"
-    (skills / "flaky").mkdir(parents=True)
-    (skills / "flaky" / "SKILL.md").write_text(FLAKY_SKILL)
+    skills = write_skill(tmp_path / "skills", "flaky", FLAKY_SKILL)
     settings = settings_for(
         nats_server.url, tmp_path, CC_SKILLS_DIR=str(skills), CC_RETRY_BASE_S="0.2"
     )
     async with bus(nats_server) as client, running_app(settings):
-        agent = python_agent(FLAKY_AGENT, str(tmp_path / "runs"))
+        agent = python_agent(FAILING_AGENT, str(tmp_path / "runs"), "1")
         task = make_task(git_sandbox, new_id(), skill="flaky", agent=agent)
         await client.publish(task)
         await client.wait_for(lambda: bool(client.of(task.task_id, TaskSucceeded)), within_s=90)

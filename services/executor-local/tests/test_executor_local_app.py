@@ -8,7 +8,6 @@ import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import (
-    AgentSpec,
     FailureCode,
     LogLine,
     TaskFailed,
@@ -20,13 +19,9 @@ from commandcenter_contracts import (
     new_id,
     subjects,
 )
-from executor_local_support import (
-    bus,
-    make_task,
-    python_agent,
-    running_app,
-    settings_for,
-)
+from executor_local_support import bus, make_task, running_app, settings_for
+
+from tests.support.executors import FAILING_TASKS, SUCCESS_STEPS, python_agent
 
 pytestmark = pytest.mark.integration
 
@@ -49,15 +44,7 @@ async def test_a_task_runs_and_its_events_and_log_are_published(
         assert outcome.pushed and outcome.branch == task.branch
         types = [type(e) for e in client.events if getattr(e, "task_id", "") == task.task_id]
         assert types[0] is TaskStarted and types[-1] is TaskSucceeded
-        steps = [e.step for e in client.of(task.task_id, TaskProgress)]
-        assert steps == [
-            "isolated",
-            "agent_started",
-            "agent_finished",
-            "committed",
-            "verified",
-            "pushed",
-        ]
+        assert [e.step for e in client.of(task.task_id, TaskProgress)] == SUCCESS_STEPS
         # the message was acked: the work queue is empty and nothing is pending
         info = await client.settled_consumer()
         assert info.num_pending == 0
@@ -72,24 +59,11 @@ async def test_a_task_runs_and_its_events_and_log_are_published(
     assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
 
 
-@pytest.mark.parametrize(
-    ("case", "code"),
-    [
-        ("no_changes", FailureCode.NO_CHANGES),
-        ("verification", FailureCode.VERIFICATION_FAILED),
-        ("command_missing", FailureCode.AGENT_NOT_FOUND),
-        ("claude_missing", FailureCode.AGENT_NOT_FOUND),
-    ],
-)
+@pytest.mark.parametrize("case", FAILING_TASKS)
 async def test_failed_tasks_publish_their_code_and_are_acked(
-    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path, case: str, code: FailureCode
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path, case: str
 ) -> None:
-    overrides: dict[str, object] = {
-        "no_changes": {"body": "**Implementation:**\nNothing to write down.\n"},
-        "verification": {"verification": ["python3 -c 'import sys; sys.exit(1)'"]},
-        "command_missing": {"agent": AgentSpec(name="command", argv=["cc-no-such-agent"])},
-        "claude_missing": {"agent": AgentSpec(name="claude")},
-    }[case]
+    overrides, code = FAILING_TASKS[case]
     async with bus(nats_server) as client, running_app(settings_for(nats_server.url, tmp_path)):
         task = make_task(git_sandbox, new_id(), **overrides)
         await client.publish(task)

@@ -8,15 +8,9 @@ import pytest
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskFailed, TaskProgress, TaskStarted, TaskSucceeded, new_id
-from executor_local_support import (
-    bus,
-    executor_env,
-    make_task,
-    python_agent,
-    read_lines,
-    spawn_executor,
-)
+from executor_local_support import bus, executor_env, make_task, spawn_executor
 
+from tests.support.executors import python_agent, read_lines
 from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

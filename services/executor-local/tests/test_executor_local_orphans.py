@@ -18,16 +18,9 @@ from cc_taskrunner.process import process_alive
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskSucceeded, new_id
-from executor_local_support import (
-    bus,
-    executor_env,
-    exists,
-    make_task,
-    python_agent,
-    read_lines,
-    spawn_executor,
-)
+from executor_local_support import bus, executor_env, make_task, spawn_executor
 
+from tests.support.executors import exists, python_agent, read_lines
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration

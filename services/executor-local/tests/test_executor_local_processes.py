@@ -10,32 +10,19 @@ from cc_taskrunner.process import process_alive
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import TaskStarted, TaskSucceeded, new_id
-from executor_local_support import (
+from executor_local_support import bus, executor_env, make_task, spawn_executor
+
+from tests.support.executors import (
+    HANGS_FIRST_AGENT,
+    JOURNAL_AGENT,
     ExecutorProcess,
-    bus,
-    executor_env,
-    make_task,
+    journal_runs,
     python_agent,
     read_lines,
-    spawn_executor,
 )
-
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-# Appends "start <task> <time>" and "end <task> <time>" around a short piece of work.
-RECORDING_AGENT = """
-import os, pathlib, sys, time
-journal, task = sys.argv[1], os.environ["CC_TASK_ID"]
-def note(what):
-    with open(journal, "a") as fh:
-        fh.write(f"{what} {task} {time.time():.6f}\\n")
-note("start")
-time.sleep(float(sys.argv[2]))
-pathlib.Path("work.txt").write_text(task + "\\n")
-note("end")
-"""
 
 
 def _stop_all(executors: list[ExecutorProcess]) -> None:
@@ -84,7 +71,7 @@ async def test_two_executors_never_overlap_and_run_every_task_once(
                     git_sandbox,
                     run_id,
                     f"1.{n}",
-                    agent=python_agent(RECORDING_AGENT, str(journal), "0.4"),
+                    agent=python_agent(JOURNAL_AGENT, str(journal), "0.4"),
                 )
                 for n in range(1, 7)
             ]
@@ -102,16 +89,12 @@ async def test_two_executors_never_overlap_and_run_every_task_once(
     finally:
         _stop_all(executors)
 
-    lines = [line.split() for line in read_lines(journal)]
-    runs: dict[str, list[float]] = {}
-    for what, task_id, at in lines:
-        runs.setdefault(task_id, []).append(float(at))
-        assert what in {"start", "end"}
+    runs = journal_runs(journal)
     # every task ran exactly once: one start and one end
-    assert sorted(runs) == sorted(t.task_id for t in tasks)
-    assert all(len(times) == 2 for times in runs.values()), lines
+    assert sorted(r.task for r in runs) == sorted(t.task_id for t in tasks)
+    assert all(r.end is not None for r in runs), runs
     # and never two at a time, whichever executor ran them
-    intervals = sorted((times[0], times[1]) for times in runs.values())
+    intervals = sorted((r.start, r.end or r.start) for r in runs)
     for (_, end), (next_start, _) in itertools.pairwise(intervals):
         assert end <= next_start, f"tasks overlapped: {intervals}"
     for task in tasks:
@@ -121,19 +104,8 @@ async def test_two_executors_never_overlap_and_run_every_task_once(
 async def test_sigterm_hands_the_running_task_back_to_another_executor(
     nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
-    pidfile = tmp_path / "pid"
-    attempts = tmp_path / "attempts"
     # The first delivery hangs (until killed); the second one does the work at once.
-    script = (
-        "import os, pathlib, sys, time\n"
-        "attempts = pathlib.Path(sys.argv[2])\n"
-        "first = not attempts.exists()\n"
-        "with attempts.open('a') as fh: fh.write('run\\n')\n"
-        "if first:\n"
-        "    pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))\n"
-        "    time.sleep(300)\n"
-        "pathlib.Path('done.txt').write_text('done\\n')\n"
-    )
+    pidfile, attempts = tmp_path / "pid", tmp_path / "attempts"
     first = spawn_executor(
         executor_env(nats_server.url, tmp_path, CC_EXECUTOR_ID="first"), tmp_path / "first.log"
     )
@@ -143,7 +115,7 @@ async def test_sigterm_hands_the_running_task_back_to_another_executor(
             task = make_task(
                 git_sandbox,
                 new_id(),
-                agent=python_agent(script, str(pidfile), str(attempts)),
+                agent=python_agent(HANGS_FIRST_AGENT, str(attempts), str(pidfile)),
                 timeout_s=600,
             )
             await client.publish(task)

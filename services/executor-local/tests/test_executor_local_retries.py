@@ -26,8 +26,16 @@ from commandcenter_contracts import (
     new_id,
     subjects,
 )
-from executor_local_support import Bus, bus, make_task, python_agent, running_app, settings_for
+from executor_local_support import bus, make_task, running_app, settings_for
 from nats.js import JetStreamContext
+
+from tests.support.executors import (
+    FAILING_AGENT,
+    FLAKY_SKILL,
+    Bus,
+    python_agent,
+    write_skill,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +52,6 @@ with counter.open("a") as fh:
 print(f"agent run {run}", flush=True)
 if str(run) in sys.argv[2].split(","):
     time.sleep(60)
-pathlib.Path("result.txt").write_text(f"run {run}\\n")
-"""
-
-# Exits 1 on the runs listed in argv[2]; writes `result.txt` on the others.
-FAILING_AGENT = """
-import pathlib, sys
-counter = pathlib.Path(sys.argv[1])
-run = len(counter.read_text().splitlines()) + 1 if counter.exists() else 1
-with counter.open("a") as fh:
-    fh.write(f"{run}\\n")
-if sys.argv[2] == "always" or str(run) in sys.argv[2].split(","):
-    sys.exit(f"run {run} fails")
 pathlib.Path("result.txt").write_text(f"run {run}\\n")
 """
 
@@ -251,53 +247,23 @@ async def test_an_unrecoverable_failure_is_not_retried_and_is_dead_lettered(
         assert info.delivered.consumer_seq == 1  # delivered once: not retried
 
 
-SKILL = """---
-name: flaky
-description: work whose agent sometimes fails for no reason of the task
-contract:
-  version: '1.0'
-  errors:
-  - code: AGENT_FAILED
-    description: the agent crashed; another run usually works
-    recoverable: true
-  retries:
-    max_attempts: 2
----
-# Flaky work
-"""
-
-
 async def test_a_skill_makes_agent_failures_recoverable_and_bounds_the_attempts(
     nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
 ) -> None:
-    skills = tmp_path / "skills"
-    (skills / "flaky").mkdir(parents=True)
-    (skills / "flaky" / "SKILL.md").write_text(SKILL)
+    skills = write_skill(tmp_path / "skills", "flaky", FLAKY_SKILL)
     settings = settings_for(
         nats_server.url, tmp_path, CC_SKILLS_DIR=str(skills), CC_MAX_ATTEMPTS="3", **FAST_RETRIES
     )
     run_id = new_id()
+
+    def failing(number: str, fails: str, *, counter: str, **fields: Any) -> TaskDispatched:
+        agent = python_agent(FAILING_AGENT, str(tmp_path / counter), fails)
+        return make_task(git_sandbox, run_id, number, agent=agent, **fields)
+
     async with bus(nats_server) as client, running_app(settings):
-        once = make_task(
-            git_sandbox,
-            run_id,
-            "1.1",
-            skill="flaky",
-            agent=python_agent(FAILING_AGENT, str(tmp_path / "once"), "1"),
-        )
-        always = make_task(
-            git_sandbox,
-            run_id,
-            "1.2",
-            skill="flaky",
-            agent=python_agent(FAILING_AGENT, str(tmp_path / "always"), "always"),
-        )
-        unskilled = make_task(
-            git_sandbox,
-            run_id,
-            "1.3",
-            agent=python_agent(FAILING_AGENT, str(tmp_path / "unskilled"), "always"),
-        )
+        once = failing("1.1", "1", counter="once", skill="flaky")
+        always = failing("1.2", "always", counter="always", skill="flaky")
+        unskilled = failing("1.3", "always", counter="unskilled")
         for task in (once, always, unskilled):
             await client.publish(task)
         recovered = await _final(client, once)

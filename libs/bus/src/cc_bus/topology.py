@@ -139,95 +139,85 @@ def executor_dagger_consumer(
     )
 
 
-def planner_phase_consumer() -> ConsumerSpec:
+def _one_at_a_time(
+    durable: str,
+    filter_subject: str,
+    ack_wait_s: float,
+    *,
+    stream: str = s.STREAM_PHASES,
+    max_deliver: int = -1,
+    description: str = "",
+) -> ConsumerSpec:
+    """A planner durable: one message at a time across replicas, because each handler
+    read-modify-writes a run's records."""
     return ConsumerSpec(
-        stream=s.STREAM_PHASES,
-        durable=s.CONSUMER_PLANNER,
-        filter_subject=s.PHASE_START,
+        stream=stream,
+        durable=durable,
+        filter_subject=filter_subject,
         max_ack_pending=1,
-        # The planner sends in-progress acks while it plans: a short wait only shortens how
-        # long a crashed planner's phase start waits before another planner takes it.
-        ack_wait_s=10.0,
-        max_deliver=10,
+        ack_wait_s=ack_wait_s,
+        max_deliver=max_deliver,
+        description=description,
     )
+
+
+def planner_phase_consumer() -> ConsumerSpec:
+    # The planner sends in-progress acks while it plans: a short wait only shortens how long a
+    # crashed planner's phase start waits before another planner takes it.
+    return _one_at_a_time(s.CONSUMER_PLANNER, s.PHASE_START, 10.0, max_deliver=10)
 
 
 def planner_progress_consumer() -> ConsumerSpec:
-    # One at a time: run progress is read-modify-written per event.
-    # Deliver ALL, not NEW: applying an event twice is a no-op for the planner, so a durable
-    # (re)created on a stream with history only costs a replay, while NEW would skip what was
-    # published while the durable was missing and leave those runs waiting forever.
-    return ConsumerSpec(
-        stream=s.STREAM_STATUS,
-        durable=s.CONSUMER_PLANNER_PROGRESS,
-        filter_subject=s.STATUS_ALL,
-        max_ack_pending=1,
-        ack_wait_s=30.0,
-        max_deliver=-1,
-        deliver_all=True,
-    )
+    # Run progress is read-modify-written per event. Deliver ALL, not NEW: applying an event
+    # twice is a no-op for the planner, so a durable (re)created on a stream with history only
+    # costs a replay, while NEW would skip what was published while the durable was missing and
+    # leave those runs waiting forever.
+    return _one_at_a_time(s.CONSUMER_PLANNER_PROGRESS, s.STATUS_ALL, 30.0, stream=s.STREAM_STATUS)
 
 
 def planner_replay_consumer() -> ConsumerSpec:
-    # One at a time: a replay reads and writes the run's task records in the KV bucket.
-    return ConsumerSpec(
-        stream=s.STREAM_PHASES,
-        durable=s.CONSUMER_PLANNER_REPLAY,
-        filter_subject=s.CONTROL_REPLAY,
-        max_ack_pending=1,
-        ack_wait_s=60.0,
-        max_deliver=-1,
-        description="planner: replay requests (a new attempt of a finished task)",
-    )
+    # A replay reads and writes the run's task records in the KV bucket.
+    about = "planner: replay requests (a new attempt of a finished task)"
+    return _one_at_a_time(s.CONSUMER_PLANNER_REPLAY, s.CONTROL_REPLAY, 60.0, description=about)
 
 
 def planner_land_consumer() -> ConsumerSpec:
     # Landing talks to a git remote and a forge (seconds): its own durable keeps that off the
-    # status loop. One at a time: a run's landing record is read-modify-written.
-    return ConsumerSpec(
-        stream=s.STREAM_PHASES,
-        durable=s.CONSUMER_PLANNER_LAND,
-        filter_subject=s.CONTROL_LAND,
-        max_ack_pending=1,
-        ack_wait_s=120.0,
-        max_deliver=-1,
-        description="planner: landing a run (pull request, fast-forward of the base branch)",
-    )
+    # status loop. A run's landing record is read-modify-written.
+    about = "planner: landing a run (pull request, fast-forward of the base branch)"
+    return _one_at_a_time(s.CONSUMER_PLANNER_LAND, s.CONTROL_LAND, 120.0, description=about)
 
 
 def planner_advisories_consumer() -> ConsumerSpec:
-    return ConsumerSpec(
+    return _one_at_a_time(
+        s.CONSUMER_PLANNER_ADVISORIES,
+        s.max_deliveries_advisory_subject(s.STREAM_TASKS),
+        60.0,
         stream=s.STREAM_ADVISORIES,
-        durable=s.CONSUMER_PLANNER_ADVISORIES,
-        filter_subject=s.max_deliveries_advisory_subject(s.STREAM_TASKS),
-        max_ack_pending=1,
-        ack_wait_s=60.0,
-        max_deliver=-1,
         description="planner: task messages the executors gave up on (max deliveries)",
     )
 
 
-def dead_letters_consumer() -> ConsumerSpec:
+def _read_model(
+    stream: str, durable: str, filter_subject: str, description: str = ""
+) -> ConsumerSpec:
+    """A gateway durable feeding the read model: many messages in flight, no delivery limit."""
     return ConsumerSpec(
-        stream=s.STREAM_DEAD,
-        durable=s.CONSUMER_DEAD_LETTERS,
-        filter_subject=s.TASK_DEAD,
+        stream=stream,
+        durable=durable,
+        filter_subject=filter_subject,
         max_ack_pending=256,
-        ack_wait_s=30.0,
-        max_deliver=-1,
-        description="gateway: dead letters into the read model",
+        description=description,
     )
+
+
+def dead_letters_consumer() -> ConsumerSpec:
+    about = "gateway: dead letters into the read model"
+    return _read_model(s.STREAM_DEAD, s.CONSUMER_DEAD_LETTERS, s.TASK_DEAD, about)
 
 
 def projector_consumer() -> ConsumerSpec:
-    return ConsumerSpec(
-        stream=s.STREAM_STATUS,
-        durable=s.CONSUMER_PROJECTOR,
-        filter_subject=s.STATUS_ALL,
-        max_ack_pending=256,
-        ack_wait_s=30.0,
-        max_deliver=-1,
-    )
+    return _read_model(s.STREAM_STATUS, s.CONSUMER_PROJECTOR, s.STATUS_ALL)
 
 
 async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS) -> None:

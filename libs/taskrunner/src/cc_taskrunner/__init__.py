@@ -8,6 +8,8 @@
 it is a delivery of (a pushed branch of any attempt from there on counts as done). The skill
 catalog gives the time limit (`SkillCatalog.timeout_s`) and the skill's text for the prompt.
 
+An executor keeps its agents and skill catalog in a `TaskFlow`, one `TaskRunner` per attempt.
+
 Seams (`ports`): `EventSink` (where progress and output lines go), `Isolation` (where the task
 runs: a git worktree, a fresh clone, a container), `Workspace` (what the isolation hands out:
 `exec` of argv lists and file writes, through which every step of the one flow runs), `Agent`
@@ -54,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "kill_process_group": "cc_taskrunner.process",
     "run_process": "cc_taskrunner.process",
     "build_prompt": "cc_taskrunner.prompt",
+    "TaskFlow": "cc_taskrunner.flow",
     "Outcome": "cc_taskrunner.runner",
     "TaskRunner": "cc_taskrunner.runner",
     "outcome_event_id": "cc_taskrunner.runner",
@@ -82,6 +85,7 @@ __all__ = [
     "ProcessResult",
     "RunnerSettings",
     "SkillCatalog",
+    "TaskFlow",
     "TaskRunner",
     "TaskRunnerError",
     "UnsafePath",
@@ -125,6 +129,7 @@ if TYPE_CHECKING:
     from cc_taskrunner.commits import is_commit_of, parse_trailers, task_commit_message
     from cc_taskrunner.environment import ExecEnvironment
     from cc_taskrunner.errors import GitError, TaskRunnerError
+    from cc_taskrunner.flow import TaskFlow
     from cc_taskrunner.identity import GitIdentity
     from cc_taskrunner.isolation_clone import FreshCloneIsolation
     from cc_taskrunner.isolation_worktree import WorktreeIsolation

@@ -20,7 +20,7 @@ from commandcenter_contracts import FailureCode
 
 from cc_taskrunner.branches import check_git_argument
 from cc_taskrunner.errors import GitError, TaskRunnerError
-from cc_taskrunner.ports import Workspace
+from cc_taskrunner.ports import ExecRequest, Workspace
 from cc_taskrunner.process import CommandNotFound
 
 LOCAL_TIMEOUT_S = 120.0
@@ -62,12 +62,17 @@ def push_argv(remote: str, branch: str, expected_tip: str | None) -> list[str]:
     ]
 
 
+def git_request(argv: Sequence[str], timeout_s: float) -> ExecRequest:
+    """A git command: git's credentials, its stdout kept (the answer)."""
+    return ExecRequest(argv, kind="git", timeout_s=timeout_s, capture_stdout=True)
+
+
 async def git(
     ws: Workspace, argv: Sequence[str], *, what: str, timeout_s: float = LOCAL_TIMEOUT_S
 ) -> str:
     """Run a git argv in the workspace and return its stdout; `GitError` if it fails."""
     try:
-        result = await ws.exec(argv, kind="git", timeout_s=timeout_s, capture_stdout=True)
+        result = await ws.exec(git_request(argv, timeout_s))
     except CommandNotFound as exc:
         raise GitError(f"{what} failed: {exc}") from exc
     if result.cancelled:

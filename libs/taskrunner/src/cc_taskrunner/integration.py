@@ -65,7 +65,7 @@ class Conflict:
 
 async def _exec(ws: Workspace, argv: list[str], *, what: str, timeout_s: float) -> ProcessResult:
     try:
-        return await ws.exec(argv, kind="git", timeout_s=timeout_s, capture_stdout=True)
+        return await ws.exec(git_steps.git_request(argv, timeout_s))
     except CommandNotFound as exc:
         raise GitError(f"{what} failed: {exc}") from exc
 

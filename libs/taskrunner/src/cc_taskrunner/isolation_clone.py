@@ -1,7 +1,7 @@
 """Engine-less isolation: a fresh `git clone` of the task's repository per task.
 
 Used where the repository is reached by URL (the dagger executor without an engine). Each
-delivery of a task gets a new temporary folder under `tmp_root`
+delivery of a task gets a new temporary folder under the isolation's root
 (`<run8>-<slug>--<attempt>-<random>`) holding the clone (`repo/`), a private `HOME` (`home/`)
 and the agent's input files (`scratch/`); all of it is deleted afterwards. The folders of
 earlier deliveries of the task (a crashed executor's) are deleted first: whatever those left
@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -28,9 +27,9 @@ from commandcenter_contracts import TaskDispatched
 
 from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, check_git_argument, workspace_dir_name
-from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.identity import GitIdentity
+from cc_taskrunner.isolation_local import LocalIsolation
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
@@ -47,23 +46,8 @@ def _local_source(source: str) -> str | None:
     return None if is_url(source) else str(Path(source).expanduser().resolve())
 
 
-class FreshCloneIsolation:
-    def __init__(
-        self,
-        tmp_root: Path,
-        identity: GitIdentity,
-        *,
-        git_timeout_s: float = 300.0,
-        kill_grace_s: float = 3.0,
-        environment: ExecEnvironment | None = None,
-    ) -> None:
-        self._root = tmp_root.expanduser()
-        self._identity = identity
-        self._git_timeout_s = git_timeout_s
-        self._kill_grace_s = kill_grace_s
-        base = environment if environment is not None else ExecEnvironment()
-        # The identity always applies: the commits are made by CommandCenter.
-        self._environment = replace(base, fixed={**base.fixed, **identity.env()})
+class FreshCloneIsolation(LocalIsolation):
+    """A folder per delivery under `root` (`LocalIsolation`)."""
 
     async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)

@@ -1,7 +1,7 @@
 """Local mode: each task in its own `git worktree` of the user's repository.
 
 The user's checkout (its HEAD, index and files) is never touched: the worktree lives under
-`worktree_root/<run8>/<slug>--<attempt>-<token>` on branch `task.branch`, created from the base
+`<root>/<run8>/<slug>--<attempt>-<token>` on branch `task.branch`, created from the base
 commit. Every delivery gets a path of its own: a process left over from an earlier delivery
 (the agent's children outlive a SIGKILLed executor) writes by absolute path into ITS checkout,
 never into a later attempt's. Stale worktrees of the same task (earlier deliveries that crashed)
@@ -16,7 +16,6 @@ import asyncio
 import logging
 import secrets
 import shutil
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -26,29 +25,14 @@ from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.identity import GitIdentity
+from cc_taskrunner.isolation_local import LocalIsolation
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
 
 
-class WorktreeIsolation:
-    def __init__(
-        self,
-        worktree_root: Path,
-        identity: GitIdentity,
-        *,
-        kill_grace_s: float = 3.0,
-        git_timeout_s: float = 300.0,
-        environment: ExecEnvironment | None = None,
-    ) -> None:
-        self._root = worktree_root.expanduser()
-        self._identity = identity
-        self._kill_grace_s = kill_grace_s
-        self._git_timeout_s = git_timeout_s
-        base = environment if environment is not None else ExecEnvironment()
-        # The identity always applies: the commits are made by CommandCenter.
-        self._environment = replace(base, fixed={**base.fixed, **identity.env()})
+class WorktreeIsolation(LocalIsolation):
+    """Worktrees under `root` (`LocalIsolation`)."""
 
     def run_dir(self, task: TaskDispatched) -> Path:
         return self._root / (slugify(task.run_id[:8]) or "run")

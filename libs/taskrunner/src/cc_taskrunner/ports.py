@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal, Protocol
 
@@ -30,6 +30,7 @@ __all__ = [
     "AgentResult",
     "EventSink",
     "ExecKind",
+    "ExecRequest",
     "FixRound",
     "Isolation",
     "LineCallback",
@@ -46,6 +47,25 @@ class EventSink(Protocol):
     async def status(self, event: StatusEvent) -> None: ...
 
     async def log(self, line: LogLine) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """A command for `Workspace.exec`: an argv (no shell) and how it runs."""
+
+    argv: Sequence[str]
+    _: KW_ONLY
+    kind: ExecKind
+    """Which credentials the command sees."""
+    timeout_s: float
+    stdin: str | None = None
+    env: Mapping[str, str] | None = None
+    """Variables on top of what `kind` gets."""
+    cancel: asyncio.Event | None = None
+    on_line: LineCallback | None = None
+    """Sees each line of output."""
+    capture_stdout: bool = False
+    """Keep all of stdout in the result (git's answers)."""
 
 
 class Workspace(Protocol):
@@ -81,19 +101,8 @@ class Workspace(Protocol):
         None: in the checkout's own ref store (a worktree of a repository without a remote)."""
         ...
 
-    async def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        kind: ExecKind,
-        timeout_s: float,
-        stdin: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cancel: asyncio.Event | None = None,
-        on_line: LineCallback | None = None,
-        capture_stdout: bool = False,
-    ) -> ProcessResult:
-        """Run `argv` (no shell) in the checkout; `kind` decides which credentials it sees.
+    async def exec(self, request: ExecRequest) -> ProcessResult:
+        """Run the request's argv in the checkout.
 
         Raises `CommandNotFound` when the program cannot be started.
         """

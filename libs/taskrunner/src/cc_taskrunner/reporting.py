@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TypedDict
 
 from commandcenter_contracts import (
     FailureCode,
@@ -32,9 +33,20 @@ def outcome_event_id(task: TaskDispatched) -> str:
     return str(uuid.uuid5(OUTCOME_NAMESPACE, f"{task.task_id}/{task.attempt}/outcome"))
 
 
+class AttemptIds(TypedDict):
+    run_id: str
+    task_id: str
+    attempt: int
+
+
+def attempt_ids(task: TaskDispatched) -> AttemptIds:
+    """The fields that name the task attempt, in every event and log line about it."""
+    return {"run_id": task.run_id, "task_id": task.task_id, "attempt": task.attempt}
+
+
 def context(task: TaskDispatched) -> dict[str, object]:
     """Log record fields naming the task attempt."""
-    return {"run_id": task.run_id, "task_id": task.task_id, "attempt": task.attempt}
+    return dict(attempt_ids(task))
 
 
 class Reporter:
@@ -52,30 +64,13 @@ class Reporter:
             log.warning("could not report %s", type(event).__name__, exc_info=True)
 
     async def progress(self, step: str, message: str = "", *, fix_round: int | None = None) -> None:
-        task = self.task
         await self.status(
-            TaskProgress(
-                run_id=task.run_id,
-                task_id=task.task_id,
-                attempt=task.attempt,
-                step=step,
-                message=message,
-                fix_round=fix_round,
-            )
+            TaskProgress(**attempt_ids(self.task), step=step, message=message, fix_round=fix_round)
         )
 
     async def line(self, stream: LogStream, line: str) -> None:
-        task = self.task
         try:
-            await self._sink.log(
-                LogLine(
-                    run_id=task.run_id,
-                    task_id=task.task_id,
-                    attempt=task.attempt,
-                    stream=stream,
-                    line=line,
-                )
-            )
+            await self._sink.log(LogLine(**attempt_ids(self.task), stream=stream, line=line))
         except Exception:
             log.warning("could not forward a log line", exc_info=True)
 
@@ -95,9 +90,7 @@ class Reporter:
         task = self.task
         return TaskSucceeded(
             event_id=outcome_event_id(task),
-            run_id=task.run_id,
-            task_id=task.task_id,
-            attempt=task.attempt,
+            **attempt_ids(task),
             branch=branch,
             commit=commit,
             pushed=pushed,
@@ -112,9 +105,7 @@ class Reporter:
         task = self.task
         return TaskFailed(
             event_id=outcome_event_id(task),
-            run_id=task.run_id,
-            task_id=task.task_id,
-            attempt=task.attempt,
+            **attempt_ids(task),
             error_code=code,
             recoverable=is_recoverable(code),
             message=message,

@@ -22,7 +22,7 @@ from cc_taskrunner.branches import check_branch_name
 from cc_taskrunner.errors import TaskRunnerError
 from cc_taskrunner.integration import IntegrationTarget
 from cc_taskrunner.ports import Agent, EventSink, Isolation, Workspace
-from cc_taskrunner.reporting import Outcome, Reporter, context, outcome_event_id
+from cc_taskrunner.reporting import Outcome, Reporter, attempt_ids, context, outcome_event_id
 from cc_taskrunner.settings import RunnerSettings
 from cc_taskrunner.skills import SkillCatalog
 from cc_taskrunner.steps import TASK_STEPS
@@ -64,14 +64,7 @@ class TaskRunner:
         cancel = cancel if cancel is not None else asyncio.Event()
         since = task.attempt if base_attempt is None else min(base_attempt, task.attempt)
         report = Reporter(self._sink, task)
-        await report.status(
-            TaskStarted(
-                run_id=task.run_id,
-                task_id=task.task_id,
-                attempt=task.attempt,
-                executor=self._settings.executor_id,
-            )
-        )
+        await report.status(TaskStarted(**attempt_ids(task), executor=self._settings.executor_id))
         try:
             return await self._run(task, cancel, since, report)
         except TaskRunnerError as exc:

@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cc_taskrunner.ports import LogFn, Workspace
+from cc_taskrunner.ports import ExecRequest, LogFn, Workspace
 from cc_taskrunner.process import CommandNotFound, OutputStream
 
 
@@ -48,7 +48,7 @@ async def run_verification(
         await log("system", f"verification: {shlex.join(argv)}")
         try:
             result = await workspace.exec(
-                argv, kind="check", timeout_s=timeout_s, cancel=cancel, on_line=forward
+                ExecRequest(argv, kind="check", timeout_s=timeout_s, cancel=cancel, on_line=forward)
             )
         except CommandNotFound as exc:
             return VerificationFailure(command, f"could not run: {exc}")

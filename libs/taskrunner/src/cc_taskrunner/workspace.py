@@ -8,13 +8,14 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_taskrunner.environment import ExecEnvironment, ExecKind
+from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.paths import safe_target
-from cc_taskrunner.process import LineCallback, ProcessResult, run_process
+from cc_taskrunner.ports import ExecRequest
+from cc_taskrunner.process import ProcessResult, run_process
 
 
 async def _nothing() -> None:
@@ -60,28 +61,18 @@ class LocalWorkspace:
             kill_grace_s=kill_grace_s,
         )
 
-    async def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        kind: ExecKind,
-        timeout_s: float,
-        stdin: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cancel: asyncio.Event | None = None,
-        on_line: LineCallback | None = None,
-        capture_stdout: bool = False,
-    ) -> ProcessResult:
+    async def exec(self, request: ExecRequest) -> ProcessResult:
+        stdin = request.stdin
         return await run_process(
-            argv,
+            request.argv,
             cwd=self.path,
-            env=self.environment.for_command(kind, env),
+            env=self.environment.for_command(request.kind, request.env),
             stdin=stdin.encode() if stdin is not None else None,
-            timeout_s=timeout_s,
-            cancel=cancel,
-            on_line=on_line,
+            timeout_s=request.timeout_s,
+            cancel=request.cancel,
+            on_line=request.on_line,
             kill_grace_s=self.kill_grace_s,
-            capture_stdout=capture_stdout,
+            capture_stdout=request.capture_stdout,
         )
 
     async def write_file(self, relative: str, content: str) -> None:

@@ -30,7 +30,8 @@ from cc_taskrunner import GitError, GitIdentity, check_branch_name, git_steps
 from cc_taskrunner.branches import check_git_argument
 from cc_taskrunner.environment import ExecKind
 from cc_taskrunner.isolation_clone import is_url
-from cc_taskrunner.process import CommandNotFound, LineCallback, ProcessResult
+from cc_taskrunner.ports import ExecRequest
+from cc_taskrunner.process import CommandNotFound, ProcessResult
 from commandcenter_contracts import TaskDispatched
 
 from executor_dagger import pipeline
@@ -125,25 +126,17 @@ class DaggerWorkspace:
             self.container, argv, stdin=stdin, env=env, secrets=self._secrets.for_kind(kind)
         )
 
-    async def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        kind: ExecKind,
-        timeout_s: float,
-        stdin: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cancel: asyncio.Event | None = None,
-        on_line: LineCallback | None = None,
-        capture_stdout: bool = False,
-    ) -> ProcessResult:
-        after = self.plan_exec(argv, kind=kind, stdin=stdin, env=env)
-        evaluation = asyncio.ensure_future(self._evaluate(after, str(argv[0])))
+    async def exec(self, request: ExecRequest) -> ProcessResult:
+        after = self.plan_exec(
+            request.argv, kind=request.kind, stdin=request.stdin, env=request.env
+        )
+        cancel, on_line = request.cancel, request.on_line
+        evaluation = asyncio.ensure_future(self._evaluate(after, str(request.argv[0])))
         stopper = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
         try:
             waiting = {evaluation} | ({stopper} if stopper else set())
             done, _ = await asyncio.wait(
-                waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=request.timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             if stopper is not None:
@@ -167,7 +160,7 @@ class DaggerWorkspace:
             returncode=code,
             output_tail=tuple((out_lines + err_lines)[-_TAIL_LINES:]),
             stderr_tail=tuple(err_lines[-_TAIL_LINES:]),
-            stdout=out if capture_stdout else "",
+            stdout=out if request.capture_stdout else "",
         )
 
     async def write_file(self, relative: str, content: str) -> None:

@@ -9,6 +9,8 @@
 - `CancelRegistry` + `apply_cancel_request`: cancel requests from `cc.control.cancel.<run>`.
 - `heartbeat`: in-progress acks while a block runs.
 - `Presence`: the executor's `ExecutorInfo` in the `cc_executors` bucket while it lives.
+- `ExecutorBus`: all of the above wired up for one executor, started and closed around the
+  executor's own stop policy.
 
 Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.run`) in.
 """
@@ -34,11 +36,14 @@ from cc_bus.executor.retries import (
     judge,
 )
 from cc_bus.executor.sink import NatsEventSink
+from cc_bus.executor.wiring import BusSettings, ExecutorBus
 from cc_bus.heartbeat import heartbeat
 
 __all__ = [
+    "BusSettings",
     "CancelRegistry",
     "DeliverySettings",
+    "ExecutorBus",
     "NatsEventSink",
     "NoSkillRules",
     "Outcome",

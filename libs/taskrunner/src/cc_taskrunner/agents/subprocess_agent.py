@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from commandcenter_contracts import FailureCode
 
-from cc_taskrunner.ports import AgentContext, AgentResult
+from cc_taskrunner.ports import AgentContext, AgentResult, ExecRequest
 from cc_taskrunner.process import CommandNotFound, LineCallback, OutputStream, ProcessResult
 
 
@@ -36,7 +36,7 @@ async def run_agent_process(
     (missing program, timeout, cancel).
     """
     try:
-        result = await ctx.target().exec(
+        request = ExecRequest(
             argv,
             kind="agent",
             timeout_s=ctx.timeout_s,
@@ -45,6 +45,7 @@ async def run_agent_process(
             cancel=stop if stop is not None else ctx.cancel,
             on_line=on_line or log_lines(ctx),
         )
+        result = await ctx.target().exec(request)
     except CommandNotFound as exc:
         return AgentResult(FailureCode.AGENT_NOT_FOUND, str(exc))
     if result.timed_out:
