@@ -55,7 +55,7 @@ from planner.task_queue import JetStreamTaskQueue
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import BenchError
+from bench.system import BenchError, stop_process
 from bench.workload import plan_markdown, write_file_agent
 
 BENCH = "2 dispatch"
@@ -115,15 +115,6 @@ def start_planner(server: NatsServer, logs: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 async def planner_seconds(
@@ -249,7 +240,7 @@ def _measure(root: Path, what: str, sync_always: bool, tasks: int) -> tuple[floa
             try:
                 return asyncio.run(planner_seconds(server, proc, tasks, root))
             finally:
-                stop_process(proc)
+                stop_process(proc, grace_s=15)
         if what == "start_run":
             return asyncio.run(start_run_seconds(server, tasks)), 0.0
         return asyncio.run(raw_seconds(server, tasks, pipelined=what == "pipelined")), 0.0
@@ -289,37 +280,54 @@ def run(config: Config, ctx: Context) -> list[Row]:
             )
         )
     n = f"{config.tasks:,} tasks"
-    return [
-        Row(
+
+    def against_raw(measure: str, what: str, sync: bool, **labels: Any) -> Row:
+        """Our dispatch rate beside raw nats-py's one-at-a-time publishing, same fsync."""
+        return Row(
             BENCH,
-            f"dispatch throughput, {n}, sync_interval: always (the stack's default)",
+            measure,
             "tasks/s",
-            ours=rates[("planner", True)],
-            baseline=rates[("sequential", True)],
+            ours=rates[(what, sync)],
+            baseline=rates[("sequential", sync)],
             baseline_label="raw nats-py, one publish at a time",
             decimals=0,
+            **labels,
+        )
+
+    def fsync_cost(measure: str, what: str, **labels: Any) -> Row:
+        """A raw publishing rate with sync_interval: always beside the same without."""
+        return Row(
+            BENCH,
+            measure,
+            "tasks/s",
+            ours_label="fsync always",
+            ours=rates[(what, True)],
+            baseline=rates[(what, False)],
+            baseline_label="fsync every 2 min",
+            decimals=0,
+            chart=False,
+            **labels,
+        )
+
+    return [
+        against_raw(
+            f"dispatch throughput, {n}, sync_interval: always (the stack's default)",
+            "planner",
+            True,
             note="ours also stores the run and publishes a task.queued per task",
             chart_label="fsync always",
         ),
-        Row(
-            BENCH,
+        against_raw(
             f"dispatch throughput, {n}, JetStream's default fsync (every 2 min)",
-            "tasks/s",
-            ours=rates[("planner", False)],
-            baseline=rates[("sequential", False)],
-            baseline_label="raw nats-py, one publish at a time",
-            decimals=0,
+            "planner",
+            False,
             chart_label="fsync every 2 min",
         ),
-        Row(
-            BENCH,
+        against_raw(
             "where the planner's time goes: `Planner.start_run` alone, fsync always",
-            "tasks/s",
+            "start_run",
+            True,
             ours_label="start_run in-process",
-            ours=rates[("start_run", True)],
-            baseline=rates[("sequential", True)],
-            baseline_label="raw nats-py, one publish at a time",
-            decimals=0,
             note="same code, same KV store, no status consumer competing in the process",
             chart=False,
         ),
@@ -331,27 +339,10 @@ def run(config: Config, ctx: Context) -> list[Row]:
             note="after the last dispatch, fsync always; a task outcome waits behind these",
             chart=False,
         ),
-        Row(
-            BENCH,
+        fsync_cost(
             "headroom: raw pipelined publishing (acks awaited at the end)",
-            "tasks/s",
-            ours_label="fsync always",
-            ours=rates[("pipelined", True)],
-            baseline=rates[("pipelined", False)],
-            baseline_label="fsync every 2 min",
-            decimals=0,
+            "pipelined",
             note="left: with sync_interval: always; right: without",
-            chart=False,
         ),
-        Row(
-            BENCH,
-            "cost of sync_interval: always, raw one-at-a-time publishing",
-            "tasks/s",
-            ours_label="fsync always",
-            ours=rates[("sequential", True)],
-            baseline=rates[("sequential", False)],
-            baseline_label="fsync every 2 min",
-            decimals=0,
-            chart=False,
-        ),
+        fsync_cost("cost of sync_interval: always, raw one-at-a-time publishing", "sequential"),
     ]

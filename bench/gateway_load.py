@@ -24,7 +24,7 @@ from commandcenter.servers import free_port, wait_for_port
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import BenchError, running_stack, start_run, wait_for_run
+from bench.system import BenchError, running_stack, start_run, stop_process, wait_for_run
 from bench.workload import make_repository, write_file_agent, write_plan
 
 BENCH = "5 gateway"
@@ -143,12 +143,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
                     f"bare litestar {bare.values[-1]:,.0f} req/s"
                 )
         finally:
-            bare_app.terminate()
-            try:
-                bare_app.wait(10)
-            except subprocess.TimeoutExpired:
-                bare_app.kill()
-                bare_app.wait()
+            stop_process(bare_app, grace_s=10)
     return [
         Row(
             BENCH,

@@ -4,6 +4,7 @@ started and followed through the gateway's HTTP API, the way a user's client doe
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,16 @@ def running_stack(
         stack.stop()
         if problems is not None:
             problems.extend(tracebacks(data_dir))
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace_s`."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def log_tails(data_dir: Path, chars: int = 2000) -> str:

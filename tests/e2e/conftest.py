@@ -6,31 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from commandcenter.servers import free_port
 from commandcenter.stack import Stack
+
+from tests.e2e.helpers import running_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
     messages: list[str] = []
-    running = Stack(
+    with running_stack(
         data_dir,
-        gateway_port=free_port(),
         local_executors=2,  # two replicas: local mode must stay sequential anyway
         dagger_executors=0,
         extra_env={"CC_ACK_WAIT_S": "30", "CC_CLAUDE_BIN": str(data_dir / "no-such-claude")},
         say=messages.append,
-    )
-    try:
-        running.start(ready_timeout=90)
-    except Exception:
-        running.stop()
-        for log in sorted((data_dir / "logs").glob("*.log")):
-            print(f"--- {log.name}\n{log.read_text()[-3000:]}")
-        raise
-    yield running
-    running.stop()
+    ) as running:
+        yield running
     for log in sorted((data_dir / "logs").glob("*.log")):
         text = log.read_text(errors="replace")
         if "Traceback" in text:

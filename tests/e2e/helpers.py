@@ -1,13 +1,20 @@
-"""Talking to a running stack the way a user's client does: HTTP and Server-Sent Events."""
+"""Running a stack, and talking to it the way a user's client does: HTTP and Server-Sent
+Events; plans in a git sandbox."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.servers import free_port
 from commandcenter.sse import SseMessage, parse_sse
+from commandcenter.stack import Stack
 from commandcenter_contracts import RUN_ENDED
 
 from tests.support.polling import eventually_sync
@@ -51,6 +58,35 @@ def plan_text(*batches: list[str]) -> str:
     return "\n".join(parts)
 
 
+def sandbox_with_plan(
+    root: Path, text: str, *, name: str = "MASTER_PLAN.md"
+) -> tuple[GitSandbox, Path]:
+    """A repository with a bare remote; the plan `text` committed and pushed on main."""
+    sandbox = make_git_sandbox(root)
+    plan = sandbox.repo / name
+    plan.write_text(text)
+    git(sandbox.repo, "add", name)
+    git(sandbox.repo, "commit", "-q", "-m", "add the plan")
+    git(sandbox.repo, "push", "-q", "origin", "main")
+    return sandbox, plan
+
+
+@contextmanager
+def running_stack(data_dir: Path, **options: Any) -> Iterator[Stack]:
+    """A whole stack on `data_dir` (`options` go to `Stack`), started the way `commandcenter up`
+    starts it; stopped on the way out. When it does not start, its logs' tails are printed."""
+    stack = Stack(data_dir, gateway_port=free_port(), **options)
+    try:
+        stack.start(ready_timeout=90)
+    except Exception:
+        stack.stop()
+        for log in sorted((data_dir / "logs").glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text()[-3000:]}")
+        raise
+    yield stack
+    stack.stop()
+
+
 @dataclass
 class Event:
     seq: int
@@ -82,10 +118,18 @@ def _event(message: SseMessage) -> Event:
     return Event(seq=int(message.id), type=message.event, data=json.loads(message.data))
 
 
-def start_run(client: httpx.Client, **body: Any) -> str:
-    response = client.post("/api/v1/runs", json=body)
+def start_run(client: httpx.Client, plan: Path, **body: Any) -> str:
+    """Start a run of `plan` (`body`: the rest of the request; local mode unless it says
+    otherwise); its id."""
+    request = {"plan_path": str(plan), "execution_mode": "local", **body}
+    response = client.post("/api/v1/runs", json=request)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+def tasks_of(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The tasks of a run's view, by plan task id (`1.2`)."""
+    return {t["plan_task_id"]: t for b in view["batches"] for t in b["tasks"]}
 
 
 def wait_for_run(client: httpx.Client, run_id: str, *, timeout: float = 120) -> dict[str, Any]:

@@ -16,13 +16,19 @@ import asyncpg
 import httpx
 import nats
 import pytest
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
-from commandcenter.servers import free_port
+from commandcenter.gitfixtures import GitSandbox
 from commandcenter.stack import Stack
 from commandcenter.tools import installed_claude
 from commandcenter_contracts import subjects
 
-from tests.e2e.helpers import read_events, start_run, wait_for_run
+from tests.e2e.helpers import (
+    read_events,
+    running_stack,
+    sandbox_with_plan,
+    start_run,
+    tasks_of,
+    wait_for_run,
+)
 from tests.support.fake_anthropic import FakeAnthropic, bash, failing, say, write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -42,10 +48,8 @@ def claude_stack(
 ) -> Iterator[Stack]:
     if installed_claude() is None:
         pytest.fail("the pinned Claude Code CLI is not installed: run `make claude`")
-    data_dir = tmp_path_factory.mktemp("stack")
-    running = Stack(
-        data_dir,
-        gateway_port=free_port(),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
         local_executors=1,
         dagger_executors=1,
         extra_env={
@@ -58,14 +62,8 @@ def claude_stack(
             "CC_DAGGER_SLOTS": "2",
         },
         say=lambda _: None,
-    )
-    try:
-        running.start(ready_timeout=90)
-    except Exception:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 def _task(number: str, marker: str) -> str:
@@ -77,13 +75,8 @@ def _task(number: str, marker: str) -> str:
 
 
 def _plan(root: Path, *tasks: str) -> tuple[GitSandbox, Path]:
-    sandbox = make_git_sandbox(root)
-    plan = sandbox.repo / "PLAN.md"
-    plan.write_text("\n".join(["# Claude plan", "", "## Batch 1: Greetings", "", *tasks]))
-    git(sandbox.repo, "add", "PLAN.md")
-    git(sandbox.repo, "commit", "-q", "-m", "the plan")
-    git(sandbox.repo, "push", "-q", "origin", "main")
-    return sandbox, plan
+    text = "\n".join(["# Claude plan", "", "## Batch 1: Greetings", "", *tasks])
+    return sandbox_with_plan(root, text, name="PLAN.md")
 
 
 def _edit(number: str) -> list:
@@ -94,10 +87,6 @@ def _edit(number: str) -> list:
     ]
 
 
-def _tasks(view: dict) -> dict[str, dict]:
-    return {t["plan_task_id"]: t for b in view["batches"] for t in b["tasks"]}
-
-
 @pytest.mark.parametrize("mode", ["local", "dagger"])
 def test_a_real_edit_lands_with_its_cost_in_the_read_model(
     claude_stack: Stack, fake_api: FakeAnthropic, tmp_path: Path, mode: str
@@ -106,9 +95,9 @@ def test_a_real_edit_lands_with_its_cost_in_the_read_model(
     fake_api.script(marker, *_edit("1.1"))
     sandbox, plan = _plan(tmp_path / "git", _task("1.1", marker))
     with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
-        run_id = start_run(client, plan_path=str(plan), execution_mode=mode, agent="claude")
+        run_id = start_run(client, plan, execution_mode=mode, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
-        task = _tasks(view)["1.1"]
+        task = tasks_of(view)["1.1"]
         log = client.get(f"/api/v1/runs/{run_id}/tasks/{task['task_id']}/log").text
 
     assert view["status"] == "succeeded", view
@@ -129,7 +118,7 @@ def test_an_overloaded_api_is_retried_by_us_then_the_task_succeeds(
     fake_api.script("BUSY", failing(529, "Overloaded", repeat=1), *_edit("1.1"))
     _, plan = _plan(tmp_path / "git", _task("1.1", "BUSY"))
     with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
-        run_id = start_run(client, plan_path=str(plan), execution_mode="local", agent="claude")
+        run_id = start_run(client, plan, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
         events = read_events(client, run_id)
 
@@ -138,7 +127,7 @@ def test_an_overloaded_api_is_retried_by_us_then_the_task_succeeds(
     assert [(e.data["error_code"], e.data["will_retry"]) for e in retried] == [
         ("AGENT_UNAVAILABLE", True)
     ]
-    assert _tasks(view)["1.1"]["attempt"] == 2
+    assert tasks_of(view)["1.1"]["attempt"] == 2
 
 
 def test_a_budget_halts_the_run_before_its_last_task_and_a_raised_one_resumes_it(
@@ -149,15 +138,9 @@ def test_a_budget_halts_the_run_before_its_last_task_and_a_raised_one_resumes_it
     _, plan = _plan(tmp_path / "git", *(_task(n, f"BUDGET-{n}") for n in ("1.1", "1.2", "1.3")))
     with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
         # each task costs about $0.03 here: two of them spend more than $0.05
-        run_id = start_run(
-            client,
-            plan_path=str(plan),
-            execution_mode="local",
-            agent="claude",
-            max_cost_usd=0.05,
-        )
+        run_id = start_run(client, plan, agent="claude", max_cost_usd=0.05)
         halted = wait_for_run(client, run_id, timeout=180)
-        tasks = _tasks(halted)
+        tasks = tasks_of(halted)
         assert halted["status"] == "halted", halted
         assert halted["error"].startswith("BUDGET_EXCEEDED")
         assert (tasks["1.1"]["status"], tasks["1.2"]["status"]) == ("succeeded", "succeeded")
@@ -187,11 +170,11 @@ def test_no_credential_reaches_events_logs_the_read_model_or_dead_letters(
     fake_api.script("AUTH", failing(401, "invalid x-api-key", repeat=5))
     _, plan = _plan(tmp_path / "git", _task("1.1", "AUTH"))
     with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
-        run_id = start_run(client, plan_path=str(plan), execution_mode="local", agent="claude")
+        run_id = start_run(client, plan, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
         letters = client.get("/api/v1/dead-letters", params={"run_id": run_id}).json()
     assert view["status"] == "halted"
-    assert _tasks(view)["1.1"]["error_code"] == "AGENT_AUTH"
+    assert tasks_of(view)["1.1"]["error_code"] == "AGENT_AUTH"
     assert letters["count"] == 1 and letters["items"][0]["error_code"] == "AGENT_AUTH"
 
     # Every run of this module so far, scanned wherever anything is kept.

@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
-from commandcenter.servers import free_port
 from commandcenter.stack import Stack
 
-from tests.e2e.helpers import read_events, start_run, wait_for_run
+from tests.e2e.helpers import read_events, running_stack, start_run, wait_for_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -57,22 +56,14 @@ def _plan(*, declare_files: bool) -> str:
 
 @pytest.fixture(scope="module")
 def dagger_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("stack")
-    running = Stack(
-        data_dir,
-        gateway_port=free_port(),
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
         local_executors=0,
         dagger_executors=2,
         extra_env={"CC_DAGGER_SLOTS": "2", "CC_DAGGER_BACKEND": "engineless"},
         say=lambda _: None,
-    )
-    try:
-        running.start(ready_timeout=90)
-    except Exception:
-        running.stop()
-        raise
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 def _run(stack: Stack, root: Path, *, declare_files: bool) -> tuple[GitSandbox, dict, list]:
@@ -82,7 +73,7 @@ def _run(stack: Stack, root: Path, *, declare_files: bool) -> tuple[GitSandbox, 
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         run_id = start_run(
             client,
-            plan_path=str(plan),
+            plan,
             execution_mode="dagger",
             agent="command",
             agent_argv=[sys.executable, "-c", AGENT],

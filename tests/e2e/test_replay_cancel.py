@@ -15,33 +15,26 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from cc_bus import connect
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 from commandcenter_contracts import subjects
 
-from tests.e2e.helpers import create_task, plan_text, read_events, start_run, wait_for_run
+from tests.e2e.helpers import (
+    create_task,
+    plan_text,
+    read_events,
+    sandbox_with_plan,
+    start_run,
+    tasks_of,
+    wait_for_run,
+)
 from tests.support.polling import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-def _sandbox_with_plan(root: Path, text: str) -> tuple[GitSandbox, Path]:
-    sandbox = make_git_sandbox(root)
-    plan = sandbox.repo / "MASTER_PLAN.md"
-    plan.write_text(text)
-    git(sandbox.repo, "add", "MASTER_PLAN.md")
-    git(sandbox.repo, "commit", "-q", "-m", "add the plan")
-    git(sandbox.repo, "push", "-q", "origin", "main")
-    return sandbox, plan
-
-
-def _tasks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["plan_task_id"]: t for b in view["batches"] for t in b["tasks"]}
 
 
 def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_path: Path) -> None:
@@ -53,27 +46,20 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
         ],
         [create_task("2.1", "later.txt", "after the replay")],
     )
-    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+    sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
     base = git(sandbox.repo, "rev-parse", "HEAD").strip()
 
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
-        run_id = start_run(
-            client,
-            plan_path=str(plan),
-            start_batch="1",
-            end_batch="2",
-            execution_mode="local",
-            agent="plan-follower",
-        )
+        run_id = start_run(client, plan, start_batch="1", end_batch="2", agent="plan-follower")
         halted = wait_for_run(client, run_id)
         assert halted["status"] == "halted", halted
-        failed = _tasks(halted)["1.2"]
+        failed = tasks_of(halted)["1.2"]
         assert (failed["status"], failed["error_code"], failed["attempt"]) == (
             "failed",
             "VERIFICATION_FAILED",
             1,
         )
-        assert _tasks(halted)["2.1"]["status"] == "pending"
+        assert tasks_of(halted)["2.1"]["status"] == "pending"
         branch = failed["branch"]
         # As if attempt 1 had pushed its work: its commit is on the remote branch now.
         git(sandbox.repo, "push", "-q", "origin", branch)
@@ -99,7 +85,7 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
         )
         events = read_events(client, run_id)
 
-    tasks = _tasks(done)
+    tasks = tasks_of(done)
     assert (tasks["1.2"]["status"], tasks["1.2"]["attempt"]) == ("succeeded", 2)
     assert tasks["1.1"]["attempt"] == 1  # only the failed task ran again
     assert (tasks["2.1"]["status"], done["batches"][1]["status"]) == ("succeeded", "succeeded")
@@ -176,16 +162,15 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
         [create_task("1.1", "slow.txt", "never written")],
         [create_task("2.1", "later.txt", "never written either")],
     )
-    _, plan = _sandbox_with_plan(tmp_path / "git", text)
+    _, plan = sandbox_with_plan(tmp_path / "git", text)
     started: list[int] = []
     try:
         with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
             run_id = start_run(
                 client,
-                plan_path=str(plan),
+                plan,
                 start_batch="1",
                 end_batch="2",
-                execution_mode="local",
                 agent="command",
                 agent_argv=[sys.executable, str(agent), str(pids)],
             )
@@ -212,7 +197,7 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
             view = eventually_sync(
                 lambda: (
                     (v := client.get(f"/api/v1/runs/{run_id}").json())["status"] == "cancelled"
-                    and _tasks(v)["1.1"]["error"] != "e2e: stop"  # the executor's own report
+                    and tasks_of(v)["1.1"]["error"] != "e2e: stop"  # the executor's own report
                     and v
                 ),
                 within_s=60,
@@ -231,12 +216,12 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
-    task = _tasks(view)["1.1"]
+    task = tasks_of(view)["1.1"]
     assert (task["status"], task["error_code"]) == ("cancelled", "CANCELLED")
     assert final["status"] == "cancelled"
     assert final["batches"][1]["started_at"] is None
     assert final["batches"][1]["status"] == "cancelled"
-    assert _tasks(final)["2.1"]["status"] == "cancelled"
+    assert tasks_of(final)["2.1"]["status"] == "cancelled"
     assert not [e for e in events if e.type == "batch.started" and e.data["batch_index"] == 1]
     assert "run.cancelled" in [e.type for e in events]
     outcome = [e for e in events if e.type == "task.failed"]

@@ -13,17 +13,24 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from cc_bus import connect, publish_status
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 from commandcenter_contracts import FailureCode, TaskFailed, TaskProgress, subjects
 from nats.js import JetStreamContext
 
-from tests.e2e.helpers import create_task, plan_text, read_events, start_run, wait_for_run
+from tests.e2e.helpers import (
+    create_task,
+    plan_text,
+    read_events,
+    sandbox_with_plan,
+    start_run,
+    tasks_of,
+    wait_for_run,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -36,20 +43,6 @@ if task["plan_task_id"] == "1.1" and task["attempt"] == 1:
     time.sleep(120)
 pathlib.Path("out-%s.txt" % task["plan_task_id"]).write_text("attempt %d\\n" % task["attempt"])
 """
-
-
-def _sandbox_with_plan(root: Path, text: str) -> tuple[GitSandbox, Path]:
-    sandbox = make_git_sandbox(root)
-    plan = sandbox.repo / "MASTER_PLAN.md"
-    plan.write_text(text)
-    git(sandbox.repo, "add", "MASTER_PLAN.md")
-    git(sandbox.repo, "commit", "-q", "-m", "add the plan")
-    git(sandbox.repo, "push", "-q", "origin", "main")
-    return sandbox, plan
-
-
-def _tasks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["plan_task_id"]: t for b in view["batches"] for t in b["tasks"]}
 
 
 async def _run_messages(js: JetStreamContext, run_id: str) -> int:
@@ -108,15 +101,14 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
         [create_task("1.1", "out-1.1.txt", "-", verify="test -s out-1.1.txt")],
         [create_task("2.1", "out-2.1.txt", "-", verify="test -s out-2.1.txt")],
     )
-    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+    sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
 
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         run_id = start_run(
             client,
-            plan_path=str(plan),
+            plan,
             start_batch="1",
             end_batch="2",
-            execution_mode="local",
             agent="command",
             agent_argv=[sys.executable, str(agent)],
             timeout_s=3,
@@ -125,7 +117,7 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
         events = read_events(client, run_id)
 
         assert done["status"] == "succeeded", done
-        first, second = _tasks(done)["1.1"], _tasks(done)["2.1"]
+        first, second = tasks_of(done)["1.1"], tasks_of(done)["2.1"]
         assert (first["status"], first["attempt"], first["error_code"]) == ("succeeded", 2, None)
         assert (second["status"], second["attempt"]) == ("succeeded", 1)
         mine = [e.data for e in events if e.data.get("task_id") == first["task_id"]]
@@ -143,7 +135,7 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
         assert after == before + 2  # the planner answered the late failure with nothing
         view = client.get(f"/api/v1/runs/{run_id}").json()
         assert view["status"] == "succeeded", view
-        late = _tasks(view)["1.1"]
+        late = tasks_of(view)["1.1"]
         assert (late["status"], late["attempt"], late["error_code"]) == ("succeeded", 2, None)
 
     assert sandbox.file_at(first["branch"], "out-1.1.txt") == "attempt 2\n"

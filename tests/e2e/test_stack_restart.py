@@ -28,7 +28,7 @@ def test_a_restarted_stack_keeps_its_runs_events_and_consumers(tmp_path: Path) -
     try:
         first.start(ready_timeout=90)
         with httpx.Client(base_url=first.gateway_url, timeout=30) as client:
-            run_id = start_run(client, plan_path=str(plan), agent="plan-follower")
+            run_id = start_run(client, plan, agent="plan-follower")
             before = read_events(client, run_id)
             assert wait_for_run(client, run_id)["status"] == "succeeded"
     finally:
@@ -48,7 +48,7 @@ def test_a_restarted_stack_keeps_its_runs_events_and_consumers(tmp_path: Path) -
                 (e.seq, e.data["event_id"]) for e in before
             ]
             # and the restarted stack still runs new work
-            again = start_run(client, plan_path=str(plan), agent="plan-follower")
+            again = start_run(client, plan, agent="plan-follower")
             assert wait_for_run(client, again)["status"] == "succeeded"
             listed = {r["id"] for r in client.get("/api/v1/runs").json()["items"]}
             assert {run_id, again} <= listed

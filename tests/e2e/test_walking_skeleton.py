@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
+from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 
 from tests.e2e.helpers import (
@@ -22,6 +22,7 @@ from tests.e2e.helpers import (
     noop_task,
     plan_text,
     read_events,
+    sandbox_with_plan,
     start_run,
     wait_for_run,
 )
@@ -29,16 +30,6 @@ from tests.e2e.helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 TERMINAL_TASK = {"task.succeeded", "task.failed"}
-
-
-def _sandbox_with_plan(root: Path, text: str) -> tuple[GitSandbox, Path]:
-    sandbox = make_git_sandbox(root)
-    plan = sandbox.repo / "MASTER_PLAN.md"
-    plan.write_text(text)
-    git(sandbox.repo, "add", "MASTER_PLAN.md")
-    git(sandbox.repo, "commit", "-q", "-m", "add the plan")
-    git(sandbox.repo, "push", "-q", "origin", "main")
-    return sandbox, plan
 
 
 def _pg_rows(stack: Stack, sql: str, *args: object) -> list[asyncpg.Record]:
@@ -69,19 +60,12 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
             create_task("2.2", *files["2.2"]),
         ],
     )
-    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+    sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
     base = git(sandbox.repo, "rev-parse", "HEAD").strip()
     user_head_before = git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
 
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
-        run_id = start_run(
-            client,
-            plan_path=str(plan),
-            start_batch="1",
-            end_batch="2",
-            execution_mode="local",
-            agent="plan-follower",
-        )
+        run_id = start_run(client, plan, start_batch="1", end_batch="2", agent="plan-follower")
         # A client that drops after 5 events and reconnects with Last-Event-ID.
         first = read_events(client, run_id, limit=5)
         rest = read_events(client, run_id, last_event_id=str(first[-1].seq))
@@ -221,10 +205,10 @@ def test_a_failed_task_halts_the_run_after_its_batch(
         batch_1.append(create_task("1.2", "never.txt", "x"))
         agent = {"agent": "command", "agent_argv": ["cc-no-such-agent-binary", "--go"]}
     text = plan_text(batch_1, [create_task("2.1", "later.txt", "never runs")])
-    sandbox, plan = _sandbox_with_plan(tmp_path / "git", text)
+    sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
 
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
-        run_id = start_run(client, plan_path=str(plan), execution_mode="local", **agent)
+        run_id = start_run(client, plan, **agent)
         events = read_events(client, run_id)
         view = wait_for_run(client, run_id)
 

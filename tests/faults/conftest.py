@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.checker import Checker
-from tests.faults.harness import Bus, FaultStack, open_js
+from tests.faults.harness import Bus, FaultStack
 from tests.faults.report import REPORT_PATH, FaultReport, ScenarioRecord, render
 
 _RECORDS: list[ScenarioRecord] = []
@@ -67,10 +66,9 @@ def fault_stack(launch: Callable[..., FaultStack]) -> FaultStack:
 @pytest.fixture
 async def bus(fault_stack: FaultStack) -> AsyncIterator[Bus]:
     """A NATS connection of the test's own (reconnecting), and the checker on it."""
-    nc, js = await open_js(fault_stack.nats_url)
-    checker = Checker(js, fault_stack.database_url, fault_stack.sandbox.remote)
-    yield Bus(nc, js, checker)
-    await nc.close()
+    bus = await Bus.open(fault_stack)
+    yield bus
+    await bus.nc.close()
 
 
 # --- the report ---------------------------------------------------------------------------------

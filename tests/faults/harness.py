@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -30,7 +31,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from tests.faults.checker import Checker, decode_status, event_type, read_subject
+from tests.faults.checker import Checker, CheckSummary, decode_status, event_type, read_subject
 from tests.support.polling import eventually
 
 # Quick redelivery (ack_wait 5 s, heartbeat 1 s) so a crashed executor's task comes back soon.
@@ -183,19 +184,6 @@ def agent_marks(marks: Path) -> list[AgentMark]:
     return sorted(found, key=lambda m: m.started_ns)
 
 
-def assert_work_of_last_agent(fs: FaultStack, commits: dict[str, str]) -> None:
-    """Each task's pushed `out-<task>.txt` was written by the last agent that ran for it: no
-    write of an earlier, abandoned delivery made it into the outcome."""
-    runs = agent_marks(fs.marks)
-    for plan_task_id, sha in commits.items():
-        content = git(fs.sandbox.remote, "show", f"{sha}:out-{plan_task_id}.txt")
-        last = [m.pid for m in runs if m.plan_task_id == plan_task_id][-1]
-        assert written_by(content) == last, (
-            f"task {plan_task_id}: its commit {sha[:12]} holds {content.strip()!r}, not the work "
-            f"of its last agent ({last})"
-        )
-
-
 def process_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -296,6 +284,31 @@ class FaultStack:
         os.kill(pid, sig)
         return pid
 
+    # --- agents -----------------------------------------------------------------------------
+    def agents_of(self, plan_task_id: str) -> list[AgentMark]:
+        """Every agent run of the task so far, in the order they started."""
+        return [m for m in agent_marks(self.marks) if m.plan_task_id == plan_task_id]
+
+    async def agent_started(self, plan_task_id: str) -> AgentMark:
+        """Until an agent of the task has started; the first one's mark."""
+        mark: AgentMark = await eventually(
+            lambda: next(iter(self.agents_of(plan_task_id)), None),
+            within_s=60,
+            what=f"task {plan_task_id}'s agent started",
+        )
+        return mark
+
+    def assert_work_of_last_agent(self, commits: dict[str, str]) -> None:
+        """Each task's pushed `out-<task>.txt` was written by the last agent that ran for it:
+        no write of an earlier, abandoned delivery made it into the outcome."""
+        for plan_task_id, sha in commits.items():
+            content = git(self.sandbox.remote, "show", f"{sha}:out-{plan_task_id}.txt")
+            last = self.agents_of(plan_task_id)[-1].pid
+            assert written_by(content) == last, (
+                f"task {plan_task_id}: its commit {sha[:12]} holds {content.strip()!r}, not the "
+                f"work of its last agent ({last})"
+            )
+
     async def wait_restarted(self, name: str, old_pid: int, *, within_s: float = 60) -> int:
         """Until the supervisor has started `name` again; its new pid."""
 
@@ -333,6 +346,27 @@ class FaultStack:
         git(self.sandbox.repo, "commit", "-q", "-m", "the plan")
         git(self.sandbox.repo, "push", "-q", "origin", "main")
         return plan, git(self.sandbox.repo, "rev-parse", "HEAD").strip()
+
+    def install_hook(self, name: str, script: str) -> None:
+        """A git hook of the bare remote (`pre-receive`, `post-receive`): a Python script."""
+        hook = self.sandbox.remote / "hooks" / name
+        hook.write_text(f"#!{sys.executable}\n{script}")
+        hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+    async def start_run(
+        self,
+        batches: list[list[str]],
+        *,
+        sleep_s: float = 0.0,
+        per_task: Mapping[str, float | Behaviour] | None = None,
+        slow_checks: dict[str, float] | None = None,
+        **body: Any,
+    ) -> tuple[str, str]:
+        """Commit a plan of `batches` and start a run of it with the marking agent (see
+        `agent_argv`); returns the run's id and the base commit its tasks start from."""
+        plan, base = self.commit_plan(plan_markdown(batches, slow_checks=slow_checks))
+        argv = agent_argv(self.marks, sleep_s, per_task)
+        return await start_run(self.stack.gateway_url, plan, argv=argv, **body), base
 
 
 def _is_our_agent(pid: int) -> bool:
@@ -457,6 +491,18 @@ class Bus:
     nc: Client
     js: JetStreamContext
     checker: Checker
+
+    @classmethod
+    async def open(cls, fs: FaultStack) -> Bus:
+        nc, js = await open_js(fs.nats_url)
+        return cls(nc, js, Checker(js, fs.database_url, fs.sandbox.remote))
+
+    async def run_succeeded(self, run_id: str, base: str, *, within_s: float = 120) -> CheckSummary:
+        """Until the run is over; it must have succeeded with every invariant of the checker
+        holding. The checker's summary."""
+        end = await wait_run_end(self.js, run_id, within_s=within_s)
+        assert event_type(end) == "run.succeeded", end
+        return await self.checker.check(run_id, base)
 
 
 async def open_js(nats_url: str) -> tuple[Client, JetStreamContext]:

@@ -8,28 +8,18 @@ process it spawned) left behind by the dead executor must not reach the new atte
 
 from __future__ import annotations
 
-import stat
-import sys
-
 import pytest
 from commandcenter_contracts import RunPlanned, TaskProgress
 
-from tests.faults.checker import event_type
 from tests.faults.harness import (
     Behaviour,
     Bus,
     FaultStack,
     StatusWatch,
-    agent_argv,
-    agent_marks,
-    assert_work_of_last_agent,
     batch_of,
     count,
     of_type,
-    plan_markdown,
     process_alive,
-    start_run,
-    wait_run_end,
 )
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
@@ -47,14 +37,8 @@ async def test_executor_killed_while_its_agent_runs(
         injected="SIGKILL to executor-local-1 as soon as task 1.1's agent has started",
     )
     fs = fault_stack
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, {"1.1": 3}))
-
-    first = await eventually(
-        lambda: next((m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"), None),
-        within_s=60,
-        what="task 1.1's agent started",
-    )
+    run_id, base = await fs.start_run([batch_of(1, 2)], sleep_s=0.2, per_task={"1.1": 3})
+    first = await fs.agent_started("1.1")
     old_pid = fs.kill(EXECUTOR)
     try:
         await eventually(lambda: not process_alive(first.pid), within_s=3, what="the agent gone")
@@ -63,16 +47,14 @@ async def test_executor_killed_while_its_agent_runs(
         orphan_survived = True
     await fs.wait_restarted(EXECUTOR, old_pid)
 
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
+    summary = await bus.run_succeeded(run_id, base)
 
     # The fault hit: task 1.1 was delivered twice and its agent ran twice, the second time in
     # a new worktree, while 1.2 ran once.
-    runs = [m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"]
+    runs = fs.agents_of("1.1")
     assert len(runs) == 2, runs
     assert summary.deliveries == {"1.1": 2, "1.2": 1}
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     orphan = next(m for m in runs if m.pid == first.pid)
     discarded = "removing stale worktree" in fs.log_text(EXECUTOR)
     fault.note(
@@ -92,31 +74,24 @@ async def test_an_orphaned_agent_dies_with_its_executor(
         "session) would write its file (absolute path) once the redelivered agent has started",
     )
     fs = fault_stack
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     behaviour = {
         "1.1#1": Behaviour(await_delivery=2, before=0.5),  # the one that would be orphaned
         "1.1#2": Behaviour(after=3),
     }
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, behaviour))
-    first = await eventually(
-        lambda: next((m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"), None),
-        within_s=60,
-        what="task 1.1's agent started",
-    )
+    run_id, base = await fs.start_run([batch_of(1, 2)], sleep_s=0.2, per_task=behaviour)
+    first = await fs.agent_started("1.1")
     old_pid = fs.kill(EXECUTOR)
     # Agents die with their executor (PR_SET_PDEATHSIG), before any redelivery.
     await eventually(
         lambda: not process_alive(first.pid), within_s=10, what="the agent gone with it"
     )
     await fs.wait_restarted(EXECUTOR, old_pid)
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
-    runs = [m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"]
+    summary = await bus.run_succeeded(run_id, base)
+    runs = fs.agents_of("1.1")
     assert len(runs) == 2 and runs[0].pid == first.pid, runs
     orphan, redelivered = runs
     assert not orphan.done, "the first agent finished its work after its executor died"
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     fault.note(
         f"the first agent ({orphan.pid}) died with its executor and never wrote; the "
         f"redelivered agent ({redelivered.pid}) ran in a worktree of its own and the pushed "
@@ -135,28 +110,25 @@ async def test_an_orphaned_child_of_the_agent_outlives_the_redelivery(
         "agent's file, by absolute path, once the redelivered agent has started",
     )
     fs = fault_stack
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     behaviour = {
         # The first delivery's agent idles; its child waits for the redelivery, then writes.
         "1.1#1": Behaviour(detach=True, await_delivery=2, before=0.5, after=60),
         "1.1#2": Behaviour(after=3),  # writes at once, then lingers: the late write lands first
     }
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, behaviour))
+    run_id, base = await fs.start_run([batch_of(1, 2)], sleep_s=0.2, per_task=behaviour)
     await eventually(
         lambda: list(fs.marks.glob("1.1.*.child")), within_s=60, what="the agent forked"
     )
     old_pid = fs.kill(EXECUTOR)
     await fs.wait_restarted(EXECUTOR, old_pid)
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
+    summary = await bus.run_succeeded(run_id, base)
 
-    runs = [m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1"]
+    runs = fs.agents_of("1.1")
     assert len(runs) == 2, runs
     orphan, redelivered = runs
     # The fault hit: the orphaned child tried its write after the redelivered agent started.
     assert orphan.done and orphan.done_ns > redelivered.started_ns, (orphan, redelivered)
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     fault.note(
         "the orphaned child's late write did not reach the redelivered attempt's commit "
         f"(it {orphan.wrote.split(':')[0].replace(str(fs.root), '…')})"
@@ -172,7 +144,6 @@ async def test_executor_killed_after_the_commit_before_the_push(
         "(its verification then takes 3 s)",
     )
     fs = fault_stack
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)], slow_checks={"1.1": 3}))
     watch = await StatusWatch().open(fs.nats_url)
     killed: list[int] = []
     watch.once(
@@ -180,19 +151,17 @@ async def test_executor_killed_after_the_commit_before_the_push(
         lambda _e: killed.append(fs.kill(EXECUTOR)),
     )
     try:
-        run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+        run_id, base = await fs.start_run([batch_of(1, 2)], slow_checks={"1.1": 3})
         await eventually(lambda: killed, within_s=60, what="the executor killed after the commit")
         await fs.wait_restarted(EXECUTOR, killed[0])
-        end = await wait_run_end(bus.js, run_id, within_s=120)
+        summary = await bus.run_succeeded(run_id, base)
     finally:
         await watch.close()
-    assert event_type(end) == "run.succeeded", end
     committed = watch.fired[0]
     assert isinstance(committed, TaskProgress)
-    summary = await bus.checker.check(run_id, base)
 
     assert summary.deliveries == {"1.1": 2, "1.2": 1}
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     fault.note(
         f"first delivery committed ({committed.message}) and died; the redelivery reset the branch "
         f"to the base, redid the work and pushed one commit ({summary.commits['1.1'][:12]})"
@@ -209,22 +178,19 @@ async def test_executor_killed_after_the_push_before_the_ack(
     )
     fs = fault_stack
     held = fs.marks / "push-held"
-    hook = fs.sandbox.remote / "hooks" / "post-receive"
-    hook.write_text(
-        f"#!{sys.executable}\n"
+    fs.install_hook(
+        "post-receive",
         "import pathlib, sys, time\n"
         f"held = pathlib.Path({str(held)!r})\n"
         "refs = sys.stdin.read()\n"
         "task = 'refs/heads/cc/' in refs and not refs.rstrip().endswith('/integration')\n"
         "if task and not held.exists():\n"
         "    held.write_text(refs)\n"
-        "    time.sleep(4)\n"
+        "    time.sleep(4)\n",
     )
-    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     watch = await StatusWatch().open(fs.nats_url)
     try:
-        run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+        run_id, base = await fs.start_run([batch_of(1, 2)])
         refs = await eventually(
             lambda: held.read_text() if held.exists() else None,
             within_s=60,
@@ -237,14 +203,12 @@ async def test_executor_killed_after_the_push_before_the_ack(
         assert fs.sandbox.commits_between(base, branch) == [pushed_commit]
         assert not watch.matching(of_type("task.succeeded"))
         await fs.wait_restarted(EXECUTOR, old_pid)
-        end = await wait_run_end(bus.js, run_id, within_s=120)
+        summary = await bus.run_succeeded(run_id, base)
     finally:
         await watch.close()
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
 
     assert summary.deliveries == {"1.1": 2, "1.2": 1}
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     recognised = count(watch.seen, of_type("task.progress", step="already_done"))
     same = summary.commits["1.1"] == pushed_commit
     fault.note(

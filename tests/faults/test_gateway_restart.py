@@ -17,17 +17,7 @@ from commandcenter.sse import SseMessage, follow
 from commandcenter_contracts import subjects
 
 from tests.faults.checker import decode_status, event_type, read_subject
-from tests.faults.harness import (
-    Bus,
-    FaultStack,
-    agent_argv,
-    agent_marks,
-    assert_work_of_last_agent,
-    batch_of,
-    plan_markdown,
-    start_run,
-    wait_run_end,
-)
+from tests.faults.harness import Bus, FaultStack, batch_of, wait_run_end
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
@@ -69,12 +59,11 @@ async def test_gateway_restarts_while_a_client_follows_the_run(
         "runs; the supervisor starts it again",
     )
     fs = fault_stack
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 3)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 3))
+    run_id, base = await fs.start_run([batch_of(1, 3)], sleep_s=3)
     client = Follower(fs.stack.gateway_url, run_id)
     client.start()
     await eventually(
-        lambda: client.received and any(m.plan_task_id == "1.1" for m in agent_marks(fs.marks)),
+        lambda: client.received and fs.agents_of("1.1"),
         within_s=60,
         what="the client following and task 1.1's agent at work",
     )
@@ -99,7 +88,7 @@ async def test_gateway_restarts_while_a_client_follows_the_run(
     ]
     assert client.received[-1].event == "run.succeeded"
     summary = await bus.checker.check(run_id, base)
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     # The fault hit: the client had to come back, and said where it had stopped.
     assert len(client.requests) >= 2, client.requests
     assert all(r is not None for r in client.requests[1:]), client.requests

@@ -11,28 +11,13 @@ import pytest
 from commandcenter_contracts import subjects
 
 from tests.faults.checker import event_type, read_subject
-from tests.faults.harness import (
-    Bus,
-    FaultStack,
-    agent_argv,
-    agent_marks,
-    assert_work_of_last_agent,
-    batch_of,
-    plan_markdown,
-    start_run,
-    wait_run_end,
-)
+from tests.faults.harness import Bus, FaultStack, batch_of, wait_run_end
 from tests.faults.report import FaultReport
-from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 NATS_DOWN_S = 3.0
 POSTGRES_DOWN_S = 10.0
-
-
-def _agent_started(fs: FaultStack, plan_task_id: str) -> object:
-    return next((m for m in agent_marks(fs.marks) if m.plan_task_id == plan_task_id), None)
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
@@ -49,25 +34,21 @@ async def test_nats_server_restarts_mid_run(
     fs = fault_stack
     nats = fs.stack.nats
     assert nats is not None and nats.sync_always
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2), batch_of(2, 1)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2, {"1.1": 1}))
-    await eventually(
-        lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started"
-    )
+    batches = [batch_of(1, 2), batch_of(2, 1)]
+    run_id, base = await fs.start_run(batches, sleep_s=0.2, per_task={"1.1": 1})
+    await fs.agent_started("1.1")
 
     before = await read_subject(bus.js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
     await asyncio.to_thread(nats.stop if how == "stop" else nats.kill)
     await asyncio.sleep(NATS_DOWN_S)  # the outage itself, not a wait for a result
-    finished_in_outage = [m for m in agent_marks(fs.marks) if m.plan_task_id == "1.1" and m.done]
+    finished_in_outage = [m for m in fs.agents_of("1.1") if m.done]
     await asyncio.to_thread(nats.start)
 
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
+    summary = await bus.run_succeeded(run_id, base)
     after = await read_subject(bus.js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
     # The file store kept everything acknowledged before the restart, in place.
     assert after[: len(before)] == before
-    summary = await bus.checker.check(run_id, base)
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     assert summary.tasks == 3
     assert finished_in_outage, "the fault missed: task 1.1's agent had not finished in the outage"
     fault.note(
@@ -87,11 +68,8 @@ async def test_postgres_stopped_for_ten_seconds(
     fs = fault_stack
     postgres = fs.stack.postgres
     assert postgres is not None
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 3)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 1))
-    await eventually(
-        lambda: _agent_started(fs, "1.1"), within_s=60, what="task 1.1's agent started"
-    )
+    run_id, base = await fs.start_run([batch_of(1, 3)], sleep_s=1)
+    await fs.agent_started("1.1")
 
     subject = subjects.status_subject(run_id)
     at_stop = len(await read_subject(bus.js, subjects.STREAM_STATUS, subject))
@@ -106,7 +84,7 @@ async def test_postgres_stopped_for_ten_seconds(
 
     assert event_type(end) == "run.succeeded", end
     summary = await bus.checker.check(run_id, base)
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     # The gateway serves the caught-up view again (its pool survived the outage).
     async with httpx.AsyncClient(base_url=fs.stack.gateway_url, timeout=30) as client:
         view = (await client.get(f"/api/v1/runs/{run_id}")).json()

@@ -5,28 +5,11 @@ same instant. Whatever happens, each task's work lands on the integration branch
 
 from __future__ import annotations
 
-import stat
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from tests.faults.checker import Checker, event_type
-from tests.faults.harness import (
-    Bus,
-    FaultStack,
-    StatusWatch,
-    agent_argv,
-    assert_work_of_last_agent,
-    batch_of,
-    count,
-    of_type,
-    open_js,
-    plan_markdown,
-    start_run,
-    wait_run_end,
-)
+from tests.faults.harness import Bus, FaultStack, StatusWatch, batch_of, count, of_type
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
@@ -44,11 +27,8 @@ update = len(refs) == 3 and refs[2].endswith("/integration") and set(refs[0]) !=
 """
 
 
-def _install(remote: Path, name: str, marks: Path, body: str) -> None:
-    hook = remote / "hooks" / name
-    head = _HOOK_HEAD.replace("MARKS", repr(str(marks)))
-    hook.write_text(f"#!{sys.executable}\n{head}{body}")
-    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+def _install(fs: FaultStack, name: str, body: str) -> None:
+    fs.install_hook(name, _HOOK_HEAD.replace("MARKS", repr(str(fs.marks))) + body)
 
 
 async def test_executor_killed_between_the_merge_and_the_integration_push(
@@ -63,9 +43,8 @@ async def test_executor_killed_between_the_merge_and_the_integration_push(
     fs = fault_stack
     held, release = fs.marks / "held", fs.marks / "release"
     _install(
-        fs.sandbox.remote,
+        fs,
         "pre-receive",
-        fs.marks,
         "if update and not (marks / 'held').exists():\n"
         "    (marks / 'held').write_text(' '.join(refs))\n"
         "    for _ in range(200):\n"
@@ -74,21 +53,18 @@ async def test_executor_killed_between_the_merge_and_the_integration_push(
         "        time.sleep(0.1)\n"
         "    sys.exit(1)  # the pusher is dead: nothing of its push lands\n",
     )
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+    run_id, base = await fs.start_run([batch_of(1, 2)])
     refs = await eventually(
         lambda: held.exists() and held.read_text(), within_s=60, what="the push held"
     )
     old_pid = fs.kill(EXECUTOR)
     release.write_text("go")
     await fs.wait_restarted(EXECUTOR, old_pid)
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
+    summary = await bus.run_succeeded(run_id, base)
 
     # the held push was task 1.1's (the first to move the branch after its creation)
     assert summary.deliveries == {"1.1": 2, "1.2": 1}
-    assert_work_of_last_agent(fs, summary.commits)
+    fs.assert_work_of_last_agent(summary.commits)
     assert sorted(summary.integrated) == ["1.1", "1.2"]
     pushed = refs.split()[1]
     fault.note(
@@ -109,28 +85,24 @@ async def test_executor_killed_after_the_integration_push_before_the_ack(
     fs = fault_stack
     held = fs.marks / "held"
     _install(
-        fs.sandbox.remote,
+        fs,
         "post-receive",
-        fs.marks,
         "if update and not (marks / 'held').exists():\n"
         "    (marks / 'held').write_text(' '.join(refs))\n"
         "    time.sleep(4)\n",
     )
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
     watch = await StatusWatch().open(fs.nats_url)
     try:
-        run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks))
+        run_id, base = await fs.start_run([batch_of(1, 2)])
         refs = await eventually(
             lambda: held.exists() and held.read_text(), within_s=60, what="the push held"
         )
         old_pid = fs.kill(EXECUTOR)
         landed = refs.split()[1]
         await fs.wait_restarted(EXECUTOR, old_pid)
-        end = await wait_run_end(bus.js, run_id, within_s=120)
+        summary = await bus.run_succeeded(run_id, base)
     finally:
         await watch.close()
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
 
     assert summary.deliveries == {"1.1": 2, "1.2": 1}
     assert summary.integrated["1.1"] == landed  # the commit the dead executor pushed
@@ -160,9 +132,8 @@ async def test_two_replicas_integrating_at_the_same_instant(
     )
     fs = dagger_stack
     _install(
-        fs.sandbox.remote,
+        fs,
         "pre-receive",
-        fs.marks,
         "if update and not (marks / 'raced').exists():\n"
         "    (marks / f'waiting-{refs[1]}').write_text(refs[1])\n"
         "    for _ in range(300):\n"
@@ -171,17 +142,12 @@ async def test_two_replicas_integrating_at_the_same_instant(
         "        time.sleep(0.05)\n"
         "    (marks / 'raced').write_text('both pushed')\n",
     )
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2)]))
-    nc, js = await open_js(fs.nats_url)
+    bus = await Bus.open(fs)
     try:
-        run_id = await start_run(
-            fs.stack.gateway_url, plan, argv=agent_argv(fs.marks), execution_mode="dagger"
-        )
-        end = await wait_run_end(js, run_id, within_s=180)
-        assert event_type(end) == "run.succeeded", end
-        summary = await Checker(js, fs.database_url, fs.sandbox.remote).check(run_id, base)
+        run_id, base = await fs.start_run([batch_of(1, 2)], execution_mode="dagger")
+        summary = await bus.run_succeeded(run_id, base, within_s=180)
     finally:
-        await nc.close()
+        await bus.nc.close()
 
     waiting = sorted(fs.marks.glob("waiting-*"))
     assert len(waiting) == 2, "both replicas should have pushed at the same time"

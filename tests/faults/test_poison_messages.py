@@ -12,17 +12,8 @@ import pytest
 from commandcenter.stack import service_available
 from commandcenter_contracts import FailureCode, subjects
 
-from tests.faults.checker import Checker, dead_letters, event_type
-from tests.faults.harness import (
-    FaultStack,
-    agent_argv,
-    assert_work_of_last_agent,
-    batch_of,
-    open_js,
-    plan_markdown,
-    start_run,
-    wait_run_end,
-)
+from tests.faults.checker import dead_letters
+from tests.faults.harness import Bus, FaultStack, agent_argv, batch_of, plan_markdown, start_run
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
@@ -48,7 +39,8 @@ async def test_undecodable_messages_on_every_consumed_subject(
         + ", `cc.status.<run>` (a stray run, and a live run's own subject mid-run)",
     )
     fs = launch(dagger_executors=1 if dagger else 0)
-    nc, js = await open_js(fs.nats_url)
+    bus = await Bus.open(fs)
+    js = bus.js
     try:
         pids = fs.pids()
         said_before = len(fs.said)
@@ -71,12 +63,9 @@ async def test_undecodable_messages_on_every_consumed_subject(
         poison[own] = [NOT_JSON, WRONG_SHAPE["status"]]
         for payload in poison[own]:
             await js.publish(own, payload)
-        end = await wait_run_end(js, run_id, within_s=120)
-        assert event_type(end) == "run.succeeded", end
-        checker = Checker(js, fs.database_url, fs.sandbox.remote)
         # The checker also finds the poison in the run's own subject dead-lettered.
-        summary = await checker.check(run_id, base)
-        assert_work_of_last_agent(fs, summary.commits)
+        summary = await bus.run_succeeded(run_id, base)
+        fs.assert_work_of_last_agent(summary.commits)
         if dagger:  # the dagger executor's consumer survived too: a dagger-mode run completes
             dagger_run = await start_run(
                 fs.stack.gateway_url,
@@ -85,9 +74,7 @@ async def test_undecodable_messages_on_every_consumed_subject(
                 execution_mode="dagger",
                 remote=str(fs.sandbox.remote),
             )
-            end = await wait_run_end(js, dagger_run, within_s=120)
-            assert event_type(end) == "run.succeeded", end
-            await checker.check(dagger_run, base)
+            await bus.run_succeeded(dagger_run, base)
 
         # Each consumer of a status subject (the planner's progress and the gateway's
         # projector) dead-letters the message: two letters; one for the other subjects.
@@ -132,7 +119,7 @@ async def test_undecodable_messages_on_every_consumed_subject(
         assert fs.pids() == pids, "a service was restarted"
         assert not [m for m in fs.said[said_before:] if m.startswith("supervisor:")]
     finally:
-        await nc.close()
+        await bus.nc.close()
     fault.note(
         f"{sum(found.values())} dead letters (BAD_MESSAGE, with subject and raw bytes): one per "
         "poison message, two on status subjects (planner-progress and projector each); "

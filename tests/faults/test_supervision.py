@@ -7,18 +7,7 @@ import re
 
 import pytest
 
-from tests.faults.checker import event_type
-from tests.faults.harness import (
-    Bus,
-    FaultStack,
-    agent_argv,
-    assert_work_of_last_agent,
-    batch_of,
-    plan_markdown,
-    process_alive,
-    start_run,
-    wait_run_end,
-)
+from tests.faults.harness import Bus, FaultStack, batch_of, process_alive
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
@@ -58,12 +47,9 @@ async def test_a_killed_service_is_restarted_with_backoff_and_reported(
     assert process_alive(third_pid)
 
     # Nobody intervened, and the restarted planner carries a run through.
-    plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2), batch_of(2, 1)]))
-    run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2))
-    end = await wait_run_end(bus.js, run_id, within_s=120)
-    assert event_type(end) == "run.succeeded", end
-    summary = await bus.checker.check(run_id, base)
-    assert_work_of_last_agent(fs, summary.commits)
+    run_id, base = await fs.start_run([batch_of(1, 2), batch_of(2, 1)], sleep_s=0.2)
+    summary = await bus.run_succeeded(run_id, base)
+    fs.assert_work_of_last_agent(summary.commits)
     fault.note(
         "both restarts reported in the stack's output (`supervisor: planner exited with code "
         f"-9; restarting in Ns`, then `… restarted (restart #n)`), delays {delays} s; a run "

@@ -28,8 +28,9 @@ from commandcenter_contracts import (
 )
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from typing_extensions import Unpack
 
-from tests.support.polling import eventually
+from tests.support.polling import Patience, eventually
 
 
 def make_plan(*batch_sizes: int, phase: str | None = None, title: str = "Test plan") -> Plan:
@@ -86,6 +87,12 @@ def make_request(
         continue_on_failure=continue_on_failure,
         max_cost_usd=max_cost_usd,
     )
+
+
+async def start_run(js: JetStreamContext, request: PhaseStartRequested, msg_id: str = "") -> str:
+    """Publish the phase start as the gateway does (message id: the run id); the run id."""
+    await cc_bus.publish(js, subjects.PHASE_START, request, msg_id=msg_id or request.run_id)
+    return request.run_id
 
 
 def succeeded(run_id: str, task_id: str, attempt: int = 1, *, cost: float = 0.0) -> TaskSucceeded:
@@ -205,10 +212,23 @@ class TestExecutor:
         self.received.append(task_decoder.decode(msgs[0].data))
         return False
 
+    async def report_started(self, task: TaskDispatched) -> None:
+        await cc_bus.publish_status(self.js, started(task.run_id, task.task_id, task.attempt))
+
     async def finish(self, raw: Any, *, outcome: StatusEvent) -> None:
         """Report `outcome` for the message `raw`, then ack it."""
         await cc_bus.publish_status(self.js, outcome)
         await raw.ack_sync()
+
+    async def succeed(self, task: TaskDispatched, raw: Any) -> None:
+        """Report the task's attempt succeeded, then ack its message `raw`."""
+        await self.finish(raw, outcome=succeeded(task.run_id, task.task_id, task.attempt))
+
+    async def fail(
+        self, task: TaskDispatched, raw: Any, code: FailureCode = FailureCode.VERIFICATION_FAILED
+    ) -> None:
+        """Report the task's attempt failed, then ack its message `raw`."""
+        await self.finish(raw, outcome=failed(task.run_id, task.task_id, task.attempt, code=code))
 
 
 async def consumer_idle(js: JetStreamContext, stream: str, durable: str) -> bool:
@@ -218,3 +238,10 @@ async def consumer_idle(js: JetStreamContext, stream: str, durable: str) -> bool
     except NotFoundError:
         return False
     return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def until_idle(
+    js: JetStreamContext, spec: cc_bus.ConsumerSpec, **patience: Unpack[Patience]
+) -> None:
+    """Until the durable of `spec` has delivered and had acked everything in its stream."""
+    await eventually(lambda: consumer_idle(js, spec.stream, spec.durable), **patience)

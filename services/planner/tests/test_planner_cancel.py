@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import cc_bus
 import pytest
-from cc_bus import publish
 from commandcenter_contracts import (
     FailureCode,
-    PhaseStartRequested,
     RunCancelled,
     subjects,
     task_decoder,
 )
 from nats.js import JetStreamContext
-from planner_support import (
-    StatusLog,
-    TestExecutor,
-    consumer_idle,
-    failed,
-    make_plan,
-    make_request,
-    started,
-    succeeded,
-)
+from planner_support import StatusLog, TestExecutor, make_plan, make_request, start_run, until_idle
 
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-
-async def _start(js: JetStreamContext, request: PhaseStartRequested) -> None:
-    await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
 
 
 async def _queued_runs(js: JetStreamContext) -> list[str]:
@@ -47,42 +32,35 @@ async def _queued_runs(js: JetStreamContext) -> list[str]:
     return runs
 
 
-async def _progress_drained(js: JetStreamContext) -> bool:
-    return await consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS)
-
-
 @pytest.mark.usefixtures("planner_app")
 async def test_a_cancelled_run_dispatches_nothing_more_and_its_queue_is_emptied(
     js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
-    cancelled = make_request(make_plan(3, 1))
-    other = make_request(make_plan(1))
-    run = cancelled.run_id
-    await _start(js, cancelled)
+    run = await start_run(js, make_request(make_plan(3, 1)))
     running, raw = await executor.take()  # the executor holds the first task
-    await cc_bus.publish_status(js, started(run, running.task_id))
+    await executor.report_started(running)
     await status_log.wait_for(run, "task.queued", count=3)
-    await _start(js, other)
-    await status_log.wait_for(other.run_id, "task.queued")
-    assert sorted(await _queued_runs(js)) == sorted([run, run, run, other.run_id])
+    other = await start_run(js, make_request(make_plan(1)))
+    await status_log.wait_for(other, "task.queued")
+    assert sorted(await _queued_runs(js)) == sorted([run, run, run, other])
 
     await cc_bus.publish_status(js, RunCancelled(run_id=run, reason="stop"))
 
     async def only_the_other_run_left() -> bool:
-        return await _queued_runs(js) == [other.run_id]
+        return await _queued_runs(js) == [other]
 
     await eventually(only_the_other_run_left, what="the cancelled run's tasks taken back")
     # the running task reports its kill: nothing follows (no batch.completed, no halt)
-    await executor.finish(raw, outcome=failed(run, running.task_id, code=FailureCode.CANCELLED))
-    await eventually(lambda: _progress_drained(js), what="the outcome handled")
+    await executor.fail(running, raw, code=FailureCode.CANCELLED)
+    await until_idle(js, cc_bus.planner_progress_consumer(), what="the outcome handled")
     assert "batch.completed" not in status_log.types(run)
     assert "run.halted" not in status_log.types(run)
 
     # the executor's next task is the other run's: the cancelled one's are gone
     nxt, raw = await executor.take()
-    assert nxt.run_id == other.run_id
-    await executor.finish(raw, outcome=succeeded(other.run_id, nxt.task_id))
-    await status_log.wait_for(other.run_id, "run.succeeded")
+    assert nxt.run_id == other
+    await executor.succeed(nxt, raw)
+    await status_log.wait_for(other, "run.succeeded")
     assert await executor.nothing_more(wait=1.0)
 
 
@@ -92,11 +70,8 @@ async def test_a_run_cancelled_before_it_was_planned_never_starts(
 ) -> None:
     request = make_request(make_plan(1))
     await cc_bus.publish_status(js, RunCancelled(run_id=request.run_id))
-    await eventually(lambda: _progress_drained(js), what="the cancel handled")
-    await _start(js, request)
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
-        what="the phase start acked",
-    )
+    await until_idle(js, cc_bus.planner_progress_consumer(), what="the cancel handled")
+    await start_run(js, request)
+    await until_idle(js, cc_bus.planner_phase_consumer(), what="the phase start acked")
     assert await executor.nothing_more(wait=1.0)
     assert status_log.types(request.run_id) == ["run.cancelled"]

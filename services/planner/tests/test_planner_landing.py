@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import cc_bus
 import pytest
 from cc_forge import ForgeSettings
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
@@ -24,12 +23,11 @@ from commandcenter_contracts import (
     RunFailed,
     RunLanded,
     TaskSucceeded,
-    subjects,
 )
 from nats.js import JetStreamContext
 from planner.app import PlannerService, create_app
 from planner.settings import Settings
-from planner_support import StatusLog, TestExecutor, make_plan, make_request
+from planner_support import StatusLog, TestExecutor, make_plan, make_request, start_run
 
 from tests.support.fake_github import FakeGitHub
 
@@ -90,10 +88,6 @@ class Integrator:
         return sha, depth
 
 
-async def _start(js: JetStreamContext, request: PhaseStartRequested) -> None:
-    await cc_bus.publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
-
-
 async def _play_tasks(
     executor: TestExecutor, integrator: Integrator, count: int, *, before_last: object = None
 ) -> list[str]:
@@ -146,16 +140,15 @@ async def test_land_merge_fast_forwards_the_base_branch_of_a_bare_remote(
     sandbox: GitSandbox,
     tmp_path: Path,
 ) -> None:
-    request = _request(sandbox, "merge", 1, 1)
-    await _start(js, request)
+    run = await start_run(js, _request(sandbox, "merge", 1, 1))
     landed = await _play_tasks(executor, Integrator(sandbox, tmp_path), 2)
 
-    (done,) = await status_log.wait_for(request.run_id, "run.landed")
+    (done,) = await status_log.wait_for(run, "run.landed")
     assert isinstance(done, RunLanded)
     assert (done.land, done.target, done.commit) == ("merge", "main", landed[-1])
-    await status_log.wait_for(request.run_id, "run.succeeded")
+    await status_log.wait_for(run, "run.succeeded")
     assert git(sandbox.remote, "rev-parse", "main").strip() == landed[-1]
-    types = status_log.types(request.run_id)
+    types = status_log.types(run)
     assert types.index("run.landed") < types.index("run.succeeded")
 
 
@@ -166,47 +159,40 @@ async def test_land_merge_merges_a_base_that_moved_cleanly_and_refuses_one_that_
     status_log: StatusLog,
     tmp_path: Path,
 ) -> None:
-    clean = make_git_sandbox(tmp_path / "clean")
-    clashing = make_git_sandbox(tmp_path / "clashing")
+    async def land_while_main_moves(name: str, path: str, text: str) -> tuple[GitSandbox, str, str]:
+        """A one-task run landed with `merge` while someone else pushes `path` to main (after
+        the run's integration): the sandbox, the run's id and the commit main moved to."""
+        sandbox = make_git_sandbox(tmp_path / name)
+        run = await start_run(js, _request(sandbox, "merge", 1))
+        moved: list[str] = []
 
-    def push_to_main(sandbox: GitSandbox, path: str, text: str) -> str:
-        (sandbox.repo / path).write_text(text)
-        git(sandbox.repo, "add", "-A")
-        git(sandbox.repo, "commit", "-q", "-m", f"someone else: {path}")
-        git(sandbox.repo, "push", "-q", "origin", "main")
-        return git(sandbox.repo, "rev-parse", "HEAD").strip()
+        def push_to_main() -> None:
+            (sandbox.repo / path).write_text(text)
+            git(sandbox.repo, "add", "-A")
+            git(sandbox.repo, "commit", "-q", "-m", f"someone else: {path}")
+            git(sandbox.repo, "push", "-q", "origin", "main")
+            moved.append(git(sandbox.repo, "rev-parse", "HEAD").strip())
+
+        integrator = Integrator(sandbox, tmp_path / f"{name}-integrator")
+        await _play_tasks(executor, integrator, 1, before_last=push_to_main)
+        return sandbox, run, moved[0]
 
     # Someone pushes to main while the run goes on: another file merges cleanly...
-    request = _request(clean, "merge", 1)
-    await _start(js, request)
-    moved: list[str] = []
-    await _play_tasks(
-        executor,
-        Integrator(clean, tmp_path / "i1"),
-        1,
-        before_last=lambda: moved.append(push_to_main(clean, "other.txt", "x\n")),
-    )
-    (done,) = await status_log.wait_for(request.run_id, "run.landed")
+    clean, run, moved = await land_while_main_moves("clean", "other.txt", "x\n")
+    (done,) = await status_log.wait_for(run, "run.landed")
     assert isinstance(done, RunLanded)
     parents = git(clean.remote, "log", "-1", "--format=%P", "main").split()
-    assert parents[0] == moved[0] and done.commit == git(clean.remote, "rev-parse", "main").strip()
+    assert parents[0] == moved and done.commit == git(clean.remote, "rev-parse", "main").strip()
     assert "Merge cc/" in git(clean.remote, "log", "-1", "--format=%s", "main")
 
     # ...the same file, changed differently, does not: LAND_FAILED, and main is left alone.
-    request = _request(clashing, "merge", 1)
-    await _start(js, request)
-    await _play_tasks(
-        executor,
-        Integrator(clashing, tmp_path / "i2"),
-        1,
-        before_last=lambda: moved.append(push_to_main(clashing, "t1.1.txt", "theirs\n")),
-    )
-    (failed,) = await status_log.wait_for(request.run_id, "run.failed")
+    clashing, run, moved = await land_while_main_moves("clashing", "t1.1.txt", "theirs\n")
+    (failed,) = await status_log.wait_for(run, "run.failed")
     assert isinstance(failed, RunFailed)
     assert failed.error_code is FailureCode.LAND_FAILED
     assert "does not merge cleanly" in failed.error and "t1.1.txt" in failed.error
-    assert git(clashing.remote, "rev-parse", "main").strip() == moved[-1]
-    assert "run.succeeded" not in status_log.types(request.run_id)
+    assert git(clashing.remote, "rev-parse", "main").strip() == moved
+    assert "run.succeeded" not in status_log.types(run)
 
 
 @pytest.mark.usefixtures("lander_app")
@@ -219,7 +205,7 @@ async def test_land_pr_opens_a_draft_once_updates_it_and_marks_it_ready(
     fake_github: FakeGitHub,
 ) -> None:
     request = _request(sandbox, "pr", 1, 1)
-    await _start(js, request)
+    await start_run(js, request)
     integrator = Integrator(sandbox, tmp_path)
     landed = await _play_tasks(executor, integrator, 1)
     # the first integrated task opens the draft; the second one then changes what it says

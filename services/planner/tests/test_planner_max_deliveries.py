@@ -8,11 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from cc_bus import ensure_consumer, executor_local_consumer, publish
+from cc_bus import ensure_consumer, executor_local_consumer, planner_advisories_consumer
 from commandcenter_contracts import (
     DeadLetter,
     FailureCode,
-    PhaseStartRequested,
     RunHalted,
     TaskFailed,
     dead_letter_decoder,
@@ -20,17 +19,13 @@ from commandcenter_contracts import (
     task_decoder,
 )
 from nats.js import JetStreamContext
-from planner_support import StatusLog, consumer_idle, make_plan, make_request
+from planner_support import StatusLog, make_plan, make_request, start_run, until_idle
 
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 MAX_DELIVER = 2
-
-
-async def _start(js: JetStreamContext, request: PhaseStartRequested) -> None:
-    await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
 
 
 class NakkingExecutor:
@@ -82,9 +77,7 @@ async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the
 ) -> None:
     nakker = NakkingExecutor(js)
     await nakker.start()
-    request = make_request(make_plan(1, 1))
-    run = request.run_id
-    await _start(js, request)
+    run = await start_run(js, make_request(make_plan(1, 1)))
 
     await nakker.nak_until(MAX_DELIVER)
     task = task_decoder.decode(nakker.deliveries[0].data)
@@ -112,10 +105,7 @@ async def test_a_task_delivered_max_deliver_times_is_dead_lettered_and_halts_the
         return (await js.stream_info(subjects.STREAM_TASKS)).state.messages == 0
 
     await eventually(queue_empty, what="the exhausted message removed from CC_TASKS")
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_ADVISORIES, subjects.CONSUMER_PLANNER_ADVISORIES),
-        what="the advisory acked",
-    )
+    await until_idle(js, planner_advisories_consumer(), what="the advisory acked")
     assert len(await _letters(js)) == 1
 
 

@@ -10,20 +10,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import cc_bus
 import pytest
+from cc_bus import planner_progress_consumer
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import BatchCompleted, BatchStarted, subjects
 from nats.js import JetStreamContext
-from planner_support import (
-    StatusLog,
-    TestExecutor,
-    consumer_idle,
-    make_plan,
-    make_request,
-    started,
-    succeeded,
-)
+from planner_support import StatusLog, TestExecutor, make_plan, make_request, start_run, until_idle
 
 from tests.support.polling import eventually
 
@@ -101,23 +93,18 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
 ) -> None:
     planner_process.start()
     await eventually(lambda: _listening(js), what="the planner consuming")
-    request = make_request(make_plan(2, 2))
-    run = request.run_id
-    await cc_bus.publish(js, subjects.PHASE_START, request, msg_id=run)
+    run = await start_run(js, make_request(make_plan(2, 2)))
 
     # batch 0, task 1: done while the planner runs, and applied by it
     first, raw = await executor.take()
-    await cc_bus.publish_status(js, started(run, first.task_id))
-    await executor.finish(raw, outcome=succeeded(run, first.task_id))
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
-        what="the planner applied the first outcome",
-    )
+    await executor.report_started(first)
+    await executor.succeed(first, raw)
+    await until_idle(js, planner_progress_consumer(), what="the planner applied the first outcome")
 
     # kill -9 between batch 0's outcomes; the second one arrives while no planner runs
     planner_process.kill()
     second, raw = await executor.take()
-    await executor.finish(raw, outcome=succeeded(run, second.task_id))
+    await executor.succeed(second, raw)
     assert not status_log.of(run, "batch.completed")
 
     planner_process.start()
@@ -127,15 +114,11 @@ async def test_a_killed_planner_resumes_the_run_without_dispatching_twice(
     # handling of the last one (publishing done, progress not stored, message not acked)
     for _ in range(2):
         task, raw = await executor.take()
-        await executor.finish(raw, outcome=succeeded(run, task.task_id))
+        await executor.succeed(task, raw)
     planner_process.kill()
     planner_process.start()
     await status_log.wait_for(run, "run.succeeded", within=120)
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
-        within_s=90,
-        what="the planner caught up",
-    )
+    await until_idle(js, planner_progress_consumer(), within_s=90, what="the planner caught up")
 
     # every task dispatched exactly once: CC_TASKS stored 4 messages in all, 4 distinct ones
     assert await executor.nothing_more(wait=1.0)

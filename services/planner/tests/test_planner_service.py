@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cc_bus
 import pytest
-from cc_bus import publish
 from commandcenter_contracts import (
     BatchCompleted,
     BatchSelection,
@@ -18,38 +17,23 @@ from commandcenter_contracts import (
     subjects,
 )
 from nats.js import JetStreamContext
-from planner_support import (
-    StatusLog,
-    TestExecutor,
-    consumer_idle,
-    failed,
-    make_plan,
-    make_request,
-    started,
-    succeeded,
-)
+from planner_support import StatusLog, TestExecutor, make_plan, make_request, start_run, until_idle
 
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
 
-async def _start(js: JetStreamContext, request) -> None:  # type: ignore[no-untyped-def]
-    await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
-
-
 @pytest.mark.usefixtures("planner_app")
 async def test_a_two_batch_run_goes_batch_by_batch_to_success(
     js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
-    request = make_request(make_plan(2, 2))
-    run = request.run_id
-    await _start(js, request)
+    run = await start_run(js, make_request(make_plan(2, 2)))
 
     for _ in range(4):
         task, raw = await executor.take()
-        await cc_bus.publish_status(js, started(run, task.task_id))
-        await executor.finish(raw, outcome=succeeded(run, task.task_id))
+        await executor.report_started(task)
+        await executor.succeed(task, raw)
     await status_log.wait_for(run, "run.succeeded")
     assert await executor.nothing_more(wait=1.0)
 
@@ -76,30 +60,21 @@ async def test_a_two_batch_run_goes_batch_by_batch_to_success(
     )
     assert last_batch_0_outcome < completed_0 < started_1
     assert len(status_log.of(run, "task.queued")) == 4
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
-        what="the phase start acked",
-    )
+    await until_idle(js, cc_bus.planner_phase_consumer(), what="the phase start acked")
 
 
 @pytest.mark.usefixtures("planner_app")
 async def test_a_failed_task_halts_the_run_after_its_batch_drains(
     js: JetStreamContext, executor: TestExecutor, status_log: StatusLog
 ) -> None:
-    request = make_request(make_plan(3, 1))
-    run = request.run_id
-    await _start(js, request)
+    run = await start_run(js, make_request(make_plan(3, 1)))
 
-    outcomes = []
     for i in range(3):
         task, raw = await executor.take()
-        outcome = (
-            failed(run, task.task_id, code=FailureCode.VERIFICATION_FAILED)
-            if i == 0
-            else succeeded(run, task.task_id)
-        )
-        outcomes.append(outcome)
-        await executor.finish(raw, outcome=outcome)
+        if i == 0:
+            await executor.fail(task, raw, code=FailureCode.VERIFICATION_FAILED)
+        else:
+            await executor.succeed(task, raw)
 
     (halted,) = await status_log.wait_for(run, "run.halted")
     assert isinstance(halted, RunHalted)
@@ -128,19 +103,16 @@ async def test_an_ambiguous_selection_fails_the_run_naming_the_candidates(
     plan = make_plan(1, 1, phase="1")
     other = make_plan(1, phase="2")
     plan = plan.__class__(title="p", batches=[*plan.batches, *other.batches])
-    request = make_request(plan, selection=BatchSelection(start_batch="1", end_batch="1"))
-    await _start(js, request)
+    selection = BatchSelection(start_batch="1", end_batch="1")
+    run = await start_run(js, make_request(plan, selection=selection))
 
-    (run_failed,) = await status_log.wait_for(request.run_id, "run.failed")
+    (run_failed,) = await status_log.wait_for(run, "run.failed")
     assert isinstance(run_failed, RunFailed)
     assert "ambiguous" in run_failed.error
     assert "phase 1 batch 1" in run_failed.error and "phase 2 batch 1" in run_failed.error
-    assert status_log.types(request.run_id) == ["run.failed"]
+    assert status_log.types(run) == ["run.failed"]
     assert await executor.nothing_more(wait=1.0)
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
-        what="the refused phase start acked",
-    )
+    await until_idle(js, cc_bus.planner_phase_consumer(), what="the refused phase start acked")
 
 
 async def _dead_letters(js: JetStreamContext) -> list[DeadLetter]:
@@ -189,15 +161,11 @@ async def test_undecodable_messages_go_to_the_dead_letters_and_the_planner_goes_
     assert all(d.error for d in found)
 
     # both consumers drained (poison terminated, not redelivered) and still working
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_STATUS, subjects.CONSUMER_PLANNER_PROGRESS),
-        what="planner-progress drained",
-    )
-    request = make_request(make_plan(1))
-    await _start(js, request)
+    await until_idle(js, cc_bus.planner_progress_consumer(), what="planner-progress drained")
+    run = await start_run(js, make_request(make_plan(1)))
     task, raw = await executor.take()
-    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
-    await status_log.wait_for(request.run_id, "run.succeeded")
+    await executor.succeed(task, raw)
+    await status_log.wait_for(run, "run.succeeded")
     assert len(await _dead_letters(js)) == 4  # no new dead letter meanwhile
 
 
@@ -208,21 +176,18 @@ async def test_a_redelivered_phase_start_dispatches_nothing_twice(
     """The same request again (a gateway retry past the dedup window, or a redelivery after a
     crash between storing and acking) re-publishes with the same ids: nothing new happens."""
     request = make_request(make_plan(1, 1))
-    await publish(js, subjects.PHASE_START, request, msg_id=request.run_id)
-    await status_log.wait_for(request.run_id, "task.queued")
-    await publish(js, subjects.PHASE_START, request, msg_id=request.run_id + "-again")
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
-        what="both phase starts handled",
-    )
+    run = await start_run(js, request)
+    await status_log.wait_for(run, "task.queued")
+    await start_run(js, request, msg_id=run + "-again")
+    await until_idle(js, cc_bus.planner_phase_consumer(), what="both phase starts handled")
     task, raw = await executor.take()
     assert await executor.nothing_more(wait=1.0) is True
-    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
+    await executor.succeed(task, raw)
     task, raw = await executor.take()
-    await executor.finish(raw, outcome=succeeded(request.run_id, task.task_id))
-    await status_log.wait_for(request.run_id, "run.succeeded")
-    assert status_log.types(request.run_id).count("run.planned") == 1
-    assert status_log.types(request.run_id).count("batch.started") == 2
+    await executor.succeed(task, raw)
+    await status_log.wait_for(run, "run.succeeded")
+    assert status_log.types(run).count("run.planned") == 1
+    assert status_log.types(run).count("batch.started") == 2
     info = await js.stream_info(subjects.STREAM_TASKS)
     assert info.state.last_seq == 2
 
@@ -234,9 +199,8 @@ async def test_a_failed_publish_is_retried_and_each_message_lands_once(
     """With CC_TASKS gone, dispatching fails: the phase start is not acked but redelivered,
     the redo re-publishes the status events (deduplicated) and dispatches once it can."""
     await js.delete_stream(subjects.STREAM_TASKS)
-    request = make_request(make_plan(2))
-    await _start(js, request)
-    await status_log.wait_for(request.run_id, "task.queued", count=2)
+    run = await start_run(js, make_request(make_plan(2)))
+    await status_log.wait_for(run, "task.queued", count=2)
 
     async def redelivered() -> bool:
         info = await js.consumer_info(subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER)
@@ -248,11 +212,8 @@ async def test_a_failed_publish_is_retried_and_each_message_lands_once(
     await executor.start()
     first, _ = await executor.take()
     assert first.batch_index == 0
-    await eventually(
-        lambda: consumer_idle(js, subjects.STREAM_PHASES, subjects.CONSUMER_PLANNER),
-        what="the phase start finally acked",
-    )
-    types = status_log.types(request.run_id)
+    await until_idle(js, cc_bus.planner_phase_consumer(), what="the phase start finally acked")
+    types = status_log.types(run)
     assert types.count("run.planned") == 1 and types.count("task.queued") == 2
     info = await js.stream_info(subjects.STREAM_TASKS)
     assert info.state.last_seq == 2

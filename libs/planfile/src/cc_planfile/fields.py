@@ -47,7 +47,7 @@ Skill, Execution Mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cc_planfile.inline import (
@@ -153,6 +153,9 @@ class TaskFields:
     max_turns: int | None = None
     model: str | None = None
     warnings: list[tuple[int, str]] = field(default_factory=list)
+
+    def warn(self, line: int, task_id: str, message: str) -> None:
+        self.warnings.append((line, f"task {task_id}: {message}"))
 
 
 def _collect_items(lines: Sequence[SourceLine]) -> dict[str, list[_Item]]:
@@ -289,22 +292,13 @@ def _read_files(items: list[_Item], task_id: str, fields: TaskFields) -> None:
         if item.fence_info is not None:
             paths, readable = _paths_from_fence(item)
             if not readable:
-                fields.warnings.append(
-                    (
-                        item.line,
-                        f"task {task_id}: the file tree under Files is not read; "
-                        "list files as items",
-                    )
-                )
+                message = "the file tree under Files is not read; list files as items"
+                fields.warn(item.line, task_id, message)
         else:
             paths, unread = _paths_from_text(item.text, listed=item.listed)
             if unread is not None:
-                fields.warnings.append(
-                    (item.line, f"task {task_id}: Files item '{unread}' has no path; ignored")
-                )
-        for path in paths:
-            if path not in fields.files:
-                fields.files.append(path)
+                fields.warn(item.line, task_id, f"Files item '{unread}' has no path; ignored")
+        _add_new(fields.files, paths)
 
 
 # --- Dependencies ------------------------------------------------------------------------
@@ -324,12 +318,15 @@ def _read_dependencies(items: list[_Item], task_id: str, fields: TaskFields) -> 
             continue
         ids = find_task_ids(text)
         if not ids:
-            fields.warnings.append(
-                (item.line, f"task {task_id}: dependency '{text.strip()}' names no task id")
-            )
-        for dep in ids:
-            if dep not in fields.depends_on:
-                fields.depends_on.append(dep)
+            fields.warn(item.line, task_id, f"dependency '{text.strip()}' names no task id")
+        _add_new(fields.depends_on, ids)
+
+
+def _add_new(values: list[str], more: Iterable[str]) -> None:
+    """Append, in order, what `values` does not hold yet."""
+    for value in more:
+        if value not in values:
+            values.append(value)
 
 
 # --- Verification ------------------------------------------------------------------------
@@ -482,9 +479,7 @@ def _read_max_turns(items: list[_Item], task_id: str, fields: TaskFields) -> int
     value = text.split()[0]
     if value.isdigit() and 1 <= int(value) <= 1000:
         return int(value)
-    fields.warnings.append(
-        (items[0].line, f"task {task_id}: Max turns {text!r} is not a number from 1 to 1000")
-    )
+    fields.warn(items[0].line, task_id, f"Max turns {text!r} is not a number from 1 to 1000")
     return None
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from commandcenter_contracts.plan import Plan, PlanBatch, PlanTask, PlanWarning
 
 from cc_planfile.errors import PlanFileError
-from cc_planfile.fields import read_task_fields
+from cc_planfile.fields import TaskFields, read_task_fields
 from cc_planfile.headings import (
     BatchHeading,
     Classified,
@@ -74,30 +74,24 @@ class _TaskDraft:
     title: str
     line: int
     body: str
-    files: list[str] = field(default_factory=list)
-    depends_on: list[str] = field(default_factory=list)
-    verification: list[str] = field(default_factory=list)
-    verification_notes: list[str] = field(default_factory=list)
-    commit_message: str | None = None
-    skill: str | None = None
-    execution_mode: str | None = None
-    max_turns: int | None = None
-    model: str | None = None
+    fields: TaskFields
+    """What its section (or table row) says besides the heading."""
 
     def freeze(self) -> PlanTask:
+        fields = self.fields
         return PlanTask(
             id=self.id,
             title=self.title,
-            files=self.files,
-            depends_on=self.depends_on,
-            verification=self.verification,
-            verification_notes=self.verification_notes,
+            files=fields.files,
+            depends_on=fields.depends_on,
+            verification=fields.verification,
+            verification_notes=fields.verification_notes,
             body=self.body,
-            commit_message=self.commit_message,
-            skill=self.skill,
-            execution_mode=self.execution_mode,
-            max_turns=self.max_turns,
-            model=self.model,
+            commit_message=fields.commit_message,
+            skill=fields.skill,
+            execution_mode=fields.execution_mode,
+            max_turns=fields.max_turns,
+            model=fields.model,
             line=self.line,
         )
 
@@ -397,16 +391,7 @@ class _PlanBuilder:
             return self.phase.implicit_batch
         if not self.structured:
             if not self.batches:
-                self.batches.append(
-                    _BatchDraft(
-                        phase=None,
-                        number=PLAIN_BATCH_NUMBER,
-                        title=self.title,
-                        line=line,
-                        level=0,
-                        explicit=False,
-                    )
-                )
+                self.batches.append(self._undeclared_batch(PLAIN_BATCH_NUMBER, line))
             return self.batches[0]
         if from_table:
             self._warn(
@@ -414,14 +399,7 @@ class _PlanBuilder:
             )
             return None
         if self.orphans is None:
-            self.orphans = _BatchDraft(
-                phase=None,
-                number=ORPHAN_BATCH_NUMBER,
-                title=self.title,
-                line=line,
-                level=0,
-                explicit=False,
-            )
+            self.orphans = self._undeclared_batch(ORPHAN_BATCH_NUMBER, line)
             self.batches.append(self.orphans)
         self._warn(
             line,
@@ -429,6 +407,13 @@ class _PlanBuilder:
             f"it is put in batch {ORPHAN_BATCH_NUMBER}",
         )
         return self.orphans
+
+    def _undeclared_batch(self, number: str, line: int) -> _BatchDraft:
+        """A batch no heading declares, named after the plan: for a plan without structure, or
+        for the tasks outside every batch and phase of one with structure."""
+        return _BatchDraft(
+            phase=None, number=number, title=self.title, line=line, level=0, explicit=False
+        )
 
     # --- sections --------------------------------------------------------------------
 
@@ -444,19 +429,7 @@ class _PlanBuilder:
         self._add_task(
             open_task.batch,
             _TaskDraft(
-                id=heading.id,
-                title=heading.title,
-                line=section[0].number,
-                body=_section_text(section),
-                files=fields.files,
-                depends_on=fields.depends_on,
-                verification=fields.verification,
-                verification_notes=fields.verification_notes,
-                commit_message=fields.commit_message,
-                skill=fields.skill,
-                execution_mode=fields.execution_mode,
-                max_turns=fields.max_turns,
-                model=fields.model,
+                heading.id, heading.title, section[0].number, _section_text(section), fields
             ),
         )
 
@@ -481,19 +454,7 @@ class _PlanBuilder:
             target = self._task_target(row.line, row.id, from_table=True)
             if target is None:
                 continue
-            self._add_task(
-                target,
-                _TaskDraft(
-                    id=row.id,
-                    title=row.title,
-                    line=row.line,
-                    body=row.body,
-                    files=row.files,
-                    depends_on=row.depends_on,
-                    verification=row.verification,
-                    verification_notes=row.verification_notes,
-                ),
-            )
+            self._add_task(target, _TaskDraft(row.id, row.title, row.line, row.body, row.fields))
 
     def _close_task_list(self) -> None:
         section, self.task_list = self.task_list, None
@@ -518,11 +479,12 @@ class _PlanBuilder:
 
     def _check_dependencies(self, task: _TaskDraft, known: set[str], later: set[str]) -> None:
         """`later`: ids of the tasks after `task` in its batch."""
-        if task.id in task.depends_on:
+        fields = task.fields
+        if task.id in fields.depends_on:
             # A task waiting for itself would never start; drop the edge, say so.
-            task.depends_on = [dep for dep in task.depends_on if dep != task.id]
+            fields.depends_on = [dep for dep in fields.depends_on if dep != task.id]
             self.warnings.append((task.line, f"task {task.id} depends on itself; ignored"))
-        for dep in task.depends_on:
+        for dep in fields.depends_on:
             if dep not in known:
                 self.warnings.append(
                     (task.line, f"task {task.id} depends on {dep}, which is not in the plan")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cc_planfile.fields import file_paths_from_cell, verification_command
+from cc_planfile.fields import TaskFields, file_paths_from_cell, verification_command
 from cc_planfile.inline import (
     find_task_ids,
     is_dotted_task_id,
@@ -44,10 +44,8 @@ class TableTask:
     title: str
     line: int
     body: str
-    files: list[str] = field(default_factory=list)
-    depends_on: list[str] = field(default_factory=list)
-    verification: list[str] = field(default_factory=list)
-    verification_notes: list[str] = field(default_factory=list)
+    fields: TaskFields
+    """Its files, dependencies and verification, from the row's cells."""
 
 
 @dataclass(slots=True)
@@ -148,10 +146,12 @@ def read_task_table(lines: Sequence[SourceLine]) -> TableRead:
                 title=title,
                 line=row.number,
                 body=preamble + row.text,
-                files=file_paths_from_cell(_cell(cells, files_col)),
-                depends_on=find_task_ids(_cell(cells, deps_col).replace("`", "")),
-                verification=verification,
-                verification_notes=notes,
+                fields=TaskFields(
+                    files=file_paths_from_cell(_cell(cells, files_col)),
+                    depends_on=find_task_ids(_cell(cells, deps_col).replace("`", "")),
+                    verification=verification,
+                    verification_notes=notes,
+                ),
             )
         )
     return result

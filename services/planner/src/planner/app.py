@@ -27,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import msgspec
 from cc_bus import (
     Ack,
     Consumer,
+    ConsumerSpec,
     Delivery,
     GiveUp,
     Retry,
@@ -50,6 +51,7 @@ from cc_bus import (
     publish_dead_letter,
     run_until_signalled,
 )
+from cc_bus.consume import Handle
 from cc_forge import open_forge
 from cc_taskrunner import GitIdentity
 from commandcenter_contracts import (
@@ -88,6 +90,8 @@ STATUS_TYPES: frozenset[str] = frozenset(
     str(cls.__struct_config__.tag) for cls in get_args(StatusEvent)
 )
 _advisory_decoder = msgspec.json.Decoder(MaxDeliveries)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -136,50 +140,24 @@ class PlannerService:
             publish_dead_letter=dead_letter,
         )
         handlers = Handlers(self.planner, self.lander, settings)
-        delay = settings.redelivery_delay
+        bind = _Binder(js, settings)
         self._consumers = [
-            Consumer(
-                js,
+            bind(
                 specs["phase"],
-                decode=lambda d: phase_start_decoder.decode(d.data),
-                handle=handlers.phase_start,
-                heartbeat_s=PHASE_HEARTBEAT_S,
+                phase_start_decoder,
+                handlers.phase_start,
                 give_up_after=specs["phase"].max_deliver,
-                retry_delay=delay,
-            ),
-            Consumer(
-                js,
-                specs["status"],
-                decode=lambda d: status_decoder.decode(d.data),
-                handle=handlers.status,
-                give_up_after=settings.max_deliveries,
-                retry_delay=delay,
-                known_types=STATUS_TYPES,
-            ),
-            Consumer(
-                js,
-                specs["replay"],
-                decode=lambda d: replay_decoder.decode(d.data),
-                handle=handlers.replay,
-                give_up_after=settings.max_deliveries,
-                retry_delay=delay,
-            ),
-            Consumer(
-                js,
-                specs["advisories"],
-                decode=lambda d: _advisory_decoder.decode(d.data),
-                handle=handlers.max_deliveries,
-                give_up_after=settings.max_deliveries,
-                retry_delay=delay,
-            ),
-            Consumer(
-                js,
-                specs["land"],
-                decode=lambda d: land_decoder.decode(d.data),
-                handle=handlers.land,
                 heartbeat_s=PHASE_HEARTBEAT_S,
+            ),
+            bind(specs["status"], status_decoder, handlers.status, known_types=STATUS_TYPES),
+            bind(specs["replay"], replay_decoder, handlers.replay),
+            bind(specs["advisories"], _advisory_decoder, handlers.max_deliveries),
+            bind(
+                specs["land"],
+                land_decoder,
+                handlers.land,
                 give_up_after=settings.land_attempts + 1,
-                retry_delay=delay,
+                heartbeat_s=PHASE_HEARTBEAT_S,
             ),
         ]
         self._tasks = [asyncio.create_task(c.run(), name=c.label) for c in self._consumers]
@@ -198,6 +176,37 @@ class PlannerService:
     async def run(self) -> None:
         """Start, work until SIGTERM/SIGINT, stop."""
         await run_until_signalled(self)
+
+
+@dataclass(frozen=True)
+class _Binder:
+    """Makes the planner's consumers: each decodes the message's JSON, retries a handler that
+    raises with the planner's delay, and gives up after `settings.max_deliveries` unless told
+    otherwise."""
+
+    js: JetStreamContext
+    settings: Settings
+
+    def __call__(
+        self,
+        spec: ConsumerSpec,
+        decoder: msgspec.json.Decoder[T],
+        handle: Handle[T],
+        *,
+        give_up_after: int | None = None,
+        heartbeat_s: float | None = None,
+        known_types: frozenset[str] | None = None,
+    ) -> Consumer[T]:
+        return Consumer(
+            self.js,
+            spec,
+            decode=lambda d: decoder.decode(d.data),
+            handle=handle,
+            heartbeat_s=heartbeat_s,
+            give_up_after=self.settings.max_deliveries if give_up_after is None else give_up_after,
+            retry_delay=self.settings.redelivery_delay,
+            known_types=known_types,
+        )
 
 
 @dataclass

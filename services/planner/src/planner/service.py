@@ -27,6 +27,7 @@ from commandcenter_contracts import (
     PhaseStartRequested,
     RunCancelled,
     StatusEvent,
+    TaskDispatched,
     TaskFailed,
     TaskReplayRequested,
     task_decoder,
@@ -36,7 +37,7 @@ from planner.domain import replay
 from planner.domain.giving_up import MaxDeliveries
 from planner.domain.landing import landing_info
 from planner.domain.planning import Outgoing, plan_run, render, run_failed
-from planner.domain.progress import DispatchTasks, StartBatch, apply, could_change
+from planner.domain.progress import DispatchTasks, RunProgress, StartBatch, apply, could_change
 from planner.store import ProgressStore, StoreConflict
 from planner.task_queue import TaskQueue
 
@@ -152,43 +153,29 @@ class Planner:
         """Dispatch a new attempt of a finished task (see `domain.replay`); `Wait` when this
         planner has not yet seen the attempt the requester saw finish (ask again later)."""
         ctx = {"run_id": request.run_id, "task_id": request.task_id}
-        record = await self._store.get_replay(request.run_id, request.task_id)
-        if record is not None and record.request_id == request.request_id:
-            # This very request was carried out before (a redelivery): the same messages again.
-            for message in replay.replay_messages(record.dispatch):
-                await self._publish(message)
-            return replay.Go(attempt=record.dispatch.attempt)
-        stored = await self._store.get(request.run_id)
-        decision = replay.decide(
-            stored.progress if stored is not None else None,
-            request,
-            last_replayed_attempt=record.dispatch.attempt if record is not None else 0,
-            cancelled=await self._store.is_cancelled(request.run_id),
+        outcome = await self._dispatch_again(
+            request.run_id,
+            request.task_id,
+            request.request_id,
+            decide=lambda progress, last, cancelled: replay.decide(
+                progress, request, last_replayed_attempt=last, cancelled=cancelled
+            ),
+            dispatch=lambda base, attempt: replay.replay_dispatch(base, request, attempt),
         )
-        if not isinstance(decision, replay.Go):
-            log.info("replay not carried out: %s", decision.reason, extra=ctx)
-            return decision
-        base = record.dispatch if record is not None else None
-        if base is None:
-            base = replay.first_dispatch(
-                await self._store.get_tasks(request.run_id), request.task_id
-            )
-        if base is None:
+        if outcome is None:
             return replay.Refuse(reason=f"no dispatch of task {request.task_id} is stored")
-        dispatch = replay.replay_dispatch(base, request, decision.attempt)
-        await self._store.put_replay(
-            replay.ReplayRecord(request_id=request.request_id, dispatch=dispatch)
-        )
-        for message in replay.replay_messages(dispatch):
-            await self._publish(message)
+        if not isinstance(outcome, TaskDispatched):
+            if not isinstance(outcome, replay.Go):
+                log.info("replay not carried out: %s", outcome.reason, extra=ctx)
+            return outcome
         log.info(
             "replaying %s as attempt %d (requested by %s)",
-            dispatch.plan_task_id,
-            dispatch.attempt,
+            outcome.plan_task_id,
+            outcome.attempt,
             request.requested_by,
-            extra={**ctx, "attempt": dispatch.attempt},
+            extra={**ctx, "attempt": outcome.attempt},
         )
-        return decision
+        return replay.Go(attempt=outcome.attempt)
 
     async def rework_task(self, event: TaskFailed) -> None:
         """An attempt that could not be integrated (a clash with the integration branch, or
@@ -196,39 +183,59 @@ class Planner:
         what clashed. Recorded like a replay FIRST, then published, so a redelivered event
         publishes the very same messages again."""
         ctx = {"run_id": event.run_id, "task_id": event.task_id, "attempt": event.attempt}
-        request_id = replay.rework_request_id(event)
-        record = await self._store.get_replay(event.run_id, event.task_id)
+        outcome = await self._dispatch_again(
+            event.run_id,
+            event.task_id,
+            replay.rework_request_id(event),
+            decide=lambda progress, last, cancelled: replay.decide_rework(
+                progress, event, last_replayed_attempt=last, cancelled=cancelled
+            ),
+            dispatch=lambda base, attempt: replay.rework_dispatch(base, event, attempt),
+        )
+        if outcome is None:
+            log.warning("no dispatch of the task is stored: no re-run", extra=ctx)
+        elif isinstance(outcome, replay.Refuse | replay.Wait):
+            log.info("no re-run: %s", outcome.reason, extra=ctx)
+        elif isinstance(outcome, TaskDispatched):
+            log.info(
+                "re-running %s from the integration branch as attempt %d (%s)",
+                outcome.plan_task_id,
+                outcome.attempt,
+                event.error_code,
+                extra=ctx,
+            )
+
+    async def _dispatch_again(
+        self, run_id: str, task_id: str, request_id: str, *, decide: _Decide, dispatch: _Redispatch
+    ) -> replay.Decision | TaskDispatched | None:
+        """A new attempt of a task: `decide` whether to, then the new `dispatch` (from the
+        task's last one) is stored under the request's id FIRST, then published; it is returned.
+        A request carried out before publishes its very same messages again and gives `Go`;
+        a decision not to gives that decision; None when no dispatch of the task is stored."""
+        record = await self._store.get_replay(run_id, task_id)
         if record is not None and record.request_id == request_id:
+            # This very request was carried out before (a redelivery): the same messages again.
             for message in replay.replay_messages(record.dispatch):
                 await self._publish(message)
-            return
-        stored = await self._store.get(event.run_id)
-        decision = replay.decide_rework(
+            return replay.Go(attempt=record.dispatch.attempt)
+        stored = await self._store.get(run_id)
+        decision = decide(
             stored.progress if stored is not None else None,
-            event,
-            last_replayed_attempt=record.dispatch.attempt if record is not None else 0,
-            cancelled=await self._store.is_cancelled(event.run_id),
+            record.dispatch.attempt if record is not None else 0,
+            await self._store.is_cancelled(run_id),
         )
         if not isinstance(decision, replay.Go):
-            log.info("no re-run: %s", decision.reason, extra=ctx)
-            return
+            return decision
         base = record.dispatch if record is not None else None
         if base is None:
-            base = replay.first_dispatch(await self._store.get_tasks(event.run_id), event.task_id)
+            base = replay.first_dispatch(await self._store.get_tasks(run_id), task_id)
         if base is None:
-            log.warning("no dispatch of the task is stored: no re-run", extra=ctx)
-            return
-        dispatch = replay.rework_dispatch(base, event, decision.attempt)
-        await self._store.put_replay(replay.ReplayRecord(request_id=request_id, dispatch=dispatch))
-        for message in replay.replay_messages(dispatch):
+            return None
+        new = dispatch(base, decision.attempt)
+        await self._store.put_replay(replay.ReplayRecord(request_id=request_id, dispatch=new))
+        for message in replay.replay_messages(new):
             await self._publish(message)
-        log.info(
-            "re-running %s from the integration branch as attempt %d (%s)",
-            dispatch.plan_task_id,
-            dispatch.attempt,
-            event.error_code,
-            extra=ctx,
-        )
+        return new
 
     async def give_up(self, advisory: MaxDeliveries) -> None:
         """A task message its consumer will not deliver again: dead-letter it, fail its task
@@ -260,6 +267,12 @@ class Planner:
                 extra={"run_id": task.run_id, "task_id": task.task_id, "attempt": task.attempt},
             )
         await self._queue.delete(advisory.stream, advisory.stream_seq)
+
+
+_Decide = Callable[[RunProgress | None, int, bool], replay.Decision]
+"""(the run's progress, the last replayed attempt, whether the run was cancelled) -> decision"""
+_Redispatch = Callable[[TaskDispatched, int], TaskDispatched]
+"""(the task's last dispatch, the new attempt) -> the new attempt's dispatch"""
 
 
 def _describe(action: object) -> str:
