@@ -133,13 +133,13 @@ def test_dependency_without_ids_and_unknown_ids_are_warnings() -> None:
         """
         ## Batch 1: B
         ### Task 1.1: A
-        **Dependencies:** Batch 1 complete
+        **Dependencies:** the schema work
         ### Task 1.2: B
         **Dependencies:** 9.9, 1.2
         """
     )
     assert [(w.line, w.message) for w in plan.warnings] == [
-        (3, "task 1.1: dependency 'Batch 1 complete' names no task id"),
+        (3, "task 1.1: dependency 'the schema work' names no task id"),
         (4, "task 1.2 depends on itself; ignored"),
         (4, "task 1.2 depends on 9.9, which is not in the plan"),
     ]

@@ -19,7 +19,10 @@ Files
     is reported as a warning.
 
 Dependencies
-    Task ids found in the value: dotted ids (`1.2`, `3.1.1`) and ids after "Task" (`Task 3`).
+    Task ids found in the value: dotted ids (`1.2`, `3.1.1`) and ids after "Task" (`Task 3`),
+    and whole batches or phases (`Batch 1`, `Phase 2`), which the parser turns into their
+    task ids. A batch's or phase's own `**Dependencies:**` (outside its tasks) counts for
+    each of its tasks.
     "None", "N/A", "-" mean no dependencies. A non-empty value with no id is a warning.
 
 Verification (the rule that decides what is executed)
@@ -36,6 +39,8 @@ Verification (the rule that decides what is executed)
     command per line: blank lines and `#` comments are skipped, a leading `$ ` is removed and
     lines ending in `\\` are joined with the next. A `console` / `shell-session` block gives only
     its `$ ` lines (the rest is output). Any other block (python, text, ...) is one note.
+    Commands run without a shell, so a command using shell syntax (`|`, `&&`, `>`, `$(...)`,
+    globs, `VAR=value` ...) is kept but warned about with its line (see `shell_syntax`).
 
 Commit
     The same-line value or first item, with backticks removed; if it is a
@@ -49,17 +54,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 from cc_planfile.inline import (
     EM_DASH,
     EN_DASH,
     find_code_spans,
     find_task_ids,
+    is_task_id,
     leading_code_spans,
     strip_backticks,
     strip_emphasis,
 )
 from cc_planfile.markdown_blocks import LineKind, SourceLine, list_item_text
+from cc_planfile.shell_syntax import shell_syntax_problem
 
 _FIELD_NAMES: dict[str, str] = {
     **dict.fromkeys(
@@ -95,6 +103,8 @@ _CONSOLE_INFOS = frozenset({"console", "shell-session", "terminal"})
 _COMMAND_PREFIXES = ("run", "execute")
 _PROSE_AFTER_COMMAND = ("- ", f"{EM_DASH} ", f"{EN_DASH} ", ":", "(")
 _TREE_CHARS = frozenset("├└│─")
+_T = TypeVar("_T")
+_REF_STRIP = ",;:()[]{}*_`\"'."
 _NONE_WORDS = ("none", "n/a", "na", "-", EM_DASH, "nothing")
 
 
@@ -141,10 +151,21 @@ class _Item:
     fence_lines: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class SectionRef:
+    """A dependency on a whole batch or phase (`Batch 1`, `Phase 2`), at a line of the plan."""
+
+    kind: Literal["batch", "phase"]
+    number: str
+    line: int
+
+
 @dataclass(slots=True)
 class TaskFields:
     files: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
+    depends_on_sections: list[SectionRef] = field(default_factory=list)
+    """`Batch 1` or `Phase 2` in Dependencies: the parser turns them into task ids."""
     verification: list[str] = field(default_factory=list)
     verification_notes: list[str] = field(default_factory=list)
     commit_message: str | None = None
@@ -155,7 +176,9 @@ class TaskFields:
     warnings: list[tuple[int, str]] = field(default_factory=list)
 
     def warn(self, line: int, task_id: str, message: str) -> None:
-        self.warnings.append((line, f"task {task_id}: {message}"))
+        """`task_id` names the owner: a task id, or `batch 2` for a batch's own fields."""
+        owner = task_id if " " in task_id else f"task {task_id}"
+        self.warnings.append((line, f"{owner}: {message}"))
 
 
 def _collect_items(lines: Sequence[SourceLine]) -> dict[str, list[_Item]]:
@@ -309,6 +332,25 @@ def _is_none(text: str) -> bool:
     return lowered in _NONE_WORDS or lowered.startswith(("none ", "none,", "none;", "none("))
 
 
+def section_refs(text: str, line: int) -> list[SectionRef]:
+    """`Batch 1`, `batches 1 and 2`, `Phase 3` in free text, in order."""
+    refs: list[SectionRef] = []
+    kind: Literal["batch", "phase"] | None = None
+    for raw in text.replace(",", " ").replace(";", " ").split():
+        word = raw.strip(_REF_STRIP).lower()
+        if word in ("batch", "batches"):
+            kind = "batch"
+        elif word in ("phase", "phases"):
+            kind = "phase"
+        elif kind is not None and is_task_id(word.lstrip("#")) and "." not in word:
+            ref = SectionRef(kind=kind, number=word.lstrip("#"), line=line)
+            if ref not in refs:
+                refs.append(ref)
+        elif word not in ("and", "&", "or"):
+            kind = None
+    return refs
+
+
 def _read_dependencies(items: list[_Item], task_id: str, fields: TaskFields) -> None:
     for item in items:
         text = (" ".join(item.fence_lines) if item.fence_info is not None else item.text).replace(
@@ -317,12 +359,22 @@ def _read_dependencies(items: list[_Item], task_id: str, fields: TaskFields) -> 
         if not text.strip() or _is_none(text):
             continue
         ids = find_task_ids(text)
-        if not ids:
+        refs = section_refs(text, item.line)
+        if not ids and not refs:
             fields.warn(item.line, task_id, f"dependency '{text.strip()}' names no task id")
         _add_new(fields.depends_on, ids)
+        _add_new(fields.depends_on_sections, refs)
 
 
-def _add_new(values: list[str], more: Iterable[str]) -> None:
+def read_section_dependencies(lines: Sequence[SourceLine], owner: str) -> TaskFields:
+    """The Dependencies field of a batch's or phase's own text (outside its tasks): what every
+    task of it depends on. `owner` (`batch 2`) starts its warnings."""
+    fields = TaskFields()
+    _read_dependencies(_collect_items(lines).get("dependencies", []), owner, fields)
+    return fields
+
+
+def _add_new(values: list[_T], more: Iterable[_T]) -> None:
     """Append, in order, what `values` does not hold yet."""
     for value in more:
         if value not in values:
@@ -366,18 +418,27 @@ def verification_command(text: str) -> str | None:
 
 def fence_commands(info: str, lines: Sequence[str]) -> list[str] | None:
     """Commands of a fenced block in a Verification section; None if it is not a shell block."""
+    numbered = fence_command_lines(info, lines)
+    return None if numbered is None else [command for _, command in numbered]
+
+
+def fence_command_lines(info: str, lines: Sequence[str]) -> list[tuple[int, str]] | None:
+    """`fence_commands`, each with the index in `lines` of the line it starts on."""
     console = info in _CONSOLE_INFOS
     if not console and info not in _SHELL_INFOS:
         return None
-    commands: list[str] = []
+    commands: list[tuple[int, str]] = []
     pending = ""
-    for raw in lines:
+    pending_start = 0
+    for index, raw in enumerate(lines):
         line = raw.strip()
         if pending:
             line = f"{pending} {line}".strip()
             pending = ""
-        elif console and not line.startswith("$ "):
-            continue
+        else:
+            pending_start = index
+            if console and not line.startswith("$ "):
+                continue
         if not line or line.startswith("#"):
             continue
         if line.endswith("\\"):
@@ -385,28 +446,37 @@ def fence_commands(info: str, lines: Sequence[str]) -> list[str] | None:
             continue
         command = _strip_prompt(line)
         if command:
-            commands.append(command)
+            commands.append((pending_start, command))
     if pending:
-        commands.append(_strip_prompt(pending))
+        commands.append((pending_start, _strip_prompt(pending)))
     return commands
 
 
-def _read_verification(items: list[_Item], fields: TaskFields) -> None:
+def _read_verification(items: list[_Item], task_id: str, fields: TaskFields) -> None:
     for item in items:
         if item.fence_info is not None:
-            commands = fence_commands(item.fence_info, item.fence_lines)
+            commands = fence_command_lines(item.fence_info, item.fence_lines)
             if commands is None:
                 note = "\n".join(item.fence_lines).strip()
                 if note:
                     fields.verification_notes.append(note)
-            else:
-                fields.verification.extend(commands)
+                continue
+            for offset, fenced in commands:
+                # The fence's first body line is the line after the opening fence.
+                _add_command(fields, item.line + 1 + offset, task_id, fenced)
             continue
         command = verification_command(item.text)
         if command is not None:
-            fields.verification.append(command)
+            _add_command(fields, item.line, task_id, command)
         elif item.text.strip():
             fields.verification_notes.append(item.text.strip())
+
+
+def _add_command(fields: TaskFields, line: int, task_id: str, command: str) -> None:
+    fields.verification.append(command)
+    problem = shell_syntax_problem(command)
+    if problem is not None:
+        fields.warn(line, task_id, f"verification `{command}` {problem}")
 
 
 # --- Commit, Skill, Execution Mode -------------------------------------------------------
@@ -462,7 +532,7 @@ def read_task_fields(lines: Sequence[SourceLine], task_id: str) -> TaskFields:
     fields = TaskFields()
     _read_files(items.get("files", []), task_id, fields)
     _read_dependencies(items.get("dependencies", []), task_id, fields)
-    _read_verification(items.get("verification", []), fields)
+    _read_verification(items.get("verification", []), task_id, fields)
     fields.commit_message = _read_commit(items.get("commit", []))
     fields.skill = _read_single(items.get("skill", []))
     fields.execution_mode = _read_single(items.get("execution mode", []))

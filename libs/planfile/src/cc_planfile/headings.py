@@ -14,6 +14,12 @@ A heading that starts with the keyword but cannot be read - `Task: no id`, `Task
 `Task 1.2` without a title, `Batch: setup` - is a `MalformedHeading`, which the parser turns
 into a warning. `Task Overview` or `Batch Processing Notes` (keyword followed by a plain word
 and no colon) are ordinary headings: they are not trying to be structure.
+
+Near misses are never silent either. A first word one edit away from a keyword (`Taks 1.1`,
+`Bacth 2`, `Tasks 1.1:`) or a keyword glued to its number (`Task1.1`), followed by an id, is a
+`MalformedHeading` too. Another word before an id, a separator and a title (`Step 1.2: Build`)
+is a `NearMiss`: the parser warns about it where a task could be (a dotted id, or inside a batch
+or phase). Ranges and prose (`Phases 1-3`, `Python 3.11 support`, `Step 2`) stay plain text.
 """
 
 from __future__ import annotations
@@ -60,7 +66,16 @@ class MalformedHeading:
     message: str
 
 
-Classified = PhaseHeading | BatchHeading | TaskHeading | MalformedHeading
+@dataclass(frozen=True, slots=True)
+class NearMiss:
+    """An unknown word before an id and a title (`Step 1.2: Build it`): not structure, but
+    suspicious where a task could be. The parser decides from where the heading is."""
+
+    word: str
+    id: str
+
+
+Classified = PhaseHeading | BatchHeading | TaskHeading | MalformedHeading | NearMiss
 
 
 def _split_keyword(text: str) -> tuple[HeadingKind, str] | None:
@@ -148,11 +163,72 @@ def classify_heading(text: str) -> Classified | None:
     text = strip_leading_status_marks(text.replace("**", "").strip())
     split = _split_keyword(text)
     if split is None:
-        return None
+        return _near_miss(text)
     kind, rest = split
     if kind == "task":
         return _classify_task(text, rest)
     return _classify_container(kind, text, rest)
+
+
+def edit_distance(one: str, other: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn `one` into `other`."""
+    previous2: list[int] = []
+    previous = list(range(len(other) + 1))
+    for i, a in enumerate(one, 1):
+        current = [i]
+        for j, b in enumerate(other, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == other[j - 2] and one[i - 2] == b:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _leading_word(text: str) -> tuple[str, str]:
+    """(`Taks`, ` 1.1: title`): the run of letters `text` starts with, and the rest."""
+    end = 0
+    while end < len(text) and text[end].isascii() and text[end].isalpha():
+        end += 1
+    return text[:end], text[end:]
+
+
+def _near_miss(text: str) -> Classified | None:
+    """For a heading that does not start with a keyword: a `MalformedHeading` if its first word
+    is a keyword misspelled (`Taks 1.1: …`, by edit distance) or glued to its number
+    (`Task1.1: …`); a `NearMiss` for another word before an id and a title; else None."""
+    word, rest = _leading_word(text)
+    glued = rest[:1].isdigit()
+    if len(word) < 3 or not (glued or rest[:1] in (" ", "#")):
+        return None
+    if not rest.lstrip(" #")[:1].isdigit():
+        return None
+    token, title, had_separator = _split_number(rest)
+    lowered = word.lower()
+    keyword = next((k for k in _KEYWORDS if edit_distance(lowered, k) <= 1), None)
+    plural = keyword is not None and lowered == f"{keyword}s"
+    # One id, not a range or a date ("Phases 1-3", "Sprint 2 2026").
+    single = is_task_id(token) and not title[:1].isdigit()
+    if keyword is not None and (
+        not plural or (single and (had_separator or not title))  # not "Phases 1 and 2"
+    ):
+        # An exact keyword only gets here glued to its number ("Task1.1").
+        return MalformedHeading(
+            keyword,
+            f"heading '{text}' looks like a misspelled {keyword} heading "
+            f"(write '{keyword.capitalize()} {token}: title')",
+        )
+    if keyword is not None or not single or glued or not had_separator or not title:
+        return None  # "Python 3.11 support", "Step 2": prose, no title after a separator
+    return NearMiss(word=word, id=token)
+
+
+def near_miss_message(text: str, near: NearMiss) -> str:
+    """The warning for a `NearMiss` heading (`text` as written)."""
+    return (
+        f"heading '{text}' looks like a task, but '{near.word}' is not Task, Batch or Phase; "
+        f"not run (write 'Task {near.id}: title' if it is a task)"
+    )
 
 
 _TASK_LIST_TITLES = frozenset({"tasks", "task list", "todo", "to do", "to-do", "todos"})

@@ -13,6 +13,8 @@ Structure comes from `##`..`######` headings outside code fences (see `markdown_
   The section is the task's body; its `**Field:**` sections are read by `fields`.
 * Outside task sections, a table whose rows start with task ids gives one task per row
   (`tables`).
+* A heading that misspells a keyword (`Taks 1.1`) is read as an unreadable heading of that
+  kind; `Step 1.2: title` where a task could be is a warning (`headings`).
 
 Where a task goes: the open batch; else the open phase's implicit batch (number and title of
 the phase, created at the phase's first direct task); else, in a plan with no phase or batch
@@ -22,9 +24,10 @@ a task *table row* outside all of them is only a warning (tables outside batches
 status summaries, and running them would surprise the author).
 
 Never silent: whatever looks like a task but is not run is a warning with its line number -
-unreadable headings, rows without titles, duplicates, tasks under an unreadable batch heading,
-a `### Tasks` section listing items without ids, a phase or batch with no tasks, dependencies
-on tasks that are not in the plan or that come later in the same batch, an unclosed code fence.
+unreadable or misspelled headings, rows without titles, duplicates, tasks under an unreadable
+batch heading, a `### Tasks` section listing items without ids, a phase or batch with no tasks,
+dependencies on tasks that are not in the plan or that come later in the same batch, an
+unclosed code fence, and verification commands that use shell syntax.
 Tasks of one batch that change the same files are not a problem but are worth knowing: they
 become `Plan.notes` (see `overlaps`).
 """
@@ -39,16 +42,24 @@ from pathlib import Path
 from commandcenter_contracts.plan import Plan, PlanBatch, PlanTask, PlanWarning
 
 from cc_planfile.errors import PlanFileError
-from cc_planfile.fields import TaskFields, read_task_fields
+from cc_planfile.fields import (
+    SectionRef,
+    TaskFields,
+    read_section_dependencies,
+    read_task_fields,
+)
 from cc_planfile.headings import (
     BatchHeading,
     Classified,
     MalformedHeading,
+    NearMiss,
     PhaseHeading,
     TaskHeading,
     classify_heading,
     is_task_list_section,
+    near_miss_message,
 )
+from cc_planfile.inline import is_dotted_task_id
 from cc_planfile.markdown_blocks import (
     Heading,
     LineKind,
@@ -59,6 +70,7 @@ from cc_planfile.markdown_blocks import (
     scan,
 )
 from cc_planfile.overlaps import overlap_notes
+from cc_planfile.selection import number_key
 from cc_planfile.tables import read_task_table, table_end
 
 logger = logging.getLogger(__name__)
@@ -107,6 +119,9 @@ class _BatchDraft:
     blocked_by: int | None = None
     """Line of the unreadable batch or phase heading this batch is under; its tasks don't run."""
     tasks: list[_TaskDraft] = field(default_factory=list)
+    own_lines: list[SourceLine] = field(default_factory=list)
+    """Its text outside task sections: where its own Dependencies are."""
+    phase_draft: _PhaseDraft | None = None
 
     def describe(self) -> str:
         where = f"phase {self.phase} batch {self.number}" if self.phase else f"batch {self.number}"
@@ -132,6 +147,7 @@ class _PhaseDraft:
     implicit_batch: _BatchDraft | None = None
     batch_count: int = 0
     had_warning: bool = False
+    own_lines: list[SourceLine] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -223,7 +239,9 @@ class _PlanBuilder:
             line = self.lines[index]
             if line.kind is LineKind.TEXT and line.heading is not None:
                 self._on_heading(index, line, line.heading)
-            elif line.kind is LineKind.TEXT and self.task is None:
+            if self.task is None:
+                self._own_line(line)
+            if line.kind is LineKind.TEXT and line.heading is None and self.task is None:
                 end = table_end(self.lines, index) if "|" in line.text else None
                 if end is not None:
                     self._on_table(self.lines[index:end])
@@ -237,6 +255,12 @@ class _PlanBuilder:
         self._close_phase()
         return self._finish()
 
+    def _own_line(self, line: SourceLine) -> None:
+        """A line outside task sections belongs to the open batch, else the open phase."""
+        owner = self.batch if self.batch is not None else self.phase
+        if owner is not None:
+            owner.own_lines.append(line)
+
     def _warn(self, line: int, message: str) -> None:
         self.warnings.append((line, message))
         if self.phase is not None:
@@ -246,6 +270,9 @@ class _PlanBuilder:
 
     def _on_heading(self, index: int, line: SourceLine, heading: Heading) -> None:
         kind = _classify(heading)
+        if isinstance(kind, NearMiss):
+            self._on_near_miss(line.number, heading, kind)
+            kind = None  # otherwise an ordinary heading
         structural = kind is not None
         if self.task is not None and (structural or heading.level <= self.task.level):
             self._close_task(index)
@@ -265,17 +292,28 @@ class _PlanBuilder:
         elif isinstance(kind, MalformedHeading):
             self._on_malformed(index, line.number, heading.level, kind)
         else:
-            if self.batch is not None and heading.level <= self.batch.level:
-                self.batch = None
-            if self.phase is not None and heading.level <= self.phase.level:
-                self._close_phase()
-            if is_task_list_section(heading.text):
-                self.task_list = _TaskListSection(
-                    title=heading.text,
-                    line=line.number,
-                    level=heading.level,
-                    context=self._context(),
-                )
+            self._on_ordinary(line.number, heading)
+
+    def _on_ordinary(self, line: int, heading: Heading) -> None:
+        """A heading that is not structure: it ends the batch or phase at its level or below."""
+        if self.batch is not None and heading.level <= self.batch.level:
+            self.batch = None
+        if self.phase is not None and heading.level <= self.phase.level:
+            self._close_phase()
+        if is_task_list_section(heading.text):
+            self.task_list = _TaskListSection(
+                title=heading.text, line=line, level=heading.level, context=self._context()
+            )
+
+    def _on_near_miss(self, line: int, heading: Heading, near: NearMiss) -> None:
+        """Warn about `Step 1.2: title` where a task could be: a dotted id, or a heading inside a
+        batch or phase (outside a task's section, where numbered steps are common)."""
+        if self.task is not None and heading.level > self.task.level:
+            return
+        container = self.batch or self.phase
+        inside = container is not None and heading.level > container.level
+        if inside or is_dotted_task_id(near.id):
+            self._warn(line, near_miss_message(heading.text, near))
 
     def _context(self) -> str:
         if self.batch is not None and self.batch.blocked_by is None:
@@ -313,6 +351,7 @@ class _PlanBuilder:
             level=level,
             explicit=True,
             blocked_by=None if phase is None or phase.readable else phase.line,
+            phase_draft=phase,
         )
         if batch.blocked_by is None:
             key = (batch.phase, number)
@@ -384,6 +423,7 @@ class _PlanBuilder:
                     line=self.phase.line,
                     level=self.phase.level,
                     explicit=False,
+                    phase_draft=self.phase,
                 )
                 self.phase.implicit_batch = implicit
                 self.phase.batch_count += 1
@@ -499,6 +539,75 @@ class _PlanBuilder:
                     )
                 )
 
+    def _warn_once(self, line: int, message: str) -> None:
+        if (line, message) not in self.warnings:
+            self.warnings.append((line, message))
+
+    def _own_dependencies(
+        self, batch: _BatchDraft, phases: dict[int, TaskFields]
+    ) -> list[tuple[str, TaskFields]]:
+        """(owner, fields) of the Dependencies in the text of the batch's phase and of the batch
+        itself, outside its tasks: they count for each of its tasks. A phase's are read once."""
+        found: list[tuple[str, TaskFields]] = []
+        phase = batch.phase_draft
+        if phase is not None:
+            if id(phase) not in phases:
+                owner = f"phase {phase.number}"
+                phases[id(phase)] = read_section_dependencies(phase.own_lines, owner)
+                self.warnings += phases[id(phase)].warnings
+            found.append((f"phase {phase.number}", phases[id(phase)]))
+        if batch.explicit:
+            owner = f"batch {batch.number}"
+            own = read_section_dependencies(batch.own_lines, owner)
+            self.warnings += own.warnings
+            found.append((owner, own))
+        return found
+
+    def _section_task_ids(self, ref: SectionRef, batch: _BatchDraft, who: str) -> list[str]:
+        """The ids of the tasks of the batch or phase `ref` names, seen from `batch`."""
+        key = number_key(ref.number)
+        if ref.kind == "phase":
+            targets = [b for b in self.batches if b.phase and number_key(b.phase) == key]
+        else:
+            targets = [b for b in self.batches if number_key(b.number) == key]
+            targets = [b for b in targets if b.phase == batch.phase] or targets
+            if len({b.phase for b in targets}) > 1:
+                listed = ", ".join(b.describe() for b in targets)
+                self._warn_once(
+                    ref.line,
+                    f"{who} depends on batch {ref.number}, which is ambiguous ({listed}); "
+                    "name its task ids",
+                )
+                return []
+        if not targets:
+            self._warn_once(
+                ref.line, f"{who} depends on {ref.kind} {ref.number}, which is not in the plan"
+            )
+            return []
+        if batch in targets:
+            # Tasks of a batch wait only for the earlier ones they name, never the whole batch.
+            self._warn_once(
+                ref.line, f"{who} depends on {ref.kind} {ref.number}, which contains it; ignored"
+            )
+        return [task.id for b in targets if b is not batch for task in b.tasks]
+
+    def _resolve_section_dependencies(self) -> None:
+        """Turn `Batch 1` / `Phase 2` dependencies (a task's, its batch's, its phase's) into
+        task ids, so everything downstream deals in task ids only."""
+        phases: dict[int, TaskFields] = {}
+        for batch in self.batches:
+            own = self._own_dependencies(batch, phases)
+            for task in batch.tasks:
+                ids: list[str] = []
+                for owner, fields in own:
+                    ids += fields.depends_on
+                    for ref in fields.depends_on_sections:
+                        ids += self._section_task_ids(ref, batch, owner)
+                for ref in task.fields.depends_on_sections:
+                    ids += self._section_task_ids(ref, batch, f"task {task.id}")
+                depends_on = task.fields.depends_on
+                depends_on += [i for i in dict.fromkeys(ids) if i not in depends_on]
+
     def _finish(self) -> Plan:
         if self.document.unclosed_fence_line is not None:
             self.warnings.append(
@@ -514,6 +623,7 @@ class _PlanBuilder:
                     "HTML comment is never closed; everything after it is ignored",
                 )
             )
+        self._resolve_section_dependencies()
         known = {task.id for batch in self.batches for task in batch.tasks}
         for batch in self.batches:
             if batch.explicit and not batch.tasks:

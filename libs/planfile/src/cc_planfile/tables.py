@@ -30,6 +30,7 @@ from cc_planfile.inline import (
     strip_status_marks,
 )
 from cc_planfile.markdown_blocks import LineKind, SourceLine, is_table_separator, split_table_row
+from cc_planfile.shell_syntax import shell_syntax_problem
 
 _ID_HEADERS = frozenset({"task", "id", "task id", "#", "no", "no.", "step"})
 _TITLE_HEADERS = ("description", "title", "task", "name", "summary", "feature")
@@ -140,6 +141,11 @@ def read_task_table(lines: Sequence[SourceLine]) -> TableRead:
         if check:
             command = verification_command(check)
             (verification if command else notes).append(command or check)
+            problem = shell_syntax_problem(command) if command else None
+            if problem is not None:
+                result.warnings.append(
+                    (row.number, f"task {task_id}: verification `{command}` {problem}")
+                )
         result.tasks.append(
             TableTask(
                 id=task_id,
