@@ -36,7 +36,22 @@ up: setup ## the whole stack on this machine (Ctrl-C stops it)
 TOOLS_STAMP := tools/node_modules/.installed
 
 .PHONY: tools
-tools: $(TOOLS_STAMP) ## the pinned npm packages the tests read (tools/package.json)
+tools: $(TOOLS_STAMP) chromium ## the pinned npm packages the tests read (tools/package.json), chromium
+
+# The browser tests drive Debian's chromium through Playwright (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: chromium
+chromium: ## Debian's chromium for the browser tests (apt-get, as root), unless it is there
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+	else \
+		echo "NOTE: the browser tests (-m browser) need Debian's chromium at $(CHROMIUM):" \
+			"run 'sudo apt-get install chromium' (they fail without it)" >&2; \
+	fi
 
 $(TOOLS_STAMP): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --ignore-scripts --no-audit --no-fund
@@ -58,8 +73,8 @@ test: setup tools claude ## the whole test suite (unit, integration with real se
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: setup tools ## unit tests only: no servers, no end to end, no deploy validators
-	$(RUN) pytest -m "not integration and not e2e and not faults and not deploy" $(PYTEST_ARGS)
+test-fast: setup tools ## unit tests only: no servers, no end to end, no deploy validators, no browser
+	$(RUN) pytest -m "not integration and not e2e and not faults and not deploy and not browser" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: setup ## ruff check + format check + mypy --strict

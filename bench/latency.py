@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import nats
 from cc_bus import publish_status
-from commandcenter.sse import parse_sse
+from commandcenter.sse import messages
 from commandcenter_contracts import (
     BatchSelection,
     RunAccepted,
@@ -73,7 +73,7 @@ def sse_receiver(url: str, ready: ProcessEvent, out: Queue[Received | str]) -> N
             if response.status_code != 200:
                 out.put(f"SSE: HTTP {response.status_code}")
                 return
-            for message in parse_sse(response.iter_lines()):
+            for message in messages(response):
                 arrived = _now()
                 if message.event == "run.accepted":
                     ready.set()

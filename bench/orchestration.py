@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 from commandcenter.gitfixtures import GIT_IDENTITY, git
-from commandcenter.sse import parse_sse
+from commandcenter.sse import messages
 
 from bench.context import Context
 from bench.memory import MemoryWatch
@@ -89,7 +89,7 @@ def run_events(client: httpx.Client, run_id: str) -> list[tuple[str, dict[str, A
         headers={"Accept": "text/event-stream"},
         timeout=httpx.Timeout(10, read=60),
     ) as response:
-        for message in parse_sse(response.iter_lines()):
+        for message in messages(response):
             events.append((message.event, json.loads(message.data)))
     return events
 

@@ -67,6 +67,14 @@ NEEDS_GIT = frozenset({"executor-local", "executor-dagger"})
 # What the Dockerfile's builder stage copies into /src (checked against the Dockerfile, and
 # replayed by --with-uv-sync).
 BUILD_CONTEXT_PATHS = ("pyproject.toml", "uv.lock", "contracts", "libs", "services", "cli")
+# Where each service answers GET /metrics: the gateway on its API port, the others on their own.
+METRICS_PORT_VARIABLE = {
+    "gateway": "CC_GATEWAY_PORT",
+    "planner": "CC_METRICS_PORT",
+    "executor-local": "CC_METRICS_PORT",
+    "executor-dagger": "CC_METRICS_PORT",
+}
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +180,7 @@ def compose_policy(file: Path) -> Iterator[str]:
     yield from compose_startup_check(services)
     yield from compose_shutdown_check(services)
     yield from compose_nats_conf_check(model)
+    yield from compose_metrics_check(services)
 
 
 def compose_services_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
@@ -216,6 +225,47 @@ def compose_shutdown_check(services: dict[str, dict[str, Any]]) -> Iterator[str]
             yield f"{name}: {variable} is not set"
         elif parse_duration_s(stop) <= float(grace):
             yield f"{name}: stop_grace_period {stop} must exceed {variable}={grace}"
+
+
+def compose_metrics_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """Each service tells Prometheus (labels) where its /metrics is, and listens there."""
+    for name, variable in METRICS_PORT_VARIABLE.items():
+        svc = services.get(name)
+        if svc is None:
+            continue
+        env = svc.get("environment") or {}
+        port = env.get(variable)
+        host = env.get("CC_METRICS_HOST" if variable == "CC_METRICS_PORT" else "CC_GATEWAY_HOST")
+        labels = svc.get("labels") or {}
+        yield from scrape_target_errors(name, labels, "label", variable, port, host)
+        exposed = {str(e).split("/")[0] for e in svc.get("expose") or []}
+        exposed |= {str(p.get("target")) for p in svc.get("ports") or [] if isinstance(p, dict)}
+        if port is not None and str(port) not in exposed:
+            yield f"{name}: the metrics port {port} is neither exposed nor published"
+
+
+def scrape_target_errors(
+    name: str,
+    annotations: dict[str, str],
+    kind: str,
+    variable: str,
+    port: str | None,
+    host: str | None,
+) -> Iterator[str]:
+    """The prometheus.io/* annotations (or labels) against the port the service listens on."""
+    if annotations.get("prometheus.io/scrape") != "true":
+        yield f'{name}: {kind} prometheus.io/scrape must be "true"'
+    if annotations.get("prometheus.io/path") != "/metrics":
+        yield f"{name}: {kind} prometheus.io/path must be /metrics"
+    if port is None:
+        yield f"{name}: {variable} is not set, so /metrics is not served"
+    elif annotations.get("prometheus.io/port") != str(port):
+        yield (
+            f"{name}: {kind} prometheus.io/port {annotations.get('prometheus.io/port')!r} "
+            f"must equal {variable} {port}"
+        )
+    if host is None or host in LOOPBACK:
+        yield f"{name}: /metrics listens on loopback ({host or 'the default'}): set 0.0.0.0"
 
 
 def compose_nats_conf_check(model: dict[str, Any]) -> Iterator[str]:
@@ -392,6 +442,7 @@ def k8s_policy(root: Path) -> Iterator[str]:
         yield from workload_check(f, d, claims, configmaps, secret_keys)
     yield from executor_local_check(tree, configmaps)
     yield from executor_dagger_check(tree, configmaps)
+    yield from metrics_check(tree, configmaps)
     yield from kustomization_check(root)
 
 
@@ -570,6 +621,28 @@ def keda_scaling_check(
     # A pod scaled down before its drain ends would be killed mid-task.
     if drain is not None and window is not None and window <= float(drain):
         yield f"ScaledObject: scaleDown window {window}s must exceed the drain grace {drain}s"
+
+
+def metrics_check(tree: Tree, configmaps: dict[str, dict[str, str]]) -> Iterator[str]:
+    """Each service's pod tells Prometheus where its /metrics is, and its container listens
+    there (a declared containerPort, not on loopback)."""
+    for name, variable in METRICS_PORT_VARIABLE.items():
+        workload = tree.named("Deployment", name)
+        if workload is None:
+            continue  # missing Deployments are reported by their own checks
+        template = (workload.get("spec") or {}).get("template") or {}
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        port = env_value(configmaps, workload, variable)
+        host_variable = "CC_METRICS_HOST" if variable == "CC_METRICS_PORT" else "CC_GATEWAY_HOST"
+        host = env_value(configmaps, workload, host_variable)
+        yield from scrape_target_errors(name, annotations, "annotation", variable, port, host)
+        declared = {
+            str(p.get("containerPort"))
+            for c in (pod_spec(workload).get("containers") or [])[:1]
+            for p in c.get("ports") or []
+        }
+        if port is not None and str(port) not in declared:
+            yield f"{name}: no containerPort {port} for /metrics"
 
 
 def grace_check(

@@ -100,14 +100,39 @@ def break_compose_local_replicas(docs: list[Doc]) -> None:
     docs[0]["services"]["executor-local"]["deploy"]["replicas"] = 3
 
 
+def break_compose_metrics_label(docs: list[Doc]) -> None:
+    docs[0]["services"]["planner"]["labels"] = {
+        **docs[0]["services"]["planner"]["labels"],
+        "prometheus.io/port": "9999",
+    }
+
+
+def break_compose_metrics_port(docs: list[Doc]) -> None:
+    docs[0]["services"]["executor-dagger"]["environment"].pop("CC_METRICS_PORT")
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         (break_compose_condition, "condition"),
         (break_compose_inline_key, "ANTHROPIC_API_KEY has a literal value"),
         (break_compose_local_replicas, "executor-local: deploy.replicas must be 1"),
+        (
+            break_compose_metrics_label,
+            "planner: label prometheus.io/port '9999' must equal CC_METRICS_PORT 9464",
+        ),
+        (
+            break_compose_metrics_port,
+            "executor-dagger: CC_METRICS_PORT is not set, so /metrics is not served",
+        ),
     ],
-    ids=["depends_on-condition", "inline-api-key", "executor-local-replicas"],
+    ids=[
+        "depends_on-condition",
+        "inline-api-key",
+        "executor-local-replicas",
+        "metrics-label",
+        "metrics-port",
+    ],
 )
 @pytest.mark.usefixtures("full_run")
 def test_broken_compose_fails(
@@ -207,6 +232,31 @@ def lazy_fsync(tree: Path) -> None:
     edit_yaml(tree / "nats" / "configmap.yaml", change)
 
 
+def gateway_scraped_elsewhere(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        docs[0]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] = "9464"
+
+    edit_yaml(tree / "gateway" / "deployment.yaml", change)
+
+
+def executor_not_scraped(tree: Path) -> None:
+    edit_yaml(
+        tree / "executor-local" / "deployment.yaml",
+        lambda docs: docs[0]["spec"]["template"]["metadata"].pop("annotations"),
+    )
+
+
+def metrics_on_loopback(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        docs[0]["data"]["CC_METRICS_HOST"] = "127.0.0.1"
+
+    edit_yaml(tree / "common" / "configmap.yaml", change)
+
+
+def metrics_port_undeclared(tree: Path) -> None:
+    edit_yaml(tree / "planner" / "deployment.yaml", lambda docs: container(docs[0]).pop("ports"))
+
+
 def unlisted_manifest(tree: Path) -> None:
     edit_yaml(
         tree / "kustomization.yaml",
@@ -229,6 +279,13 @@ def unlisted_manifest(tree: Path) -> None:
         (unknown_api_version, "no schema for apps/v2 Deployment"),
         (lazy_fsync, "sync_interval must be 'always'"),
         (unlisted_manifest, "planner/deployment.yaml is not listed in kustomization.yaml"),
+        (
+            gateway_scraped_elsewhere,
+            "gateway: annotation prometheus.io/port '9464' must equal CC_GATEWAY_PORT 8001",
+        ),
+        (executor_not_scraped, 'executor-local: annotation prometheus.io/scrape must be "true"'),
+        (metrics_on_loopback, "planner: /metrics listens on loopback (127.0.0.1): set 0.0.0.0"),
+        (metrics_port_undeclared, "planner: no containerPort 9464 for /metrics"),
     ],
     ids=lambda v: v.__name__ if callable(v) else "",
 )
@@ -381,3 +438,23 @@ def test_executor_dagger_scales_on_its_consumer_and_drains() -> None:
     scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
     assert scale_down["stabilizationWindowSeconds"] > grace
     assert "replicas" not in deployment("executor-dagger")["spec"]  # KEDA owns it
+
+
+def test_every_service_is_scraped_where_it_listens() -> None:
+    config = next(d for _, d in manifests() if d["metadata"]["name"] == "cc-config")["data"]
+    compose = load_all(COMPOSE)[0]["services"]
+    for name in ("gateway", "planner", "executor-local", "executor-dagger"):
+        port = config["CC_GATEWAY_PORT" if name == "gateway" else "CC_METRICS_PORT"]
+        template = deployment(name)["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": port,
+            "prometheus.io/path": "/metrics",
+        }, name
+        ports = {p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
+        assert int(port) in ports, name
+        labels = compose[name]["labels"]
+        assert labels["prometheus.io/port"] == port, name
+        assert labels["prometheus.io/scrape"] == "true", name
+    assert config["CC_METRICS_HOST"] == "0.0.0.0"

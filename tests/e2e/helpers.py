@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter.servers import free_port
-from commandcenter.sse import SseMessage, parse_sse
+from commandcenter.sse import SseMessage, messages
 from commandcenter.stack import Stack
 from commandcenter_contracts import RUN_ENDED
 
@@ -106,7 +106,7 @@ def read_events(
         "GET", f"/api/v1/runs/{run_id}/events", headers=headers, timeout=httpx.Timeout(10, read=120)
     ) as response:
         assert response.status_code == 200, response.read()
-        for message in parse_sse(response.iter_lines()):
+        for message in messages(response):
             events.append(_event(message))
             if limit is not None and len(events) >= limit:
                 break

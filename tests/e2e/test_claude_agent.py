@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     tasks_of,
     wait_for_run,
 )
+from tests.e2e.metrics_scrape import scrape_services, total
 from tests.support.fake_anthropic import FakeAnthropic, bash, failing, say, write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -105,6 +106,10 @@ def test_a_real_edit_lands_with_its_cost_in_the_read_model(
     assert task["cost_usd"] > 0 and task["turns"] == 3 and task["model"]
     assert task["tokens"]["input"] == 3600 and task["tokens"]["output"] == 900
     assert view["cost_usd"] == pytest.approx(task["cost_usd"])
+    # The executor that ran it counted the spend by model (before it published the outcome).
+    executors = scrape_services(claude_stack, f"executor-{mode}").values()
+    spent = total(executors, "cc_agent_cost_usd_total", model=task["model"])
+    assert spent >= task["cost_usd"] - 1e-9
     assert "→ Write" in log and "→ Bash test -s notes/hello-1.1.txt" in log
     first = fake_api.of(marker)[0]
     assert first.headers.get("x-api-key") == KEY  # the credential reached the agent

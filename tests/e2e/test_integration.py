@@ -16,6 +16,7 @@ from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter.stack import Stack
 
 from tests.e2e.helpers import read_events, running_stack, start_run, wait_for_run
+from tests.e2e.metrics_scrape import TASK_STEPS, scrape, scrape_services, total
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -146,3 +147,26 @@ def test_tasks_whose_files_overlap_never_run_at_the_same_time(
         assert end <= start, f"overlapping tasks ran at the same time: {intervals}"
     # no clash, so no re-run
     assert not [e for e in events if e.type == "task.failed"]
+
+
+def test_the_dagger_replicas_answer_metrics_with_the_tasks_they_ran(
+    dagger_stack: Stack, tmp_path: Path
+) -> None:
+    sandbox = make_git_sandbox(tmp_path / "git")
+    plan = sandbox.repo / "PLAN.md"
+    plan.write_text(
+        "# Metrics plan\n\n## Batch 1: One\n\n### Task 1.1: Write a file\n\n"
+        "Create `one.txt`:\n```\none\n```\n\n**Verification:**\n- `test -s one.txt`\n"
+    )
+    with httpx.Client(base_url=dagger_stack.gateway_url, timeout=30) as client:
+        run_id = start_run(client, plan, execution_mode="dagger", agent="plan-follower")
+        view = wait_for_run(client, run_id, timeout=120)
+    assert view["status"] == "succeeded", view
+
+    replicas = scrape_services(dagger_stack, "executor-dagger").values()
+    assert len(replicas) == 2
+    assert total(replicas, "cc_tasks_finished_total", mode="dagger", outcome="succeeded") >= 1
+    for step in TASK_STEPS:
+        assert total(replicas, "cc_task_step_seconds_count", mode="dagger", step=step) >= 1, step
+    gateway = scrape(dagger_stack.metrics_urls["gateway"])
+    assert "executor-dagger" in gateway.label_values("cc_queue_pending", "consumer")

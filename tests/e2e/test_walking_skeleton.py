@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from tests.e2e.helpers import (
     start_run,
     wait_for_run,
 )
+from tests.e2e.metrics_scrape import TASK_STEPS, scrape, scrape_services, total
+from tests.support.polling import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -230,3 +233,88 @@ def test_a_failed_task_halts_the_run_after_its_batch(
         # the other task of the batch still drained before the halt
         assert statuses["1.1"]["status"] == "succeeded"
     assert not any(b.startswith("cc/") and "2.1" in b for b in sandbox.remote_branches())
+
+
+# Waits (bounded) for the test to create the flag file, then does the task's work: the task is
+# running, its message held, for exactly as long as the test needs to look.
+WAITING_AGENT = """
+import pathlib, sys, time
+flag = pathlib.Path(sys.argv[1])
+for _ in range(1200):
+    if flag.exists():
+        break
+    time.sleep(0.05)
+pathlib.Path("counted.txt").write_text("counted\\n")
+"""
+
+
+def test_every_service_answers_metrics_with_what_happened(stack: Stack, tmp_path: Path) -> None:
+    flag = tmp_path / "go"
+    text = plan_text([create_task("1.1", "counted.txt", "counted")])
+    _, plan = sandbox_with_plan(tmp_path / "git", text)
+    argv = [sys.executable, "-c", WAITING_AGENT, str(flag)]
+    gateway = stack.metrics_urls["gateway"]
+
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        run_id = start_run(client, plan, agent="command", agent_argv=argv)
+        headers = {"Accept": "text/event-stream"}
+        with client.stream("GET", f"/api/v1/runs/{run_id}/events", headers=headers) as events:
+            lines = events.iter_lines()
+            next(lines)  # the stream is being served
+
+            def while_it_runs() -> bool:
+                now = scrape(gateway)
+                return (
+                    now.value("cc_sse_clients") >= 1
+                    and now.value("cc_queue_pending", consumer="executor-local") >= 1
+                )
+
+            # The running task's message is ack-pending on its durable: the figure KEDA reads.
+            eventually_sync(while_it_runs, within_s=60, what="an open stream and a held task")
+            flag.touch()
+            for _ in lines:  # to the run's end
+                pass
+        view = wait_for_run(client, run_id)
+    assert view["status"] == "succeeded", view
+
+    # --- gateway: runs, queues, streams, HTTP requests ----------------------------------------
+    def settled() -> bool:
+        now = scrape(gateway)
+        return (
+            now.value("cc_sse_clients") == 0
+            and now.value("cc_queue_pending", consumer="executor-local") == 0
+        )
+
+    eventually_sync(settled, within_s=30, what="the stream closed and the queue drained")
+    seen = scrape(gateway)
+    assert seen.value("cc_runs", status="succeeded") >= 1
+    assert {"accepted", "running", "halted", "failed", "cancelled"} <= seen.label_values(
+        "cc_runs", "status"
+    )
+    assert {"executor-local", "planner", "planner-progress", "gateway-projector"} <= (
+        seen.label_values("cc_queue_pending", "consumer")
+    )
+    started = {"method": "POST", "path": "/api/v1/runs", "status_code": "202"}
+    assert seen.value("cc_http_requests_total", **started) >= 1
+    assert seen.value("cc_http_request_duration_seconds_count", **started) >= 1
+    assert "cc_http_requests_in_progress" in seen.families
+
+    # --- planner: its durables settled the run's messages -------------------------------------
+    planner = scrape(stack.metrics_urls["planner"])
+    assert planner.value("cc_messages_settled_total", consumer="planner", result="ack") >= 1
+    assert planner.value("cc_messages_settled_total", consumer="planner-progress") >= 1
+
+    # --- executors: both list the task families; together they ran the task -------------------
+    executors = scrape_services(stack, "executor-local").values()
+    assert len(executors) == 2
+    for one in executors:
+        assert {"cc_tasks_finished_total", "cc_task_step_seconds", "cc_agent_cost_usd_total"} <= (
+            one.families
+        )
+    succeeded = {"mode": "local", "outcome": "succeeded"}
+    assert total(executors, "cc_tasks_finished_total", **succeeded) >= 1
+    for step in TASK_STEPS:
+        labels = {"mode": "local", "step": step}
+        assert total(executors, "cc_task_step_seconds_count", **labels) >= 1, step
+        assert total(executors, "cc_task_step_seconds_sum", **labels) > 0, step
+    assert total(executors, "cc_messages_settled_total", consumer="executor-local") >= 1

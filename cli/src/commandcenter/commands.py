@@ -1,72 +1,57 @@
-"""The implementations behind `commandcenter`'s subcommands (argument parsing is in main)."""
+"""The implementations behind `commandcenter`'s subcommands (the command line itself is in
+main): each takes plain values and returns an exit status."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from commandcenter_contracts import RUN_ENDED, TASK_REPLAYABLE, RunStatus
+from commandcenter_contracts import RUN_ENDED
+from rich.console import Console
+from rich.text import Text
 
+from commandcenter import views
+from commandcenter.dashboard import dashboard_url, display_available, open_in_browser
+from commandcenter.gateway_client import (
+    CliError,
+    client,
+    error_text,
+    get_json,
+    path_part,
+    request,
+    unreachable,
+)
 from commandcenter.gitfixtures import git
+from commandcenter.live import LiveRunView
+from commandcenter.logs import attempt_marker, find_task, log_lines, log_text
 from commandcenter.progress import RunProgress
 from commandcenter.sse import follow
 from commandcenter.stack import Stack, running_gateway
+from commandcenter.terminal import console_for
+
+__all__ = ["CliError"]
 
 
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2."""
-
-
-# --- gateway access -----------------------------------------------------------------------
-def gateway_url(args: argparse.Namespace, data_dir: Path) -> str:
-    explicit = getattr(args, "gateway", None) or os.environ.get("CC_GATEWAY_URL")
-    if explicit:
-        return str(explicit).rstrip("/")
-    return running_gateway(data_dir) or "http://127.0.0.1:8001"
-
-
-def _client(base: str) -> httpx.Client:
-    return httpx.Client(base_url=base, timeout=httpx.Timeout(30.0))
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500]
-    detail = body.get("detail") or body.get("message") or body
-    extra = body.get("extra")
-    return f"{detail} {json.dumps(extra)}" if extra else str(detail)
-
-
-def _request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        response = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        raise CliError(
-            f"cannot reach the gateway at {client.base_url} ({exc}); "
-            "start the stack with `commandcenter up`"
-        ) from exc
-    if response.status_code >= 400:
-        raise CliError(f"{method} {path} -> {response.status_code}: {_error_text(response)}")
-    return response
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 # --- up -----------------------------------------------------------------------------------
-def up(data_dir: Path, args: argparse.Namespace) -> int:
+def up(data_dir: Path, *, port: int, local_executors: int, dagger_executors: int) -> int:
     stack = Stack(
         data_dir,
-        gateway_port=args.port,
-        local_executors=args.local_executors,
-        dagger_executors=args.dagger_executors,
+        gateway_port=port,
+        local_executors=local_executors,
+        dagger_executors=dagger_executors,
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -84,6 +69,29 @@ def up(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 # --- run ----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """What `run` asks the gateway for (None: the gateway's default)."""
+
+    plan: str
+    batches: str | None = None
+    phase: str | None = None
+    mode: str = "local"
+    agent: str | None = None
+    agent_argv: list[str] | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    fix_rounds: int | None = None
+    max_cost_usd: float | None = None
+    repo: str | None = None
+    base_ref: str | None = None
+    timeout_s: float | None = None
+    continue_on_failure: bool = False
+    integration_branch: str | None = None
+    merge_style: str | None = None
+    land: str | None = None
+
+
 def parse_batches(text: str | None) -> tuple[str | None, str | None]:
     if not text:
         return None, None
@@ -94,195 +102,286 @@ def parse_batches(text: str | None) -> tuple[str | None, str | None]:
     return start, (end if sep else start)
 
 
-def run_request(args: argparse.Namespace) -> dict[str, Any]:
-    start, end = parse_batches(args.batches)
-    plan = Path(args.plan)
-    body: dict[str, Any] = {
-        "plan_path": str(plan.resolve()) if plan.exists() else args.plan,
-        "execution_mode": args.mode,
-    }
-    optional = {
-        "start_batch": start,
-        "end_batch": end,
-        "phase": args.phase,
-        "agent": args.agent,
-        "agent_argv": args.agent_argv,
-        "repo": str(Path(args.repo).resolve())
-        if args.repo and Path(args.repo).exists()
-        else args.repo,
-        "base_ref": args.base_ref,
-        "timeout_s": args.timeout_s,
-        "integration_branch": args.integration_branch,
-        "merge_style": args.merge_style,
-        "land": args.land,
-        "model": args.model,
-        "max_turns": args.max_turns,
-        "max_cost_usd": args.max_cost_usd,
-    }
-    body.update({k: v for k, v in optional.items() if v})
-    if args.continue_on_failure:
-        body["continue_on_failure"] = True
-    if args.fix_rounds is not None:
-        body["fix_rounds"] = args.fix_rounds
-    return body
-
-
-def _local_path_or_url(value: str | None) -> str | None:
+def _local_path_or_text(value: str | None) -> str | None:
+    """A path that exists here, made absolute (the gateway resolves relative paths against
+    its own root); anything else (a URL) as given."""
     if value and Path(value).exists():
         return str(Path(value).resolve())
     return value
 
 
-def run(args: argparse.Namespace, data_dir: Path) -> int:
-    base = gateway_url(args, data_dir)
-    with _client(base) as client:
-        created = _request(client, "POST", "/api/v1/runs", json=run_request(args)).json()
+def run_request(options: RunOptions) -> dict[str, Any]:
+    start, end = parse_batches(options.batches)
+    body: dict[str, Any] = {
+        "plan_path": _local_path_or_text(options.plan),
+        "execution_mode": options.mode,
+    }
+    optional = {
+        "start_batch": start,
+        "end_batch": end,
+        "phase": options.phase,
+        "agent": options.agent,
+        "agent_argv": options.agent_argv,
+        "repo": _local_path_or_text(options.repo),
+        "base_ref": options.base_ref,
+        "timeout_s": options.timeout_s,
+        "integration_branch": options.integration_branch,
+        "merge_style": options.merge_style,
+        "land": options.land,
+        "model": options.model,
+        "max_turns": options.max_turns,
+        "max_cost_usd": options.max_cost_usd,
+    }
+    body.update({k: v for k, v in optional.items() if v})
+    if options.continue_on_failure:
+        body["continue_on_failure"] = True
+    if options.fix_rounds is not None:
+        body["fix_rounds"] = options.fix_rounds
+    return body
+
+
+def run(options: RunOptions, *, gateway: str, follow_it: bool, plain: bool) -> int:
+    with client(gateway) as http:
+        created = request(http, "POST", "/api/v1/runs", json=run_request(options)).json()
         run_id = created["id"]
         print(f"run {run_id} accepted: batches {', '.join(map(str, created['batches_scheduled']))}")
-        if not args.follow:
+        for warning in created.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        if not follow_it:
             print(f"follow it with: commandcenter status {run_id}")
             return 0
-        return follow_run(client, run_id)
+        return follow_run(http, run_id, console=console_for(plain))
 
 
-def settled_view(client: httpx.Client, run_id: str, *, within_s: float = 10.0) -> dict[str, Any]:
+def settled_view(http: httpx.Client, run_id: str, *, within_s: float = 10.0) -> dict[str, Any]:
     """The run view once the read model has caught up with the run's end (the event stream
     can be ahead of it by a moment)."""
     deadline = time.monotonic() + within_s
     while True:
-        view: dict[str, Any] = _request(client, "GET", f"/api/v1/runs/{run_id}").json()
+        view: dict[str, Any] = get_json(http, f"/api/v1/runs/{run_id}")
         if view["status"] in RUN_ENDED or time.monotonic() > deadline:
             return view
         time.sleep(0.1)
 
 
-def follow_run(client: httpx.Client, run_id: str) -> int:
-    progress = RunProgress()
-    for message in follow(client, f"/api/v1/runs/{run_id}/events"):
-        progress.feed(message.data)
+def _run_events(http: httpx.Client, run_id: str) -> Iterator[str]:
+    path = f"/api/v1/runs/{path_part(run_id)}/events"
+    try:
+        for message in follow(http, path):
+            yield message.data
+    except httpx.HTTPStatusError as exc:
+        raise CliError(
+            f"GET {path} -> {exc.response.status_code}: {error_text(exc.response)}"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise unreachable(http.base_url, exc) from exc
+
+
+def follow_run(http: httpx.Client, run_id: str, *, console: Console | None = None) -> int:
+    """Show the run's progress until it ends: live bars and a task table on a terminal
+    (`console`), lines otherwise. Exit status 0 when it succeeded."""
+    if console is None:
+        progress = RunProgress()
+        for data in _run_events(http, run_id):
+            progress.feed(data)
+    else:
+        view = LiveRunView(console)
+        with view.shown():
+            for data in _run_events(http, run_id):
+                view.feed(data)
+        progress = view.progress
     if progress.final is None:
-        print("the event stream ended before the run did", file=sys.stderr)
+        _err("the event stream ended before the run did")
         return 1
     return 0 if progress.succeeded else 1
 
 
-# --- status -------------------------------------------------------------------------------
-def status(args: argparse.Namespace, data_dir: Path) -> int:
-    with _client(gateway_url(args, data_dir)) as client:
-        if args.run_id:
-            view = _request(client, "GET", f"/api/v1/runs/{args.run_id}").json()
-            if args.json:
+# --- status, runs ---------------------------------------------------------------------------
+def show_run(view: dict[str, Any], console: Console | None) -> None:
+    if console is None:
+        for line in views.run_lines(view):
+            print(line)
+    else:
+        console.print(views.run_renderable(view))
+
+
+def status(*, gateway: str, run_id: str | None, as_json: bool, plain: bool) -> int:
+    with client(gateway) as http:
+        if run_id:
+            view = get_json(http, f"/api/v1/runs/{path_part(run_id)}")
+            if as_json:
                 print(json.dumps(view, indent=2))
-                return 0
-            print_run(view)
+            else:
+                show_run(view, console_for(plain))
             return 0
-        runs = _request(client, "GET", "/api/v1/runs").json()
-        items = runs["items"] if isinstance(runs, dict) else runs
-        if args.json:
-            print(json.dumps(items, indent=2))
-            return 0
+        items = _runs(http, {})
+    if as_json:
+        print(json.dumps(items, indent=2))
+        return 0
+    console = console_for(plain)
+    if not items:
+        print("no runs yet")
+    elif console is None:
         for item in items:
-            print(f"{item['id']}  {item['status']:<10} {item['mode']:<7} {item['plan_path']}")
-        if not items:
-            print("no runs yet")
+            print(views.status_line(item))
+    else:
+        console.print(views.runs_table(items))
     return 0
 
 
-def print_run(view: dict[str, Any]) -> None:
-    budget = f" of ${view['max_cost_usd']:.2f}" if view.get("max_cost_usd") else ""
-    spent = f"  ${view.get('cost_usd', 0):.4f}{budget}" if view.get("cost_usd") or budget else ""
-    print(f"run {view['id']}  {view['status']}  ({view['mode']}){spent}")
-    if view.get("integration_branch"):
-        tip = (view.get("integration_commit") or "")[:10] or "not created yet"
-        print(f"  integration branch {view['integration_branch']} @ {tip}  (land: {view['land']})")
-    if view.get("pull_request"):
-        pr = view["pull_request"]
-        print(f"  pull request #{pr['number']} ({pr['state']}): {pr['url']}")
-    for batch in view["batches"]:
-        phase = f"phase {batch['phase']} " if batch.get("phase") else ""
-        print(f"  {phase}batch {batch['number']}: {batch['title']}  [{batch['status']}]")
-        for task in batch["tasks"]:
-            error = (
-                f"  {task['error_code']}: {task.get('error') or ''}"
-                if task.get("error_code")
-                else ""
-            )
-            landed = (
-                f"  → {task['integrated_commit'][:10]}" if task.get("integrated_commit") else ""
-            )
-            task_id, state = task["plan_task_id"], task["status"]
-            print(f"    {task_id:<8} {state:<10} {task['branch']}{landed}{error}")
-            if task["status"] in TASK_REPLAYABLE and view["status"] != RunStatus.CANCELLED:
-                print(f"             replay: commandcenter replay {task['task_id']}")
-    counts = view.get("counts", {})
-    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+def _runs(http: httpx.Client, params: dict[str, Any]) -> list[dict[str, Any]]:
+    body = get_json(http, "/api/v1/runs", params=params)
+    items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+    return items
 
 
-# --- replay, cancel, dead letters -----------------------------------------------------------
-def replay_body(args: argparse.Namespace) -> dict[str, Any]:
-    """The overrides of `replay` as the API's request body (absent: the task as it was)."""
+def runs(*, gateway: str, status: str | None, limit: int, as_json: bool, plain: bool) -> int:
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    with client(gateway) as http:
+        items = _runs(http, params)
+    if as_json:
+        print(json.dumps(items, indent=2))
+        return 0
+    console = console_for(plain)
+    if not items:
+        print("no runs yet" if not status else f"no {status} runs")
+    elif console is None:
+        for item in items:
+            print(views.runs_line(item))
+    else:
+        console.print(views.runs_table(items))
+    return 0
+
+
+# --- logs, open -----------------------------------------------------------------------------
+LOG_STREAM_STYLES = {"stderr": "red", "system": "cyan"}
+
+
+def logs(*, gateway: str, task: str, run_id: str | None, follow_it: bool, plain: bool) -> int:
+    with client(gateway) as http:
+        ref = find_task(http, task, run_id)
+        _err(f"log of {ref.describe()}")
+        if not follow_it:
+            for chunk in log_text(http, ref):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return 0
+        console = console_for(plain)
+        attempt: int | None = None
+        for line in log_lines(http, ref):
+            marker = attempt_marker(attempt, line)
+            attempt = line.attempt
+            if console is None:
+                print(line.line, flush=True)
+                continue
+            if marker:
+                console.print(Text(marker, style="bold"))
+            # Text, not a string: a log line is never read as rich markup or emoji codes.
+            style = LOG_STREAM_STYLES.get(line.stream, "")
+            console.print(Text(line.line, style=style), soft_wrap=True)
+    return 0
+
+
+def open_dashboard(*, gateway: str, run_id: str | None, print_only: bool) -> int:
+    if run_id:
+        with client(gateway) as http:
+            run_id = get_json(http, f"/api/v1/runs/{path_part(run_id)}")["id"]
+    url = dashboard_url(gateway, run_id)
+    print(url)
+    if print_only:
+        return 0
+    if not display_available():
+        _err("no display here: open the address above in a browser")
+    elif not open_in_browser(url):
+        _err("no browser could be started: open the address above in one")
+    return 0
+
+
+# --- replay, cancel, budget, dead letters ---------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ReplayOptions:
+    """The overrides of `replay` (absent: the task as it was)."""
+
+    agent: str | None = None
+    agent_argv: list[str] | None = None
+    timeout_s: float | None = None
+    verify: list[str] | None = None
+    no_verify: bool = False
+
+
+def replay_body(options: ReplayOptions) -> dict[str, Any]:
+    """The overrides of `replay` as the API's request body."""
     body: dict[str, Any] = {}
-    if args.agent:
-        body["agent"] = args.agent
-    if args.agent_argv:
-        body["agent_argv"] = list(args.agent_argv)
-    if args.timeout_s is not None:
-        body["timeout_s"] = args.timeout_s
-    if args.no_verify and args.verify:
+    if options.agent:
+        body["agent"] = options.agent
+    if options.agent_argv:
+        body["agent_argv"] = list(options.agent_argv)
+    if options.timeout_s is not None:
+        body["timeout_s"] = options.timeout_s
+    if options.no_verify and options.verify:
         raise CliError("--no-verify and --verify exclude each other")
-    if args.no_verify:
+    if options.no_verify:
         body["verification"] = []
-    elif args.verify:
-        body["verification"] = list(args.verify)
+    elif options.verify:
+        body["verification"] = list(options.verify)
     return body
 
 
-def replay(args: argparse.Namespace, data_dir: Path) -> int:
-    if bool(args.task_id) == bool(args.run):
+def replay(
+    options: ReplayOptions,
+    *,
+    gateway: str,
+    task_id: str | None,
+    run_id: str | None,
+    idempotency_key: str | None,
+) -> int:
+    if bool(task_id) == bool(run_id):
         raise CliError("replay needs a TASK_ID, or --run RUN_ID (its failed tasks), not both")
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
-    body = replay_body(args)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    body = replay_body(options)
     path = (
-        f"/api/v1/runs/{args.run}/replay-failed"
-        if args.run
-        else f"/api/v1/tasks/{args.task_id}/replay"
+        f"/api/v1/runs/{path_part(run_id)}/replay-failed"
+        if run_id
+        else f"/api/v1/tasks/{path_part(task_id or '')}/replay"
     )
-    with _client(gateway_url(args, data_dir)) as client:
-        answer = _request(client, "POST", path, json=body, headers=headers).json()
-    replays = answer["replays"] if args.run else [answer]
+    with client(gateway) as http:
+        answer = request(http, "POST", path, json=body, headers=headers).json()
+    replays = answer["replays"] if run_id else [answer]
     for item in replays:
         print(
             f"replay of {item['plan_task_id'] or item['task_id']} requested: "
             f"attempt {item['attempt']} (task {item['task_id']})"
         )
-    run_id = answer["run_id"]
-    print(f"follow it with: commandcenter status {run_id}")
+    print(f"follow it with: commandcenter status {answer['run_id']}")
     return 0
 
 
-def cancel(args: argparse.Namespace, data_dir: Path) -> int:
-    body = {"reason": args.reason} if args.reason else {}
-    with _client(gateway_url(args, data_dir)) as client:
-        answer = _request(client, "POST", f"/api/v1/runs/{args.run_id}/cancel", json=body).json()
+def cancel(*, gateway: str, run_id: str, reason: str) -> int:
+    body = {"reason": reason} if reason else {}
+    path = f"/api/v1/runs/{path_part(run_id)}/cancel"
+    with client(gateway) as http:
+        answer = request(http, "POST", path, json=body).json()
     print(f"run {answer['id']} ({answer['previous_status']}): cancel requested")
     return 0
 
 
-def budget(args: argparse.Namespace, data_dir: Path) -> int:
-    body = {"max_cost_usd": args.max_cost_usd}
-    with _client(gateway_url(args, data_dir)) as client:
-        answer = _request(client, "POST", f"/api/v1/runs/{args.run_id}/budget", json=body).json()
+def budget(*, gateway: str, run_id: str, max_cost_usd: float) -> int:
+    path = f"/api/v1/runs/{path_part(run_id)}/budget"
+    with client(gateway) as http:
+        answer = request(http, "POST", path, json={"max_cost_usd": max_cost_usd}).json()
     print(f"run {answer['id']} ({answer['previous_status']}): budget ${answer['max_cost_usd']:.2f}")
     return 0
 
 
-def dead_letters(args: argparse.Namespace, data_dir: Path) -> int:
-    params: dict[str, Any] = {"limit": args.limit}
-    if args.run:
-        params["run_id"] = args.run
-    with _client(gateway_url(args, data_dir)) as client:
-        items = _request(client, "GET", "/api/v1/dead-letters", params=params).json()["items"]
-    if args.json:
+def dead_letters(*, gateway: str, run_id: str | None, limit: int, as_json: bool) -> int:
+    params: dict[str, Any] = {"limit": limit}
+    if run_id:
+        params["run_id"] = run_id
+    with client(gateway) as http:
+        items = get_json(http, "/api/v1/dead-letters", params=params)["items"]
+    if as_json:
         print(json.dumps(items, indent=2))
         return 0
     for item in items:
@@ -303,7 +402,7 @@ def dead_letters(args: argparse.Namespace, data_dir: Path) -> int:
 
 # --- plan show ----------------------------------------------------------------------------
 def plan_show(path: Path, *, as_json: bool) -> int:
-    from cc_planfile import PlanError, parse_plan_file, plan_document
+    from cc_planfile import PlanError, parse_plan_file, plan_document, render_text
 
     try:
         plan = parse_plan_file(path)
@@ -312,24 +411,15 @@ def plan_show(path: Path, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(plan_document(plan), indent=2))
         return 0
-    print(plan.title)
-    for batch in plan.batches:
-        phase = f"phase {batch.phase} " if batch.phase else ""
-        print(f"  {phase}batch {batch.number}: {batch.title}  ({len(batch.tasks)} tasks)")
-        for task in batch.tasks:
-            print(f"    {task.id:<8} {task.title}")
-    for note in plan.notes:
-        phase = f"phase {note.phase} " if note.phase else ""
-        print(f"  note: {phase}batch {note.batch}: {note.message}")
-    for warning in plan.warnings:
-        print(f"  warning: line {warning.line}: {warning.message}")
+    print(render_text(plan))
     return 0
 
 
 # --- demo ---------------------------------------------------------------------------------
-def demo(data_dir: Path, args: argparse.Namespace) -> int:
+def demo(data_dir: Path, *, port: int, mode: str, plain: bool) -> int:
     from commandcenter.sample import create_sample
 
+    console = console_for(plain)
     root = data_dir.resolve() / "demo" / time.strftime("%Y%m%d-%H%M%S")
     sandbox, plan = create_sample(root)
     print(f"sample repository {sandbox.repo}")
@@ -339,7 +429,7 @@ def demo(data_dir: Path, args: argparse.Namespace) -> int:
     base = running_gateway(data_dir)
     if base is None:
         print("no stack running: starting one (it stops when the demo ends)")
-        stack = Stack(data_dir, gateway_port=args.port)
+        stack = Stack(data_dir, gateway_port=port)
         try:
             stack.start()
         except Exception as exc:
@@ -347,23 +437,24 @@ def demo(data_dir: Path, args: argparse.Namespace) -> int:
             raise CliError(f"could not start the stack: {exc}") from exc
         base = stack.gateway_url
     try:
-        with _client(base) as client:
-            created = _request(
-                client,
+        with client(base) as http:
+            created = request(
+                http,
                 "POST",
                 "/api/v1/runs",
                 json={
                     "plan_path": str(plan),
                     "start_batch": "1",
                     "end_batch": "2",
-                    "execution_mode": args.mode,
+                    "execution_mode": mode,
                     "agent": "plan-follower",
                 },
             ).json()
-            print(f"\nrun {created['id']}\n")
-            code = follow_run(client, created["id"])
-            view = settled_view(client, created["id"])
-            print_run(view)
+            print(f"\nrun {created['id']}")
+            print(f"watch it in a browser: {dashboard_url(base, created['id'])}\n")
+            code = follow_run(http, created["id"], console=console)
+            view = settled_view(http, created["id"])
+            show_run(view, console)
         print(f"\nbranches pushed to {sandbox.remote}:")
         for branch in sandbox.remote_branches():
             if branch.startswith("cc/"):
@@ -382,7 +473,7 @@ def demo(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 # --- preflight ----------------------------------------------------------------------------
-def preflight(args: argparse.Namespace, data_dir: Path) -> int:
+def preflight(*, gateway: str) -> int:
     from commandcenter.servers import ServerError, nats_server_binary
 
     ok = True
@@ -416,16 +507,15 @@ def preflight(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"{'ok ' if found else '-- '} agent {name:<8} {detail}")
     except ImportError:
         pass
-    base = gateway_url(args, data_dir)
     try:
-        response = httpx.get(f"{base}/ready", timeout=3)
+        response = httpx.get(f"{gateway}/ready", timeout=3)
         ready = (
             response.json()
             if response.headers.get("content-type", "").startswith("application/json")
             else {}
         )
         states = {k: ready.get(k) for k in ("nats", "postgres", "streams")}
-        check("gateway", response.status_code == 200, f"{base} {states}")
+        check("gateway", response.status_code == 200, f"{gateway} {states}")
         for executor in ready.get("executors", []):
             claude = executor.get("agents", {}).get("claude", {})
             credential = executor.get("credential") or "no credential"
@@ -435,5 +525,5 @@ def preflight(args: argparse.Namespace, data_dir: Path) -> int:
                 f"{claude.get('detail', 'unknown')}; uses {credential}"
             )
     except httpx.TransportError:
-        print(f"--  gateway        {base} not running (start it with `commandcenter up`)")
+        print(f"--  gateway        {gateway} not running (start it with `commandcenter up`)")
     return 0 if ok else 1

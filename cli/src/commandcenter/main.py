@@ -1,33 +1,50 @@
-"""`commandcenter`: the one command of CommandCenter.
+"""`commandcenter`: the one command of CommandCenter (typer).
 
-up         the whole stack on this machine (embedded nats-server and PostgreSQL)
-run        start a run of a plan through the gateway, optionally following it
-status     list runs, or show one
-plan show  parse a plan and print what would run
-demo       a sample repository and plan, run end to end
-preflight  check what a run needs, before any run
-replay     a new attempt of a failed task (or of every failed task of a run)
-cancel     stop a run: no more dispatching, running agents killed
+up            the whole stack on this machine (embedded nats-server and PostgreSQL)
+run           start a run of a plan through the gateway, optionally following it
+status        list runs, or show one
+runs          the runs as a table
+logs          a task's agent output, now or live
+open          the dashboard's address (opened in a browser when there is a display)
+plan show     parse a plan and print what would run
+demo          a sample repository and plan, run end to end
+preflight     check what a run needs, before any run
+replay        a new attempt of a failed task (or of every failed task of a run)
+cancel        stop a run: no more dispatching, running agents killed
+budget        set a run's budget
 dead-letters  what the system gave up on
+
+Exit status: 0 done, 1 the run (or a check) did not succeed, 2 a usage error or an error
+answer from the gateway, 130 interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Annotated, ParamSpec
 
-from commandcenter_contracts import ExecutionMode
+import typer
+from commandcenter_contracts import ExecutionMode, LandMode, MergeStyle
 
 from commandcenter import commands
+from commandcenter.gateway_client import CliError, gateway_url
 
 DEFAULT_DATA_DIR = ".cc"
+AGENT_ARGV = "--agent-argv"
 
-
-def _data_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("CC_DATA_DIR") or DEFAULT_DATA_DIR)
+app = typer.Typer(
+    name="commandcenter",
+    help="Run coding agents over a markdown plan, over NATS JetStream.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="plan files", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
 
 
 def _agents() -> str:
@@ -36,163 +53,384 @@ def _agents() -> str:
     return ", ".join(agent_names())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="commandcenter",
-        description="Run coding agents over a markdown plan, over NATS JetStream.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    up = sub.add_parser("up", help="run the whole stack on this machine until Ctrl-C")
-    up.add_argument("--data-dir", help=f"where all state lives (default {DEFAULT_DATA_DIR})")
-    up.add_argument("--port", type=int, default=8001, help="gateway port (default 8001)")
-    up.add_argument("--local-executors", type=int, default=1, metavar="N")
-    up.add_argument("--dagger-executors", type=int, default=1, metavar="N")
-
-    run = sub.add_parser("run", help="start a run of PLAN through the gateway")
-    run.add_argument("plan", help="path of the plan (MASTER_PLAN.md)")
-    run.add_argument("--batches", metavar="A-B", help="batch range as written, e.g. 1-3 or 2")
-    run.add_argument("--phase", help="phase, when batch numbers repeat across phases")
-    run.add_argument("--mode", choices=list(ExecutionMode), default=ExecutionMode.LOCAL)
-    run.add_argument("--agent", default=None, help=f"one of {_agents()} (default claude)")
-    run.add_argument("--model", default=None, help="the agent's model (Claude: e.g. opus)")
-    run.add_argument("--max-turns", type=int, default=None, help="the agent's turn limit")
-    run.add_argument(
-        "--fix-rounds",
-        type=int,
-        default=None,
-        help="times the agent fixes a failed check before the task fails (default 2)",
-    )
-    run.add_argument(
-        "--budget",
-        type=float,
-        dest="max_cost_usd",
-        default=None,
-        help="the run's budget in USD: no new task starts once its agents spent it",
-    )
-    run.add_argument(
-        "--agent-argv", nargs=argparse.REMAINDER, help="with --agent command: the argv to run"
-    )
-    run.add_argument("--repo", help="repository (default: the one containing the plan)")
-    run.add_argument("--base-ref", default=None)
-    run.add_argument("--timeout", type=float, dest="timeout_s", help="per-task timeout, seconds")
-    run.add_argument("--continue-on-failure", action="store_true")
-    run.add_argument(
-        "--integration-branch", help="where the tasks are combined (default cc/<run8>/integration)"
-    )
-    run.add_argument(
-        "--merge-style", choices=["squash", "merge"], default=None, help="(default squash)"
-    )
-    run.add_argument(
-        "--land",
-        choices=["branch", "pr", "merge"],
-        default=None,
-        help="when the run succeeds: keep the integration branch (default), open a pull "
-        "request into the base branch, or merge into it",
-    )
-    run.add_argument("--follow", action="store_true", help="show live progress until it ends")
-    _gateway_option(run)
-
-    status = sub.add_parser("status", help="list runs, or show one run")
-    status.add_argument("run_id", nargs="?")
-    status.add_argument("--json", action="store_true")
-    _gateway_option(status)
-
-    plan = sub.add_parser("plan", help="plan files")
-    plan_sub = plan.add_subparsers(dest="plan_command", required=True, metavar="SUBCOMMAND")
-    show = plan_sub.add_parser("show", help="parse PLAN and show its batches and tasks")
-    show.add_argument("plan")
-    show.add_argument("--json", action="store_true", help="the JSON plan document")
-
-    demo = sub.add_parser("demo", help="run a sample plan end to end on the stack")
-    demo.add_argument("--data-dir", help=f"(default {DEFAULT_DATA_DIR})")
-    demo.add_argument("--port", type=int, default=8001)
-    demo.add_argument("--mode", choices=list(ExecutionMode), default=ExecutionMode.LOCAL)
-
-    pre = sub.add_parser("preflight", help="check git, servers, agents and the gateway")
-    _gateway_option(pre)
-
-    replay = sub.add_parser(
-        "replay",
-        help="replay a failed or cancelled task as a new attempt (a halted run then resumes)",
-        description="A replay resets the task's branch to the base ref: the new attempt "
-        "replaces the old attempt's commits instead of stacking on them.",
-    )
-    replay.add_argument("task_id", nargs="?", help="the task's id (`status RUN_ID` shows it)")
-    replay.add_argument("--run", metavar="RUN_ID", help="replay every failed task of this run")
-    replay.add_argument("--agent", help=f"another agent: {_agents()}")
-    replay.add_argument("--timeout", type=float, dest="timeout_s", help="seconds, this attempt")
-    replay.add_argument(
-        "--verify",
-        action="append",
-        metavar="COMMAND",
-        help="a verification command replacing the task's own (repeatable)",
-    )
-    replay.add_argument("--no-verify", action="store_true", help="no verification this time")
-    replay.add_argument("--idempotency-key", help="the same key replays once, however often sent")
-    replay.add_argument(
-        "--agent-argv", nargs=argparse.REMAINDER, help="with --agent command: the argv (last)"
-    )
-    _gateway_option(replay)
-
-    cancel = sub.add_parser("cancel", help="cancel a run: stop dispatching, kill its agents")
-    cancel.add_argument("run_id")
-    cancel.add_argument("--reason", default="", help="recorded with the run")
-    _gateway_option(cancel)
-
-    budget = sub.add_parser(
-        "budget", help="set a run's budget (USD); a run halted by its budget goes on"
-    )
-    budget.add_argument("run_id")
-    budget.add_argument("max_cost_usd", type=float, metavar="USD")
-    _gateway_option(budget)
-
-    dead = sub.add_parser("dead-letters", help="list what the system gave up on, newest first")
-    dead.add_argument("--run", metavar="RUN_ID", help="only this run's")
-    dead.add_argument("--limit", type=int, default=50)
-    dead.add_argument("--json", action="store_true")
-    _gateway_option(dead)
-    return parser
+def _data_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("CC_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def _gateway_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--gateway",
-        default=None,
-        help="gateway URL (default: $CC_GATEWAY_URL, a stack in ./.cc, or http://127.0.0.1:8001)",
-    )
-    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
-
-
-Command = Callable[[argparse.Namespace, Path], int]
-"""A subcommand: the parsed arguments and the data directory in, an exit status out."""
-
-COMMANDS: dict[str, Command] = {
-    "up": lambda args, data_dir: commands.up(data_dir, args),
-    "run": commands.run,
-    "status": commands.status,
-    "plan": lambda args, _data_dir: commands.plan_show(Path(args.plan), as_json=args.json),
-    "demo": lambda args, data_dir: commands.demo(data_dir, args),
-    "preflight": commands.preflight,
-    "replay": commands.replay,
-    "budget": commands.budget,
-    "cancel": commands.cancel,
-    "dead-letters": commands.dead_letters,
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command = COMMANDS.get(args.command)
-    if command is None:
-        return 2
+def _quiet_stdout() -> None:
+    """The reader of our output went away (`| head`): send what is still buffered nowhere, so
+    neither this write nor the flush at exit ends in a traceback."""
     try:
-        return command(args, _data_dir(getattr(args, "data_dir", None)))
-    except commands.CliError as exc:
-        print(f"commandcenter: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return  # not a file descriptor (captured output): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+P = ParamSpec("P")
+
+
+def exits(fn: Callable[P, int]) -> Callable[P, None]:
+    """A command's exit status as the process's; a `CliError` as one line on stderr (2)."""
+
+    @functools.wraps(fn)
+    def command(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            code = fn(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+        except CliError as exc:
+            print(f"commandcenter: {exc}", file=sys.stderr)
+            code = 2
+        except BrokenPipeError:
+            _quiet_stdout()
+            code = 1
+        if code:
+            raise typer.Exit(code)
+
+    return command
+
+
+# --- options several commands share -------------------------------------------------------
+Gateway = Annotated[
+    str | None,
+    typer.Option(
+        help="gateway URL (default: $CC_GATEWAY_URL, a stack in ./.cc, or http://127.0.0.1:8001)"
+    ),
+]
+HiddenDataDir = Annotated[str | None, typer.Option("--data-dir", hidden=True)]
+DataDir = Annotated[
+    str | None,
+    typer.Option("--data-dir", help=f"where all state lives (default {DEFAULT_DATA_DIR})"),
+]
+Plain = Annotated[
+    bool,
+    typer.Option(
+        "--plain",
+        help="plain lines: no live bars, tables or colours (the default when stdout is not a "
+        "terminal, e.g. in CI or a pipe)",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="the gateway's JSON")]
+AgentArgv = Annotated[
+    list[str] | None,
+    typer.Option(
+        AGENT_ARGV,
+        help="with --agent command: the argv to run, everything after it (put it last)",
+        metavar="ARGV...",
+    ),
+]
+
+
+def _gateway(explicit: str | None, data_dir: str | None) -> str:
+    return gateway_url(explicit, _data_dir(data_dir))
+
+
+# --- the commands ---------------------------------------------------------------------------
+@app.command(help="run the whole stack on this machine until Ctrl-C")
+@exits
+def up(
+    data_dir: DataDir = None,
+    port: Annotated[int, typer.Option(help="gateway port")] = 8001,
+    local_executors: Annotated[int, typer.Option(metavar="N")] = 1,
+    dagger_executors: Annotated[int, typer.Option(metavar="N")] = 1,
+) -> int:
+    return commands.up(
+        _data_dir(data_dir),
+        port=port,
+        local_executors=local_executors,
+        dagger_executors=dagger_executors,
+    )
+
+
+@app.command(help="start a run of PLAN through the gateway")
+@exits
+def run(
+    plan: Annotated[str, typer.Argument(metavar="PLAN", help="path of the plan (MASTER_PLAN.md)")],
+    batches: Annotated[
+        str | None, typer.Option(metavar="A-B", help="batch range as written, e.g. 1-3 or 2")
+    ] = None,
+    phase: Annotated[
+        str | None, typer.Option(help="phase, when batch numbers repeat across phases")
+    ] = None,
+    mode: ExecutionMode = ExecutionMode.LOCAL,
+    agent: Annotated[
+        str | None, typer.Option(help="the agent (default claude)", show_default=False)
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="the agent's model (Claude: e.g. opus)")] = None,
+    max_turns: Annotated[int | None, typer.Option(help="the agent's turn limit")] = None,
+    fix_rounds: Annotated[
+        int | None,
+        typer.Option(help="times the agent fixes a failed check before the task fails (default 2)"),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            metavar="USD",
+            help="the run's budget in USD: no new task starts once its agents spent it",
+        ),
+    ] = None,
+    agent_argv: AgentArgv = None,
+    repo: Annotated[
+        str | None, typer.Option(help="repository (default: the one containing the plan)")
+    ] = None,
+    base_ref: str | None = None,
+    timeout: Annotated[float | None, typer.Option(help="per-task timeout, seconds")] = None,
+    continue_on_failure: Annotated[
+        bool, typer.Option("--continue-on-failure", help="later batches run even after a failure")
+    ] = False,
+    integration_branch: Annotated[
+        str | None,
+        typer.Option(help="where the tasks are combined (default cc/<run8>/integration)"),
+    ] = None,
+    merge_style: Annotated[MergeStyle | None, typer.Option(help="(default squash)")] = None,
+    land: Annotated[
+        LandMode | None,
+        typer.Option(
+            help="when the run succeeds: keep the integration branch (default), open a pull "
+            "request into the base branch, or merge into it"
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="show live progress until it ends")
+    ] = False,
+    plain: Plain = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    options = commands.RunOptions(
+        plan=plan,
+        batches=batches,
+        phase=phase,
+        mode=mode.value,
+        agent=agent,
+        agent_argv=agent_argv,
+        model=model,
+        max_turns=max_turns,
+        fix_rounds=fix_rounds,
+        max_cost_usd=budget,
+        repo=repo,
+        base_ref=base_ref,
+        timeout_s=timeout,
+        continue_on_failure=continue_on_failure,
+        integration_branch=integration_branch,
+        merge_style=merge_style.value if merge_style else None,
+        land=land.value if land else None,
+    )
+    return commands.run(options, gateway=_gateway(gateway, data_dir), follow_it=follow, plain=plain)
+
+
+@app.command(help="list runs, or show one run")
+@exits
+def status(
+    run_id: Annotated[str | None, typer.Argument()] = None,
+    as_json: AsJson = False,
+    plain: Plain = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.status(
+        gateway=_gateway(gateway, data_dir), run_id=run_id, as_json=as_json, plain=plain
+    )
+
+
+@app.command(help="the runs as a table, newest first")
+@exits
+def runs(
+    status: Annotated[
+        str | None, typer.Option(help="only runs in this status (e.g. running, halted)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: AsJson = False,
+    plain: Plain = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.runs(
+        gateway=_gateway(gateway, data_dir),
+        status=status,
+        limit=limit,
+        as_json=as_json,
+        plain=plain,
+    )
+
+
+@app.command(
+    help="a task's agent output (what there is now, or live with --follow)",
+    epilog="TASK_ID is the task's id (`status RUN_ID` shows it) or its plan id, e.g. 1.2. "
+    "Without --run the newest run that has such a task is taken.",
+)
+@exits
+def logs(
+    task_id: Annotated[str, typer.Argument(help="the task's id, or its plan id (e.g. 1.2)")],
+    run: Annotated[
+        str | None, typer.Option(metavar="RUN_ID", help="the run (default: the newest with it)")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="stream it live until the task has finished")
+    ] = False,
+    plain: Plain = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.logs(
+        gateway=_gateway(gateway, data_dir), task=task_id, run_id=run, follow_it=follow, plain=plain
+    )
+
+
+@app.command(
+    "open", help="print the dashboard's address (of one run, or of all) and open it in a browser"
+)
+@exits
+def open_(
+    run_id: Annotated[str | None, typer.Argument(help="a run's page (default: the runs)")] = None,
+    print_only: Annotated[
+        bool, typer.Option("--print-only", help="print the address, open nothing")
+    ] = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.open_dashboard(
+        gateway=_gateway(gateway, data_dir), run_id=run_id, print_only=print_only
+    )
+
+
+@plan_app.command("show", help="parse PLAN and show its batches and tasks")
+@exits
+def plan_show(
+    plan: Annotated[Path, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json", help="the JSON plan document")] = False,
+) -> int:
+    return commands.plan_show(plan, as_json=as_json)
+
+
+@app.command(help="run a sample plan end to end on the stack")
+@exits
+def demo(
+    data_dir: Annotated[
+        str | None, typer.Option(help=f"(default {DEFAULT_DATA_DIR})", show_default=False)
+    ] = None,
+    port: int = 8001,
+    mode: ExecutionMode = ExecutionMode.LOCAL,
+    plain: Plain = False,
+) -> int:
+    return commands.demo(_data_dir(data_dir), port=port, mode=mode.value, plain=plain)
+
+
+@app.command(help="check git, servers, agents and the gateway")
+@exits
+def preflight(gateway: Gateway = None, data_dir: HiddenDataDir = None) -> int:
+    return commands.preflight(gateway=_gateway(gateway, data_dir))
+
+
+@app.command(
+    help="replay a failed or cancelled task as a new attempt (a halted run then resumes). "
+    "A replay resets the task's branch to the base ref: the new attempt replaces the old "
+    "attempt's commits instead of stacking on them."
+)
+@exits
+def replay(
+    task_id: Annotated[
+        str | None, typer.Argument(help="the task's id (`status RUN_ID` shows it)")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(metavar="RUN_ID", help="replay every failed task of this run")
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="another agent")] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds, this attempt")] = None,
+    verify: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="COMMAND", help="a verification command replacing the task's own (repeatable)"
+        ),
+    ] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="no verification this time")
+    ] = False,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="the same key replays once, however often sent")
+    ] = None,
+    agent_argv: AgentArgv = None,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    options = commands.ReplayOptions(
+        agent=agent, agent_argv=agent_argv, timeout_s=timeout, verify=verify, no_verify=no_verify
+    )
+    return commands.replay(
+        options,
+        gateway=_gateway(gateway, data_dir),
+        task_id=task_id,
+        run_id=run,
+        idempotency_key=idempotency_key,
+    )
+
+
+@app.command(help="cancel a run: stop dispatching, kill its agents")
+@exits
+def cancel(
+    run_id: str,
+    reason: Annotated[str, typer.Option(help="recorded with the run")] = "",
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.cancel(gateway=_gateway(gateway, data_dir), run_id=run_id, reason=reason)
+
+
+@app.command(help="set a run's budget (USD); a run halted by its budget goes on")
+@exits
+def budget(
+    run_id: str,
+    max_cost_usd: Annotated[float, typer.Argument(metavar="USD")],
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.budget(
+        gateway=_gateway(gateway, data_dir), run_id=run_id, max_cost_usd=max_cost_usd
+    )
+
+
+@app.command("dead-letters", help="list what the system gave up on, newest first")
+@exits
+def dead_letters(
+    run: Annotated[str | None, typer.Option(metavar="RUN_ID", help="only this run's")] = None,
+    limit: int = 50,
+    as_json: AsJson = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return commands.dead_letters(
+        gateway=_gateway(gateway, data_dir), run_id=run, limit=limit, as_json=as_json
+    )
+
+
+# --- entry point ----------------------------------------------------------------------------
+def agent_argv_as_options(argv: Sequence[str]) -> list[str]:
+    """Everything after `--agent-argv` is the agent's argv, options included (`--agent-argv
+    my-agent --flag`): each word becomes the value of its own `--agent-argv`, so none of
+    them is read as an option of ours."""
+    words = list(argv)
+    if AGENT_ARGV not in words:
+        return words
+    at = words.index(AGENT_ARGV)
+    rest = words[at + 1 :]
+    if not rest:
+        return words  # the parser says that it needs a value
+    return words[:at] + [part for word in rest for part in (AGENT_ARGV, word)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; its exit status."""
+    words = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=agent_argv_as_options(words), prog_name="commandcenter")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

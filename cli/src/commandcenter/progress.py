@@ -1,4 +1,5 @@
-"""Live progress of a run from its status events: a bar per batch, a line per task outcome.
+"""Live progress of a run from its status events: a bar per batch, a line per task outcome,
+and the state of every task (what the rich view draws as a table, `live.py`).
 
 Events are decoded with the contracts' decoder and dispatched by one `match` ending in
 `assert_never`: a new event type is a mypy error here until the view decides what to show.
@@ -34,6 +35,7 @@ from commandcenter_contracts import (
     TaskQueued,
     TaskStarted,
     TaskSucceeded,
+    TaskUsage,
     status_decoder,
 )
 
@@ -42,20 +44,46 @@ RunEnd = RunSucceeded | RunFailed | RunHalted | RunCancelled
 
 
 @dataclass
-class _Batch:
+class BatchState:
     label: str
     tasks: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
 
 
 @dataclass
+class TaskState:
+    """One task as the events tell it so far."""
+
+    plan_task_id: str
+    title: str
+    batch_index: int
+    branch: str
+    status: str = "pending"
+    """pending, queued, running, retrying, succeeded, failed or cancelled."""
+    attempt: int = 1
+    step: str = ""
+    commit: str = ""
+    integrated_commit: str = ""
+    cost_usd: float = 0.0
+    error_code: str = ""
+
+
+@dataclass
 class RunProgress:
     say: Callable[[str], None] = print
-    batches: dict[int, _Batch] = field(default_factory=dict)
+    text_bars: bool = True
+    """Say a text bar whenever a batch advances (off when something else draws the bars)."""
+    batches: dict[int, BatchState] = field(default_factory=dict)
+    tasks: dict[str, TaskState] = field(default_factory=dict)
     task_names: dict[str, str] = field(default_factory=dict)
     task_batch: dict[str, int] = field(default_factory=dict)
+    current_batch: int | None = None
     final: RunEnd | None = None
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(task.cost_usd for task in self.tasks.values())
 
     @property
     def succeeded(self) -> bool:
@@ -83,14 +111,24 @@ class RunProgress:
             case RunPlanned():
                 self._planned(event)
             case BatchStarted():
-                if event.batch_index in self.batches:
+                self.current_batch = event.batch_index
+                if event.batch_index in self.batches and self.text_bars:
                     self.say(self.bar(event.batch_index))
+            case TaskQueued():
+                self._update(event.task_id, status="queued", attempt=event.attempt, step="")
             case TaskStarted():
+                self._update(event.task_id, status="running", attempt=event.attempt)
                 attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
                 self.say(f"  ▶ {self._name(event.task_id)}{attempt}")
+            case TaskProgress():
+                self._update(event.task_id, step=event.step)
+                task = self.tasks.get(event.task_id)
+                if task is not None and task.status in ("pending", "queued"):
+                    task.status = "running"  # its start event may be on its way still
             case TaskSucceeded():
                 self._succeeded(event)
             case TaskIntegrated():
+                self._update(event.task_id, integrated_commit=event.commit)
                 self.say(
                     f"  ⇢ {self._name(event.task_id)}  integrated into "
                     f"{event.integration_branch} @ {event.commit[:10]}"
@@ -120,8 +158,11 @@ class RunProgress:
             case RunFailed():
                 self._finish(event, f"run failed: {event.error}")
             case RunCancelled():
+                for task in self.tasks.values():
+                    if task.status not in ("succeeded", "failed"):
+                        task.status = "cancelled"
                 self._finish(event, "run cancelled")
-            case RunAccepted() | RunStarted() | TaskQueued() | TaskProgress():
+            case RunAccepted() | RunStarted():
                 pass  # the bars and outcome lines say enough
             case _:
                 assert_never(event)
@@ -130,10 +171,13 @@ class RunProgress:
         for batch in event.batches:
             phase = f"phase {batch.phase} " if batch.phase else ""
             label = f"{phase}batch {batch.number}: {batch.title}"[:40]
-            self.batches[batch.index] = _Batch(label, [t.task_id for t in batch.tasks])
+            self.batches[batch.index] = BatchState(label, [t.task_id for t in batch.tasks])
             for task in batch.tasks:
                 self.task_names[task.task_id] = f"{task.plan_task_id} {task.title}"
                 self.task_batch[task.task_id] = batch.index
+                self.tasks[task.task_id] = TaskState(
+                    task.plan_task_id, task.title, batch.index, task.branch
+                )
         self.say(
             f"planned {len(self.batches)} batch(es), "
             f"{sum(len(b.tasks) for b in self.batches.values())} task(s)"
@@ -143,6 +187,17 @@ class RunProgress:
         pushed = "pushed" if event.pushed else "not pushed"
         cost = f", ${event.usage.cost_usd:.4f}" if event.usage and event.usage.cost_usd else ""
         fixes = f", {event.fix_rounds} fix round(s)" if event.fix_rounds else ""
+        self._update(
+            event.task_id,
+            status="succeeded",
+            attempt=event.attempt,
+            step="",
+            commit=event.commit,
+            error_code="",
+        )
+        if event.integrated_commit:  # else a `task.integrated` (before or after) says where
+            self._update(event.task_id, integrated_commit=event.integrated_commit)
+        self._add_cost(event.task_id, event.usage)
         self.say(
             f"  ✔ {self._name(event.task_id)}  {event.branch} @ {event.commit[:10]} "
             f"({pushed}{cost}{fixes})"
@@ -155,10 +210,29 @@ class RunProgress:
             retry = "  (re-run from the integration branch)"
         else:
             retry = "  (will retry)" if event.will_retry else ""
+        self._update(
+            event.task_id,
+            status="retrying" if event.will_retry else "failed",
+            attempt=event.attempt,
+            step="",
+            error_code=str(event.error_code),
+        )
+        self._add_cost(event.task_id, event.usage)
         self.say(f"  ✘ {name}  {event.error_code}: {event.message}{retry}")
         if not event.will_retry:
             self.failures.append(f"{name}: {event.error_code}")
             self._done(event.task_id)
+
+    def _update(self, task_id: str, **changes: str | int) -> None:
+        task = self.tasks.get(task_id)
+        if task is not None:
+            for name, value in changes.items():
+                setattr(task, name, value)
+
+    def _add_cost(self, task_id: str, usage: TaskUsage | None) -> None:
+        task = self.tasks.get(task_id)
+        if task is not None and usage is not None:
+            task.cost_usd += usage.cost_usd
 
     def _name(self, task_id: str) -> str:
         return self.task_names.get(task_id, task_id)
@@ -171,7 +245,8 @@ class RunProgress:
         index = self.task_batch.get(task_id)
         if index is not None:
             self.batches[index].done.add(task_id)
-            self.say(self.bar(index))
+            if self.text_bars:
+                self.say(self.bar(index))
 
     def _finish(self, event: RunEnd, text: str) -> None:
         self.final = event

@@ -1,4 +1,4 @@
-"""A small Server-Sent Events client that resumes with `Last-Event-ID` after a disconnect."""
+"""Following a Server-Sent Events stream (httpx-sse), resuming with `Last-Event-ID` after a drop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+from httpx_sse import EventSource, connect_sse
 
 
 @dataclass(frozen=True)
@@ -16,30 +17,14 @@ class SseMessage:
     data: str
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[SseMessage]:
-    """Parse `text/event-stream` lines into messages (comments and retry lines are skipped)."""
-    event_id: str | None = None
-    event = "message"
-    data: list[str] = []
-    for raw in lines:
-        line = raw.rstrip("\r")
-        if not line:
-            if data:
-                yield SseMessage(id=event_id, event=event, data="\n".join(data))
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "id":
-            event_id = value
-        elif name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-    if data:
-        yield SseMessage(id=event_id, event=event, data="\n".join(data))
+def messages(response: httpx.Response) -> Iterator[SseMessage]:
+    """The messages of a `text/event-stream` response, as they arrive.
+
+    A block without data is not a message (the spec dispatches nothing for it): keep-alive
+    comments end in such a block, and httpx-sse would repeat the last id with it."""
+    for sse in EventSource(response).iter_sse():
+        if sse.data:
+            yield SseMessage(id=sse.id or None, event=sse.event, data=sse.data)
 
 
 def follow(
@@ -50,24 +35,26 @@ def follow(
     reconnect_for_s: float = 120.0,
 ) -> Iterator[SseMessage]:
     """Yield every message of the stream until the server ends it; on a dropped connection,
-    reconnect with the last id seen, so nothing is missed and nothing repeats."""
+    reconnect with the last id seen, so nothing is missed and nothing repeats.
+
+    An error answer (4xx/5xx) raises `httpx.HTTPStatusError` with its body read."""
     give_up_at: float | None = None
     while True:
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = last_event_id
+        headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
         try:
-            with client.stream(
-                "GET", url, headers=headers, timeout=httpx.Timeout(10, read=60)
-            ) as r:
-                r.raise_for_status()
+            with connect_sse(
+                client, "GET", url, headers=headers, timeout=httpx.Timeout(10, read=60)
+            ) as source:
+                if source.response.is_error:
+                    source.response.read()
+                    source.response.raise_for_status()
                 give_up_at = None
-                for message in parse_sse(r.iter_lines()):
+                for message in messages(source.response):
                     if message.id is not None:
                         last_event_id = message.id
                     yield message
-            return  # the server ended the stream: the run is over
-        except (httpx.TransportError, httpx.RemoteProtocolError):
+            return  # the server ended the stream: what it streams is over
+        except httpx.TransportError:
             now = time.monotonic()
             give_up_at = give_up_at or now + reconnect_for_s
             if now > give_up_at:

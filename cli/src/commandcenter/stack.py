@@ -19,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from commandcenter.servers import NatsServer, PostgresServer, ServerError, port_is_free
+from commandcenter.servers import (
+    NatsServer,
+    PostgresServer,
+    ServerError,
+    free_port,
+    port_is_free,
+)
 from commandcenter.tools import claude_env
 
 STATE_FILE = "stack.json"
@@ -30,6 +36,11 @@ class ServiceSpec:
     name: str
     module: str
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metrics_url(self) -> str | None:
+        port = self.env.get("CC_METRICS_PORT")
+        return f"http://127.0.0.1:{port}/metrics" if port else None
 
 
 @dataclass
@@ -77,6 +88,17 @@ class Stack:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each service answers `GET /metrics`: the gateway on its API port, every other
+        service on a port of its own (`CC_METRICS_PORT`, kept across its restarts)."""
+        urls = {"gateway": f"{self.gateway_url}/metrics"}
+        for sup in self.services:
+            url = sup.spec.metrics_url
+            if url is not None:
+                urls[sup.spec.name] = url
+        return urls
+
     # --- start ----------------------------------------------------------------------------
     def start(self, *, ready_timeout: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +142,9 @@ class Stack:
                 for i in range(self.dagger_executors)
             ]
         for spec in specs:
+            own = {} if spec.module == "gateway" else _metrics_env()
             sup = Supervised(
-                ServiceSpec(spec.name, spec.module, {**common, **spec.env}),
+                ServiceSpec(spec.name, spec.module, {**common, **own, **spec.env}),
                 self.data_dir / "logs" / f"{spec.name}.log",
             )
             self._spawn(sup)
@@ -129,6 +152,10 @@ class Stack:
         self._write_state()
         self._wait_ready(ready_timeout)
         self.say(f"gateway       {self.gateway_url}   (logs in {self.data_dir / 'logs'})")
+        self.say(
+            "metrics       "
+            + "\n              ".join(f"{url}  {name}" for name, url in self.metrics_urls.items())
+        )
 
     def _previous_nats_port(self) -> int | None:
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -175,6 +202,7 @@ class Stack:
             "nats_url": self.nats.url,
             "nats_port": self.nats.port,
             "database_url": self.postgres.url,
+            "metrics_urls": self.metrics_urls,
         }
         (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
@@ -243,6 +271,11 @@ def _skills_dir_env() -> dict[str, str]:
         return {}
     skills = Path(__file__).resolve().parents[3] / "skills"
     return {"CC_SKILLS_DIR": str(skills)} if skills.is_dir() else {}
+
+
+def _metrics_env() -> dict[str, str]:
+    """A free port for a service's `/metrics` (the gateway serves it on its API port)."""
+    return {"CC_METRICS_PORT": str(free_port()), "CC_METRICS_HOST": "127.0.0.1"}
 
 
 def _tail(path: Path, lines: int = 20) -> str:

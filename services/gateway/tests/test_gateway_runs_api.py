@@ -192,6 +192,42 @@ async def test_selections_that_name_nothing_are_400(
     assert r.json()["candidates"]
 
 
+DEPENDENT_PLAN = """# Dependent
+## Batch 1: Base
+### Task 1.1: Schema
+### Task 1.2: Loader
+## Batch 2: API
+**Dependencies:** Batch 1
+### Task 2.1: Endpoint
+"""
+
+
+async def test_a_selection_that_leaves_out_dependencies_is_accepted_with_a_warning(
+    client: Client, plan_repo: GitSandbox
+) -> None:
+    (plan_repo.repo / "DEPENDENT.md").write_text(DEPENDENT_PLAN)
+
+    alone = await client.post("/api/v1/runs", json={"plan_path": "DEPENDENT.md", "start_batch": 2})
+    assert alone.status_code == 202, alone.text
+    assert alone.json()["warnings"] == [
+        "batch 2 'API' depends on tasks 1.1, 1.2 of batch 1 'Base', which this run does not "
+        "include; to build on an earlier run of it, set base_ref (--base-ref) to that run's "
+        "integration branch"
+    ]
+
+    both = await client.post("/api/v1/runs", json={"plan_path": "DEPENDENT.md"})
+    assert both.status_code == 202, both.text
+    assert both.json()["warnings"] == []
+
+    # A base ref says where the earlier work is: nothing to warn about.
+    built_on = await client.post(
+        "/api/v1/runs",
+        json={"plan_path": "DEPENDENT.md", "start_batch": 2, "base_ref": "cc/earlier-run"},
+    )
+    assert built_on.status_code == 202, built_on.text
+    assert built_on.json()["warnings"] == []
+
+
 async def test_a_selection_without_tasks_is_400(client: Client, plan_repo: GitSandbox) -> None:
     (plan_repo.repo / "EMPTY.md").write_text("# Empty\n\n## Batch 1: Nothing yet\n\nLater.\n")
     r = await client.post("/api/v1/runs", json={"plan_path": "EMPTY.md"})

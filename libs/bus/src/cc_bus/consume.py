@@ -17,6 +17,9 @@ The loop:
 4. sends in-progress acks every `heartbeat_s` for every message it holds (the running ones and
    the rest of a fetched batch), so none is redelivered while it waits or works.
 
+Handling a message is a span (`<durable> process`) in the trace its headers carry
+(`cc_observe.tracing`): what the handler publishes continues that trace.
+
 Dead letters come from `cc_bus.dead_letters` (one builder, one id scheme). A dead letter that
 cannot be published leaves the message to come back later: nothing is dropped silently.
 """
@@ -31,13 +34,15 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import msgspec
+from cc_observe import tracing
+from cc_observe.metrics import consumer_metrics, message_settled
 from commandcenter_contracts import FailureCode, TaskDispatched
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from cc_bus.dead_letters import dead_letter
-from cc_bus.publish import publish_dead_letter
+from cc_bus.publish import MSG_ID_HEADER, publish_dead_letter
 from cc_bus.topology import ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,23 @@ class Delivery:
             return int(self.msg.metadata.sequence.stream)
         except Exception:
             return None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self.msg.headers or {})
+
+    def trace_attributes(self) -> dict[str, str | int]:
+        """What a span of handling this delivery says about it (OpenTelemetry's messaging
+        attribute names)."""
+        attributes: dict[str, str | int] = {
+            "messaging.system": "nats",
+            "messaging.destination.name": self.subject,
+            "messaging.nats.num_delivered": self.num_delivered,
+        }
+        msg_id = self.headers.get(MSG_ID_HEADER)
+        if msg_id:
+            attributes["messaging.message.id"] = msg_id
+        return attributes
 
     async def in_progress(self) -> None:
         await self.msg.in_progress()
@@ -182,6 +204,7 @@ class Consumer(Generic[T]):
         self.fetch_timeout_s = fetch_timeout_s
         self.name = name
         self.stats = ConsumerStats()
+        consumer_metrics()  # `cc_messages_settled_total` is listed before the first message
         self._held: set[Delivery] = set()
         self._running: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
@@ -245,8 +268,18 @@ class Consumer(Generic[T]):
     # --- one message -----------------------------------------------------------------------
     async def _one(self, delivery: Delivery) -> None:
         try:
-            settle = await self._decide(delivery)
-            await self._settle(delivery, settle)
+            # The handling continues the trace the message's headers carry (a new one without).
+            # Its span ends before the message is settled: an acked message's trace is complete.
+            attributes = {
+                **delivery.trace_attributes(),
+                "messaging.consumer.group.name": self.spec.durable,
+            }
+            name = f"{self.spec.durable} process"
+            with tracing.consumer_span(name, delivery.headers, attributes) as span:
+                settle = await self._decide(delivery)
+                span.set_attribute("cc.settle", type(settle).__name__)
+            with tracing.within(span):  # a dead letter belongs to the message's trace
+                await self._settle(delivery, settle)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -300,12 +333,15 @@ class Consumer(Generic[T]):
                 return
             log.warning("%s: dead letter from %s: %s", self.label, delivery.subject, settle.error)
             self.stats.given_up += 1
+            message_settled(self.spec.durable, "give_up")
             await msg.term()
         elif isinstance(settle, Retry):
             self.stats.retried += 1
+            message_settled(self.spec.durable, "retry")
             await msg.nak(delay=settle.delay_s)
         else:
             self.stats.acked += 1
+            message_settled(self.spec.durable, "ack")
             await msg.ack()
 
     # --- plumbing ----------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Publishing contract messages to JetStream, always with a `Nats-Msg-Id`.
 
 The id makes a retried publish (after a timeout, a reconnect or a restart) a no-op on the
-server within the stream's duplicate window.
+server within the stream's duplicate window. Inside a trace the message also carries its
+context (W3C `traceparent`), so whoever handles it continues the trace (`cc_observe.tracing`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from cc_observe import tracing
 from commandcenter_contracts import StatusEvent, encode, subjects
 from commandcenter_contracts.messages import DeadLetter, LogLine, TaskDispatched
 from nats.js import JetStreamContext
@@ -24,9 +26,8 @@ async def publish(
     msg_id: str,
     timeout: float = 10.0,  # noqa: ASYNC109 - nats-py's own publish-ack timeout, passed through
 ) -> PubAck:
-    return await js.publish(
-        subject, encode(message), timeout=timeout, headers={MSG_ID_HEADER: msg_id}
-    )
+    headers = tracing.inject({MSG_ID_HEADER: msg_id})
+    return await js.publish(subject, encode(message), timeout=timeout, headers=headers)
 
 
 async def publish_status(js: JetStreamContext, event: StatusEvent) -> PubAck:

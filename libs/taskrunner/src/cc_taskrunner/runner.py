@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 
 import msgspec
+from cc_observe import tracing
 from commandcenter_contracts import FailureCode, TaskDispatched, TaskFailed, TaskStarted
 
 from cc_taskrunner.attempt import Attempt, Step
@@ -25,7 +26,7 @@ from cc_taskrunner.ports import Agent, EventSink, Isolation, Workspace
 from cc_taskrunner.reporting import Outcome, Reporter, attempt_ids, context, outcome_event_id
 from cc_taskrunner.settings import RunnerSettings
 from cc_taskrunner.skills import SkillCatalog
-from cc_taskrunner.steps import TASK_STEPS
+from cc_taskrunner.steps import TASK_STEPS, step_name
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class TaskRunner:
         check_branch_name(task.branch)
         if task.integration_branch:
             check_branch_name(task.integration_branch)
-        workspace = await self._isolation.prepare(task)
+        with tracing.span("isolate"):
+            workspace = await self._isolation.prepare(task)
         try:
             attempt = Attempt(
                 task=task,
@@ -100,7 +102,8 @@ class TaskRunner:
             )
             try:
                 for step in self._steps:
-                    outcome = await step(attempt)
+                    with tracing.span(step_name(step)):  # a child of the flow's `task` span
+                        outcome = await step(attempt)
                     if outcome is not None:
                         return _with_spending(outcome, attempt)
             except TaskRunnerError as exc:

@@ -7,6 +7,8 @@ import logging
 import sys
 
 from cc_bus.logs import configure_logging
+from cc_observe.metrics import MetricsServerError, serving_metrics
+from cc_observe.tracing import setup_tracing
 from nats.errors import ConnectionReconnectingError
 
 from executor_dagger.app import create_app
@@ -22,8 +24,13 @@ def main() -> None:
     except ValueError as exc:
         log.error("bad setting: %s", exc)
         sys.exit(2)
+    tracing = setup_tracing("executor-dagger")
     try:
-        asyncio.run(create_app(settings).run())
+        with serving_metrics(settings.metrics):
+            asyncio.run(create_app(settings).run())
+    except MetricsServerError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
     except BackendUnavailable as exc:
         log.error("%s; not starting (CC_DAGGER_BACKEND=auto would run engine-less)", exc)
         sys.exit(2)
@@ -31,6 +38,8 @@ def main() -> None:
         # Raised by the final drain when SIGTERM arrives while NATS is away: nothing was
         # acked that should not have been; unacked tasks come back after ack_wait.
         log.warning("stopped while NATS was unreachable")
+    finally:
+        tracing.shutdown()  # the spans still queued go out before the process ends
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, cast, get_args
 
 from cc_bus.executor import DeliverySettings
+from cc_observe.metrics import MetricsSettings
 from cc_taskrunner import RunnerSettings
 from cc_taskrunner.agents.claude.credentials import PASSTHROUGH_VARIABLES
 from commandcenter_contracts import Env
@@ -65,6 +66,8 @@ class Settings:
     backend), `CC_CLAUDE_ARGS`, `CC_DEFAULT_TIMEOUT_S`, `CC_GIT_AUTHOR_NAME`,
     `CC_GIT_AUTHOR_EMAIL`, `CC_VERIFY_TIMEOUT_S`, `CC_GIT_TIMEOUT_S`, `CC_KILL_GRACE_S`,
     `CC_SKILLS_DIR` (see `cc_taskrunner.RunnerSettings`)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """`CC_METRICS_PORT`, `CC_METRICS_HOST`: where `/metrics` is served (off by default)."""
 
     @property
     def executor_id(self) -> str:
@@ -89,4 +92,5 @@ class Settings:
             git_username=env.text("CC_GIT_USERNAME", cls.git_username),
             delivery=DeliverySettings.from_env(env),
             runner=RunnerSettings.from_env(environ),
+            metrics=MetricsSettings.from_env(env),
         )

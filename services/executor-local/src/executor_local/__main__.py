@@ -7,6 +7,8 @@ import logging
 import sys
 
 from cc_bus.logs import configure_logging
+from cc_observe.metrics import MetricsServerError, serving_metrics
+from cc_observe.tracing import setup_tracing
 
 from executor_local.app import create_app
 from executor_local.settings import Settings
@@ -25,7 +27,15 @@ def main() -> None:
         settings.nats_url,
         settings.worktree_root,
     )
-    asyncio.run(create_app(settings).run())
+    tracing = setup_tracing("executor-local")
+    try:
+        with serving_metrics(settings.metrics):
+            asyncio.run(create_app(settings).run())
+    except MetricsServerError as exc:
+        logging.getLogger(__name__).error("%s", exc)
+        sys.exit(2)
+    finally:
+        tracing.shutdown()  # the spans still queued go out before the process ends
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cc_bus.executor import DeliverySettings
+from cc_observe.metrics import MetricsSettings
 from cc_taskrunner import RunnerSettings
 from commandcenter_contracts import Env
 
@@ -26,6 +27,8 @@ class Settings:
     """`CC_SHUTDOWN_GRACE_S`: on SIGTERM, time for the running task to stop and hand back."""
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     """The task runner's part (see `cc_taskrunner.RunnerSettings`)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """`CC_METRICS_PORT`, `CC_METRICS_HOST`: where `/metrics` is served (off by default)."""
 
     @property
     def executor_id(self) -> str:
@@ -40,4 +43,5 @@ class Settings:
             delivery=DeliverySettings.from_env(env),
             shutdown_grace_s=env.number("CC_SHUTDOWN_GRACE_S", cls.shutdown_grace_s, positive=True),
             runner=RunnerSettings.from_env(environ),
+            metrics=MetricsSettings.from_env(env),
         )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import uvicorn
 from cc_bus.logs import configure_logging
+from cc_observe.tracing import setup_tracing
 from commandcenter_contracts import SettingsError
 
 from gateway.app import create_app
@@ -40,6 +41,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
+    tracing = setup_tracing("gateway")
     server = _Server(
         uvicorn.Config(
             create_app(settings),
@@ -52,7 +54,10 @@ def main() -> int:
         )
     )
     # SIGTERM/SIGINT: stop accepting, finish or cut open streams (5 s), close the lifespan.
-    server.run()
+    try:
+        server.run()
+    finally:
+        tracing.shutdown()  # the spans still queued go out before the process ends
     return 0 if server.started else 1
 
 

@@ -1,9 +1,9 @@
 """The gateway application: `create_app(settings)` wires everything; nothing happens at import.
 
 Each feature is a slice with its own routes (`runs`, `control`, `dead_letters`, `events`,
-`plans`, `health`); handlers name what they use (`pool`, `js`, `nc`, `settings`, or their
-slice's own: `control`, `starting`, `streams`, `after_seq`) and get it from the dependencies
-declared here.
+`plans`, `health`, `console`: the dashboard); handlers name what they use (`pool`, `js`, `nc`,
+`settings`, or their slice's own: `control`, `starting`, `streams`, `after_seq`) and get it
+from the dependencies declared here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from importlib.metadata import version
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
 
+from gateway.console import routes as console
 from gateway.control import routes as control
 from gateway.control.context import Control
 from gateway.dead_letters import routes as dead_letters
@@ -25,11 +27,13 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.events import routes as events
 from gateway.events.sse import Streams
 from gateway.health import routes as health
+from gateway.metrics import routes as metrics
 from gateway.plans import routes as plans
 from gateway.resources import open_resources, provide_js, provide_nc, provide_pool
 from gateway.runs import routes as runs
 from gateway.runs.starting import Starting
 from gateway.settings import Settings
+from gateway.tracing import tracing_config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ ROUTES: list[ControllerRouterHandler] = [
     *events.ROUTES,
     *plans.ROUTES,
     *health.ROUTES,
+    *metrics.ROUTES,  # /metrics, outside the OpenAPI schema
+    *console.ROUTES,  # the dashboard's pages, outside the OpenAPI schema
 ]
 
 
@@ -74,6 +80,8 @@ def create_app(settings: Settings) -> Litestar:
             "after_seq": Provide(events.provide_after_seq, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[metrics.http_metrics()],  # HTTP request metrics, per route
+        plugins=[OpenTelemetryPlugin(tracing_config())],
         openapi_config=OpenAPIConfig(
             title="CommandCenter gateway",
             version=version("cc-gateway"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 from cc_bus.logs import configure_logging
+from cc_observe.metrics import MetricsServerError, serving_metrics
+from cc_observe.tracing import setup_tracing
 
 from planner.app import create_app
 from planner.settings import Settings
@@ -12,8 +16,17 @@ from planner.settings import Settings
 
 def main() -> None:
     configure_logging("planner")
-    app = create_app(Settings.from_env())
-    asyncio.run(app.run())
+    settings = Settings.from_env()
+    app = create_app(settings)
+    tracing = setup_tracing("planner")
+    try:
+        with serving_metrics(settings.metrics):
+            asyncio.run(app.run())
+    except MetricsServerError as exc:
+        logging.getLogger(__name__).error("%s", exc)
+        sys.exit(2)
+    finally:
+        tracing.shutdown()  # the spans still queued go out before the process ends
 
 
 if __name__ == "__main__":

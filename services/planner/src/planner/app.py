@@ -53,6 +53,7 @@ from cc_bus import (
 )
 from cc_bus.consume import Handle
 from cc_forge import open_forge
+from cc_observe import tracing
 from cc_taskrunner import GitIdentity
 from commandcenter_contracts import (
     DeadLetter,
@@ -218,6 +219,7 @@ class Handlers:
     settings: Settings
 
     async def phase_start(self, request: PhaseStartRequested, _delivery: Delivery) -> Settle:
+        tracing.annotate({"cc.run_id": request.run_id})
         try:
             await self.planner.start_run(request)
         except InvalidRequest as exc:
@@ -256,7 +258,9 @@ def _publisher(js: JetStreamContext, timeout: float) -> Publish:
     async def publish_one(message: Outgoing) -> None:
         if isinstance(message, TaskDispatched):
             subject = subjects.task_dispatch_subject(message.mode)
-            await publish(js, subject, message, msg_id=message.msg_id, timeout=timeout)
+            # Each dispatch is a span: the executor's handling of the task is its child.
+            with tracing.producer_span(f"dispatch {subject}", _dispatch_attributes(message)):
+                await publish(js, subject, message, msg_id=message.msg_id, timeout=timeout)
         elif isinstance(message, LandRequested):
             await publish(
                 js, subjects.CONTROL_LAND, message, msg_id=message.request_id, timeout=timeout
@@ -266,6 +270,17 @@ def _publisher(js: JetStreamContext, timeout: float) -> Publish:
             await publish(js, subject, message, msg_id=message.event_id, timeout=timeout)
 
     return publish_one
+
+
+def _dispatch_attributes(task: TaskDispatched) -> dict[str, str | int]:
+    return {
+        "cc.run_id": task.run_id,
+        "cc.task_id": task.task_id,
+        "cc.plan_task_id": task.plan_task_id,
+        "cc.attempt": task.attempt,
+        "cc.batch": task.batch_index,
+        "messaging.message.id": task.msg_id,
+    }
 
 
 __all__ = ["PlannerService", "create_app"]

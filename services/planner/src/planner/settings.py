@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cc_forge import ForgeSettings
+from cc_observe.metrics import MetricsSettings
 from commandcenter_contracts import Env, SettingsError
 
 __all__ = ["Settings", "SettingsError"]
@@ -46,6 +47,8 @@ class Settings:
     forge: ForgeSettings = field(default_factory=ForgeSettings)
     """`CC_FORGE`, `CC_FORGE_REPO`, `CC_GITHUB_TOKEN` / `GITHUB_TOKEN`, `CC_GITHUB_API_URL`:
     where land `pr` opens its pull request (see `cc_forge.ForgeSettings`)."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """`CC_METRICS_PORT`, `CC_METRICS_HOST`: where `/metrics` is served (off by default)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +71,7 @@ class Settings:
             git_author_name=env.text("CC_GIT_AUTHOR_NAME", cls.git_author_name),
             git_author_email=env.text("CC_GIT_AUTHOR_EMAIL", cls.git_author_email),
             forge=ForgeSettings.from_env(environ),
+            metrics=MetricsSettings.from_env(env),
         )
 
     def redelivery_delay(self, num_delivered: int) -> float:

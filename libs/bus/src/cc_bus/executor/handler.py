@@ -23,6 +23,7 @@ import uuid
 from typing import Protocol
 
 import msgspec
+from cc_observe.metrics import agent_spent, task_finished
 from commandcenter_contracts import (
     FailureCode,
     TaskDispatched,
@@ -117,6 +118,8 @@ class TaskMessageHandler:
             extra=context,
         )
         outcome = await self._run_task(attempt, base_attempt=task.attempt)
+        if outcome.usage is not None:  # spent, whatever becomes of the attempt
+            agent_spent(outcome.usage.model, outcome.usage.cost_usd)
         if isinstance(outcome, TaskFailed) and self._handed_back(task, outcome):
             log.info("task stopped by shutdown: handed back for redelivery", extra=context)
             return Retry(0)
@@ -125,6 +128,7 @@ class TaskMessageHandler:
         if not await self._published(outcome, context):
             return Retry(self._retry_delay_s)
         log.info("task %s: %s", task.plan_task_id, describe(outcome), extra=context)
+        task_finished(task.mode, "succeeded")
         return Ack()
 
     async def _failed(
@@ -145,6 +149,7 @@ class TaskMessageHandler:
                 describe(outcome),
                 extra=context,
             )
+            task_finished(task.mode, "rework")
             return Ack()
         if verdict.retry_in_s is not None:
             # The retry happens whether or not this event gets through: it only informs.
@@ -159,10 +164,13 @@ class TaskMessageHandler:
                 verdict.retry_in_s,
                 extra=context,
             )
+            task_finished(task.mode, "retrying")
             return Retry(verdict.retry_in_s)
         if not await self._published(outcome, context):
             return Retry(self._retry_delay_s)
         log.info("task %s: %s (final)", task.plan_task_id, describe(outcome), extra=context)
+        cancelled = outcome.error_code is FailureCode.CANCELLED
+        task_finished(task.mode, "cancelled" if cancelled else "failed")
         if verdict.dead_letter:
             return GiveUp(outcome.error_code, outcome.message, task=task)
         return Ack()

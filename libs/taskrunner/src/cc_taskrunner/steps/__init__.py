@@ -29,7 +29,24 @@ TASK_STEPS: tuple[Step, ...] = (
     integrate,
 )
 
+STEP_NAMES: dict[Step, str] = {
+    start_from_integration: "start_from_integration",
+    already_done: "already_done",
+    run_agent: "agent",
+    commit: "commit",
+    verify: "verify",
+    push: "push",
+    integrate: "integrate",
+}
+"""What traces call each step (the isolation's `prepare` before them is `isolate`)."""
+
+
+def step_name(step: Step) -> str:
+    return STEP_NAMES.get(step) or str(getattr(step, "__name__", "step"))
+
+
 __all__ = [
+    "STEP_NAMES",
     "TASK_STEPS",
     "already_done",
     "commit",
@@ -37,5 +54,6 @@ __all__ = [
     "push",
     "run_agent",
     "start_from_integration",
+    "step_name",
     "verify",
 ]

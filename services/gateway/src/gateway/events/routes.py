@@ -1,4 +1,4 @@
-"""The event streams over HTTP: a run's status events, a task's log."""
+"""The event streams over HTTP: every run's status events, a run's, a task's log."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from litestar.types import ControllerRouterHandler
 
 from gateway.domain_errors import InvalidRequest
 from gateway.events import logs
+from gateway.events.all_runs import open_all_runs_stream
 from gateway.events.sse import SSE_HEADERS, Streams
 from gateway.events.status_stream import open_status_stream
+from gateway.metrics.sse_clients import counted
 
 LastEventIdHeader = Annotated[
     str | None,
@@ -51,6 +53,22 @@ def provide_after_seq(
 
 
 @get(
+    "/api/v1/events",
+    tags=["runs"],
+    summary="Every run's status events (Server-Sent Events), live from now",
+    description="A `ready` event first, whose `id` is where the stream starts; then each status "
+    "event of any run as it is published (`event`: its type, `data`: the event). With "
+    "`Last-Event-ID` (or `last_event_id`), the events after that one: nothing is missed "
+    "across a reconnect.",
+)
+async def all_run_events(
+    streams: NamedDependency[Streams], after_seq: NamedDependency[int]
+) -> ServerSentEvent:
+    stream = await open_all_runs_stream(streams, after_seq)
+    return ServerSentEvent(counted(stream), headers=SSE_HEADERS)
+
+
+@get(
     "/api/v1/runs/{run_id:str}/events",
     tags=["runs"],
     summary="The run's status events (Server-Sent Events), history first, then live",
@@ -59,7 +77,7 @@ async def run_events(
     run_id: FromPath[str], streams: NamedDependency[Streams], after_seq: NamedDependency[int]
 ) -> ServerSentEvent:
     stream = await open_status_stream(streams, run_id, after_seq)
-    return ServerSentEvent(stream, headers=SSE_HEADERS)
+    return ServerSentEvent(counted(stream), headers=SSE_HEADERS)
 
 
 @get(
@@ -77,8 +95,8 @@ async def task_log(
     log = await logs.find_task_log(streams, run_id, task_id)
     if "text/event-stream" in request.headers.get("accept", ""):
         events = logs.log_events(streams, log, after_seq)
-        return ServerSentEvent(events, headers=SSE_HEADERS)
+        return ServerSentEvent(counted(events), headers=SSE_HEADERS)
     return Stream(logs.log_text(streams.js, log), media_type=MediaType.TEXT)
 
 
-ROUTES: list[ControllerRouterHandler] = [run_events, task_log]
+ROUTES: list[ControllerRouterHandler] = [all_run_events, run_events, task_log]

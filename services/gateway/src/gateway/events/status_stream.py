@@ -34,7 +34,7 @@ _REOPENING_TYPES = frozenset(
 )
 
 
-def _status_type(data: bytes) -> str | None:
+def status_type(data: bytes) -> str | None:
     """The event's type, or None when it is not a status event (the projector dead-letters
     those; SSE clients only ever see well-formed events)."""
     try:
@@ -56,7 +56,7 @@ async def open_status_stream(
     if last is None and not await run_exists(streams.pool, str(rid)):
         raise NotFound(f"run {rid}")
     seen_end = last is not None and (last.seq or 0) <= after_seq
-    if seen_end and last is not None and _status_type(last.data or b"") in RUN_TERMINAL_TYPES:
+    if seen_end and last is not None and status_type(last.data or b"") in RUN_TERMINAL_TYPES:
         # The client has seen the run's end already: nothing will ever follow.
         return _nothing()
     ended = after_seq > 0 and await _has_ended(streams.pool, str(rid))
@@ -93,7 +93,7 @@ async def _follow_run(
                     return  # caught up after the run's end: nothing more is coming
                 yield keepalive()
                 continue
-            kind = _status_type(msg.data)
+            kind = status_type(msg.data)
             if kind is None:
                 continue
             yield ServerSentEventMessage(

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_planfile import SelectionError, select_batches
+from cc_planfile import SelectionError, dependencies_outside, select_batches
 from cc_taskrunner.agents import agent_names
 from cc_taskrunner.agents.claude.invocation import ToolRuleError, check_tool_rule
 from cc_taskrunner.branches import check_branch_name
@@ -69,6 +69,13 @@ class PreparedRun:
     @property
     def tasks_scheduled(self) -> int:
         return sum(len(batch.tasks) for batch in self.batches)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Dependencies the selection leaves out; none once `base_ref` points at earlier work."""
+        if self.accepted.base_ref != "HEAD":
+            return []
+        return [skipped.message for skipped in dependencies_outside(self.plan, self.batches)]
 
     @property
     def batches_scheduled(self) -> list[int | str]:

@@ -12,9 +12,10 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
 from gateway.headers import IdempotencyKey, RequestedBy, requester
-from gateway.runs import compat, viewing
+from gateway.runs import catching_up, compat, viewing
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
 from gateway.runs.starting import Starting, start_run
+from gateway.settings import Settings
 
 
 async def _start(
@@ -59,8 +60,28 @@ async def list_runs(
     return await viewing.list_runs(pool, status=status, limit=limit)
 
 
+WaitForEvent = Annotated[
+    int | None,
+    QueryParameter(
+        required=False,
+        ge=1,
+        le=2**63 - 1,
+        description="the `id` of an event of the run's stream: answer once the view includes "
+        f"it (waiting at most {catching_up.MAX_WAIT_S:g} s, or the request timeout)",
+    ),
+]
+
+
 @get("/api/v1/runs/{run_id:str}", tags=["runs"], summary="One run with its batches and tasks")
-async def get_run(run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]) -> RunView:
+async def get_run(
+    run_id: FromPath[str],
+    pool: NamedDependency[asyncpg.Pool],
+    settings: NamedDependency[Settings],
+    wait_for_event: WaitForEvent = None,
+) -> RunView:
+    if wait_for_event is not None:
+        within_s = min(catching_up.MAX_WAIT_S, settings.request_timeout_s / 2)
+        await catching_up.wait_projected(pool, run_id, wait_for_event, within_s=within_s)
     return await viewing.view_run(pool, run_id)
 
 

@@ -106,6 +106,9 @@ class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
     """Batch numbers as written (an int when the number is all digits)."""
     tasks_scheduled: int
     links: RunLinks
+    warnings: list[str] = []
+    """Accepted, but worth saying: tasks of the selected batches that depend on tasks of
+    batches the run leaves out, when no `base_ref` says where their work is."""
 
 
 class PullRequestView(msgspec.Struct, frozen=True, kw_only=True):

@@ -52,6 +52,7 @@ def _created(prepared: PreparedRun) -> RunCreated:
         batches_scheduled=prepared.batches_scheduled,
         tasks_scheduled=prepared.tasks_scheduled,
         links=links.run_links(prepared.run_id),
+        warnings=prepared.warnings,
     )
 
 
