@@ -73,8 +73,8 @@ test: setup tools claude ## the whole test suite (unit, integration with real se
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: setup tools ## unit tests only: no servers, no end to end, no deploy validators, no browser
-	$(RUN) pytest -m "not integration and not e2e and not faults and not deploy and not browser" $(PYTEST_ARGS)
+test-fast: setup tools ## unit tests only: no servers, no end to end, no deploy validators, no browser, no fuzzing
+	$(RUN) pytest -m "not integration and not e2e and not faults and not deploy and not browser and not fuzz" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: setup ## ruff check + format check + mypy --strict

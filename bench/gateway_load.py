@@ -18,13 +18,19 @@ import sys
 import time
 from dataclasses import dataclass
 
-import httpx
 from commandcenter.servers import free_port, wait_for_port
 
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import BenchError, running_stack, start_run, stop_process, wait_for_run
+from bench.system import (
+    BenchError,
+    api_client,
+    running_stack,
+    start_run,
+    stop_process,
+    wait_for_run,
+)
 from bench.workload import make_repository, write_file_agent, write_plan
 
 BENCH = "5 gateway"
@@ -73,8 +79,11 @@ class HttpConnection:
             await self.writer.wait_closed()
 
 
-async def requests_per_second(port: int, path: str, config: Config) -> float:
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+async def requests_per_second(port: int, path: str, config: Config, token: str) -> float:
+    # Both servers get the token; only ours checks it (one indexed lookup per request).
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
     connections = [await HttpConnection.open("127.0.0.1", port) for _ in range(config.concurrency)]
     remaining = 0
 
@@ -108,7 +117,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
     repo = make_repository(workdir / "repo")
     plan = write_plan(workdir / "plans", config.run_tasks)
     with running_stack(workdir / "stack", problems=problems) as stack:
-        with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        with api_client(stack) as client:
             run_id = start_run(client, plan=plan, repo=repo, argv=write_file_agent())
             wait_for_run(client, run_id, timeout=60 + 10 * config.run_tasks)
             body = client.get(f"/api/v1/runs/{run_id}").content
@@ -136,7 +145,9 @@ def run(config: Config, ctx: Context) -> list[Row]:
                 order = [("ours", stack.gateway_port), ("bare", port)]
                 for who, server_port in order if k % 2 == 0 else order[::-1]:
                     ctx.settle()
-                    rate = asyncio.run(requests_per_second(server_port, path, config))
+                    rate = asyncio.run(
+                        requests_per_second(server_port, path, config, stack.admin_token())
+                    )
                     (ours if who == "ours" else bare).add(rate)
                 say(
                     f"  repetition {k + 1}: gateway {ours.values[-1]:,.0f} req/s, "

@@ -20,14 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from commandcenter.gitfixtures import GIT_IDENTITY, git
 
 from bench.context import Context
 from bench.orchestration import run_events
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import running_stack, start_run, wait_for_run
+from bench.system import api_client, running_stack, start_run, wait_for_run
 from bench.workload import make_repository, write_file_agent, write_plan
 
 BENCH = "7 integration"
@@ -106,7 +105,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
         ctx.settle()
         with (
             running_stack(workdir / "stack", problems=ctx.problems) as stack,
-            httpx.Client(base_url=stack.gateway_url, timeout=30) as client,
+            api_client(stack) as client,
         ):
             started = time.perf_counter()
             run_id = start_run(client, plan=plan, repo=repo, argv=argv)

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import nats
 from cc_bus import publish_status
+from cc_bus.permissions import OPERATOR
 from commandcenter.sse import messages
 from commandcenter_contracts import (
     BatchSelection,
@@ -62,13 +63,17 @@ def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
-def sse_receiver(url: str, ready: ProcessEvent, out: Queue[Received | str]) -> None:
+def sse_receiver(url: str, token: str, ready: ProcessEvent, out: Queue[Received | str]) -> None:
     """Follow the run's SSE stream until `run.succeeded`; report what arrived when."""
     received: Received = []
     try:
         with (
             httpx.Client(timeout=httpx.Timeout(10, read=60)) as client,
-            client.stream("GET", url, headers={"Accept": "text/event-stream"}) as response,
+            client.stream(
+                "GET",
+                url,
+                headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token}"},
+            ) as response,
         ):
             if response.status_code != 200:
                 out.put(f"SSE: HTTP {response.status_code}")
@@ -183,7 +188,9 @@ def _latencies_ms(sent: dict[str, float], received: Received | str, who: str) ->
     return latencies
 
 
-def measure_once(gateway_url: str, nats_url: str, rate: float, seconds: float) -> dict[str, Any]:
+def measure_once(
+    gateway_url: str, token: str, nats_url: str, rate: float, seconds: float
+) -> dict[str, Any]:
     run_id = new_id()
     asyncio.run(announce(nats_url, run_id))
     ctx = multiprocessing.get_context("spawn")
@@ -192,7 +199,7 @@ def measure_once(gateway_url: str, nats_url: str, rate: float, seconds: float) -
     js_out: Queue[Received | str] = ctx.Queue()
     url = f"{gateway_url}/api/v1/runs/{run_id}/events"
     receivers = [
-        ctx.Process(target=sse_receiver, args=(url, sse_ready, sse_out), daemon=True),
+        ctx.Process(target=sse_receiver, args=(url, token, sse_ready, sse_out), daemon=True),
         ctx.Process(
             target=jetstream_receiver,
             args=(nats_url, subjects.status_subject(run_id), js_ready, js_out),
@@ -263,7 +270,13 @@ def run(config: Config, ctx: Context) -> list[Row]:
         assert stack.nats is not None
         for k in range(config.repeat):
             ctx.settle()
-            result = measure_once(stack.gateway_url, stack.nats.url, config.rate, config.seconds)
+            result = measure_once(
+                stack.gateway_url,
+                stack.admin_token(),
+                stack.nats.url_as(OPERATOR),
+                config.rate,
+                config.seconds,
+            )
             results.append(result)
             say(
                 f"  repetition {k + 1}: SSE p50 {percentile(result['sse'], 50):.1f} ms, "

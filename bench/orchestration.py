@@ -29,7 +29,7 @@ from bench.context import Context
 from bench.memory import MemoryWatch
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import running_stack, start_run, wait_for_run
+from bench.system import api_client, running_stack, start_run, wait_for_run
 from bench.workload import make_repository, write_file_agent, write_plan
 
 BENCH = "1 orchestration"
@@ -154,7 +154,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
             watch = MemoryWatch.of(stack)
             watch.start()
             try:
-                with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+                with api_client(stack) as client:
                     started = time.perf_counter()
                     run_id = start_run(client, plan=plan, repo=repo, argv=argv)
                     view = wait_for_run(client, run_id, timeout=60 + 10 * config.tasks)

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import nats
+from cc_bus.permissions import OPERATOR
 from commandcenter.stack import service_available
 from commandcenter_contracts import subjects
 from nats.js.errors import NotFoundError
@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import BenchError, running_stack, start_run, wait_for_run
+from bench.system import BenchError, api_client, running_stack, start_run, wait_for_run
 from bench.workload import make_repository, sleep_agent, write_plan
 
 BENCH = "4 scaling"
@@ -81,8 +81,8 @@ def wall_seconds(root: Path, config: Config, replicas: int, problems: list[str])
         problems=problems,
     ) as stack:
         assert stack.nats is not None
-        asyncio.run(_replicas_pulling(stack.nats.url, replicas, 60))
-        with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        asyncio.run(_replicas_pulling(stack.nats.url_as(OPERATOR), replicas, 60))
+        with api_client(stack) as client:
             started = time.perf_counter()
             run_id = start_run(
                 client, plan=plan, repo=repo, argv=sleep_agent(AGENT_SECONDS), mode="dagger"

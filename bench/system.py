@@ -20,6 +20,21 @@ class BenchError(RuntimeError):
     """The system did not do what the benchmark needs (a run failed, a service died)."""
 
 
+def api_client(stack: Stack) -> httpx.Client:
+    """A client of the stack's API, sending the admin token its gateway made at start."""
+    headers = {"Authorization": f"Bearer {stack.admin_token()}"}
+    return httpx.Client(base_url=stack.gateway_url, timeout=30, headers=headers)
+
+
+def bench_roots(data_dir: Path) -> dict[str, str]:
+    """`CC_ALLOWED_ROOTS`: the bench's work folder (`cc-bench-…`), where its plans and
+    repositories are; else the folder around the stack's."""
+    for folder in data_dir.parents:
+        if folder.name.startswith("cc-bench-"):
+            return {"CC_ALLOWED_ROOTS": str(folder)}
+    return {"CC_ALLOWED_ROOTS": str(data_dir.parent.parent)}
+
+
 @contextlib.contextmanager
 def running_stack(
     data_dir: Path,
@@ -37,7 +52,7 @@ def running_stack(
         nats_port=free_port(),
         local_executors=local_executors,
         dagger_executors=dagger_executors,
-        extra_env=extra_env,
+        extra_env={**bench_roots(data_dir), **(extra_env or {})},
         say=lambda _message: None,
     )
     try:

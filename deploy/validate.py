@@ -145,8 +145,10 @@ def compose_binary() -> Path:
 
 
 def compose_config_check(file: Path) -> list[str]:
-    # The binary itself (the package's wrapper script exits 0 whatever happens).
-    proc = run([str(compose_binary()), "-f", str(file), "config", "-q"])
+    # The binary itself (the package's wrapper script exits 0 whatever happens). The NATS
+    # passwords are required variables (`${NATS_PASSWORD_…:?}`): placeholders stand in.
+    env = {**os.environ, **nats_password_placeholders(NATS_AUTHORIZATION.read_text())}
+    proc = run([str(compose_binary()), "-f", str(file), "config", "-q"], env=env)
     if proc.returncode != 0:
         return [f"docker compose config -q exited {proc.returncode}: {proc.stderr.strip()}"]
     return []
@@ -273,19 +275,39 @@ def compose_nats_conf_check(model: dict[str, Any]) -> Iterator[str]:
     if nats_conf is None:
         yield "configs.nats_conf (the NATS config with sync_interval) is missing"
     else:
-        yield from nats_conf_check(nats_conf, "compose configs.nats_conf")
+        # Compose mounts deploy/nats/authorization.conf beside it (configs.nats_authorization).
+        included = {"authorization.conf": NATS_AUTHORIZATION.read_text(encoding="utf-8")}
+        yield from nats_conf_check(nats_conf, "compose configs.nats_conf", included)
 
 
 # --------------------------------------------------------------------------------------------
 # NATS configuration
 # --------------------------------------------------------------------------------------------
-def nats_conf_check(text: str, where: str) -> Iterator[str]:
+NATS_AUTHORIZATION = ROOT / "deploy" / "nats" / "authorization.conf"
+"""The users and permissions both deployments include (generated from cc_bus.permissions)."""
+
+
+def nats_password_placeholders(text: str) -> dict[str, str]:
+    """A value for every `$NATS_PASSWORD_…` the configuration reads from the environment."""
+    return {name: "placeholder" for name in re.findall(r"\$(NATS_PASSWORD_[A-Z_]+)", text)}
+
+
+def nats_conf_check(text: str, where: str, included: dict[str, str] | None = None) -> Iterator[str]:
+    """`included`: files the configuration includes, by name (next to it)."""
     if not re.search(r"^\s*sync_interval\s*:\s*always\s*$", text, re.MULTILINE):
         yield f"{where}: jetstream sync_interval must be 'always'"
+    included = included or {}
+    authorization = included.get("authorization.conf", "")
+    if "include ./authorization.conf" not in text or "authorization {" not in authorization:
+        yield f"{where}: must include ./authorization.conf (the NATS users and permissions)"
+    if re.search(r"^\s*no_auth_user\b", text + "\n" + authorization, re.MULTILINE):
+        yield f"{where}: no_auth_user lets anonymous clients in"
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "nats.conf"
         conf.write_text(text, encoding="utf-8")
-        env = {**os.environ, "POD_NAME": "nats-0"}
+        for name, content in included.items():
+            (Path(tmp) / name).write_text(content, encoding="utf-8")
+        env = {**os.environ, "POD_NAME": "nats-0", **nats_password_placeholders(authorization)}
         proc = run([str(tool("nats-server")), "-t", "-c", str(conf)], env=env)
         if proc.returncode != 0:
             yield f"{where}: nats-server -t: {(proc.stderr or proc.stdout).strip()}"
@@ -376,7 +398,9 @@ def crd_check(files: list[Path]) -> Iterator[str]:
 # Kubernetes: policy over a whole tree
 # --------------------------------------------------------------------------------------------
 def is_secret_name(name: str) -> bool:
-    return bool(SECRET_NAME.search(name)) or name in SECRET_ENV_EXTRA
+    # `…_FILE` names a file holding a secret (CC_NATS_PASSWORD_FILE), not the secret itself.
+    secret_like = bool(SECRET_NAME.search(name)) and not name.endswith("_FILE")
+    return secret_like or name in SECRET_ENV_EXTRA
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
@@ -855,10 +879,11 @@ def validate_k8s(report: Report, paths: list[Path]) -> None:
             report.run(f"k8s {rel(p)}: policy and references", partial(k8s_policy, p))
             conf = p / "nats" / "configmap.yaml"
             if conf.exists():
-                text = load_yaml_docs(conf)[0]["data"]["nats.conf"]
+                data = load_yaml_docs(conf)[0]["data"]
+                included = {"authorization.conf": data.get("authorization.conf", "")}
                 report.run(
                     f"k8s {rel(conf)}: nats-server -t",
-                    partial(nats_conf_check, text, rel(conf)),
+                    partial(nats_conf_check, data["nats.conf"], rel(conf), included),
                 )
 
 

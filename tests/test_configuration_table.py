@@ -23,6 +23,7 @@ READ_OUTSIDE_SETTINGS = {
     "CC_LOG_LEVEL": "cc_bus.logs.configure_logging, every service",
     "CC_GATEWAY_URL": "the commandcenter command",
     "CC_DATA_DIR": "the commandcenter command",
+    "CC_TOKEN": "the commandcenter command: the API token it sends",
     "CC_GIT_TOKEN": "a credential: handed to git by the dagger executor, never a setting",
 }
 

@@ -4,6 +4,7 @@ services would, reading what the gateway stored, waiting for the read model."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from typing import Any
@@ -60,10 +61,15 @@ def stored(nats_url: str, stream: str, subject: str) -> list[bytes]:
     return asyncio.run(go())
 
 
+def auth_headers() -> dict[str, str]:
+    """The `Authorization` the CLI sends in these tests (the `gateway` fixture's `CC_TOKEN`)."""
+    return {"Authorization": f"Bearer {os.environ['CC_TOKEN']}"}
+
+
 def wait(url: str, path: str, check: Any, what: str) -> Any:
     deadline = time.monotonic() + 30
     while True:
-        body = httpx.get(f"{url}{path}", timeout=10).json()
+        body = httpx.get(f"{url}{path}", timeout=10, headers=auth_headers()).json()
         if check(body):
             return body
         assert time.monotonic() < deadline, f"timed out waiting for {what}: {body}"

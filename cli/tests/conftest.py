@@ -15,8 +15,11 @@ from commandcenter.servers import NatsServer, free_port
 
 
 @pytest.fixture
-def gateway(nats_server: NatsServer, database_url: str, tmp_path: Path) -> Iterator[str]:
-    """`python -m gateway` as the stack runs it; yields its URL."""
+def gateway(
+    nats_server: NatsServer, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """`python -m gateway` as the stack runs it; yields its URL. The admin token it makes at
+    start is the CLI's `CC_TOKEN` for the test."""
     port = free_port()
     env = {
         **os.environ,
@@ -25,6 +28,7 @@ def gateway(nats_server: NatsServer, database_url: str, tmp_path: Path) -> Itera
         "CC_GATEWAY_PORT": str(port),
         "CC_PLAN_ROOT": str(tmp_path),
         "CC_LOG_FORMAT": "json",
+        "CC_BOOTSTRAP_TOKEN_FILE": str(tmp_path / "admin.token"),
     }
     log_path = tmp_path / "gateway.log"
     with log_path.open("wb") as log:
@@ -43,6 +47,7 @@ def gateway(nats_server: NatsServer, database_url: str, tmp_path: Path) -> Itera
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+        monkeypatch.setenv("CC_TOKEN", (tmp_path / "admin.token").read_text().strip())
         yield url
     finally:
         proc.terminate()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import bus, halted_run, publish_logs, wait
+from cli_support import auth_headers, bus, halted_run, publish_logs, wait
 from commandcenter.commands import follow_run
 from commandcenter.main import main
 from commandcenter.servers import NatsServer
@@ -171,7 +171,7 @@ def test_following_a_run_draws_it_live_on_a_terminal_and_as_lines_elsewhere(
     gateway: str, nats_server: NatsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_id, _ = halted_run(nats_server.url, gateway)
-    with httpx.Client(base_url=gateway) as http:
+    with httpx.Client(base_url=gateway, headers=auth_headers()) as http:
         out = io.StringIO()
         console = Console(file=out, force_terminal=True, width=120, color_system="standard")
         assert follow_run(http, run_id, console=console) == 1  # halted: not a success

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from commandcenter.main import main
 from commandcenter.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -44,7 +47,9 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def test_up_serves_the_gateway_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+def test_up_serves_the_gateway_and_ctrl_c_stops_every_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603 - our own command
         [
@@ -73,6 +78,22 @@ def test_up_serves_the_gateway_and_ctrl_c_stops_every_process(tmp_path: Path) ->
         assert any(f"http://127.0.0.1:{port}" in line for line in lines), lines
         ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10)
         assert ready.status_code == 200, ready.text
+        # The first start made an admin token, for the owner's eyes only, and said where.
+        token_file = tmp_path / "cc" / "admin.token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert any(str(token_file) in line for line in lines), lines
+        token = token_file.read_text().strip()
+        assert not any(token in line for line in lines)  # never printed
+        runs = f"http://127.0.0.1:{port}/api/v1/runs"
+        assert httpx.get(runs, timeout=10).status_code == 401
+        ok = httpx.get(runs, timeout=10, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        # The CLI finds the stack of its data directory, and sends that token by itself.
+        monkeypatch.delenv("CC_TOKEN", raising=False)
+        monkeypatch.delenv("CC_GATEWAY_URL", raising=False)
+        capsys.readouterr()
+        assert main(["runs", "--json", "--data-dir", str(tmp_path / "cc")]) == 0
+        assert json.loads(capsys.readouterr().out) == []
         services = _descendants(proc.pid)
         assert len(services) >= 4  # nats-server, gateway, planner, executor (+ postgres)
 

@@ -3,12 +3,13 @@ downloaded browser build: `make chromium` installs it with apt)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from commandcenter.stack import Stack
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, StorageState, expect, sync_playwright
 
 from tests.e2e.helpers import running_stack
 
@@ -46,10 +47,33 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser, stack: Stack) -> Iterator[Page]:
-    """A fresh browser context at 1280 px; the test fails if a script of the page threw."""
+def sign_in(page: Page, token: str) -> None:
+    """Through the sign-in page, as a person does: the dashboard sends them there."""
+    page.goto("/dead-letters")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=%2Fdead-letters$"))
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dead-letters$"))  # back where they were going
+    expect(page.locator("#account")).to_contain_text("signed in as admin")
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Browser, stack: Stack) -> StorageState:
+    """The session cookie of one sign-in through the page, for every test's fresh context."""
     context = browser.new_context(base_url=stack.gateway_url, viewport=WIDE)
+    sign_in(context.new_page(), stack.admin_token())
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack, signed_in: StorageState) -> Iterator[Page]:
+    """A fresh browser context at 1280 px, signed in; the test fails if a script of the page
+    threw."""
+    context = browser.new_context(
+        base_url=stack.gateway_url, viewport=WIDE, storage_state=signed_in
+    )
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))

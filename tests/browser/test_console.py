@@ -23,7 +23,14 @@ from commandcenter.stack import Stack
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import WIDE
-from tests.e2e.helpers import create_task, plan_text, sandbox_with_plan, start_run, tasks_of
+from tests.e2e.helpers import (
+    api_client,
+    create_task,
+    plan_text,
+    sandbox_with_plan,
+    start_run,
+    tasks_of,
+)
 from tests.support.polling import eventually_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.integration]
@@ -125,7 +132,7 @@ def test_a_run_appears_on_the_runs_page_and_its_tasks_succeed_live(
     _mark(runs_page)
     run_page = page.context.new_page()
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = _start(client, tmp_path, gates, [_task("1.1"), _task("1.2")], [_task("2.1")])
 
         row = runs_page.locator(f'tr[data-run-id="{run_id}"]')
@@ -172,7 +179,7 @@ def test_replay_on_a_failed_task_starts_attempt_2(page: Page, stack: Stack, tmp_
     gates = Gates(tmp_path)
     gates.fail_first_attempt("1.1")
     gates.open("1.1", "2.1")
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = _start(client, tmp_path, gates, [_task("1.1")], [_task("2.1")])
     page.goto(f"/runs/{run_id}")
     _mark(page)
@@ -210,7 +217,7 @@ def test_the_log_view_streams_the_agents_output_then_shows_the_commits(
     page: Page, stack: Stack, tmp_path: Path
 ) -> None:
     gates = Gates(tmp_path)
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = _start(client, tmp_path, gates, [_task("1.1")])
         task_id = _planned(client, run_id)["1.1"]["task_id"]
     page.goto(f"/runs/{run_id}/tasks/{task_id}")
@@ -236,7 +243,7 @@ def test_the_log_view_streams_the_agents_output_then_shows_the_commits(
 
 def test_cancel_stops_a_running_run(page: Page, stack: Stack, tmp_path: Path) -> None:
     gates = Gates(tmp_path)  # never opened: the agent runs until it is stopped
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = _start(client, tmp_path, gates, [_task("1.1")], [_task("2.1")])
         page.goto(f"/runs/{run_id}")
         _mark(page)
@@ -317,3 +324,18 @@ def _assert_fits_a_phone(page: Page) -> None:
 def test_pages_fit_a_phone(page: Page, path: str) -> None:
     page.goto(path)
     _assert_fits_a_phone(page)
+
+
+def test_a_wrong_token_is_refused_and_signing_out_ends_the_session(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#account")).to_contain_text("signed in as admin")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    page.goto("/")  # the API refuses the page's data now: back to the sign-in page
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=%2F$"))
+
+    page.get_by_label("API token").fill("cc_" + "W" * 43)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sign-in-error")).to_have_text("That token is unknown or revoked.")
+    cookies = page.context.cookies()
+    assert not [c for c in cookies if c["name"] == "cc_session" and c["value"]]

@@ -232,6 +232,22 @@ def lazy_fsync(tree: Path) -> None:
     edit_yaml(tree / "nats" / "configmap.yaml", change)
 
 
+def anonymous_nats(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        conf = docs[0]["data"]["nats.conf"]
+        docs[0]["data"]["nats.conf"] = conf.replace("include ./authorization.conf", "")
+
+    edit_yaml(tree / "nats" / "configmap.yaml", change)
+
+
+def unknown_nats_password(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        auth = docs[0]["data"]["authorization.conf"]
+        docs[0]["data"]["authorization.conf"] = auth.replace("$NATS_PASSWORD_GATEWAY", "$PW")
+
+    edit_yaml(tree / "nats" / "configmap.yaml", change)
+
+
 def gateway_scraped_elsewhere(tree: Path) -> None:
     def change(docs: list[Doc]) -> None:
         docs[0]["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] = "9464"
@@ -278,6 +294,8 @@ def unlisted_manifest(tree: Path) -> None:
         (short_grace, "terminationGracePeriodSeconds 30 must exceed CC_DAGGER_GRACE_S"),
         (unknown_api_version, "no schema for apps/v2 Deployment"),
         (lazy_fsync, "sync_interval must be 'always'"),
+        (anonymous_nats, "must include ./authorization.conf"),
+        (unknown_nats_password, "variable reference for 'PW'"),
         (unlisted_manifest, "planner/deployment.yaml is not listed in kustomization.yaml"),
         (
             gateway_scraped_elsewhere,
@@ -403,15 +421,18 @@ def test_no_credential_is_inline() -> None:
     for where, doc in workloads():
         for c in doc["spec"]["template"]["spec"]["containers"]:
             for env in c.get("env", []):
+                if env["name"].endswith("_FILE"):  # a path to a mounted secret, not one
+                    continue
                 if CREDENTIAL.search(env["name"]) or env["name"] == "CC_DATABASE_URL":
                     assert "value" not in env, f"{where}: {env['name']}"
-                    assert env["valueFrom"]["secretKeyRef"]["name"] == "cc-secrets", where
+                    secret = env["valueFrom"]["secretKeyRef"]["name"]
+                    assert secret in {"cc-secrets", "cc-nats-users"}, where
     config = next(d for _, d in manifests() if d["metadata"]["name"] == "cc-config")
     assert not [k for k in config["data"] if CREDENTIAL.search(k)]
     services = load_all(COMPOSE)[0]["services"]
     for name, svc in services.items():
         for key, value in (svc.get("environment") or {}).items():
-            if CREDENTIAL.search(key):
+            if CREDENTIAL.search(key) and not key.endswith("_FILE"):  # _FILE: a secret's path
                 assert "${" in str(value), f"compose {name}: {key}"
     for name in ("executor-local", "executor-dagger"):
         assert services[name]["env_file"] == [{"path": "deploy/secrets.env", "required": False}]

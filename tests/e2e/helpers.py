@@ -18,6 +18,7 @@ from commandcenter.stack import Stack
 from commandcenter_contracts import RUN_ENDED
 
 from tests.support.polling import eventually_sync
+from tests.support.roots import pytest_roots
 
 FENCE = "```"
 
@@ -71,11 +72,23 @@ def sandbox_with_plan(
     return sandbox, plan
 
 
+def api_client(stack: Stack) -> httpx.Client:
+    """A client of the stack's API, sending the admin token its gateway made at start."""
+    return httpx.Client(base_url=stack.gateway_url, timeout=30, headers=auth_headers(stack))
+
+
+def auth_headers(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.admin_token()}"}
+
+
 @contextmanager
 def running_stack(data_dir: Path, **options: Any) -> Iterator[Stack]:
     """A whole stack on `data_dir` (`options` go to `Stack`), started the way `commandcenter up`
-    starts it; stopped on the way out. When it does not start, its logs' tails are printed."""
-    stack = Stack(data_dir, gateway_port=free_port(), **options)
+    starts it; stopped on the way out. When it does not start, its logs' tails are printed.
+    On the way out it also fails when nats-server refused a service anything: the services
+    ran with their own NATS users, and every refusal is a gap in `cc_bus.permissions`."""
+    extra_env = {**pytest_roots(data_dir), **(options.pop("extra_env", None) or {})}
+    stack = Stack(data_dir, gateway_port=free_port(), extra_env=extra_env, **options)
     try:
         stack.start(ready_timeout=90)
     except Exception:
@@ -84,7 +97,16 @@ def running_stack(data_dir: Path, **options: Any) -> Iterator[Stack]:
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
         raise
     yield stack
+    refused = nats_refusals(stack)
     stack.stop()
+    assert not refused, "nats-server refused a service:\n" + "\n".join(refused)
+
+
+def nats_refusals(stack: Stack) -> list[str]:
+    """The permission and authorization violations nats-server logged."""
+    log = stack.data_dir / "nats" / "nats-server.log"
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    return [line for line in lines if "Violation" in line]
 
 
 @dataclass

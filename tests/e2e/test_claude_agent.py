@@ -13,15 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import nats
 import pytest
+from cc_bus.permissions import OPERATOR
 from commandcenter.gitfixtures import GitSandbox
 from commandcenter.stack import Stack
 from commandcenter.tools import installed_claude
 from commandcenter_contracts import subjects
 
 from tests.e2e.helpers import (
+    api_client,
     read_events,
     running_stack,
     sandbox_with_plan,
@@ -95,7 +96,7 @@ def test_a_real_edit_lands_with_its_cost_in_the_read_model(
     marker = f"EDIT-{mode}"
     fake_api.script(marker, *_edit("1.1"))
     sandbox, plan = _plan(tmp_path / "git", _task("1.1", marker))
-    with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
+    with api_client(claude_stack) as client:
         run_id = start_run(client, plan, execution_mode=mode, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
         task = tasks_of(view)["1.1"]
@@ -122,7 +123,7 @@ def test_an_overloaded_api_is_retried_by_us_then_the_task_succeeds(
 ) -> None:
     fake_api.script("BUSY", failing(529, "Overloaded", repeat=1), *_edit("1.1"))
     _, plan = _plan(tmp_path / "git", _task("1.1", "BUSY"))
-    with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
+    with api_client(claude_stack) as client:
         run_id = start_run(client, plan, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
         events = read_events(client, run_id)
@@ -141,7 +142,7 @@ def test_a_budget_halts_the_run_before_its_last_task_and_a_raised_one_resumes_it
     for number in ("1.1", "1.2", "1.3"):
         fake_api.script(f"BUDGET-{number}", *_edit(number))
     _, plan = _plan(tmp_path / "git", *(_task(n, f"BUDGET-{n}") for n in ("1.1", "1.2", "1.3")))
-    with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
+    with api_client(claude_stack) as client:
         # each task costs about $0.03 here: two of them spend more than $0.05
         run_id = start_run(client, plan, agent="claude", max_cost_usd=0.05)
         halted = wait_for_run(client, run_id, timeout=180)
@@ -174,7 +175,7 @@ def test_no_credential_reaches_events_logs_the_read_model_or_dead_letters(
     # One more run, whose agent the API refuses: AGENT_AUTH, final, and a dead letter.
     fake_api.script("AUTH", failing(401, "invalid x-api-key", repeat=5))
     _, plan = _plan(tmp_path / "git", _task("1.1", "AUTH"))
-    with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
+    with api_client(claude_stack) as client:
         run_id = start_run(client, plan, agent="claude")
         view = wait_for_run(client, run_id, timeout=180)
         letters = client.get("/api/v1/dead-letters", params={"run_id": run_id}).json()
@@ -200,7 +201,7 @@ async def _everything_stored(stack: Stack) -> dict[str, str]:
     """Every message of every stream and every row of every table of the read model, as text."""
     found: dict[str, str] = {}
     assert stack.nats is not None and stack.postgres is not None
-    nc = await nats.connect(stack.nats.url)
+    nc = await nats.connect(stack.nats.url_as(OPERATOR))
     try:
         js = nc.jetstream()
         for stream in (
@@ -235,7 +236,7 @@ async def _everything_stored(stack: Stack) -> dict[str, str]:
 def test_ready_says_which_credential_each_executor_uses_and_that_the_cli_runs(
     claude_stack: Stack,
 ) -> None:
-    with httpx.Client(base_url=claude_stack.gateway_url, timeout=30) as client:
+    with api_client(claude_stack) as client:
         deadline = time.monotonic() + 30
         while True:
             ready = client.get("/ready").json()

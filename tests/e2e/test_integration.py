@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter.stack import Stack
 
-from tests.e2e.helpers import read_events, running_stack, start_run, wait_for_run
+from tests.e2e.helpers import api_client, read_events, running_stack, start_run, wait_for_run
 from tests.e2e.metrics_scrape import TASK_STEPS, scrape, scrape_services, total
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -71,7 +70,7 @@ def _run(stack: Stack, root: Path, *, declare_files: bool) -> tuple[GitSandbox, 
     sandbox = make_git_sandbox(root)
     plan = sandbox.repo / "PLAN.md"
     plan.write_text(_plan(declare_files=declare_files))
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(
             client,
             plan,
@@ -158,7 +157,7 @@ def test_the_dagger_replicas_answer_metrics_with_the_tasks_they_ran(
         "# Metrics plan\n\n## Batch 1: One\n\n### Task 1.1: Write a file\n\n"
         "Create `one.txt`:\n```\none\n```\n\n**Verification:**\n- `test -s one.txt`\n"
     )
-    with httpx.Client(base_url=dagger_stack.gateway_url, timeout=30) as client:
+    with api_client(dagger_stack) as client:
         run_id = start_run(client, plan, execution_mode="dagger", agent="plan-follower")
         view = wait_for_run(client, run_id, timeout=120)
     assert view["status"] == "succeeded", view

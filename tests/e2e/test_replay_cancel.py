@@ -16,14 +16,15 @@ import signal
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from cc_bus import connect
+from cc_bus.permissions import OPERATOR
 from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 from commandcenter_contracts import subjects
 
 from tests.e2e.helpers import (
+    api_client,
     create_task,
     plan_text,
     read_events,
@@ -49,7 +50,7 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
     sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
     base = git(sandbox.repo, "rev-parse", "HEAD").strip()
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(client, plan, start_batch="1", end_batch="2", agent="plan-follower")
         halted = wait_for_run(client, run_id)
         assert halted["status"] == "halted", halted
@@ -165,7 +166,7 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
     _, plan = sandbox_with_plan(tmp_path / "git", text)
     started: list[int] = []
     try:
-        with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+        with api_client(stack) as client:
             run_id = start_run(
                 client,
                 plan,
@@ -204,8 +205,9 @@ def test_cancel_kills_the_agents_process_tree_and_stops_the_run(
                 what="the run cancelled and the kill reported",
             )
             assert stack.nats is not None
+            operator_url = stack.nats.url_as(OPERATOR)
             eventually_sync(
-                lambda: asyncio.run(_planner_idle(stack.nats.url)),  # type: ignore[union-attr]
+                lambda: asyncio.run(_planner_idle(operator_url)),
                 within_s=60,
                 what="the planner to have seen everything",
             )

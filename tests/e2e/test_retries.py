@@ -14,15 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from cc_bus import connect, publish_status
+from cc_bus.permissions import OPERATOR
 from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 from commandcenter_contracts import FailureCode, TaskFailed, TaskProgress, subjects
 from nats.js import JetStreamContext
 
 from tests.e2e.helpers import (
+    api_client,
     create_task,
     plan_text,
     read_events,
@@ -103,7 +104,7 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
     )
     sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(
             client,
             plan,
@@ -131,7 +132,9 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
         assert [e["attempt"] for e in mine if e["type"] == "task.succeeded"] == [2]
         assert "run.halted" not in [e.type for e in events]
 
-        before, after = asyncio.run(_send_late_events(stack.nats.url, run_id, first["task_id"]))
+        before, after = asyncio.run(
+            _send_late_events(stack.nats.url_as(OPERATOR), run_id, first["task_id"])
+        )
         assert after == before + 2  # the planner answered the late failure with nothing
         view = client.get(f"/api/v1/runs/{run_id}").json()
         assert view["status"] == "succeeded", view

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from commandcenter.gitfixtures import git, make_git_sandbox
 from commandcenter.servers import free_port
 from commandcenter.stack import Stack
 
-from tests.e2e.helpers import create_task, plan_text, read_events, start_run, wait_for_run
+from tests.e2e.helpers import (
+    api_client,
+    create_task,
+    plan_text,
+    read_events,
+    start_run,
+    wait_for_run,
+)
+from tests.support.roots import pytest_roots
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -23,11 +30,13 @@ def test_a_restarted_stack_keeps_its_runs_events_and_consumers(tmp_path: Path) -
     git(sandbox.repo, "add", "PLAN.md")
     git(sandbox.repo, "commit", "-q", "-m", "plan")
 
-    port = free_port()
-    first = Stack(data_dir, gateway_port=port, dagger_executors=0, say=lambda _: None)
+    port, roots = free_port(), pytest_roots(tmp_path)
+    first = Stack(
+        data_dir, gateway_port=port, dagger_executors=0, say=lambda _: None, extra_env=roots
+    )
     try:
         first.start(ready_timeout=90)
-        with httpx.Client(base_url=first.gateway_url, timeout=30) as client:
+        with api_client(first) as client:
             run_id = start_run(client, plan, agent="plan-follower")
             before = read_events(client, run_id)
             assert wait_for_run(client, run_id)["status"] == "succeeded"
@@ -35,10 +44,12 @@ def test_a_restarted_stack_keeps_its_runs_events_and_consumers(tmp_path: Path) -
         first.stop()
     assert not (data_dir / "stack.json").exists()
 
-    second = Stack(data_dir, gateway_port=port, dagger_executors=0, say=lambda _: None)
+    second = Stack(
+        data_dir, gateway_port=port, dagger_executors=0, say=lambda _: None, extra_env=roots
+    )
     try:
         second.start(ready_timeout=90)
-        with httpx.Client(base_url=second.gateway_url, timeout=30) as client:
+        with api_client(second) as client:
             view = client.get(f"/api/v1/runs/{run_id}").json()
             assert view["status"] == "succeeded"
             assert view["counts"]["succeeded"] == 1

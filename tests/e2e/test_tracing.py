@@ -9,11 +9,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from commandcenter.stack import Stack
 
-from tests.e2e.helpers import running_stack, sandbox_with_plan, start_run, wait_for_run
+from tests.e2e.helpers import api_client, running_stack, sandbox_with_plan, start_run, wait_for_run
 from tests.support.otlp_collector import CollectedSpan, OtlpCollector
 from tests.support.polling import eventually_sync
 
@@ -70,7 +69,7 @@ def test_gateway_planner_and_executor_spans_share_one_trace(
     traced_stack: Stack, collector: OtlpCollector, tmp_path: Path
 ) -> None:
     _, plan = sandbox_with_plan(tmp_path / "git", PLAN)
-    with httpx.Client(base_url=traced_stack.gateway_url, timeout=30) as client:
+    with api_client(traced_stack) as client:
         run_id = start_run(client, plan, agent="command", agent_argv=[sys.executable, "-c", AGENT])
         view = wait_for_run(client, run_id)
     assert view["status"] == "succeeded", view
@@ -86,6 +85,10 @@ def test_gateway_planner_and_executor_spans_share_one_trace(
         assert {"gateway", "planner", "executor-local"} <= services, services
         names = {s.name for s in in_trace if s.service == "executor-local"}
         assert {"task", *STEPS} <= names, names
+        # a parent ends after its children (a message's span ends at its ack): wait for it too
+        ids = {s.span_id for s in in_trace}
+        orphans = [s.name for s in in_trace if s.parent_span_id and s.parent_span_id not in ids]
+        assert not orphans, f"spans whose parent has not arrived yet: {orphans}"
         return in_trace
 
     spans = eventually_sync(

@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from commandcenter.gitfixtures import git
 from commandcenter.stack import Stack
 
 from tests.e2e.helpers import (
+    api_client,
     create_task,
     noop_task,
     plan_text,
@@ -67,7 +67,7 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
     base = git(sandbox.repo, "rev-parse", "HEAD").strip()
     user_head_before = git(sandbox.repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(client, plan, start_batch="1", end_batch="2", agent="plan-follower")
         # A client that drops after 5 events and reconnects with Last-Event-ID.
         first = read_events(client, run_id, limit=5)
@@ -210,7 +210,7 @@ def test_a_failed_task_halts_the_run_after_its_batch(
     text = plan_text(batch_1, [create_task("2.1", "later.txt", "never runs")])
     sandbox, plan = sandbox_with_plan(tmp_path / "git", text)
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(client, plan, **agent)
         events = read_events(client, run_id)
         view = wait_for_run(client, run_id)
@@ -255,7 +255,7 @@ def test_every_service_answers_metrics_with_what_happened(stack: Stack, tmp_path
     argv = [sys.executable, "-c", WAITING_AGENT, str(flag)]
     gateway = stack.metrics_urls["gateway"]
 
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with api_client(stack) as client:
         run_id = start_run(client, plan, agent="command", agent_argv=argv)
         headers = {"Accept": "text/event-stream"}
         with client.stream("GET", f"/api/v1/runs/{run_id}/events", headers=headers) as events:

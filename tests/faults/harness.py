@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import nats
+from cc_bus.permissions import OPERATOR
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter.servers import free_port
 from commandcenter.stack import Stack, Supervised
@@ -33,6 +34,7 @@ from nats.js import JetStreamContext
 
 from tests.faults.checker import Checker, CheckSummary, decode_status, event_type, read_subject
 from tests.support.polling import eventually
+from tests.support.roots import pytest_roots
 
 # Quick redelivery (ack_wait 5 s, heartbeat 1 s) so a crashed executor's task comes back soon.
 FAULT_ENV = {
@@ -220,6 +222,7 @@ class FaultStack:
             dagger_executors=dagger_executors,
             extra_env={
                 **FAULT_ENV,
+                **pytest_roots(root),
                 "CC_CLAUDE_BIN": str(root / "no-such-claude"),
                 **(extra_env or {}),
             },
@@ -254,8 +257,9 @@ class FaultStack:
 
     @property
     def nats_url(self) -> str:
+        """As the operator (every subject): the checks look where no service may."""
         assert self.stack.nats is not None
-        return self.stack.nats.url
+        return self.stack.nats.url_as(OPERATOR)
 
     @property
     def database_url(self) -> str:
@@ -366,7 +370,7 @@ class FaultStack:
         `agent_argv`); returns the run's id and the base commit its tasks start from."""
         plan, base = self.commit_plan(plan_markdown(batches, slow_checks=slow_checks))
         argv = agent_argv(self.marks, sleep_s, per_task)
-        return await start_run(self.stack.gateway_url, plan, argv=argv, **body), base
+        return await start_run(self.stack, plan, argv=argv, **body), base
 
 
 def _is_our_agent(pid: int) -> bool:
@@ -378,13 +382,18 @@ def _is_our_agent(pid: int) -> bool:
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
-async def start_run(
-    gateway_url: str, plan: Path, *, argv: list[str] | None = None, **body: Any
-) -> str:
+def auth_headers(stack: Stack) -> dict[str, str]:
+    """The admin token the stack's gateway made at start, as a request header."""
+    return {"Authorization": f"Bearer {stack.admin_token()}"}
+
+
+async def start_run(stack: Stack, plan: Path, *, argv: list[str] | None = None, **body: Any) -> str:
     request: dict[str, Any] = {"plan_path": str(plan), "execution_mode": "local", **body}
     if argv is not None:
         request |= {"agent": "command", "agent_argv": argv}
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, timeout=30, headers=auth_headers(stack)
+    ) as client:
         response = await client.post("/api/v1/runs", json=request)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])

@@ -17,7 +17,7 @@ from commandcenter.sse import SseMessage, follow
 from commandcenter_contracts import subjects
 
 from tests.faults.checker import decode_status, event_type, read_subject
-from tests.faults.harness import Bus, FaultStack, batch_of, wait_run_end
+from tests.faults.harness import Bus, FaultStack, auth_headers, batch_of, wait_run_end
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
@@ -27,13 +27,13 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 class Follower(threading.Thread):
     """`follow` in a thread, recording every message and every HTTP request it makes."""
 
-    def __init__(self, gateway_url: str, run_id: str) -> None:
+    def __init__(self, gateway_url: str, headers: dict[str, str], run_id: str) -> None:
         super().__init__(daemon=True)
         self.received: list[SseMessage] = []
         self.requests: list[str | None] = []
         self.error: BaseException | None = None
         self._client = httpx.Client(
-            base_url=gateway_url, event_hooks={"request": [self._on_request]}
+            base_url=gateway_url, headers=headers, event_hooks={"request": [self._on_request]}
         )
         self._url = f"/api/v1/runs/{run_id}/events"
 
@@ -60,7 +60,7 @@ async def test_gateway_restarts_while_a_client_follows_the_run(
     )
     fs = fault_stack
     run_id, base = await fs.start_run([batch_of(1, 3)], sleep_s=3)
-    client = Follower(fs.stack.gateway_url, run_id)
+    client = Follower(fs.stack.gateway_url, auth_headers(fs.stack), run_id)
     client.start()
     await eventually(
         lambda: client.received and fs.agents_of("1.1"),

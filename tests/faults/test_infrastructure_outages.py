@@ -11,7 +11,7 @@ import pytest
 from commandcenter_contracts import subjects
 
 from tests.faults.checker import event_type, read_subject
-from tests.faults.harness import Bus, FaultStack, batch_of, wait_run_end
+from tests.faults.harness import Bus, FaultStack, auth_headers, batch_of, wait_run_end
 from tests.faults.report import FaultReport
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -42,7 +42,8 @@ async def test_nats_server_restarts_mid_run(
     await asyncio.to_thread(nats.stop if how == "stop" else nats.kill)
     await asyncio.sleep(NATS_DOWN_S)  # the outage itself, not a wait for a result
     finished_in_outage = [m for m in fs.agents_of("1.1") if m.done]
-    await asyncio.to_thread(nats.start)
+    # On this (the main) thread: nats-server dies with the thread that started it.
+    nats.start()
 
     summary = await bus.run_succeeded(run_id, base)
     after = await read_subject(bus.js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
@@ -86,7 +87,9 @@ async def test_postgres_stopped_for_ten_seconds(
     summary = await bus.checker.check(run_id, base)
     fs.assert_work_of_last_agent(summary.commits)
     # The gateway serves the caught-up view again (its pool survived the outage).
-    async with httpx.AsyncClient(base_url=fs.stack.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=fs.stack.gateway_url, timeout=30, headers=auth_headers(fs.stack)
+    ) as client:
         view = (await client.get(f"/api/v1/runs/{run_id}")).json()
     assert view["status"] == "succeeded", view
     assert view["counts"]["succeeded"] == 3, view

@@ -58,7 +58,7 @@ async def test_undecodable_messages_on_every_consumed_subject(
         # A valid run after the poison, through the same consumers; more poison on its own
         # status subject while it runs.
         plan, base = fs.commit_plan(plan_markdown([batch_of(1, 2), batch_of(2, 1)]))
-        run_id = await start_run(fs.stack.gateway_url, plan, argv=agent_argv(fs.marks, 0.2))
+        run_id = await start_run(fs.stack, plan, argv=agent_argv(fs.marks, 0.2))
         own = subjects.status_subject(run_id)
         poison[own] = [NOT_JSON, WRONG_SHAPE["status"]]
         for payload in poison[own]:
@@ -68,7 +68,7 @@ async def test_undecodable_messages_on_every_consumed_subject(
         fs.assert_work_of_last_agent(summary.commits)
         if dagger:  # the dagger executor's consumer survived too: a dagger-mode run completes
             dagger_run = await start_run(
-                fs.stack.gateway_url,
+                fs.stack,
                 plan,
                 argv=agent_argv(fs.marks, 0.2),
                 execution_mode="dagger",

@@ -20,9 +20,11 @@ from rich.console import Console
 from rich.text import Text
 
 from commandcenter import views
+from commandcenter.credentials import token_for
 from commandcenter.dashboard import dashboard_url, display_available, open_in_browser
 from commandcenter.gateway_client import (
     CliError,
+    Gateway,
     client,
     error_text,
     get_json,
@@ -36,6 +38,7 @@ from commandcenter.logs import attempt_marker, find_task, log_lines, log_text
 from commandcenter.progress import RunProgress
 from commandcenter.sse import follow
 from commandcenter.stack import Stack, running_gateway
+from commandcenter.sturdy_output import say
 from commandcenter.terminal import console_for
 
 __all__ = ["CliError"]
@@ -52,20 +55,38 @@ def up(data_dir: Path, *, port: int, local_executors: int, dagger_executors: int
         gateway_port=port,
         local_executors=local_executors,
         dagger_executors=dagger_executors,
+        say=say,
     )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _stop_on_signals()
     try:
         stack.start()
-        print(f"\nCommandCenter is up: {stack.gateway_url}   (Ctrl-C stops everything)")
+        say(f"\nCommandCenter is up: {stack.gateway_url}   (Ctrl-C stops everything)")
         stack.supervise()
     except KeyboardInterrupt:
-        print("\nstopping…")
+        say("\nstopping…")
     except Exception as exc:
-        stack.stop()
         raise CliError(str(exc)) from exc
-    stack.stop()
-    print("stopped")
+    finally:
+        stack.stop()  # whatever became of start-up or of our output (`| head`, a closed tee)
+    say("stopped")
     return 0
+
+
+def _stop_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP all stop the stack, however `up` was started: a script's
+    `up &` inherits SIGINT ignored, and Python keeps an inherited ignore. SIGHUP stays ignored
+    under nohup. The first signal starts the stop; later ones wait for it to end."""
+    handled = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        handled.append(signal.SIGHUP)
+
+    def stop(*_: object) -> None:
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in handled:
+        signal.signal(sig, stop)
 
 
 # --- run ----------------------------------------------------------------------------------
@@ -140,7 +161,7 @@ def run_request(options: RunOptions) -> dict[str, Any]:
     return body
 
 
-def run(options: RunOptions, *, gateway: str, follow_it: bool, plain: bool) -> int:
+def run(options: RunOptions, *, gateway: Gateway, follow_it: bool, plain: bool) -> int:
     with client(gateway) as http:
         created = request(http, "POST", "/api/v1/runs", json=run_request(options)).json()
         run_id = created["id"]
@@ -205,7 +226,7 @@ def show_run(view: dict[str, Any], console: Console | None) -> None:
         console.print(views.run_renderable(view))
 
 
-def status(*, gateway: str, run_id: str | None, as_json: bool, plain: bool) -> int:
+def status(*, gateway: Gateway, run_id: str | None, as_json: bool, plain: bool) -> int:
     with client(gateway) as http:
         if run_id:
             view = get_json(http, f"/api/v1/runs/{path_part(run_id)}")
@@ -235,7 +256,7 @@ def _runs(http: httpx.Client, params: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def runs(*, gateway: str, status: str | None, limit: int, as_json: bool, plain: bool) -> int:
+def runs(*, gateway: Gateway, status: str | None, limit: int, as_json: bool, plain: bool) -> int:
     params: dict[str, Any] = {"limit": limit}
     if status:
         params["status"] = status
@@ -259,7 +280,7 @@ def runs(*, gateway: str, status: str | None, limit: int, as_json: bool, plain: 
 LOG_STREAM_STYLES = {"stderr": "red", "system": "cyan"}
 
 
-def logs(*, gateway: str, task: str, run_id: str | None, follow_it: bool, plain: bool) -> int:
+def logs(*, gateway: Gateway, task: str, run_id: str | None, follow_it: bool, plain: bool) -> int:
     with client(gateway) as http:
         ref = find_task(http, task, run_id)
         _err(f"log of {ref.describe()}")
@@ -284,11 +305,11 @@ def logs(*, gateway: str, task: str, run_id: str | None, follow_it: bool, plain:
     return 0
 
 
-def open_dashboard(*, gateway: str, run_id: str | None, print_only: bool) -> int:
+def open_dashboard(*, gateway: Gateway, run_id: str | None, print_only: bool) -> int:
     if run_id:
         with client(gateway) as http:
             run_id = get_json(http, f"/api/v1/runs/{path_part(run_id)}")["id"]
-    url = dashboard_url(gateway, run_id)
+    url = dashboard_url(gateway.url, run_id)
     print(url)
     if print_only:
         return 0
@@ -332,7 +353,7 @@ def replay_body(options: ReplayOptions) -> dict[str, Any]:
 def replay(
     options: ReplayOptions,
     *,
-    gateway: str,
+    gateway: Gateway,
     task_id: str | None,
     run_id: str | None,
     idempotency_key: str | None,
@@ -358,7 +379,7 @@ def replay(
     return 0
 
 
-def cancel(*, gateway: str, run_id: str, reason: str) -> int:
+def cancel(*, gateway: Gateway, run_id: str, reason: str) -> int:
     body = {"reason": reason} if reason else {}
     path = f"/api/v1/runs/{path_part(run_id)}/cancel"
     with client(gateway) as http:
@@ -367,7 +388,7 @@ def cancel(*, gateway: str, run_id: str, reason: str) -> int:
     return 0
 
 
-def budget(*, gateway: str, run_id: str, max_cost_usd: float) -> int:
+def budget(*, gateway: Gateway, run_id: str, max_cost_usd: float) -> int:
     path = f"/api/v1/runs/{path_part(run_id)}/budget"
     with client(gateway) as http:
         answer = request(http, "POST", path, json={"max_cost_usd": max_cost_usd}).json()
@@ -375,7 +396,7 @@ def budget(*, gateway: str, run_id: str, max_cost_usd: float) -> int:
     return 0
 
 
-def dead_letters(*, gateway: str, run_id: str | None, limit: int, as_json: bool) -> int:
+def dead_letters(*, gateway: Gateway, run_id: str | None, limit: int, as_json: bool) -> int:
     params: dict[str, Any] = {"limit": limit}
     if run_id:
         params["run_id"] = run_id
@@ -437,7 +458,7 @@ def demo(data_dir: Path, *, port: int, mode: str, plain: bool) -> int:
             raise CliError(f"could not start the stack: {exc}") from exc
         base = stack.gateway_url
     try:
-        with client(base) as http:
+        with client(Gateway(base, token_for(base, data_dir))) as http:
             created = request(
                 http,
                 "POST",
@@ -473,7 +494,7 @@ def demo(data_dir: Path, *, port: int, mode: str, plain: bool) -> int:
 
 
 # --- preflight ----------------------------------------------------------------------------
-def preflight(*, gateway: str) -> int:
+def preflight(*, gateway: Gateway) -> int:
     from commandcenter.servers import ServerError, nats_server_binary
 
     ok = True

@@ -13,6 +13,7 @@ replay        a new attempt of a failed task (or of every failed task of a run)
 cancel        stop a run: no more dispatching, running agents killed
 budget        set a run's budget
 dead-letters  what the system gave up on
+token         API tokens: create, list, revoke
 
 Exit status: 0 done, 1 the run (or a check) did not succeed, 2 a usage error or an error
 answer from the gateway, 130 interrupted.
@@ -30,8 +31,8 @@ from typing import Annotated, ParamSpec
 import typer
 from commandcenter_contracts import ExecutionMode, LandMode, MergeStyle
 
-from commandcenter import commands
-from commandcenter.gateway_client import CliError, gateway_url
+from commandcenter import commands, gateway_client
+from commandcenter.gateway_client import CliError, find_gateway
 
 DEFAULT_DATA_DIR = ".cc"
 AGENT_ARGV = "--agent-argv"
@@ -45,6 +46,11 @@ app = typer.Typer(
 )
 plan_app = typer.Typer(help="plan files", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+token_app = typer.Typer(
+    help="API tokens (an admin token's job: the one `up` wrote to <data-dir>/admin.token)",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
 
 
 def _agents() -> str:
@@ -123,8 +129,8 @@ AgentArgv = Annotated[
 ]
 
 
-def _gateway(explicit: str | None, data_dir: str | None) -> str:
-    return gateway_url(explicit, _data_dir(data_dir))
+def _gateway(explicit: str | None, data_dir: str | None) -> gateway_client.Gateway:
+    return find_gateway(explicit, _data_dir(data_dir))
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -403,6 +409,61 @@ def dead_letters(
     return commands.dead_letters(
         gateway=_gateway(gateway, data_dir), run_id=run, limit=limit, as_json=as_json
     )
+
+
+@token_app.command(
+    "create",
+    help="create a token and print its secret (shown once; stdout holds nothing else)",
+    epilog="Scopes: runs:read (runs, events, logs, dead letters, executors), runs:write "
+    "(start runs, parse plans), control (replay, cancel, budget), admin (tokens, and "
+    "everything else).",
+)
+@exits
+def token_create(
+    name: Annotated[str, typer.Option(help="recorded as requested_by of what it asks for")],
+    scope: Annotated[
+        list[str],
+        typer.Option(metavar="SCOPE", help="runs:read, runs:write, control or admin (repeatable)"),
+    ],
+    as_json: AsJson = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    from commandcenter import tokens
+
+    unknown = sorted(set(scope) - set(tokens.SCOPES))
+    if unknown:
+        raise CliError(f"--scope {', '.join(unknown)}: expected {', '.join(tokens.SCOPES)}")
+    return tokens.create(
+        gateway=_gateway(gateway, data_dir), name=name, scopes=scope, as_json=as_json
+    )
+
+
+@token_app.command("list", help="the tokens: name, scopes, created, last used (never secrets)")
+@exits
+def token_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="revoked ones too")] = False,
+    as_json: AsJson = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    from commandcenter import tokens
+
+    return tokens.list_tokens(
+        gateway=_gateway(gateway, data_dir), include_revoked=include_revoked, as_json=as_json
+    )
+
+
+@token_app.command("revoke", help="revoke a token by name or id: it stops working at once")
+@exits
+def token_revoke(
+    token: Annotated[str, typer.Argument(metavar="NAME_OR_ID")],
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    from commandcenter import tokens
+
+    return tokens.revoke(gateway=_gateway(gateway, data_dir), token=token)
 
 
 # --- entry point ----------------------------------------------------------------------------

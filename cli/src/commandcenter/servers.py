@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,9 +18,14 @@ import sysconfig
 import time
 import urllib.request
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cc_bus.permissions import nats_authorization
+
+from commandcenter.lifeline import dying_with_this_process
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
         return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (0600), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def nats_server_binary() -> Path:
@@ -68,31 +82,47 @@ class NatsServer:
     monitor_port: int = 0
     sync_always: bool = True
     """`sync_interval: always`: fsync every write (JetStream's default is every 2 minutes)."""
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """NATS user → password (`cc_bus.permissions`): authorization on, each service user with
+    its allow lists, anonymous connections refused. Empty (the test fixtures): no auth."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def url_as(self, user: str) -> str:
+        """The URL with `user`'s credentials in it (for tests and tools; never logged)."""
+        return f"nats://{user}:{self.users[user]}@127.0.0.1:{self.port}"
+
+    def config_text(self) -> str:
+        """nats-server's configuration: one section after another (cluster routes go here)."""
+        sync = "\n  sync_interval: always" if self.sync_always else ""
+        sections = [
+            f'listen: "127.0.0.1:{self.port}"\n',
+            f'http: "127.0.0.1:{self.monitor_port}"\n',
+            "max_payload: 8MB\n",
+            f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"{sync}\n}}\n',
+        ]
+        if self.users:
+            sections.append(nats_authorization(self.users))
+        return "".join(sections)
+
     def start(self, timeout: float = 15.0) -> NatsServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
         config = self.data_dir / "nats-server.conf"
-        sync = "\n  sync_interval: always" if self.sync_always else ""
-        config.write_text(
-            f'listen: "127.0.0.1:{self.port}"\n'
-            f'http: "127.0.0.1:{self.monitor_port}"\n'
-            f"max_payload: 8MB\n"
-            f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"{sync}\n}}\n'
-        )
+        write_private(config, self.config_text())  # it holds the users' passwords
         logfile = (self.data_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [str(nats_server_binary()), "-c", str(config)],
             stdout=logfile,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            # Its own session, and SIGTERM when the process that started it dies (`up`, or a
+            # test run): no nats-server outlives its owner on the JetStream store.
+            **dying_with_this_process(signal.SIGTERM),
         )
         logfile.close()
         health = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"

@@ -1,6 +1,10 @@
 """The whole system on one machine: nats-server, PostgreSQL and the four services as separate
 processes, supervised the way an orchestrator would (a service that dies is restarted, with
 backoff, and the restart is reported).
+
+Nothing outlives the stack: it holds an exclusive lock on its data directory while it runs,
+stops what an earlier stack on the directory left running before it starts, and every child
+dies with it, even after a SIGKILL (see `lifeline` and `guard`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from commandcenter import leftovers
+from commandcenter.credentials import admin_token_path, read_token
+from commandcenter.leftovers import STATE_FILE, StackProcess
+from commandcenter.lifeline import dying_with_this_process
+from commandcenter.nats_users import NatsUsers
 from commandcenter.servers import (
     NatsServer,
     PostgresServer,
@@ -26,9 +35,11 @@ from commandcenter.servers import (
     free_port,
     port_is_free,
 )
+from commandcenter.stack_lock import DataDirLock
+from commandcenter.sturdy_output import say as print_line
 from commandcenter.tools import claude_env
 
-STATE_FILE = "stack.json"
+__all__ = ["STATE_FILE", "Stack", "running_gateway"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ class Stack:
         local_executors: int = 1,
         dagger_executors: int = 1,
         extra_env: dict[str, str] | None = None,
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None] = print_line,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.gateway_port = gateway_port
@@ -79,10 +90,13 @@ class Stack:
         self.extra_env = extra_env or {}
         self.say = say
         self.nats: NatsServer | None = None
+        self.nats_users: NatsUsers | None = None
         self.postgres: PostgresServer | None = None
         self.services: list[Supervised] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._data_dir_lock = DataDirLock(self.data_dir)
+        self._guard: subprocess.Popen[bytes] | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -103,17 +117,25 @@ class Stack:
     def start(self, *, ready_timeout: float = 60.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        self._claim_data_dir()
+        nats_port = self.nats_port or self._previous_nats_port() or 4222
+        self._write_state()  # from here a second `up` on this directory can name us
         if not port_is_free(self.gateway_port):
             raise ServerError(
-                f"port {self.gateway_port} is in use: is another stack running? "
-                f"(pass --port to use another)"
+                f"port {self.gateway_port} is in use by another program, or by a stack on "
+                f"another data directory (pass --port to use another)"
             )
-        nats_port = self.nats_port or self._previous_nats_port() or 4222
         if not port_is_free(nats_port):
             nats_port = 0
-        self.nats = NatsServer(self.data_dir / "nats", port=nats_port).start()
+        # One NATS user per service, anonymous refused (cc_bus.permissions).
+        self.nats_users = NatsUsers.ensure(self.data_dir)
+        self.nats = NatsServer(
+            self.data_dir / "nats", port=nats_port, users=self.nats_users.passwords()
+        ).start()
+        self._write_state()
         self.say(f"nats-server   {self.nats.url}  (JetStream store {self.data_dir / 'nats'})")
         self.postgres = PostgresServer(self.data_dir / "postgres").start()
+        self._write_state()
         self.say(f"postgresql    {self.postgres.url}")
         common = {
             "CC_NATS_URL": self.nats.url,
@@ -142,7 +164,9 @@ class Stack:
                 for i in range(self.dagger_executors)
             ]
         for spec in specs:
-            own = {} if spec.module == "gateway" else _metrics_env()
+            # The gateway writes the first admin token there (0600); nothing else sees it.
+            own = self._gateway_env() if spec.module == "gateway" else _metrics_env()
+            own |= self.nats_users.env_for(spec.module)  # its own NATS user, no other
             sup = Supervised(
                 ServiceSpec(spec.name, spec.module, {**common, **own, **spec.env}),
                 self.data_dir / "logs" / f"{spec.name}.log",
@@ -152,9 +176,45 @@ class Stack:
         self._write_state()
         self._wait_ready(ready_timeout)
         self.say(f"gateway       {self.gateway_url}   (logs in {self.data_dir / 'logs'})")
+        self.say(self._auth_line())
         self.say(
             "metrics       "
             + "\n              ".join(f"{url}  {name}" for name, url in self.metrics_urls.items())
+        )
+
+    @property
+    def admin_token_path(self) -> Path:
+        return admin_token_path(self.data_dir)
+
+    def admin_token(self) -> str:
+        """The admin token the gateway made at its first start (the CLI sends it by itself)."""
+        token = read_token(self.admin_token_path)
+        if token is None:
+            raise ServerError(f"no admin token in {self.admin_token_path}")
+        return token
+
+    @property
+    def auth_off(self) -> bool:
+        return {**os.environ, **self.extra_env}.get("CC_AUTH", "").lower() == "off"
+
+    def _gateway_env(self) -> dict[str, str]:
+        env = {"CC_BOOTSTRAP_TOKEN_FILE": str(self.admin_token_path)}
+        if "CC_ALLOWED_ROOTS" not in {**os.environ, **self.extra_env}:
+            # Plans and repositories the gateway may read: the directory `up` was started in,
+            # and where `demo` puts its sample (inside it, unless --data-dir is elsewhere).
+            roots = (Path.cwd(), self.data_dir.resolve() / "demo")
+            env["CC_ALLOWED_ROOTS"] = os.pathsep.join(str(root) for root in roots)
+        return env
+
+    def _auth_line(self) -> str:
+        if self.auth_off:
+            return (
+                "WARNING       CC_AUTH=off: the API takes no token. Anyone who can reach "
+                f"{self.gateway_url} can start, cancel and replay runs"
+            )
+        return (
+            f"admin token   {self.admin_token_path}  (mode 0600; the commandcenter command "
+            "sends it by itself; `commandcenter token create` makes narrower ones)"
         )
 
     def _previous_nats_port(self) -> int | None:
@@ -162,6 +222,57 @@ class Stack:
             state = json.loads((self.data_dir / STATE_FILE).read_text())
             return int(state["nats_port"])
         return None
+
+    def _claim_data_dir(self) -> None:
+        """Lock the data directory for the life of this stack, stop what an earlier stack on
+        it left running, and start the guard that stops ours if we die without doing so.
+        Two stacks on one store (one JetStream store, one PostgreSQL) would corrupt it."""
+        if not self._data_dir_lock.acquire():
+            state = leftovers.read_state(self.data_dir)
+            owner = state.get("pid")
+            if isinstance(owner, int) and leftovers.pid_alive(owner):
+                url = state.get("gateway_url", "")
+                raise ServerError(
+                    f"a stack is already running on {self.data_dir} (pid {owner}, gateway "
+                    f"{url}). Use it (export CC_GATEWAY_URL={url}), or stop it first (Ctrl-C "
+                    f"where it runs, or kill -INT {owner}); a second stack needs a --data-dir "
+                    f"of its own"
+                )
+            # Its `up` has gone: its guard is stopping what it left, or a stack is starting.
+            self.say(f"waiting for the lock on {self.data_dir} (the previous stack is stopping)")
+            if not self._data_dir_lock.acquire(timeout=30):
+                raise ServerError(
+                    f"{self.data_dir / self._data_dir_lock.path.name} is locked by another "
+                    f"process (see `fuser -v {self._data_dir_lock.path}`)"
+                )
+        stale = leftovers.find(self.data_dir)
+        if stale:
+            self.say(
+                f"a stack on {self.data_dir} ended without stopping "
+                f"{', '.join(map(str, stale))}: stopping them first"
+            )
+            leftovers.stop(stale, say=self.say)
+        guard_log = (self.data_dir / "logs" / "guard.log").open("ab")
+        self._guard = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "commandcenter.guard", str(self.data_dir)],
+            stdout=guard_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # it must outlive us: that is its job
+        )
+        guard_log.close()
+
+    def _processes(self) -> list[StackProcess]:
+        """What the stack started and runs now, as `stack.json` records it for the guard."""
+        named: list[tuple[str, int]] = []
+        if self.nats is not None and self.nats.process is not None:
+            named.append(("nats-server", self.nats.process.pid))
+        server = leftovers.postmaster(self.data_dir)
+        if self.postgres is not None and server is not None:
+            named.append((server.name, server.pid))
+        named += [(s.spec.name, s.process.pid) for s in self.services if s.process is not None]
+        found = (StackProcess.of(name, pid) for name, pid in named)
+        return [p for p in found if p is not None]
 
     def _spawn(self, sup: Supervised) -> None:
         env = {**os.environ, **sup.spec.env}
@@ -172,7 +283,9 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches `up`, which stops services in order
+            # Its own session (Ctrl-C reaches `up`, which stops services in order), and it
+            # gets SIGTERM if `up` dies without doing so.
+            **dying_with_this_process(signal.SIGTERM),
         )
         log.close()
         sup.started_at = time.monotonic()
@@ -195,16 +308,19 @@ class Stack:
         raise ServerError(f"the gateway was not ready after {timeout:.0f}s: {last}")
 
     def _write_state(self) -> None:
-        assert self.nats is not None and self.postgres is not None
-        state = {
+        state: dict[str, object] = {
             "pid": os.getpid(),
             "gateway_url": self.gateway_url,
-            "nats_url": self.nats.url,
-            "nats_port": self.nats.port,
-            "database_url": self.postgres.url,
-            "metrics_urls": self.metrics_urls,
+            "guard_pid": self._guard.pid if self._guard is not None else None,
+            "processes": [p.as_json() for p in self._processes()],
         }
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        if self.nats is not None:
+            state |= {"nats_url": self.nats.url, "nats_port": self.nats.port}
+        if self.postgres is not None:
+            state["database_url"] = self.postgres.url
+        if self.services:
+            state["metrics_urls"] = self.metrics_urls
+        leftovers.write_state(self.data_dir, state)
 
     # --- supervise --------------------------------------------------------------------------
     def check_once(self) -> None:
@@ -231,6 +347,7 @@ class Stack:
                     sup.restarts += 1
                     sup.next_start_at = 0.0
                     self._spawn(sup)
+                    self._write_state()
                     self.say(f"supervisor: {sup.spec.name} restarted (restart #{sup.restarts})")
 
     def supervise(self) -> None:
@@ -260,8 +377,14 @@ class Stack:
                 self.nats.stop()
             if self.postgres is not None:
                 self.postgres.stop()
+            if not self._data_dir_lock.held:
+                return  # refused: the directory (and its stack.json) belong to another stack
             with contextlib.suppress(OSError):
                 (self.data_dir / STATE_FILE).unlink()
+            self._data_dir_lock.release()
+            if self._guard is not None:  # it finds nothing left, and ends
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._guard.wait(10)
 
 
 def _skills_dir_env() -> dict[str, str]:

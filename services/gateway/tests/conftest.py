@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import cc_bus
 import httpx
@@ -16,7 +17,7 @@ from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer, free_port
 from gateway.app import create_app
 from gateway.settings import Settings
-from gateway_support import SEED_PLAN, TWO_BY_TWO_PLAN, fixture_plan
+from gateway_support import SEED_PLAN, TWO_BY_TWO_PLAN, admin_headers, fixture_plan
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client
@@ -37,7 +38,13 @@ def plan_repo(git_sandbox: GitSandbox) -> GitSandbox:
 
 
 @pytest.fixture
-def settings(nats_server: NatsServer, database_url: str, plan_repo: GitSandbox) -> Settings:
+def settings(
+    nats_server: NatsServer,
+    database_url: str,
+    plan_repo: GitSandbox,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     return Settings(
         database_url=database_url,
         nats_url=nats_server.url,
@@ -46,6 +53,9 @@ def settings(nats_server: NatsServer, database_url: str, plan_repo: GitSandbox) 
         sse_keepalive_s=0.5,
         startup_timeout_s=30.0,
         request_timeout_s=5.0,
+        bootstrap_token_file=tmp_path / "admin.token",  # the admin token the tests use
+        # plans and repositories live in pytest's temporary folders (this test's and others')
+        allowed_roots=(tmp_path_factory.getbasetemp(),),
     )
 
 
@@ -55,8 +65,9 @@ def app(settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def client(app: Litestar, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app, timeout=60) as test_client:
+        test_client.headers.update(admin_headers(settings))  # written at start-up
         yield test_client
 
 
@@ -97,9 +108,15 @@ async def live_url(app: Litestar) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def live_client(live_url: str) -> AsyncIterator[httpx.AsyncClient]:
+def auth(live_url: str, settings: Settings) -> dict[str, str]:  # noqa: ARG001 - started first
+    """The admin token's `Authorization` header, for clients of the live server."""
+    return admin_headers(settings)
+
+
+@pytest.fixture
+async def live_client(live_url: str, auth: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the live server, for tests that follow event streams: they use no other
     (the in-process `client` would run a second lifespan, sharing its PostgreSQL pool across
     event loops)."""
-    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=live_url, timeout=30, headers=auth) as client:
         yield client

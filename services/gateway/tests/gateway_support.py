@@ -25,6 +25,9 @@ from commandcenter_contracts import (
     TaskSucceeded,
     new_id,
 )
+from gateway.settings import Settings
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -65,6 +68,25 @@ Do gamma.
 
 Do delta.
 """
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """`Authorization` with the admin token the app wrote at start (`bootstrap_token_file`)."""
+    assert settings.bootstrap_token_file is not None
+    token = settings.bootstrap_token_file.read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_routes(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path template) of every API route `app` serves."""
+    found = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler) and route.path_format.startswith("/api/"):
+                found |= {
+                    (m, route.path_format) for m in handler.http_methods - {"OPTIONS", "HEAD"}
+                }
+    return found
 
 
 def fixture_plan(name: str) -> Path:
@@ -150,22 +172,27 @@ async def only_events(stream: AsyncIterator[SseEvent | str]) -> AsyncIterator[Ss
             yield item
 
 
-async def read_events(url: str, headers: dict[str, str] | None = None) -> list[SseEvent]:
-    """Every event of a stream that ends by itself, read by a client of its own."""
+async def read_events(
+    url: str, headers: dict[str, str] | None = None, *, auth: dict[str, str]
+) -> list[SseEvent]:
+    """Every event of a stream that ends by itself, read by a client of its own (`auth`: its
+    `Authorization` header)."""
     async with (
-        httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http,
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0), headers=auth) as http,
         http.stream("GET", url, headers=headers) as r,
     ):
         assert r.status_code == 200
         return [e async for e in only_events(sse_events(r.aiter_lines()))]
 
 
-async def run_events(base_url: str, run_id: str, after: str | None = None) -> list[SseEvent]:
+async def run_events(
+    base_url: str, run_id: str, after: str | None = None, *, auth: dict[str, str]
+) -> list[SseEvent]:
     """A run's event stream as an SSE client reads it (after the event id `after`, if given)."""
     headers = {"Accept": "text/event-stream"}
     if after is not None:
         headers["Last-Event-ID"] = after
-    return await read_events(f"{base_url}/api/v1/runs/{run_id}/events", headers)
+    return await read_events(f"{base_url}/api/v1/runs/{run_id}/events", headers, auth=auth)
 
 
 class Run:

@@ -178,7 +178,7 @@ async def test_which_runs_can_be_cancelled(client: Client, js: JetStreamContext)
 
 
 async def test_the_event_stream_serves_a_killed_tasks_report_after_the_cancel(
-    live_url: str, live_client: Client, js: JetStreamContext
+    live_url: str, live_client: Client, js: JetStreamContext, auth: dict[str, str]
 ) -> None:
     run = await running_run(live_client, js)
     await publish_all(
@@ -190,9 +190,9 @@ async def test_the_event_stream_serves_a_killed_tasks_report_after_the_cancel(
     )
     await wait_view(live_client, run.id, "cancelled", status="cancelled")
 
-    everything = await run_events(live_url, run.id)
+    everything = await run_events(live_url, run.id, auth=auth)
     assert [e.event for e in everything][-2:] == ["run.cancelled", "task.failed"]
     # A client that stopped at the cancel gets the report, then the stream ends (no hang).
-    rest = await run_events(live_url, run.id, after=everything[-2].id)
+    rest = await run_events(live_url, run.id, after=everything[-2].id, auth=auth)
     assert [e.event for e in rest] == ["task.failed"]
-    assert await run_events(live_url, run.id, after=everything[-1].id) == []
+    assert await run_events(live_url, run.id, after=everything[-1].id, auth=auth) == []

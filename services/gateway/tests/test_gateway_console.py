@@ -30,7 +30,7 @@ _IMPORT = re.compile(r'from\s+"([^"]+)"')
 @pytest.fixture
 def client() -> Iterator[TestClient[Litestar]]:
     # Only the console's routes: serving a page needs neither NATS nor PostgreSQL.
-    with TestClient(Litestar(route_handlers=console.ROUTES)) as test_client:
+    with TestClient(Litestar(route_handlers=console.ROUTES, logging_config=None)) as test_client:
         yield test_client
 
 

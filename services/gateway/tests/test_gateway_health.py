@@ -71,7 +71,7 @@ async def test_nats_down_is_503_then_recovers(client: Client, nats_server: NatsS
     r = await client.get(f"/api/v1/runs/{uuid.uuid4()}/events")
     assert r.status_code == 503
     # Bad input is still a 400, whatever the bus does.
-    r = await client.post("/api/v1/runs", json={"plan_path": "docs/plans/NOPE.md"})
+    r = await client.post("/api/v1/runs", json={"plan_path": "docs/plans/TWO.md", "phase": "9"})
     assert r.status_code == 400
     # Nothing half-started: no run was recorded.
     assert (await client.get("/api/v1/runs")).json()["count"] == 0
@@ -129,7 +129,7 @@ async def test_parse_plan_refusals(client: Client) -> None:
         assert r.status_code == 400
         assert {e["key"] for e in r.json()["extra"]} == {"plan_path", "text"}
     r = await client.post("/api/v1/plans/parse", json={"plan_path": "nope/PLAN.md"})
-    assert r.status_code == 400
+    assert r.status_code == 404
     assert "nope/PLAN.md" in r.json()["detail"]
 
 

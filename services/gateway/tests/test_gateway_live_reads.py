@@ -24,13 +24,13 @@ async def publish(js: JetStreamContext, events: list[StatusEvent]) -> list[int]:
 
 @asynccontextmanager
 async def all_events(
-    base_url: str, last_event_id: str | None = None
+    base_url: str, auth: dict[str, str], last_event_id: str | None = None
 ) -> AsyncIterator[AsyncIterator[SseEvent]]:
     headers = {"Accept": "text/event-stream"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     async with (
-        httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as http,
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0), headers=auth) as http,
         http.stream("GET", f"{base_url}/api/v1/events", headers=headers) as r,
     ):
         assert r.status_code == 200
@@ -39,13 +39,13 @@ async def all_events(
 
 
 async def test_every_runs_events_from_now_on_then_resumed_after_a_drop(
-    live_url: str, js: JetStreamContext
+    live_url: str, js: JetStreamContext, auth: dict[str, str]
 ) -> None:
     one, two = Run(), Run()
     (before,) = await publish(js, [one.accepted()])  # before the client: not part of "now"
     last = (await js.stream_info(subjects.STREAM_STATUS)).state.last_seq
 
-    async with all_events(live_url) as events:
+    async with all_events(live_url, auth) as events:
         ready = await anext(events)
         assert (ready.event, ready.id) == ("ready", str(last))
         assert json.loads(ready.data) == {"after_seq": last}
@@ -58,7 +58,7 @@ async def test_every_runs_events_from_now_on_then_resumed_after_a_drop(
 
     # Dropped; meanwhile a run finished: a client resuming from its last id misses nothing.
     missed = await publish(js, [two.planned()])
-    async with all_events(live_url, last_event_id=received[-1].id) as events:
+    async with all_events(live_url, auth, last_event_id=received[-1].id) as events:
         ready = await anext(events)
         assert ready.id == received[-1].id
         again = await anext(events)

@@ -17,6 +17,7 @@ TABLES = {
     "events",
     "idempotency_keys",
     "dead_letters",
+    "api_tokens",
     "schema_migrations",
 }
 

@@ -100,7 +100,7 @@ async def test_a_failed_task_is_handed_to_the_planner_with_its_overrides(
     assert request.agent == AgentSpec(name="command", argv=["my-agent", "--fix"])
     assert request.timeout_s == 90
     assert request.verification == ["test -s out.txt"]
-    assert request.requested_by == "alice"
+    assert request.requested_by == "admin"  # the token's name: a header cannot claim another
 
     # Without a body: a replay as the task was, nothing overridden.
     other = await halted_run(client, js)
@@ -264,10 +264,10 @@ async def test_a_new_attempt_reopens_the_task_its_batch_and_the_halted_run(
 
 
 async def test_the_event_stream_of_a_resumed_run_goes_past_its_halt(
-    live_url: str, live_client: Client, js: JetStreamContext
+    live_url: str, live_client: Client, js: JetStreamContext, auth: dict[str, str]
 ) -> None:
     run = await halted_run(live_client, js)
-    halted = await run_events(live_url, run.id)
+    halted = await run_events(live_url, run.id, auth=auth)
     assert halted[-1].event == "run.halted"  # nothing follows yet: the stream ends there
 
     await publish_all(
@@ -281,7 +281,7 @@ async def test_the_event_stream_of_a_resumed_run_goes_past_its_halt(
     )
 
     async def whole() -> list[SseEvent] | None:
-        events = await run_events(live_url, run.id)
+        events = await run_events(live_url, run.id, auth=auth)
         return events if events[-1].event == "run.succeeded" else None
 
     everything = await eventually(whole, what="the history to end with run.succeeded")
@@ -289,5 +289,5 @@ async def test_the_event_stream_of_a_resumed_run_goes_past_its_halt(
     assert types.index("run.halted") < types.index("task.queued", types.index("run.halted"))
     assert json.loads(everything[-2].data)["succeeded"] is True
     # A client that saw the halt resumes from there and gets exactly the rest.
-    rest = await run_events(live_url, run.id, after=halted[-1].id)
+    rest = await run_events(live_url, run.id, after=halted[-1].id, auth=auth)
     assert [e.event for e in rest] == types[len(halted) :]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from commandcenter.gitfixtures import GitSandbox
-from gateway.domain_errors import InvalidRequest
+from gateway.confinement import Confinement
+from gateway.domain_errors import InvalidRequest, NotFound
+from gateway.plans.reading import PlanSource
 from gateway.runs.requests import find_repository, prepare_run
 from gateway.runs.schemas import RunRequest
 from gateway_support import TWO_BY_TWO_PLAN
@@ -14,7 +16,12 @@ from gateway_support import TWO_BY_TWO_PLAN
 
 def _prepare(root: Path, **fields: object) -> object:
     request = RunRequest(**{"plan_path": "docs/plans/TWO.md", **fields})  # type: ignore[arg-type]
-    return prepare_run(request, plan_root=root, default_agent="claude", requested_by="t")
+    return prepare_run(request, plans=plans_in(root), default_agent="claude", requested_by="t")
+
+
+def plans_in(root: Path) -> PlanSource:
+    """Plans under `root`, and only there."""
+    return PlanSource(root, Confinement.of([root]))
 
 
 @pytest.fixture
@@ -29,7 +36,7 @@ def repo(git_sandbox: GitSandbox) -> Path:
 def test_a_prepared_run_carries_everything(repo: Path) -> None:
     prepared = prepare_run(
         RunRequest(plan_path="docs/plans/TWO.md", start_batch=2, mode="dagger"),
-        plan_root=repo,
+        plans=plans_in(repo),
         default_agent="plan-follower",
         requested_by="bob",
         run_id="11111111-1111-4111-8111-111111111111",
@@ -60,20 +67,30 @@ def test_the_repository_is_found_from_a_nested_plan(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"plan_path": "missing.md"}, "plan_path"),
         ({"plan_path": "docs"}, "plan_path"),
         ({"start_batch": "3"}, "selection"),
         ({"agent": "command"}, "agent_argv"),
         ({"agent": "plan-follower", "agent_argv": ["x"]}, "agent_argv"),
         ({"mode": "local", "execution_mode": "dagger"}, "mode"),
         ({"repo": "git@example.invalid:r.git"}, "repo"),
-        ({"repo": "no/such/dir"}, "repo"),
+        ({"remote": "../elsewhere"}, "remote"),
     ],
 )
 def test_refusals_name_the_field(repo: Path, fields: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         _prepare(repo, **fields)
     assert caught.value.field == field
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("fields", "what"),
+    [({"plan_path": "missing.md"}, "plan file"), ({"repo": "no/dir"}, "repository")],
+)
+def test_what_is_missing_is_not_found(repo: Path, fields: dict[str, object], what: str) -> None:
+    with pytest.raises(NotFound) as caught:
+        _prepare(repo, **fields)
+    assert caught.value.what.startswith(f"{what} {repo.resolve()}")
 
 
 @pytest.mark.integration
@@ -84,7 +101,7 @@ def test_dagger_mode_accepts_a_repository_url(repo: Path) -> None:
             execution_mode="dagger",
             repo="https://git.example.invalid/team/project.git",
         ),
-        plan_root=repo,
+        plans=plans_in(repo),
         default_agent="claude",
     )
     assert prepared.phase_start.repo == "https://git.example.invalid/team/project.git"

@@ -31,7 +31,9 @@ async def publish(js: JetStreamContext, events: list[StatusEvent]) -> list[int]:
     return [(await cc_bus.publish_status(js, event)).seq for event in events]
 
 
-async def test_history_then_live_then_the_end(live_url: str, js: JetStreamContext) -> None:
+async def test_history_then_live_then_the_end(
+    live_url: str, js: JetStreamContext, auth: dict[str, str]
+) -> None:
     run, other = Run(), Run()
     history = [run.accepted(), run.planned(), RunStarted(run_id=run.id)]
     seqs = await publish(js, history)
@@ -40,7 +42,7 @@ async def test_history_then_live_then_the_end(live_url: str, js: JetStreamContex
     url = f"{live_url}/api/v1/runs/{run.id}/events"
     received: list[SseEvent] = []
     async with (
-        httpx.AsyncClient(timeout=TIMEOUT) as http,
+        httpx.AsyncClient(timeout=TIMEOUT, headers=auth) as http,
         http.stream("GET", url, headers={"Accept": "text/event-stream"}) as r,
     ):
         assert r.status_code == 200
@@ -81,7 +83,7 @@ async def test_history_then_live_then_the_end(live_url: str, js: JetStreamContex
 
 
 async def test_reconnecting_with_last_event_id_gets_exactly_the_rest(
-    live_url: str, js: JetStreamContext
+    live_url: str, js: JetStreamContext, auth: dict[str, str]
 ) -> None:
     run = Run()
     sent: list[StatusEvent] = [
@@ -97,23 +99,23 @@ async def test_reconnecting_with_last_event_id_gets_exactly_the_rest(
     seqs = await publish(js, sent)
     url = f"{live_url}/api/v1/runs/{run.id}/events"
 
-    full = await read_events(url)
+    full = await read_events(url, auth=auth)
     assert [e.id for e in full] == [str(s) for s in seqs]
 
     # A client that saw the first three, then lost the connection.
-    rest = await read_events(url, headers={"Last-Event-ID": full[2].id or ""})
+    rest = await read_events(url, headers={"Last-Event-ID": full[2].id or ""}, auth=auth)
     assert [e.id for e in rest] == [e.id for e in full[3:]]
     assert [e.data for e in rest] == [e.data for e in full[3:]]
 
-    by_query = await read_events(f"{url}?last_event_id={full[5].id}")
+    by_query = await read_events(f"{url}?last_event_id={full[5].id}", auth=auth)
     assert [e.id for e in by_query] == [e.id for e in full[6:]]
 
     # Everything seen, the run is over: the stream ends at once, empty.
-    assert await read_events(url, headers={"Last-Event-ID": full[-1].id or ""}) == []
+    assert await read_events(url, headers={"Last-Event-ID": full[-1].id or ""}, auth=auth) == []
 
 
 async def test_idle_streams_get_keepalives_and_disconnects_remove_the_consumer(
-    live_url: str, js: JetStreamContext
+    live_url: str, js: JetStreamContext, auth: dict[str, str]
 ) -> None:
     run = Run()
     await publish(js, [run.accepted()])
@@ -122,7 +124,7 @@ async def test_idle_streams_get_keepalives_and_disconnects_remove_the_consumer(
     url = f"{live_url}/api/v1/runs/{run.id}/events"
     comments: list[str] = []
     async with (
-        httpx.AsyncClient(timeout=TIMEOUT) as http,
+        httpx.AsyncClient(timeout=TIMEOUT, headers=auth) as http,
         http.stream("GET", url) as r,
     ):
         stream = sse_events(r.aiter_lines())
@@ -145,7 +147,9 @@ async def test_idle_streams_get_keepalives_and_disconnects_remove_the_consumer(
     await eventually(consumer_gone, within_s=20, what="the SSE consumer to be removed")
 
 
-async def test_task_log_as_text_and_as_live_events(live_url: str, js: JetStreamContext) -> None:
+async def test_task_log_as_text_and_as_live_events(
+    live_url: str, js: JetStreamContext, auth: dict[str, str]
+) -> None:
     run = Run()
     task_id = run.tasks[0][0]
     await publish(js, [run.accepted(), run.planned(), run.queued(0, 0), run.started(0, 0)])
@@ -157,7 +161,7 @@ async def test_task_log_as_text_and_as_live_events(live_url: str, js: JetStreamC
     )
     url = f"{live_url}/api/v1/runs/{run.id}/tasks/{task_id}/log"
 
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers=auth) as http:
         r = await http.get(url)
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/plain")
@@ -200,7 +204,7 @@ async def test_task_log_as_text_and_as_live_events(live_url: str, js: JetStreamC
 
     # Resume the log after its second line.
     async with (
-        httpx.AsyncClient(timeout=TIMEOUT) as http,
+        httpx.AsyncClient(timeout=TIMEOUT, headers=auth) as http,
         http.stream(
             "GET",
             url,

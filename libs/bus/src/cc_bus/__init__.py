@@ -1,6 +1,14 @@
 """NATS JetStream plumbing shared by CommandCenter's services (no domain logic here)."""
 
-from cc_bus.connect import Service, close, connect, run_until_signalled
+from cc_bus.connect import (
+    NatsAuth,
+    NatsAuthError,
+    Service,
+    close,
+    connect,
+    redact_url,
+    run_until_signalled,
+)
 from cc_bus.consume import Ack, Consumer, Delivery, GiveUp, Retry, Settle, Undecodable
 from cc_bus.dead_letters import dead_letter, letter_id
 from cc_bus.publish import (
@@ -37,6 +45,8 @@ __all__ = [
     "ConsumerSpec",
     "Delivery",
     "GiveUp",
+    "NatsAuth",
+    "NatsAuthError",
     "Retry",
     "Service",
     "Settle",
@@ -63,5 +73,6 @@ __all__ = [
     "publish_log",
     "publish_status",
     "publish_task",
+    "redact_url",
     "run_until_signalled",
 ]

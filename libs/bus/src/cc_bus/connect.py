@@ -1,27 +1,90 @@
-"""One way to connect to NATS for every service (reconnect forever, with a name), to close
-the connection, and to run a service until it is signalled to stop."""
+"""One way to connect to NATS for every service (reconnect forever, with a name and the
+service's own user), to close the connection, and to run a service until it is signalled to
+stop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import nats
+from commandcenter_contracts import Env, SettingsError
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+
+from cc_bus.permissions import inbox_prefix
 
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, *, name: str) -> Client:
+class NatsAuthError(RuntimeError):
+    """The service's NATS credentials cannot be read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NatsAuth:
+    """Which NATS user a service connects as (`CC_NATS_USER`) and the file holding its
+    password (`CC_NATS_PASSWORD_FILE`; a file, so the password is in no environment an agent
+    inherits and in no settings dump). Neither: connect anonymously (a server without users,
+    as the tests start)."""
+
+    user: str | None = None
+    password_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> NatsAuth:
+        user, password_file = env.get("CC_NATS_USER"), env.optional_path("CC_NATS_PASSWORD_FILE")
+        if (user is None) != (password_file is None):
+            raise SettingsError(
+                "CC_NATS_USER and CC_NATS_PASSWORD_FILE go together: set both (the service's "
+                "NATS user and the file holding its password) or neither"
+            )
+        return cls(user=user, password_file=password_file)
+
+    def password(self) -> str | None:
+        if self.password_file is None:
+            return None
+        try:
+            password = self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise NatsAuthError(
+                f"CC_NATS_PASSWORD_FILE: cannot read {self.password_file}: {exc.strerror}"
+            ) from exc
+        if not password:
+            raise NatsAuthError(f"CC_NATS_PASSWORD_FILE: {self.password_file} is empty")
+        return password
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a log line: a password in it (`nats://user:secret@host`) becomes `***`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+async def connect(url: str, *, name: str, auth: NatsAuth | None = None) -> Client:
+    """Connect as `auth`'s user, replies on that user's own inbox prefix (the only inbox its
+    permissions let it read); never logs a password (`redact_url`)."""
+    shown = redact_url(url)
+    auth = auth or NatsAuth()
+    credentials: dict[str, str] = {}
+    if auth.user:
+        credentials = {"user": auth.user, "password": auth.password() or ""}
+
     async def on_disconnect() -> None:
-        log.warning("nats: disconnected from %s", url)
+        log.warning("nats: disconnected from %s", shown)
 
     async def on_reconnect() -> None:
-        log.info("nats: reconnected to %s", url)
+        log.info("nats: reconnected to %s", shown)
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
@@ -36,6 +99,8 @@ async def connect(url: str, *, name: str) -> Client:
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
         error_cb=on_error,
+        inbox_prefix=inbox_prefix(auth.user) if auth.user else "_INBOX",
+        **credentials,
     )
 
 

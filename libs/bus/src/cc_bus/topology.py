@@ -220,12 +220,17 @@ def projector_consumer() -> ConsumerSpec:
     return _read_model(s.STREAM_STATUS, s.CONSUMER_PROJECTOR, s.STATUS_ALL)
 
 
-async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS) -> None:
+async def ensure_streams(
+    js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS, *, update: bool = True
+) -> None:
     for spec in specs:
-        await ensure_stream(js, spec)
+        await ensure_stream(js, spec, update=update)
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, update: bool = True) -> None:
+    """Create the stream, or update it when its settings differ from `spec`. `update=False`
+    (an executor: its NATS user may not update streams, `cc_bus.permissions`) leaves a
+    differing stream to the control plane, which reconciles it when it starts."""
     config = spec.config()
     try:
         info = await js.stream_info(spec.name)
@@ -240,6 +245,9 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
         or current.max_bytes != config.max_bytes
         or current.duplicate_window != config.duplicate_window
     ):
+        if not update:
+            log.info("stream %s differs from this version's; the planner updates it", spec.name)
+            return
         await js.update_stream(config)
         log.info("updated stream %s", spec.name)
 

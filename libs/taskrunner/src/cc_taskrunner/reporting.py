@@ -19,6 +19,7 @@ from commandcenter_contracts import (
     is_recoverable,
 )
 
+from cc_taskrunner.output_limits import OutputBudget, OutputLimits
 from cc_taskrunner.ports import EventSink, LogFn, LogStream
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,12 @@ def context(task: TaskDispatched) -> dict[str, object]:
 class Reporter:
     """Events of one attempt of `task`."""
 
-    def __init__(self, sink: EventSink, task: TaskDispatched) -> None:
+    def __init__(
+        self, sink: EventSink, task: TaskDispatched, limits: OutputLimits | None = None
+    ) -> None:
         self._sink = sink
         self.task = task
+        self.output = OutputBudget(limits or OutputLimits())
 
     async def status(self, event: StatusEvent) -> None:
         # Progress is best effort: only the outcome (published by the caller) must arrive.
@@ -69,8 +73,16 @@ class Reporter:
         )
 
     async def line(self, stream: LogStream, line: str) -> None:
+        admitted = self.output.admit(line)
+        if admitted is None:
+            return
+        if admitted.marker:
+            log.warning("the attempt's output reached its limit", extra=context(self.task))
+        stream = "system" if admitted.marker else stream
         try:
-            await self._sink.log(LogLine(**attempt_ids(self.task), stream=stream, line=line))
+            await self._sink.log(
+                LogLine(**attempt_ids(self.task), stream=stream, line=admitted.line)
+            )
         except Exception:
             log.warning("could not forward a log line", exc_info=True)
 

@@ -64,7 +64,7 @@ class TaskRunner:
         any attempt from it on is this message's work, done already."""
         cancel = cancel if cancel is not None else asyncio.Event()
         since = task.attempt if base_attempt is None else min(base_attempt, task.attempt)
-        report = Reporter(self._sink, task)
+        report = Reporter(self._sink, task, self._settings.output_limits)
         await report.status(TaskStarted(**attempt_ids(task), executor=self._settings.executor_id))
         try:
             return await self._run(task, cancel, since, report)

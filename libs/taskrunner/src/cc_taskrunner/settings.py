@@ -16,6 +16,8 @@ from pathlib import Path
 
 from commandcenter_contracts import Env
 
+from cc_taskrunner.output_limits import OutputLimits
+
 
 def default_executor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -55,6 +57,10 @@ class RunnerSettings:
     copied into each agent's private home; the old system kept it at
     `~/.claude-container/.credentials.json`."""
 
+    output_limits: OutputLimits = field(default_factory=OutputLimits)
+    """`CC_TASK_LOG_MAX_LINES`, `CC_TASK_LOG_MAX_BYTES`, `CC_LOG_LINE_MAX_BYTES`: what one
+    task attempt may publish to its log (see `cc_taskrunner.output_limits`)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
         env = Env(environ)
@@ -79,7 +85,17 @@ class RunnerSettings:
                 "CC_CLAUDE_MAX_RETRIES", defaults.claude_max_retries, low=0
             ),
             claude_credentials_file=env.optional_path("CC_CLAUDE_CREDENTIALS_FILE"),
+            output_limits=_output_limits(env),
         )
+
+
+def _output_limits(env: Env) -> OutputLimits:
+    limits = OutputLimits()
+    return OutputLimits(
+        max_lines=env.whole("CC_TASK_LOG_MAX_LINES", limits.max_lines, low=1),
+        max_bytes=env.whole("CC_TASK_LOG_MAX_BYTES", limits.max_bytes, low=1024),
+        max_line_bytes=env.whole("CC_LOG_LINE_MAX_BYTES", limits.max_line_bytes, low=256),
+    )
 
 
 def split_tool_rules(text: str) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from functools import partial
 
-from cc_bus import ConsumerSpec, executor_dagger_consumer, run_until_signalled
+from cc_bus import ConsumerSpec, executor_dagger_consumer, redact_url, run_until_signalled
 from cc_bus.executor import ExecutorBus, NatsEventSink, Outcome
 from cc_taskrunner import TaskFlow
 from cc_taskrunner.agents import executor_info
@@ -84,7 +84,7 @@ class DaggerExecutor:
             settings.executor_id,
             settings.slots,
             settings.max_in_flight,
-            settings.nats_url,
+            redact_url(settings.nats_url),
         )
 
     async def run(self) -> None:

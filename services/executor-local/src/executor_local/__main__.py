@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from cc_bus import redact_url
 from cc_bus.logs import configure_logging
 from cc_observe.metrics import MetricsServerError, serving_metrics
 from cc_observe.tracing import setup_tracing
@@ -24,7 +25,7 @@ def main() -> None:
     logging.getLogger(__name__).info(
         "executor %s on %s, worktrees in %s",
         settings.executor_id,
-        settings.nats_url,
+        redact_url(settings.nats_url),
         settings.worktree_root,
     )
     tracing = setup_tracing("executor-local")

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from functools import partial
 
-from cc_bus import ConsumerSpec, executor_local_consumer, run_until_signalled
+from cc_bus import ConsumerSpec, executor_local_consumer, redact_url, run_until_signalled
 from cc_bus.executor import ExecutorBus
 from cc_taskrunner import ExecEnvironment, GitIdentity, TaskFlow, WorktreeIsolation
 from cc_taskrunner.agents import executor_info
@@ -62,7 +62,7 @@ class LocalExecutor:
         log.info(
             "executor %s: one task at a time, on %s",
             self.settings.executor_id,
-            self.settings.nats_url,
+            redact_url(self.settings.nats_url),
         )
 
     async def run(self) -> None:

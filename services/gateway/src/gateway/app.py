@@ -1,9 +1,10 @@
 """The gateway application: `create_app(settings)` wires everything; nothing happens at import.
 
 Each feature is a slice with its own routes (`runs`, `control`, `dead_letters`, `events`,
-`plans`, `health`, `console`: the dashboard); handlers name what they use (`pool`, `js`, `nc`,
-`settings`, or their slice's own: `control`, `starting`, `streams`, `after_seq`) and get it
-from the dependencies declared here.
+`plans`, `health`, `console`: the dashboard, `auth`: tokens and the guard every route passes);
+handlers name what they use (`pool`, `js`, `nc`, `settings`, or their slice's own: `control`,
+`starting`, `streams`, `after_seq`, `requester`, `sse_gate`) and get it from the dependencies
+declared here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
+from cc_bus import redact_url
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
 
+from gateway import api_schema
+from gateway.auth import routes as auth
+from gateway.auth import wiring as auth_wiring
+from gateway.auth.guard import make_guard
+from gateway.auth.openapi import COMPONENTS, documented
 from gateway.console import routes as console
 from gateway.control import routes as control
 from gateway.control.context import Control
@@ -46,6 +53,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *health.ROUTES,
     *metrics.ROUTES,  # /metrics, outside the OpenAPI schema
     *console.ROUTES,  # the dashboard's pages, outside the OpenAPI schema
+    *auth.ROUTES,  # tokens, the dashboard's session
 ]
 
 
@@ -54,8 +62,13 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         resources = await open_resources(settings)
         app.state.resources = resources
-        log.info("gateway started: NATS %s, plans under %s", settings.nats_url, settings.plan_root)
+        log.info(
+            "gateway started: NATS %s, plans under %s",
+            redact_url(settings.nats_url),
+            settings.plan_root,
+        )
         try:
+            await auth_wiring.on_start(settings, resources.pool)  # the admin token, or a warning
             yield
         finally:
             del app.state.resources
@@ -65,9 +78,10 @@ def create_app(settings: Settings) -> Litestar:
     def provide_settings() -> Settings:
         return settings
 
-    return Litestar(
-        route_handlers=ROUTES,
+    app = Litestar(
+        route_handlers=documented(ROUTES),  # guarded routes say so in the OpenAPI document
         lifespan=[lifespan],
+        guards=[make_guard(enabled=settings.auth)],  # every route: its scope, by gateway.auth
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -78,6 +92,7 @@ def create_app(settings: Settings) -> Litestar:
             "starting": Provide(Starting, sync_to_thread=False),
             "streams": Provide(Streams, sync_to_thread=False),
             "after_seq": Provide(events.provide_after_seq, sync_to_thread=False),
+            **auth_wiring.dependencies(settings),  # `requester`, `sse_gate`
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics.http_metrics()],  # HTTP request metrics, per route
@@ -87,7 +102,12 @@ def create_app(settings: Settings) -> Litestar:
             version=version("cc-gateway"),
             description="Start runs of a markdown plan's batches and follow them.",
             path="/schema",
+            components=COMPONENTS,  # the bearer token and the session cookie
         ),
         logging_config=None,  # the process configures logging (cc_bus.logs); litestar must not
         debug=False,
+        request_max_body_size=settings.max_body_bytes,  # larger: 413 (gateway.errors)
+        before_send=[api_schema.exact_allow_header],
     )
+    api_schema.refine(app)  # the document says what the routes refuse and what bodies may hold
+    return app

@@ -48,6 +48,29 @@ class InvalidRequest(GatewayError):
         return self.fields[0]
 
 
+class NotPermitted(GatewayError):
+    """The request asks for something the gateway's configuration does not allow (`setting`
+    names it): a path outside the allowed roots, a remote no pattern allows."""
+
+    def __init__(self, field: str, message: str, *, setting: str, source: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.setting = setting
+        self.source = source
+
+
+class TooLarge(GatewayError):
+    """What the request names or carries is over a size limit (`setting` names it)."""
+
+    def __init__(self, field: str, message: str, *, setting: str, source: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.setting = setting
+        self.source = source
+
+
 class Unavailable(GatewayError):
     """A dependency (NATS, PostgreSQL) cannot serve now; the same request may work later."""
 

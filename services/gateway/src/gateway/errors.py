@@ -2,9 +2,10 @@
 
 Shape (litestar's own): `{"status_code", "detail", "extra"?}`. The domain errors of
 `gateway.domain_errors` map to their statuses here and nowhere else: bad input is a 400
-naming the field, an unknown run or task a 404, a state that does not allow the request a
-409, a reused Idempotency-Key a 422, PostgreSQL or NATS being down a 503; anything else is a
-500 carrying a request id that is also in the log, never a stack trace.
+naming the field, a path or remote the settings do not allow a 403 naming the setting, an
+unknown run, task or plan file a 404, a state that does not allow the request a 409, a plan or
+body over its size limit a 413, a reused Idempotency-Key a 422, PostgreSQL or NATS being down
+a 503; anything else is a 500 carrying a request id that is also in the log, never a stack trace.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -32,6 +35,8 @@ from gateway.domain_errors import (
     IdempotencyMismatch,
     InvalidRequest,
     NotFound,
+    NotPermitted,
+    TooLarge,
     Unavailable,
 )
 from gateway.readmodel.db_errors import is_db_unavailable
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 RETRY_AFTER = {"Retry-After": "5"}
+_TOO_LARGE = HTTP_413_REQUEST_ENTITY_TOO_LARGE
+BODY_SIZE_SETTING = "CC_GATEWAY_MAX_BODY_BYTES"
 
 
 def _json(
@@ -67,6 +74,10 @@ def answer(exc: GatewayError) -> Response[Any]:
             return _json(HTTP_404_NOT_FOUND, _body(HTTP_404_NOT_FOUND, str(exc)))
         case Conflict():
             return _json(HTTP_409_CONFLICT, _body(HTTP_409_CONFLICT, exc.message))
+        case NotPermitted() | TooLarge():
+            status = HTTP_403_FORBIDDEN if isinstance(exc, NotPermitted) else _TOO_LARGE
+            extra = [{"key": exc.field, "message": exc.message, "source": exc.source}]
+            return _json(status, _body(status, exc.message, extra=extra, setting=exc.setting))
         case IdempotencyMismatch():
             extra = [{"key": "Idempotency-Key", "message": "reused", "source": "header"}]
             status = HTTP_422_UNPROCESSABLE_ENTITY
@@ -87,6 +98,13 @@ def _too_deep(request: Request[Any, Any, Any], _exc: RecursionError) -> Response
     log.info("refused a too deeply nested body in %s %s", request.method, request.url.path)
     detail = "request body is nested too deeply"
     return _json(HTTP_400_BAD_REQUEST, _body(HTTP_400_BAD_REQUEST, detail))
+
+
+def _body_too_large(request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    limit = request.route_handler.resolve_request_max_body_size()
+    detail = f"the request body is larger than {limit} bytes ({BODY_SIZE_SETTING})"
+    body = _body(_TOO_LARGE, detail, setting=BODY_SIZE_SETTING)
+    return _json(_TOO_LARGE, body)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -122,5 +140,6 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     GatewayError: _domain_error,
     RecursionError: _too_deep,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: _body_too_large,
     HTTP_500_INTERNAL_SERVER_ERROR: _unexpected,
 }

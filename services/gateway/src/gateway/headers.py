@@ -18,7 +18,13 @@ IdempotencyKey = Annotated[
 ]
 RequestedBy = Annotated[
     str | None,
-    HeaderParameter(name="X-Requested-By", required=False, max_length=200),
+    HeaderParameter(
+        name="X-Requested-By",
+        required=False,
+        max_length=200,
+        description="who asks, recorded only when the gateway runs with CC_AUTH=off (with a "
+        "token, its name is recorded)",
+    ),
 ]
 
 

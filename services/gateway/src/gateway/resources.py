@@ -89,7 +89,9 @@ async def _retrying(what: str, deadline: float, attempt: Callable[[], Awaitable[
 async def open_resources(settings: Settings) -> Resources:
     deadline = time.monotonic() + settings.startup_timeout_s
     nc = await _retrying(
-        "NATS", deadline, lambda: cc_bus.connect(settings.nats_url, name="cc-gateway")
+        "NATS",
+        deadline,
+        lambda: cc_bus.connect(settings.nats_url, name="cc-gateway", auth=settings.nats_auth),
     )
     try:
         js = nc.jetstream(timeout=settings.request_timeout_s)

@@ -49,6 +49,7 @@ from cc_bus import (
     planner_replay_consumer,
     publish,
     publish_dead_letter,
+    redact_url,
     run_until_signalled,
 )
 from cc_bus.consume import Handle
@@ -106,7 +107,9 @@ class PlannerService:
 
     async def start(self) -> None:
         settings = self.settings
-        self._nc = await connect(settings.nats_url, name=settings.client_name)
+        self._nc = await connect(
+            settings.nats_url, name=settings.client_name, auth=settings.nats_auth
+        )
         js = self._nc.jetstream()
         await ensure_streams(js)
         specs = {
@@ -162,7 +165,7 @@ class PlannerService:
             ),
         ]
         self._tasks = [asyncio.create_task(c.run(), name=c.label) for c in self._consumers]
-        log.info("planner connected to %s", settings.nats_url)
+        log.info("planner connected to %s", redact_url(settings.nats_url))
 
     async def stop(self) -> None:
         for consumer in self._consumers:

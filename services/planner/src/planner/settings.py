@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cc_bus import NatsAuth
 from cc_forge import ForgeSettings
 from cc_observe.metrics import MetricsSettings
 from commandcenter_contracts import Env, SettingsError
@@ -19,6 +20,8 @@ __all__ = ["Settings", "SettingsError"]
 class Settings:
     nats_url: str = "nats://127.0.0.1:4222"
     """`CC_NATS_URL`: the NATS server (JetStream enabled)."""
+    nats_auth: NatsAuth = field(default_factory=NatsAuth)
+    """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
     default_timeout_s: float = 0.0
     """`CC_PLANNER_TASK_TIMEOUT_S`: the time limit stamped on tasks of runs that ask for none.
     0 (the default) stamps none: the executor then applies the task's skill (`default_ms`,
@@ -55,6 +58,7 @@ class Settings:
         env = Env(environ)
         return cls(
             nats_url=env.text("CC_NATS_URL", cls.nats_url),
+            nats_auth=NatsAuth.from_env(env),
             default_timeout_s=env.number(
                 "CC_PLANNER_TASK_TIMEOUT_S", cls.default_timeout_s, low=0.0
             ),

@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from cc_bus.connect import close, connect
+from cc_bus.connect import NatsAuth, close, connect
 from cc_bus.consume import Consumer
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
 from cc_bus.executor.delivery import DeliverySettings
@@ -37,6 +37,9 @@ class BusSettings(Protocol):
 
     @property
     def nats_url(self) -> str: ...
+
+    @property
+    def nats_auth(self) -> NatsAuth: ...
 
     @property
     def executor_id(self) -> str:
@@ -68,9 +71,9 @@ class ExecutorBus:
 
     async def start(self) -> None:
         name, delivery = self.settings.executor_id, self.settings.delivery
-        self._nc = await connect(self.settings.nats_url, name=name)
+        self._nc = await connect(self.settings.nats_url, name=name, auth=self.settings.nats_auth)
         js = self._nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, update=False)  # the control plane reconciles them
         await ensure_consumer(js, self.spec)
         self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
         self._presence = Presence(js, await asyncio.to_thread(self.describe))

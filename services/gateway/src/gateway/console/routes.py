@@ -1,5 +1,6 @@
-"""The dashboard's pages (`/`, `/runs/{id}`, `/runs/{id}/tasks/{task}`, `/dead-letters`) and
-their assets under `/console/`. Kept out of the OpenAPI schema: that is about the API.
+"""The dashboard's pages (`/`, `/runs/{id}`, `/runs/{id}/tasks/{task}`, `/dead-letters`,
+`/sign-in`) and their assets under `/console/`. Kept out of the OpenAPI schema: that is about
+the API. They are open; the data their scripts ask the API for is not (`gateway.auth`).
 
 A page is the same HTML whatever the ids in its path: its script reads them from the address
 and asks the API, so an unknown run is the API's 404, shown on the page.
@@ -60,6 +61,11 @@ async def dead_letters_page() -> Response[bytes]:
     return _html("dead-letters.html")
 
 
+@get("/sign-in", include_in_schema=False)
+async def sign_in_page() -> Response[bytes]:
+    return _html("sign-in.html")
+
+
 assets = create_static_files_router(
     path=ASSETS_PATH,
     directories=[STATIC],
@@ -73,5 +79,6 @@ ROUTES: list[ControllerRouterHandler] = [
     run_page,
     task_page,
     dead_letters_page,
+    sign_in_page,
     assets,
 ]

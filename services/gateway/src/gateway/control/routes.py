@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
+from gateway.api_schema import refusals
 from gateway.control import budget, cancel, replay
 from gateway.control.context import Control
 from gateway.control.schemas import (
@@ -22,7 +23,7 @@ from gateway.control.schemas import (
     ReplayRequest,
     ReplaysAccepted,
 )
-from gateway.headers import IdempotencyKey, RequestedBy, requester
+from gateway.headers import IdempotencyKey
 from gateway.idempotency import Answer
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -37,15 +38,16 @@ def _accepted(answer: Answer[T]) -> Response[T]:
     status_code=HTTP_202_ACCEPTED,
     tags=["control"],
     summary="Replay a failed or cancelled task as a new attempt (optionally with overrides)",
+    responses=refusals(400, 404, 409, 413, 422, 503),
 )
 async def replay_task(
     task_id: FromPath[str],
     control: NamedDependency[Control],
+    requester: NamedDependency[str],
     data: JSONBody[ReplayRequest | None] = None,
     idempotency_key: IdempotencyKey = None,
-    requested_by: RequestedBy = None,
 ) -> Response[ReplayAccepted]:
-    body, who = data or ReplayRequest(), requester(requested_by)
+    body, who = data or ReplayRequest(), requester
     return _accepted(await replay.replay_task(control, task_id, body, idempotency_key, who))
 
 
@@ -54,15 +56,16 @@ async def replay_task(
     status_code=HTTP_202_ACCEPTED,
     tags=["control"],
     summary="Replay every failed or cancelled task of a run",
+    responses=refusals(400, 404, 409, 413, 422, 503),
 )
 async def replay_failed(
     run_id: FromPath[str],
     control: NamedDependency[Control],
+    requester: NamedDependency[str],
     data: JSONBody[ReplayRequest | None] = None,
     idempotency_key: IdempotencyKey = None,
-    requested_by: RequestedBy = None,
 ) -> Response[ReplaysAccepted]:
-    body, who = data or ReplayRequest(), requester(requested_by)
+    body, who = data or ReplayRequest(), requester
     return _accepted(await replay.replay_failed(control, run_id, body, idempotency_key, who))
 
 
@@ -71,15 +74,16 @@ async def replay_failed(
     status_code=HTTP_202_ACCEPTED,
     tags=["control"],
     summary="Cancel a run: stop dispatching and kill its running agents",
+    responses=refusals(400, 404, 409, 413, 503),
 )
 async def cancel_run(
     run_id: FromPath[str],
     control: NamedDependency[Control],
+    requester: NamedDependency[str],
     data: JSONBody[CancelRequest | None] = None,
-    requested_by: RequestedBy = None,
 ) -> CancelAccepted:
     reason = (data or CancelRequest()).reason
-    return await cancel.cancel_run(control, run_id, reason, requester(requested_by))
+    return await cancel.cancel_run(control, run_id, reason, requester)
 
 
 @post(
@@ -87,14 +91,15 @@ async def cancel_run(
     status_code=HTTP_202_ACCEPTED,
     tags=["control"],
     summary="Set a run's budget; a run halted by its budget resumes when it is raised",
+    responses=refusals(400, 404, 409, 413, 503),
 )
 async def set_budget(
     run_id: FromPath[str],
     data: JSONBody[BudgetRequest],
     control: NamedDependency[Control],
-    requested_by: RequestedBy = None,
+    requester: NamedDependency[str],
 ) -> BudgetAccepted:
-    return await budget.set_budget(control, run_id, data.max_cost_usd, requester(requested_by))
+    return await budget.set_budget(control, run_id, data.max_cost_usd, requester)
 
 
 ROUTES: list[ControllerRouterHandler] = [replay_task, replay_failed, cancel_run, set_budget]

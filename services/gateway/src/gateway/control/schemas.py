@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from gateway.fields import Agent, Argv, Budget, Command, TimeoutSeconds
+from gateway.fields import COMMAND_AGENT_RULES, Agent, Argv, Budget, Command, TimeoutSeconds
 from gateway.links import ReplayLinks, RunLinks
 
 
@@ -18,6 +18,9 @@ class ReplayRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     agent: Agent | None = None
     agent_argv: Argv | None = None
     """With `agent: command`: the argv to run (never a shell line)."""
+
+    json_schema_extra: ClassVar[dict[str, Any]] = {"allOf": COMMAND_AGENT_RULES}
+    """For the OpenAPI document (`gateway.api_schema`)."""
     timeout_s: TimeoutSeconds | None = None
     verification: Annotated[list[Command], msgspec.Meta(max_length=100)] | None = None
     """Verification commands replacing the task's own (`[]`: none)."""

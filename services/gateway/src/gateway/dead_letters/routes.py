@@ -10,11 +10,17 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.types import ControllerRouterHandler
 
+from gateway.api_schema import refusals
 from gateway.dead_letters import queries
 from gateway.dead_letters.schemas import DeadLetterList
 
 
-@get("/api/v1/dead-letters", tags=["control"], summary="Dead letters, newest first")
+@get(
+    "/api/v1/dead-letters",
+    tags=["control"],
+    summary="Dead letters, newest first",
+    responses=refusals(400, 503),
+)
 async def list_dead_letters(
     pool: NamedDependency[asyncpg.Pool],
     run_id: Annotated[str | None, QueryParameter(required=False, max_length=200)] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, get
@@ -10,6 +11,8 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, Stream
 from litestar.types import ControllerRouterHandler
 
+from gateway.api_schema import refusals
+from gateway.auth.sse_limit import StreamGate
 from gateway.domain_errors import InvalidRequest
 from gateway.events import logs
 from gateway.events.all_runs import open_all_runs_stream
@@ -17,32 +20,53 @@ from gateway.events.sse import SSE_HEADERS, Streams
 from gateway.events.status_stream import open_status_stream
 from gateway.metrics.sse_clients import counted
 
+EVENT_ID = r"^[0-9]{0,18}$"
+"""A stream sequence (or nothing): what `_after_seq` takes."""
+
 LastEventIdHeader = Annotated[
     str | None,
-    HeaderParameter(name="Last-Event-ID", required=False, description="resume after this id"),
+    HeaderParameter(
+        name="Last-Event-ID",
+        required=False,
+        schema_extra={"pattern": EVENT_ID},  # checked by `_after_seq`, which names the header
+        description="resume after this id (an event's `id`; empty: from the start)",
+    ),
 ]
 LastEventIdQuery = Annotated[
     str | None,
-    QueryParameter(name="last_event_id", required=False, description="resume after this id"),
+    QueryParameter(
+        name="last_event_id",
+        required=False,
+        schema_extra={"pattern": EVENT_ID},
+        description="resume after this id, for clients that cannot set `Last-Event-ID`",
+    ),
 ]
 
 
 def _after_seq(header: str | None, query: str | None) -> int:
-    """The stream sequence a client resumes after (the header wins; 0: from the start)."""
-    raw = header if header is not None else query
-    if raw is None or not raw.strip():
-        return 0
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2**63:
-        raise InvalidRequest(
-            "Last-Event-ID" if header is not None else "last_event_id",
-            "expected a stream sequence (a non-negative integer)",
-            source="header" if header is not None else "query",
+    """The stream sequence a client resumes after (the header wins; empty: from the start).
+    Both are checked when both are given: a malformed one is a 400 even if unused."""
+    seqs = [
+        _sequence(raw, name, source)
+        for raw, name, source in (
+            (header, "Last-Event-ID", "header"),
+            (query, "last_event_id", "query"),
         )
-    return value
+        if raw is not None
+    ]
+    return seqs[0] if seqs else 0
+
+
+def _sequence(raw: str, name: str, source: str) -> int:
+    # Judged as the OpenAPI document's pattern is (a search: `$` also matches before a final
+    # newline), so the server takes exactly what the document allows.
+    if re.search(EVENT_ID, raw) is None:
+        raise InvalidRequest(
+            name,
+            "expected a stream sequence (a non-negative integer of at most 18 digits)",
+            source=source,
+        )
+    return int(raw) if raw.strip() else 0
 
 
 def provide_after_seq(
@@ -60,30 +84,40 @@ def provide_after_seq(
     "event of any run as it is published (`event`: its type, `data`: the event). With "
     "`Last-Event-ID` (or `last_event_id`), the events after that one: nothing is missed "
     "across a reconnect.",
+    responses=refusals(400, 503),
 )
 async def all_run_events(
-    streams: NamedDependency[Streams], after_seq: NamedDependency[int]
+    streams: NamedDependency[Streams],
+    after_seq: NamedDependency[int],
+    sse_gate: NamedDependency[StreamGate],
 ) -> ServerSentEvent:
-    stream = await open_all_runs_stream(streams, after_seq)
-    return ServerSentEvent(counted(stream), headers=SSE_HEADERS)
+    async with sse_gate.slot() as slot:  # 429 when this token holds too many streams
+        stream = await open_all_runs_stream(streams, after_seq)
+    return ServerSentEvent(counted(slot.hold(stream)), headers=SSE_HEADERS)
 
 
 @get(
     "/api/v1/runs/{run_id:str}/events",
     tags=["runs"],
     summary="The run's status events (Server-Sent Events), history first, then live",
+    responses=refusals(400, 404, 503),
 )
 async def run_events(
-    run_id: FromPath[str], streams: NamedDependency[Streams], after_seq: NamedDependency[int]
+    run_id: FromPath[str],
+    streams: NamedDependency[Streams],
+    after_seq: NamedDependency[int],
+    sse_gate: NamedDependency[StreamGate],
 ) -> ServerSentEvent:
-    stream = await open_status_stream(streams, run_id, after_seq)
-    return ServerSentEvent(counted(stream), headers=SSE_HEADERS)
+    async with sse_gate.slot() as slot:
+        stream = await open_status_stream(streams, run_id, after_seq)
+    return ServerSentEvent(counted(slot.hold(stream)), headers=SSE_HEADERS)
 
 
 @get(
     "/api/v1/runs/{run_id:str}/tasks/{task_id:str}/log",
     tags=["runs"],
     summary="A task's agent output: text, or Server-Sent Events with Accept: text/event-stream",
+    responses=refusals(400, 404, 503),
 )
 async def task_log(
     run_id: FromPath[str],
@@ -91,11 +125,13 @@ async def task_log(
     request: Request[Any, Any, Any],
     streams: NamedDependency[Streams],
     after_seq: NamedDependency[int],
+    sse_gate: NamedDependency[StreamGate],
 ) -> Stream:
     log = await logs.find_task_log(streams, run_id, task_id)
     if "text/event-stream" in request.headers.get("accept", ""):
-        events = logs.log_events(streams, log, after_seq)
-        return ServerSentEvent(counted(events), headers=SSE_HEADERS)
+        async with sse_gate.slot() as slot:
+            events = logs.log_events(streams, log, after_seq)
+        return ServerSentEvent(counted(slot.hold(events)), headers=SSE_HEADERS)
     return Stream(logs.log_text(streams.js, log), media_type=MediaType.TEXT)
 
 

@@ -7,7 +7,7 @@ Plain domain logic (files and the plan parser, no NATS, no HTTP): every refusal 
 
 from __future__ import annotations
 
-import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +28,10 @@ from commandcenter_contracts import (
     new_id,
 )
 
-from gateway.domain_errors import InvalidRequest
-from gateway.plans.reading import read_plan
+from gateway.confinement import URL
+from gateway.domain_errors import InvalidRequest, NotFound
+from gateway.plans.reading import PlanSource, path_kind, read_plan
 from gateway.runs.schemas import RunRequest
-
-# `scheme://…` or scp-like `user@host:path`: a repository the executor clones, not a path.
-_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
-
 
 _ANNOUNCED = (
     "run_id",
@@ -100,7 +97,12 @@ def find_repository(start: Path) -> Path | None:
     return None
 
 
-def resolve_repo(repo: str | None, *, plan_path: Path, plan_root: Path, mode: ExecutionMode) -> str:
+def resolve_repo(
+    repo: str | None, *, plan_path: Path, plans: PlanSource, mode: ExecutionMode
+) -> str:
+    """The run's repository: a path inside the allowed roots, or (dagger mode) a URL the
+    allowed remotes match."""
+    confinement = plans.confinement
     if repo is None:
         found = find_repository(plan_path.parent)
         if found is None:
@@ -108,23 +110,20 @@ def resolve_repo(repo: str | None, *, plan_path: Path, plan_root: Path, mode: Ex
                 "repo",
                 f"no git repository contains {plan_path}; pass `repo` (the repository's path)",
             )
-        return str(found)
-    if _URL.match(repo):
+        return str(confinement.path("repo", str(found), found))
+    if URL.match(repo):
         if mode == ExecutionMode.LOCAL:
             raise InvalidRequest(
                 "repo", f"local mode runs in a repository on this machine: give a path, not {repo}"
             )
-        return repo
+        return confinement.remote("repo", repo)
     path = Path(repo)
-    if not path.is_absolute():
-        path = plan_root / path
-    try:
-        path = path.resolve()
-        is_dir = path.is_dir()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidRequest("repo", f"cannot use repository {path}: {exc}") from exc
-    if not is_dir:
-        raise InvalidRequest("repo", f"repository not found: {path}")
+    path = confinement.path("repo", repo, path if path.is_absolute() else plans.root / path)
+    kind = path_kind(path, "repo", "repository")
+    if kind is None:
+        raise NotFound(f"repository {path}")
+    if not stat.S_ISDIR(kind):
+        raise InvalidRequest("repo", f"repository is not a directory: {path}")
     return str(path)
 
 
@@ -183,7 +182,7 @@ def _mode(request: RunRequest) -> ExecutionMode:
 def prepare_run(
     request: RunRequest,
     *,
-    plan_root: Path,
+    plans: PlanSource,
     default_agent: str,
     requested_by: str = "anonymous",
     run_id: str | None = None,
@@ -191,7 +190,7 @@ def prepare_run(
     """Check a start request against the plan on disk and build the run's first messages."""
     mode = _mode(request)
     agent = _agent(request, default_agent)
-    plan_path, plan = read_plan(request.plan_path, plan_root)
+    plan_path, plan = read_plan(request.plan_path, plans)
     selection = BatchSelection(
         start_batch=normalise_number(request.start_batch),
         end_batch=normalise_number(request.end_batch),
@@ -203,7 +202,8 @@ def prepare_run(
         raise InvalidRequest("selection", str(exc), exc.candidates) from exc
     if not any(batch.tasks for batch in batches):
         raise InvalidRequest("selection", "the selected batches have no tasks")
-    repo = resolve_repo(request.repo, plan_path=plan_path, plan_root=plan_root, mode=mode)
+    repo = resolve_repo(request.repo, plan_path=plan_path, plans=plans, mode=mode)
+    remote = None if request.remote is None else plans.confinement.push_remote(request.remote)
 
     run_id = run_id or new_id()
     integration_branch = _integration_branch(request, run_id)
@@ -224,7 +224,7 @@ def prepare_run(
     phase_start = PhaseStartRequested(
         event_id=new_id(),
         plan=plan,
-        remote=request.remote,
+        remote=remote,
         agent=agent,
         timeout_s=request.timeout_s,
         continue_on_failure=request.continue_on_failure,

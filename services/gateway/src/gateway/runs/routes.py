@@ -11,29 +11,38 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
-from gateway.headers import IdempotencyKey, RequestedBy, requester
-from gateway.runs import catching_up, compat, viewing
+from gateway.api_schema import refusals
+from gateway.headers import IdempotencyKey
+from gateway.runs import catching_up, compat, queries, viewing
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
 from gateway.runs.starting import Starting, start_run
 from gateway.settings import Settings
 
+STARTS = refusals(400, 403, 404, 413, 422, 503)
+
 
 async def _start(
-    starting: Starting, request: RunRequest, key: str | None, requested_by: str | None
+    starting: Starting, request: RunRequest, key: str | None, requester: str
 ) -> Response[RunCreated]:
-    answer = await start_run(starting, request, key, requester(requested_by))
+    answer = await start_run(starting, request, key, requester)
     headers = {"Location": answer.body.links.self, **answer.headers}
     return Response(answer.body, status_code=HTTP_202_ACCEPTED, headers=headers)
 
 
-@post("/api/v1/runs", status_code=HTTP_202_ACCEPTED, tags=["runs"], summary="Start a run")
+@post(
+    "/api/v1/runs",
+    status_code=HTTP_202_ACCEPTED,
+    tags=["runs"],
+    summary="Start a run",
+    responses=STARTS,
+)
 async def create_run(
     data: JSONBody[RunRequest],
     starting: NamedDependency[Starting],
+    requester: NamedDependency[str],
     idempotency_key: IdempotencyKey = None,
-    requested_by: RequestedBy = None,
 ) -> Response[RunCreated]:
-    return await _start(starting, data, idempotency_key, requested_by)
+    return await _start(starting, data, idempotency_key, requester)
 
 
 @post(
@@ -41,20 +50,28 @@ async def create_run(
     status_code=HTTP_202_ACCEPTED,
     tags=["compatibility"],
     summary="Start a run (the original call)",
+    responses=STARTS,
 )
 async def autonomous_start(
     data: JSONBody[AutonomousStartRequest],
     starting: NamedDependency[Starting],
+    requester: NamedDependency[str],
     idempotency_key: IdempotencyKey = None,
-    requested_by: RequestedBy = None,
 ) -> Response[RunCreated]:
-    return await _start(starting, data.to_run_request(), idempotency_key, requested_by)
+    return await _start(starting, data.to_run_request(), idempotency_key, requester)
 
 
-@get("/api/v1/runs", tags=["runs"], summary="Runs, newest first")
+@get("/api/v1/runs", tags=["runs"], summary="Runs, newest first", responses=refusals(400, 503))
 async def list_runs(
     pool: NamedDependency[asyncpg.Pool],
-    status: Annotated[str | None, QueryParameter(required=False)] = None,
+    status: Annotated[
+        str | None,
+        QueryParameter(
+            required=False,
+            pattern=f"^(?:{'|'.join(queries.LISTED_RUN_STATUSES)})$",
+            description="only runs in this state",
+        ),
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> RunList:
     return await viewing.list_runs(pool, status=status, limit=limit)
@@ -72,7 +89,12 @@ WaitForEvent = Annotated[
 ]
 
 
-@get("/api/v1/runs/{run_id:str}", tags=["runs"], summary="One run with its batches and tasks")
+@get(
+    "/api/v1/runs/{run_id:str}",
+    tags=["runs"],
+    summary="One run with its batches and tasks",
+    responses=refusals(400, 404, 503),
+)
 async def get_run(
     run_id: FromPath[str],
     pool: NamedDependency[asyncpg.Pool],
@@ -89,6 +111,7 @@ async def get_run(
     "/api/v1/autonomous/{run_id:str}/status",
     tags=["compatibility"],
     summary="One run (the original status call)",
+    responses=refusals(404, 503),
 )
 async def autonomous_status(
     run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
@@ -100,6 +123,7 @@ async def autonomous_status(
     "/api/v1/autonomous/{run_id:str}/batches",
     tags=["compatibility"],
     summary="A run's batches with their tasks (the original call)",
+    responses=refusals(404, 503),
 )
 async def autonomous_batches(
     run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
@@ -111,6 +135,7 @@ async def autonomous_batches(
     "/api/v1/autonomous/{run_id:str}/tasks/{task_number:str}",
     tags=["compatibility"],
     summary="One task by its plan id, e.g. 1.2 (the original call)",
+    responses=refusals(404, 503),
 )
 async def autonomous_task(
     run_id: FromPath[str], task_number: FromPath[str], pool: NamedDependency[asyncpg.Pool]

@@ -8,12 +8,13 @@ handler runs and the OpenAPI schema shows the constraints.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from commandcenter_contracts import ExecutionMode, LandMode, MergeStyle
 
 from gateway.fields import (
+    COMMAND_AGENT_RULES,
     Agent,
     Argv,
     BatchNumber,
@@ -21,6 +22,7 @@ from gateway.fields import (
     GitRef,
     ModelName,
     PathText,
+    PlanPath,
     TimeoutSeconds,
     ToolRule,
 )
@@ -31,7 +33,7 @@ from gateway.links import RunLinks
 class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/runs`: run a selection of a plan's batches."""
 
-    plan_path: PathText
+    plan_path: PlanPath
     """The plan file; relative paths are resolved against the gateway's `CC_PLAN_ROOT`."""
     start_batch: BatchNumber | None = None
     end_batch: BatchNumber | None = None
@@ -72,11 +74,30 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     (`branch`), a pull request into the base branch (`pr`, a draft from the first integrated
     task on), or the base branch is fast-forwarded to it (`merge`)."""
 
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            *COMMAND_AGENT_RULES,
+            *(  # `mode` is an alias: both given, they agree
+                {
+                    "not": {
+                        "required": ["mode", "execution_mode"],
+                        "properties": {"mode": {"const": a}, "execution_mode": {"const": b}},
+                    }
+                }
+                for a in ExecutionMode
+                for b in ExecutionMode
+                if a != b
+            ),
+        ]
+    }
+    """For the OpenAPI document (`gateway.api_schema`): what the server checks of several
+    fields together."""
+
 
 class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /api/v1/autonomous/start`: the original call, kept as it was."""
 
-    plan_path: PathText
+    plan_path: PlanPath
     start_batch: BatchNumber | None = None
     end_batch: BatchNumber | None = None
     execution_mode: ExecutionMode = ExecutionMode.LOCAL
@@ -87,6 +108,12 @@ class AutonomousStartRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     auto_merge: bool | None = None
     """The original switch: `true` lands the run by merging it into the base branch
     (`land: "merge"`); absent or `false` keeps the integration branch (`land: "branch"`)."""
+
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        # No `agent_argv` in the original call: the `command` agent cannot be given one.
+        "allOf": [{"properties": {"agent": {"not": {"const": "command"}}}}]
+    }
+    """For the OpenAPI document (`gateway.api_schema`)."""
 
     def to_run_request(self) -> RunRequest:
         # Every field but `auto_merge` is the canonical request's field of the same name.

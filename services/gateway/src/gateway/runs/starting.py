@@ -71,7 +71,7 @@ async def start_run(
     prepared = await asyncio.to_thread(
         prepare_run,
         request,
-        plan_root=starting.settings.plan_root,
+        plans=starting.settings.plans,
         default_agent=starting.settings.default_agent,
         requested_by=requested_by,
     )

@@ -38,6 +38,7 @@ export async function api(path, { method = "GET", body } = {}) {
     init.body = JSON.stringify(body);
   }
   const response = await fetch(path, init);
+  if (response.status === 401) signIn();
   const text = await response.text();
   let data = null;
   try {
@@ -48,6 +49,32 @@ export async function api(path, { method = "GET", body } = {}) {
   if (!response.ok) throw new ApiError(response.status, describe(response.status, data, text));
   return data;
 }
+
+/** To the sign-in page (no token, or a revoked one), and back here afterwards. */
+export function signIn() {
+  location.assign(`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
+}
+
+/** "signed in as NAME" and a Sign out button in the header (none with CC_AUTH=off). */
+async function showAccount() {
+  const header = document.querySelector("header.top");
+  if (!header) return;
+  let me;
+  try {
+    me = await api("/api/v1/session");
+  } catch {
+    return; // signIn() is on its way, or the gateway is away: the page says so
+  }
+  if (!me.auth) return;
+  const out = h("button", { type: "button", class: "secondary", id: "sign-out" }, "Sign out");
+  out.addEventListener("click", async () => {
+    await fetch("/api/v1/session", { method: "DELETE" });
+    location.assign("/sign-in");
+  });
+  header.append(h("p", { class: "account", id: "account" }, `signed in as ${me.name}`, out));
+}
+
+showAccount();
 
 /** An element: h("a", {href: "/", class: "x", onclick: f}, "text", child, …). */
 export function h(tag, attrs = {}, ...children) {
@@ -135,8 +162,11 @@ export function follow(url, types, { onEvent, onDrop, onOpen } = {}) {
   };
   source.onerror = () => {
     const said = onDrop ? onDrop(source) : undefined;
-    if (source.readyState === EventSource.CLOSED) setLive("closed", said || "not following");
-    else if (said) setLive("waiting", said);
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused for good (e.g. a 401 after a revocation): ask whether we are still signed in.
+      api("/api/v1/session").catch(() => {});
+      setLive("closed", said || "not following");
+    } else if (said) setLive("waiting", said);
     else setLive("reconnecting", "reconnecting…");
   };
   for (const type of types) {

@@ -1,0 +1,117 @@
+"""The one guard every route passes: it finds the route's need in the policy, the caller's
+token (an `Authorization: Bearer` header, else the dashboard's session cookie), and refuses
+with 401 (no token, or one that is unknown or revoked) or 403 (a scope missing).
+
+Every request looks its token up by hash (one indexed query), so a revocation takes effect at
+the next request. What it found is the connection's `user`: a `Principal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from gateway.auth import store
+from gateway.auth.policy import OPEN, SIGNED_IN, needs
+from gateway.auth.scopes import ALL_SCOPES, grants
+from gateway.auth.token_secrets import looks_like_token
+from gateway.resources import opened
+
+SESSION_COOKIE = "cc_session"
+REALM = 'Bearer realm="commandcenter"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a token's id, name (what runs record as `requested_by`) and scopes."""
+
+    token_id: str | None
+    name: str
+    scopes: tuple[str, ...]
+    via: str
+    """`bearer`, `cookie`, or `off` (CC_AUTH=off: nobody is checked)"""
+
+
+NOBODY = Principal(token_id=None, name="anonymous", scopes=ALL_SCOPES, via="off")
+
+
+def unauthorized(detail: str, error: str | None = None) -> NotAuthorizedException:
+    challenge = REALM if error is None else f'{REALM}, error="{error}"'
+    return NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def credential(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, str] | None:
+    """The token the request carries and how: the header wins over the cookie."""
+    header = connection.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise unauthorized("expected `Authorization: Bearer <token>`", "invalid_request")
+        return value.strip(), "bearer"
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    return (cookie, "cookie") if cookie else None
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    found = credential(connection)
+    if found is None:
+        raise unauthorized(
+            "this needs an API token: send `Authorization: Bearer <token>` "
+            "(`commandcenter up` wrote an admin token to <data-dir>/admin.token)"
+        )
+    secret, via = found
+    record = None
+    if looks_like_token(secret):
+        record = await store.authenticate(opened(connection.app.state).pool, secret)
+    if record is None:
+        raise unauthorized("the token is unknown or revoked", "invalid_token")
+    return Principal(token_id=record.id, name=record.name, scopes=record.scopes, via=via)
+
+
+def _method(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return str(connection.scope.get("method", "GET"))  # a websocket (none here) is a GET
+
+
+def _cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """A change asked with the session cookie from another origin (SameSite=Strict already
+    keeps the cookie home; this holds for browsers that ignore it)."""
+    origin = connection.headers.get("origin")
+    if not origin or _method(connection) in ("GET", "HEAD"):
+        return False
+    return urlsplit(origin).netloc != connection.headers.get("host", "")
+
+
+def make_guard(*, enabled: bool) -> Guard:
+    """The app-wide guard (`enabled` False: CC_AUTH=off, everyone is `anonymous` admin)."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        need = needs(_method(connection), connection.scope["path_template"])
+        if need is None or need == OPEN:
+            return
+        if not enabled:
+            connection.scope["user"] = NOBODY
+            return
+        principal = await authenticate(connection)
+        if principal.via == "cookie" and _cross_site(connection):
+            raise PermissionDeniedException(detail="a cross-site request with the session cookie")
+        connection.scope["user"] = principal
+        if need == SIGNED_IN or grants(principal.scopes, need):  # type: ignore[arg-type]
+            return
+        raise PermissionDeniedException(
+            detail=f"the token {principal.name!r} lacks the scope `{need}` this needs "
+            f"(it has: {', '.join(principal.scopes) or 'none'})",
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{need}"'},
+        )
+
+    return guard
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    user = connection.scope.get("user")
+    return user if isinstance(user, Principal) else None
