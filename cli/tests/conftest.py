@@ -29,6 +29,8 @@ def gateway(
         "CC_PLAN_ROOT": str(tmp_path),
         "CC_LOG_FORMAT": "json",
         "CC_BOOTSTRAP_TOKEN_FILE": str(tmp_path / "admin.token"),
+        # Plans and repositories the tests make in tmp_path, besides the checkout's own.
+        "CC_ALLOWED_ROOTS": os.pathsep.join((str(Path.cwd()), str(tmp_path))),
     }
     log_path = tmp_path / "gateway.log"
     with log_path.open("wb") as log:

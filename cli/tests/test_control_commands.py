@@ -44,7 +44,7 @@ def test_replay_a_task_and_the_failed_tasks_of_a_run(
     assert main(argv) == 0  # the same key: replayed once
     out = capsys.readouterr().out
     assert out.count("replay of 1.3 requested: attempt 2") == 2
-    assert f"commandcenter status {run_id}" in out
+    assert f"commandcenter status {run_id[:8]} --follow" in out
     (raw,) = stored(nats_server.url, subjects.STREAM_PHASES, subjects.CONTROL_REPLAY)
     request = replay_decoder.decode(raw)
     assert (request.task_id, request.timeout_s) == (tasks[2], 120.0)
@@ -83,9 +83,10 @@ def test_replay_refusals_are_errors_with_the_gateways_reason(
 ) -> None:
     run_id, tasks = halted_run(nats_server.url, gateway)
     assert main(["replay", tasks[0], "--gateway", gateway]) == 2
-    assert "409" in capsys.readouterr().err
-    assert main(["replay", str(uuid.uuid4()), "--gateway", gateway]) == 2
-    assert "404" in capsys.readouterr().err
+    assert "only a failed or cancelled task can be replayed" in capsys.readouterr().err
+    missing = str(uuid.uuid4())
+    assert main(["replay", missing, "--gateway", gateway]) == 2
+    assert capsys.readouterr().err == f"commandcenter: task {missing} not found\n"
     assert main(["replay", "--gateway", gateway]) == 2
     assert main(["replay", tasks[1], "--run", run_id, "--gateway", gateway]) == 2
     assert main(["replay", tasks[1], "--verify", "x", "--no-verify", "--gateway", gateway]) == 2
@@ -107,7 +108,7 @@ def test_cancel_and_dead_letters(
     assert cancelled.reason == "not today"
     wait(gateway, f"/api/v1/runs/{run_id}", lambda v: v["status"] == "cancelled", "the cancel")
     assert main(["cancel", run_id, "--gateway", gateway]) == 2
-    assert "409" in capsys.readouterr().err
+    assert "there is nothing to cancel" in capsys.readouterr().err
 
     task = TaskDispatched(
         run_id=run_id,

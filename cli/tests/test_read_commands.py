@@ -130,8 +130,9 @@ def test_logs_of_a_task_by_its_plan_id_or_its_id(
     assert "no task 9.9 in the 2 newest run(s)" in capsys.readouterr().err
     assert main(["logs", "9.9", "--run", run_id, "--gateway", gateway]) == 2
     assert f"run {run_id} has no task 9.9" in capsys.readouterr().err
-    assert main(["logs", "1.2", "--run", str(uuid.uuid4()), "--gateway", gateway]) == 2
-    assert "404" in capsys.readouterr().err
+    missing = str(uuid.uuid4())
+    assert main(["logs", "1.2", "--run", missing, "--gateway", gateway]) == 2
+    assert capsys.readouterr().err == f"commandcenter: run {missing} not found\n"
 
 
 def test_logs_follow_streams_the_output_until_the_task_ends(
@@ -192,8 +193,9 @@ def test_open_prints_the_dashboard_address_and_opens_it_only_with_a_display(
     run_id, _ = halted_run(nats_server.url, gateway)
     assert main(["open", run_id, "--print-only", "--gateway", gateway]) == 0
     assert capsys.readouterr().out == f"{gateway}/runs/{run_id}\n"
-    assert main(["open", str(uuid.uuid4()), "--print-only", "--gateway", gateway]) == 2
-    assert "404" in capsys.readouterr().err
+    missing = str(uuid.uuid4())
+    assert main(["open", missing, "--print-only", "--gateway", gateway]) == 2
+    assert capsys.readouterr().err == f"commandcenter: run {missing} not found\n"
 
     # a "browser" that notes what it was asked to open (webbrowser runs $BROWSER first)
     opened = tmp_path / "opened.txt"

@@ -76,6 +76,10 @@ def test_up_serves_the_gateway_and_ctrl_c_stops_every_process(
             if "CommandCenter is up" in line:
                 break
         assert any(f"http://127.0.0.1:{port}" in line for line in lines), lines
+        # Not the default port and data directory: the banner says how to reach it elsewhere.
+        lines.append(proc.stdout.readline())
+        export = f"export CC_GATEWAY_URL=http://127.0.0.1:{port} CC_DATA_DIR={tmp_path / 'cc'}"
+        assert any(export in line for line in lines), lines
         ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10)
         assert ready.status_code == 200, ready.text
         # The first start made an admin token, for the owner's eyes only, and said where.
@@ -94,6 +98,11 @@ def test_up_serves_the_gateway_and_ctrl_c_stops_every_process(
         capsys.readouterr()
         assert main(["runs", "--json", "--data-dir", str(tmp_path / "cc")]) == 0
         assert json.loads(capsys.readouterr().out) == []
+        assert main(["status", "--data-dir", str(tmp_path / "cc")]) == 0
+        assert capsys.readouterr().out == "no runs yet\n"
+        main(["preflight", "--data-dir", str(tmp_path / "cc")])  # agents decide its status
+        found = f"http://127.0.0.1:{port} (the stack of {tmp_path / 'cc'})"
+        assert f"ok  gateway        {found}" in capsys.readouterr().out
         services = _descendants(proc.pid)
         assert len(services) >= 4  # nats-server, gateway, planner, executor (+ postgres)
 

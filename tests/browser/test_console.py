@@ -241,6 +241,22 @@ def test_the_log_view_streams_the_agents_output_then_shows_the_commits(
     _assert_not_reloaded(page)
 
 
+def test_a_short_run_id_and_a_plan_task_id_in_the_address_go_to_the_whole_ones(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    gates = Gates(tmp_path)
+    gates.open("1.1")
+    with api_client(stack) as client:
+        run_id = _start(client, tmp_path, gates, [_task("1.1")])
+        task_id = _planned(client, run_id)["1.1"]["task_id"]
+    page.goto(f"/runs/{run_id[:8]}/tasks/1.1")
+    expect(page).to_have_url(re.compile(f"/runs/{run_id}/tasks/{task_id}$"), timeout=LIVE_S)
+    expect(page.locator("#task-title")).to_contain_text("1.1")
+    page.goto(f"/runs/{run_id[:8]}")
+    expect(page).to_have_url(re.compile(f"/runs/{run_id}$"), timeout=LIVE_S)
+    expect(_card(page, "1.1")).to_be_visible()
+
+
 def test_cancel_stops_a_running_run(page: Page, stack: Stack, tmp_path: Path) -> None:
     gates = Gates(tmp_path)  # never opened: the agent runs until it is stopped
     with api_client(stack) as client:

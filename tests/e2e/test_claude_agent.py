@@ -247,6 +247,7 @@ def test_ready_says_which_credential_each_executor_uses_and_that_the_cli_runs(
     assert {e["mode"] for e in ready["executors"]} == {"local", "dagger"}
     for executor in ready["executors"]:
         assert executor["credential"] == "ANTHROPIC_API_KEY"  # its name, never its value
+        assert "ANTHROPIC_API_KEY" in executor["credentials"]  # every one it has, by name
         claude = executor["agents"]["claude"]
         assert claude["available"] and "2.1.332 (Claude Code)" in claude["detail"]
         assert KEY not in json.dumps(executor)

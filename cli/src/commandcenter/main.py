@@ -8,11 +8,13 @@ logs          a task's agent output, now or live
 open          the dashboard's address (opened in a browser when there is a display)
 plan show     parse a plan and print what would run
 demo          a sample repository and plan, run end to end
-preflight     check what a run needs, before any run
+preflight     check what a run needs, before any run (exit 1 when something is missing)
+executors     the executors alive now: mode, slots, agents, credentials (names)
 replay        a new attempt of a failed task (or of every failed task of a run)
 cancel        stop a run: no more dispatching, running agents killed
 budget        set a run's budget
-dead-letters  what the system gave up on
+dead-letters  what the system gave up on (unresolved; --all: every letter)
+prune         delete the task branches of ended runs from a repository
 token         API tokens: create, list, revoke
 
 Exit status: 0 done, 1 the run (or a check) did not succeed, 2 a usage error or an error
@@ -31,10 +33,12 @@ from typing import Annotated, ParamSpec
 import typer
 from commandcenter_contracts import ExecutionMode, LandMode, MergeStyle
 
-from commandcenter import commands, gateway_client
+from commandcenter import commands, dead_letter_list, executor_list, gateway_client
+from commandcenter import preflight as preflights
+from commandcenter import prune as pruning
+from commandcenter.discovery import DEFAULT_DATA_DIR
 from commandcenter.gateway_client import CliError, find_gateway
 
-DEFAULT_DATA_DIR = ".cc"
 AGENT_ARGV = "--agent-argv"
 
 app = typer.Typer(
@@ -51,6 +55,26 @@ token_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(token_app, name="token")
+
+
+_verbose = False
+"""`--verbose`: set by the callback of every invocation (one command per process)."""
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="with an error, also the request, the HTTP status and the gateway's whole answer",
+        ),
+    ] = False,
+) -> None:
+    """Run coding agents over a markdown plan, over NATS JetStream."""
+    global _verbose
+    _verbose = verbose
 
 
 def _agents() -> str:
@@ -88,6 +112,8 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
             sys.stdout.flush()  # a closed pipe shows here, not at exit
         except CliError as exc:
             print(f"commandcenter: {exc}", file=sys.stderr)
+            if exc.details and _verbose:
+                print(exc.details, file=sys.stderr)
             code = 2
         except BrokenPipeError:
             _quiet_stdout()
@@ -102,7 +128,8 @@ def exits(fn: Callable[P, int]) -> Callable[P, None]:
 Gateway = Annotated[
     str | None,
     typer.Option(
-        help="gateway URL (default: $CC_GATEWAY_URL, a stack in ./.cc, or http://127.0.0.1:8001)"
+        help="gateway URL (default: $CC_GATEWAY_URL, else the stack running on --data-dir, "
+        "$CC_DATA_DIR or ./.cc, else http://127.0.0.1:8001)"
     ),
 ]
 HiddenDataDir = Annotated[str | None, typer.Option("--data-dir", hidden=True)]
@@ -230,14 +257,26 @@ def run(
 @app.command(help="list runs, or show one run")
 @exits
 def status(
-    run_id: Annotated[str | None, typer.Argument()] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(help="a run's id, or a unique prefix of it (e.g. 7501f80f)")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="re-attach: the run's progress so far, then live until it ends"
+        ),
+    ] = False,
     as_json: AsJson = False,
     plain: Plain = False,
     gateway: Gateway = None,
     data_dir: HiddenDataDir = None,
 ) -> int:
     return commands.status(
-        gateway=_gateway(gateway, data_dir), run_id=run_id, as_json=as_json, plain=plain
+        gateway=_gateway(gateway, data_dir),
+        run_id=run_id,
+        as_json=as_json,
+        plain=plain,
+        follow_it=follow,
     )
 
 
@@ -324,25 +363,65 @@ def demo(
     return commands.demo(_data_dir(data_dir), port=port, mode=mode.value, plain=plain)
 
 
-@app.command(help="check git, servers, agents and the gateway")
+@app.command(
+    help="check git, servers, agents, the gateway and its executors; exit 1 when something a "
+    "run needs is missing (a program `up` runs, the run's agent on a live executor of its mode "
+    "or, with none alive, here, or a gateway named by --gateway, $CC_GATEWAY_URL or --data-dir)"
+)
 @exits
-def preflight(gateway: Gateway = None, data_dir: HiddenDataDir = None) -> int:
-    return commands.preflight(gateway=_gateway(gateway, data_dir))
+def preflight(
+    agent: Annotated[
+        str | None,
+        typer.Option(help="the agent the run would use (default $CC_DEFAULT_AGENT, else claude)"),
+    ] = None,
+    mode: ExecutionMode = ExecutionMode.LOCAL,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return preflights.preflight(gateway=_gateway(gateway, data_dir), agent=agent, mode=mode)
+
+
+@app.command(help="the executors alive now: mode, slots, the agents each can run, credentials")
+@exits
+def executors(
+    as_json: AsJson = False,
+    plain: Plain = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return executor_list.executors(
+        gateway=_gateway(gateway, data_dir), as_json=as_json, plain=plain
+    )
 
 
 @app.command(
     help="replay a failed or cancelled task as a new attempt (a halted run then resumes). "
     "A replay resets the task's branch to the base ref: the new attempt replaces the old "
-    "attempt's commits instead of stacking on them."
+    "attempt's commits instead of stacking on them.",
+    epilog="replay TASK_ID | replay RUN_ID TASK (TASK: its id or plan id, e.g. 1.2) | "
+    "replay --run RUN_ID (every failed task). A RUN_ID may be a unique prefix (7501f80f).",
 )
 @exits
 def replay(
     task_id: Annotated[
-        str | None, typer.Argument(help="the task's id (`status RUN_ID` shows it)")
+        str | None,
+        typer.Argument(
+            metavar="TASK_ID|RUN_ID",
+            help="the task's id (`status RUN_ID` shows it), or its run followed by TASK",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Argument(metavar="TASK", help="after RUN_ID: the task's id or plan id (1.2)"),
     ] = None,
     run: Annotated[
-        str | None, typer.Option(metavar="RUN_ID", help="replay every failed task of this run")
+        str | None,
+        typer.Option(metavar="RUN_ID", help="replay every failed task of this run"),
     ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="then follow the run live until it ends")
+    ] = False,
+    plain: Plain = False,
     agent: Annotated[str | None, typer.Option(help="another agent")] = None,
     timeout: Annotated[float | None, typer.Option(help="seconds, this attempt")] = None,
     verify: Annotated[
@@ -364,12 +443,18 @@ def replay(
     options = commands.ReplayOptions(
         agent=agent, agent_argv=agent_argv, timeout_s=timeout, verify=verify, no_verify=no_verify
     )
+    task_run = None
+    if task is not None:  # `replay RUN_ID TASK`
+        task_run, task_id = task_id, task
     return commands.replay(
         options,
         gateway=_gateway(gateway, data_dir),
         task_id=task_id,
         run_id=run,
         idempotency_key=idempotency_key,
+        task_run=task_run,
+        follow_it=follow,
+        plain=plain,
     )
 
 
@@ -397,18 +482,55 @@ def budget(
     )
 
 
-@app.command("dead-letters", help="list what the system gave up on, newest first")
+@app.command(
+    "dead-letters",
+    help="list what the system gave up on, newest first: each task's final failure (unless "
+    "cancelled) and messages nobody could read; those whose task has succeeded since are "
+    "resolved and left out unless --all",
+)
 @exits
 def dead_letters(
     run: Annotated[str | None, typer.Option(metavar="RUN_ID", help="only this run's")] = None,
     limit: int = 50,
-    as_json: AsJson = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="also the resolved ones (their task succeeded since)")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON: one short object per letter")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="JSON: the whole letters, task message included")
+    ] = False,
     gateway: Gateway = None,
     data_dir: HiddenDataDir = None,
 ) -> int:
-    return commands.dead_letters(
-        gateway=_gateway(gateway, data_dir), run_id=run, limit=limit, as_json=as_json
+    return dead_letter_list.dead_letters(
+        gateway=_gateway(gateway, data_dir),
+        run_id=run,
+        limit=limit,
+        as_json=as_json,
+        include_resolved=show_all,
+        full=full,
     )
+
+
+@app.command(
+    help="delete the local cc/<run8>/… task branches of runs that have ended, and stale "
+    "worktrees; never a branch outside cc/, one checked out in a worktree, or the integration "
+    "branch of a run that has not landed"
+)
+@exits
+def prune(
+    repo: Annotated[
+        Path, typer.Option(help="the repository (default: the current folder)")
+    ] = Path(),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would go; change nothing")
+    ] = False,
+    gateway: Gateway = None,
+    data_dir: HiddenDataDir = None,
+) -> int:
+    return pruning.prune(gateway=_gateway(gateway, data_dir), repo=repo, dry_run=dry_run)
 
 
 @token_app.command(

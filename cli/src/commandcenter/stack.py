@@ -25,6 +25,7 @@ from pathlib import Path
 
 from commandcenter import leftovers
 from commandcenter.credentials import admin_token_path, read_token
+from commandcenter.discovery import export_line, look_for_stack
 from commandcenter.leftovers import STATE_FILE, StackProcess
 from commandcenter.lifeline import dying_with_this_process
 from commandcenter.nats_users import NatsUsers
@@ -234,7 +235,7 @@ class Stack:
                 url = state.get("gateway_url", "")
                 raise ServerError(
                     f"a stack is already running on {self.data_dir} (pid {owner}, gateway "
-                    f"{url}). Use it (export CC_GATEWAY_URL={url}), or stop it first (Ctrl-C "
+                    f"{url}). Use it ({export_line(url, self.data_dir)}), or stop it first (Ctrl-C "
                     f"where it runs, or kill -INT {owner}); a second stack needs a --data-dir "
                     f"of its own"
                 )
@@ -409,10 +410,4 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def running_gateway(data_dir: Path) -> str | None:
     """The URL of the gateway of a stack already running on `data_dir`, if any."""
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        state = json.loads((data_dir / STATE_FILE).read_text())
-        url = str(state["gateway_url"])
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            if r.status == 200:
-                return url
-    return None
+    return look_for_stack(data_dir).url

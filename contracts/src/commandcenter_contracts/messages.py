@@ -69,6 +69,8 @@ class PhaseStartRequested(msgspec.Struct, frozen=True, kw_only=True):
     allowed_tools: list[str] | None = None
     max_cost_usd: float | None = None
     """The run's budget: once its agents spent this much, no new task starts."""
+    keep_task_branches: bool = False
+    """Keep every task's branch (see `TaskDispatched.keep_task_branches`)."""
 
 
 class Rework(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,6 +130,9 @@ class TaskDispatched(msgspec.Struct, frozen=True, kw_only=True):
     allowed_tools: list[str] | None = None
     """Local worktree mode: the tools the Claude agent may use without asking; None: the
     executor's default (edits, and the programs of the task's verification commands)."""
+    keep_task_branches: bool = False
+    """Keep the task's branch in the user's repository after it was pushed or integrated
+    (local mode deletes it then: the work is on the remote or the integration branch)."""
 
     @property
     def msg_id(self) -> str:
@@ -427,6 +432,9 @@ class ExecutorInfo(msgspec.Struct, frozen=True, kw_only=True):
     agents: dict[str, AgentAvailability] = {}
     credential: str | None = None
     """The name of the credential its Claude agents use (`ANTHROPIC_API_KEY`, …), or None."""
+    credentials: list[str] = []
+    """The NAMES of every credential it has (never a value): the agents' variables that are
+    set, `CC_GIT_TOKEN`, `CC_CLAUDE_CREDENTIALS_FILE` when it names a file."""
     version: str = ""
     started_at: datetime = msgspec.field(default_factory=utcnow)
     seen_at: datetime = msgspec.field(default_factory=utcnow)

@@ -101,11 +101,12 @@ async def test_success_pushes_one_commit_with_the_file_and_leaves_the_user_alone
     assert harness.sink.steps() == SUCCESS_STEPS
     assert not any(isinstance(e, TaskSucceeded | TaskFailed) for e in harness.sink.events)
     assert "plan-follower: wrote src/alpha.txt (6 bytes)" in harness.sink.text()
-    # the user's checkout: same branch, same commit, clean; the worktree is gone, branch kept
+    # the user's checkout: same branch, same commit, clean; the worktree is gone, and so is
+    # the local branch (pushed: its work is on the remote)
     assert _user_state(git_sandbox) == before
     assert git(git_sandbox.repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert list(harness.worktree_root.rglob("alpha.txt")) == []
-    assert git(git_sandbox.repo, "rev-parse", task.branch).strip() == outcome.commit
+    assert git(git_sandbox.repo, "branch", "--list", task.branch) == ""
 
 
 async def test_the_user_working_tree_changes_are_not_taken_or_touched(

@@ -21,6 +21,8 @@ from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from tests.support.presence import announced, without_claude
+
 pytestmark = pytest.mark.integration
 
 Client = AsyncTestClient[Litestar]
@@ -203,29 +205,32 @@ DEPENDENT_PLAN = """# Dependent
 
 
 async def test_a_selection_that_leaves_out_dependencies_is_accepted_with_a_warning(
-    client: Client, plan_repo: GitSandbox
+    client: Client, plan_repo: GitSandbox, js: JetStreamContext
 ) -> None:
     (plan_repo.repo / "DEPENDENT.md").write_text(DEPENDENT_PLAN)
+    # An executor that can run the runs' agent: no warning of a missing one.
+    async with announced(js, without_claude("host-a:1")):
+        alone = await client.post(
+            "/api/v1/runs", json={"plan_path": "DEPENDENT.md", "start_batch": 2}
+        )
+        assert alone.status_code == 202, alone.text
+        assert alone.json()["warnings"] == [
+            "batch 2 'API' depends on tasks 1.1, 1.2 of batch 1 'Base', which this run does not "
+            "include; to build on an earlier run of it, set base_ref (--base-ref) to that run's "
+            "integration branch"
+        ]
 
-    alone = await client.post("/api/v1/runs", json={"plan_path": "DEPENDENT.md", "start_batch": 2})
-    assert alone.status_code == 202, alone.text
-    assert alone.json()["warnings"] == [
-        "batch 2 'API' depends on tasks 1.1, 1.2 of batch 1 'Base', which this run does not "
-        "include; to build on an earlier run of it, set base_ref (--base-ref) to that run's "
-        "integration branch"
-    ]
+        both = await client.post("/api/v1/runs", json={"plan_path": "DEPENDENT.md"})
+        assert both.status_code == 202, both.text
+        assert both.json()["warnings"] == []
 
-    both = await client.post("/api/v1/runs", json={"plan_path": "DEPENDENT.md"})
-    assert both.status_code == 202, both.text
-    assert both.json()["warnings"] == []
-
-    # A base ref says where the earlier work is: nothing to warn about.
-    built_on = await client.post(
-        "/api/v1/runs",
-        json={"plan_path": "DEPENDENT.md", "start_batch": 2, "base_ref": "cc/earlier-run"},
-    )
-    assert built_on.status_code == 202, built_on.text
-    assert built_on.json()["warnings"] == []
+        # A base ref says where the earlier work is: nothing to warn about.
+        built_on = await client.post(
+            "/api/v1/runs",
+            json={"plan_path": "DEPENDENT.md", "start_batch": 2, "base_ref": "cc/earlier-run"},
+        )
+        assert built_on.status_code == 202, built_on.text
+        assert built_on.json()["warnings"] == []
 
 
 async def test_a_selection_without_tasks_is_400(client: Client, plan_repo: GitSandbox) -> None:

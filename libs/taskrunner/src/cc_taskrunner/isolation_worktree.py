@@ -6,8 +6,9 @@ commit. Every delivery gets a path of its own: a process left over from an earli
 (the agent's children outlive a SIGKILLed executor) writes by absolute path into ITS checkout,
 never into a later attempt's. Stale worktrees of the same task (earlier deliveries that crashed)
 are removed first (`git worktree remove --force`, `prune`); cleanup removes the worktree and
-keeps the branch. Commands in the worktree inherit the executor's environment (it runs on the
-user's machine, with the user's git credentials).
+keeps the branch (a succeeded task's is deleted before, `cc_taskrunner.task_branch`). Commands
+in the worktree inherit the executor's environment (it runs on the user's machine, with the
+user's git credentials).
 """
 
 from __future__ import annotations

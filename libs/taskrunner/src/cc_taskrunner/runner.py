@@ -16,7 +16,13 @@ from collections.abc import Mapping
 
 import msgspec
 from cc_observe import tracing
-from commandcenter_contracts import FailureCode, TaskDispatched, TaskFailed, TaskStarted
+from commandcenter_contracts import (
+    FailureCode,
+    TaskDispatched,
+    TaskFailed,
+    TaskStarted,
+    TaskSucceeded,
+)
 
 from cc_taskrunner.attempt import Attempt, Step
 from cc_taskrunner.branches import check_branch_name
@@ -27,6 +33,7 @@ from cc_taskrunner.reporting import Outcome, Reporter, attempt_ids, context, out
 from cc_taskrunner.settings import RunnerSettings
 from cc_taskrunner.skills import SkillCatalog
 from cc_taskrunner.steps import TASK_STEPS, step_name
+from cc_taskrunner.task_branch import release_task_branch
 
 log = logging.getLogger(__name__)
 
@@ -100,30 +107,37 @@ class TaskRunner:
                 skills=self._skills,
                 integration=_integration_target(task, workspace),
             )
-            try:
-                for step in self._steps:
-                    with tracing.span(step_name(step)):  # a child of the flow's `task` span
-                        outcome = await step(attempt)
-                    if outcome is not None:
-                        return _with_spending(outcome, attempt)
-            except TaskRunnerError as exc:
-                return _with_spending(report.failed(exc.code, exc.message), attempt)
-            assert attempt.tip is not None, "the steps end with a commit"
-            return _with_spending(
-                report.succeeded(
-                    workspace.branch,
-                    attempt.tip,
-                    pushed=attempt.pushed,
-                    integrated=attempt.integrated,
-                    depth=attempt.depth,
-                ),
-                attempt,
-            )
+            outcome = await self._through_steps(attempt)
+            if isinstance(outcome, TaskSucceeded):
+                await release_task_branch(workspace, task, outcome, report)
+            return outcome
         finally:
             try:
                 await workspace.cleanup()
             except Exception:
                 log.warning("cleaning up %s failed", workspace.path, exc_info=True)
+
+    async def _through_steps(self, attempt: Attempt) -> Outcome:
+        report = attempt.report
+        try:
+            for step in self._steps:
+                with tracing.span(step_name(step)):  # a child of the flow's `task` span
+                    outcome = await step(attempt)
+                if outcome is not None:
+                    return _with_spending(outcome, attempt)
+        except TaskRunnerError as exc:
+            return _with_spending(report.failed(exc.code, exc.message), attempt)
+        assert attempt.tip is not None, "the steps end with a commit"
+        return _with_spending(
+            report.succeeded(
+                attempt.workspace.branch,
+                attempt.tip,
+                pushed=attempt.pushed,
+                integrated=attempt.integrated,
+                depth=attempt.depth,
+            ),
+            attempt,
+        )
 
 
 def _with_spending(outcome: Outcome, attempt: Attempt) -> Outcome:

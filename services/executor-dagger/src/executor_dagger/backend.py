@@ -1,10 +1,13 @@
 """Choosing where tasks run: a Dagger engine or the engine-less backend.
 
 `auto` tries to reach an engine and falls back to engine-less when none answers; `dagger`
-refuses to start without one; `engineless` does not even import the Dagger SDK. The choice and
-its reason are one INFO line at start, e.g.
+refuses to start without one; `engineless` does not even import the Dagger SDK. The choice is
+one INFO line at start, e.g.
 
-    dagger backend: engineless (no Dagger engine reachable: DownloadError: Failed to download …)
+    dagger backend: no Dagger engine; using the engine-less backend
+
+and why no engine answered (the SDK's `DownloadError: Failed to download the Dagger CLI …` on a
+machine without an engine or network: the ordinary case, not news) is a DEBUG line.
 """
 
 from __future__ import annotations
@@ -34,19 +37,27 @@ async def _nothing() -> None:
 class Backend:
     name: Literal["dagger", "engineless"]
     reason: str
+    """Why this backend, in a few words."""
     isolation: Isolation
     close: Callable[[], Awaitable[None]] = _nothing
+    detail: str = ""
+    """What lies behind `reason` (the error of the engine that did not answer): for DEBUG."""
 
     def describe(self) -> str:
-        return f"dagger backend: {self.name} ({self.reason})"
+        return f"dagger backend: {self.reason}"
+
+
+NO_ENGINE = "no Dagger engine; using the engine-less backend"
 
 
 async def open_backend(settings: Settings) -> Backend:
     if settings.backend == "engineless":
-        backend = _engineless(settings, "CC_DAGGER_BACKEND=engineless")
+        backend = _engineless(settings, "engine-less (CC_DAGGER_BACKEND=engineless)")
     else:
         backend = await _try_engine(settings)
     log.info(backend.describe())
+    if backend.detail:
+        log.debug("no Dagger engine reachable: %s", backend.detail)
     return backend
 
 
@@ -57,17 +68,18 @@ async def _try_engine(settings: Settings) -> Backend:
     try:
         engine = await container_backend.connect_engine(settings)
     except Exception as exc:
-        reason = f"no Dagger engine reachable: {_first_line(exc)}"
         if settings.backend == "dagger":
-            raise BackendUnavailable(f"CC_DAGGER_BACKEND=dagger, but {reason}") from exc
-        return _engineless(settings, reason)
+            raise BackendUnavailable(
+                f"CC_DAGGER_BACKEND=dagger, but no Dagger engine reachable: {_first_line(exc)}"
+            ) from exc
+        return _engineless(settings, NO_ENGINE, detail=_first_line(exc))
     isolation = container_backend.DaggerIsolation(engine.client, settings)
-    reason = f"engine {engine.version}, image {settings.image}"
+    reason = f"Dagger engine {engine.version}, image {settings.image}"
     return Backend("dagger", reason, isolation, engine.close)
 
 
-def _engineless(settings: Settings, reason: str) -> Backend:
-    return Backend("engineless", reason, engineless_isolation(settings))
+def _engineless(settings: Settings, reason: str, *, detail: str = "") -> Backend:
+    return Backend("engineless", reason, engineless_isolation(settings), detail=detail)
 
 
 def _first_line(exc: BaseException) -> str:

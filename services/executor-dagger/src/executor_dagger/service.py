@@ -50,6 +50,7 @@ class DaggerExecutor:
                 ExecutionMode.DAGGER,
                 settings.slots,
                 settings.runner,
+                settings.agent_credentials,
             ),
             rules=self._flow.skills,
             slots=settings.slots,

@@ -42,7 +42,8 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     setting: str | None = None
     """403, 413: the setting that decided (`CC_ALLOWED_ROOTS`, `CC_PLAN_MAX_BYTES`, …)."""
     candidates: list[str] | None = None
-    """400 of a selection that matches nothing: what would."""
+    """400 of a selection that matches nothing: what would; 409 of an ambiguous id (a run id
+    prefix, a plan task id): what it matches."""
     request_id: str | None = None
 
 
@@ -52,7 +53,9 @@ _MEANING = {
     403: "A path outside CC_ALLOWED_ROOTS or a remote CC_ALLOWED_REMOTES does not allow "
     "(`setting` names it)",
     404: "No such run, task, plan file or repository",
-    409: "The state of the run or task does not allow this now",
+    409: "The state of the run or task does not allow this now, or a run id prefix (or plan "
+    "task id) matches more than one (`candidates` lists them), or no live executor of the "
+    "run's mode can run its agent (`extra` names the agent and the executors checked)",
     413: "The request body (CC_GATEWAY_MAX_BODY_BYTES) or the plan (CC_PLAN_MAX_BYTES) is too "
     "large",
     422: "This Idempotency-Key was used for a different request",

@@ -3,8 +3,8 @@
 Each feature is a slice with its own routes (`runs`, `control`, `dead_letters`, `events`,
 `plans`, `health`, `console`: the dashboard, `auth`: tokens and the guard every route passes);
 handlers name what they use (`pool`, `js`, `nc`, `settings`, or their slice's own: `control`,
-`starting`, `streams`, `after_seq`, `requester`, `sse_gate`) and get it from the dependencies
-declared here.
+`starting`, `streams`, `after_seq`, `requester`, `sse_gate`, `run`: the run its path names,
+by its id or a unique prefix) and get it from the dependencies declared here.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from gateway.health import routes as health
 from gateway.metrics import routes as metrics
 from gateway.plans import routes as plans
 from gateway.resources import open_resources, provide_js, provide_nc, provide_pool
+from gateway.runs import ids as run_ids
 from gateway.runs import routes as runs
 from gateway.runs.starting import Starting
 from gateway.settings import Settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> Litestar:
             "starting": Provide(Starting, sync_to_thread=False),
             "streams": Provide(Streams, sync_to_thread=False),
             "after_seq": Provide(events.provide_after_seq, sync_to_thread=False),
+            "run": Provide(run_ids.provide_run),  # `{run_id}`: a whole id or a unique prefix
             **auth_wiring.dependencies(settings),  # `requester`, `sse_gate`
         },
         exception_handlers=EXCEPTION_HANDLERS,

@@ -19,11 +19,23 @@ class NotFound(GatewayError):
 
 
 class Conflict(GatewayError):
-    """The request is fine, the state of what it names does not allow it."""
+    """The request is fine, the state of what it names does not allow it (or what it names
+    is ambiguous: `candidates` are what it could mean)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, candidates: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.candidates = list(candidates)
+
+
+class AgentUnavailable(Conflict):
+    """Executors of the run's mode are alive, and none can run its agent: `executors` says
+    what each one it checked can run."""
+
+    def __init__(self, message: str, *, agent: str, executors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.agent = agent
+        self.executors = executors
 
 
 class InvalidRequest(GatewayError):

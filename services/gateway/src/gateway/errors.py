@@ -30,6 +30,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from gateway.domain_errors import (
+    AgentUnavailable,
     Conflict,
     GatewayError,
     IdempotencyMismatch,
@@ -72,8 +73,14 @@ def answer(exc: GatewayError) -> Response[Any]:
             return _json(HTTP_400_BAD_REQUEST, body)
         case NotFound():
             return _json(HTTP_404_NOT_FOUND, _body(HTTP_404_NOT_FOUND, str(exc)))
+        case AgentUnavailable():
+            checked = {"agent": exc.agent, "executors": exc.executors}
+            return _json(HTTP_409_CONFLICT, _body(HTTP_409_CONFLICT, exc.message, extra=checked))
         case Conflict():
-            return _json(HTTP_409_CONFLICT, _body(HTTP_409_CONFLICT, exc.message))
+            body = _body(HTTP_409_CONFLICT, exc.message)
+            if exc.candidates:
+                body["candidates"] = exc.candidates
+            return _json(HTTP_409_CONFLICT, body)
         case NotPermitted() | TooLarge():
             status = HTTP_403_FORBIDDEN if isinstance(exc, NotPermitted) else _TOO_LARGE
             extra = [{"key": exc.field, "message": exc.message, "source": exc.source}]

@@ -8,13 +8,15 @@
 - `NatsEventSink`: the task runner's progress and output lines, published in the background.
 - `CancelRegistry` + `apply_cancel_request`: cancel requests from `cc.control.cancel.<run>`.
 - `heartbeat`: in-progress acks while a block runs.
-- `Presence`: the executor's `ExecutorInfo` in the `cc_executors` bucket while it lives.
+- `Presence`: the executor's `ExecutorInfo` in the `cc_executors` bucket while it lives;
+  `check_agent`: whether a live executor of a mode can run an agent (the gateway asks).
 - `ExecutorBus`: all of the above wired up for one executor, started and closed around the
   executor's own stop policy.
 
 Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.run`) in.
 """
 
+from cc_bus.executor.availability import AgentCheck, AgentVerdict, check_agent, runnable
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
 from cc_bus.executor.delivery import DeliverySettings
 from cc_bus.executor.handler import (
@@ -40,6 +42,8 @@ from cc_bus.executor.wiring import BusSettings, ExecutorBus
 from cc_bus.heartbeat import heartbeat
 
 __all__ = [
+    "AgentCheck",
+    "AgentVerdict",
     "BusSettings",
     "CancelRegistry",
     "DeliverySettings",
@@ -55,6 +59,7 @@ __all__ = [
     "Verdict",
     "apply_cancel_request",
     "attempt_of",
+    "check_agent",
     "decode_task",
     "describe",
     "heartbeat",
@@ -62,4 +67,5 @@ __all__ = [
     "judge",
     "live_executors",
     "outcome_events",
+    "runnable",
 ]

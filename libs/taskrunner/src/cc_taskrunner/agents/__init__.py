@@ -11,6 +11,7 @@ import functools
 import importlib
 import importlib.metadata
 import pkgutil
+from collections.abc import Sequence
 
 from commandcenter_contracts import AgentAvailability, ExecutionMode, ExecutorInfo
 
@@ -20,6 +21,7 @@ from cc_taskrunner.agents.claude import (
     credential_source,
     find_claude,
 )
+from cc_taskrunner.agents.claude.credentials import credential_names
 from cc_taskrunner.agents.command import CommandAgent
 from cc_taskrunner.agents.kind import AgentKind, AgentStatus
 from cc_taskrunner.agents.plan_follower import PlanFollowerAgent, files_to_create
@@ -74,10 +76,15 @@ def resolve_agents(settings: RunnerSettings | None = None) -> dict[str, AgentSta
 
 
 def executor_info(
-    executor_id: str, mode: ExecutionMode, slots: int, settings: RunnerSettings
+    executor_id: str,
+    mode: ExecutionMode,
+    slots: int,
+    settings: RunnerSettings,
+    agent_credentials: Sequence[str] = (),
 ) -> ExecutorInfo:
     """What an executor announces: its agents (may run `claude --version`: call it off the
-    event loop) and the name of the credential its Claude agents use."""
+    event loop), the name of the credential its Claude agents use, and the names of every
+    credential it has (`agent_credentials`: the variables it hands its agents besides)."""
     agents = {
         name: AgentAvailability(available=status.available, detail=status.detail)
         for name, status in resolve_agents(settings).items()
@@ -88,6 +95,9 @@ def executor_info(
         slots=slots,
         agents=agents,
         credential=credential_source(credentials_file=settings.claude_credentials_file),
+        credentials=credential_names(
+            credentials_file=settings.claude_credentials_file, also=agent_credentials
+        ),
         version=_version(),
     )
 

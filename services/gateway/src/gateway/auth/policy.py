@@ -39,6 +39,7 @@ POLICY: dict[tuple[str, str], Need] = {
     ("POST", "/api/v1/plans/parse"): Scope.RUNS_WRITE,
     # control
     ("POST", "/api/v1/tasks/{task_id}/replay"): Scope.CONTROL,
+    ("POST", "/api/v1/runs/{run_id}/tasks/{task_id}/replay"): Scope.CONTROL,
     ("POST", "/api/v1/runs/{run_id}/replay-failed"): Scope.CONTROL,
     ("POST", "/api/v1/runs/{run_id}/cancel"): Scope.CONTROL,
     ("POST", "/api/v1/runs/{run_id}/budget"): Scope.CONTROL,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
-from commandcenter_contracts import TaskStatus
+from commandcenter_contracts import ExecutionMode, TaskStatus
 
 from gateway.runs.queries import parse_run_id
 
@@ -44,6 +44,12 @@ def _task_ref(row: asyncpg.Record) -> TaskRef:
 async def find_task(pool: asyncpg.Pool, task_id: str) -> TaskRef | None:
     row = await pool.fetchrow(_TASK_REF_SQL + " WHERE t.task_id = $1", task_id)
     return None if row is None else _task_ref(row)
+
+
+async def run_mode(pool: asyncpg.Pool, run_id: str) -> ExecutionMode:
+    """The mode run `run_id` runs in (local when its row is missing)."""
+    mode = await pool.fetchval("SELECT mode FROM runs WHERE id = $1", parse_run_id(run_id))
+    return ExecutionMode(mode or ExecutionMode.LOCAL)
 
 
 async def tasks_with_status(

@@ -26,12 +26,14 @@ from commandcenter_contracts import (
 )
 
 from gateway import links
+from gateway.agent_availability import require_runnable
 from gateway.control import NAMESPACE
 from gateway.control.context import Control, allowed
-from gateway.control.queries import TaskRef, find_task, tasks_with_status
+from gateway.control.queries import TaskRef, find_task, run_mode, tasks_with_status
 from gateway.control.schemas import ReplayAccepted, ReplayRequest, ReplaysAccepted
-from gateway.domain_errors import Conflict, InvalidRequest, Unavailable, describe
+from gateway.domain_errors import Conflict, InvalidRequest, NotFound, Unavailable, describe
 from gateway.idempotency import Answer, Idempotency, request_hash
+from gateway.runs.ids import RunId, resolve_task_id
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,21 @@ async def replay_task(
     return await _replay(control, idempotency, tasks, shape, body, requested_by)
 
 
+async def replay_run_task(
+    control: Control,
+    run_id: RunId,
+    task: str,
+    body: ReplayRequest,
+    key: str | None,
+    requested_by: str,
+) -> Answer[ReplayAccepted]:
+    """`replay_task` of the run's task that `task` names: its id or its plan id (`1.2`)."""
+    task_id = await resolve_task_id(control.pool, run_id, task)
+    if task_id is None:
+        raise NotFound(f"task {task[:100]} of run {run_id}")
+    return await replay_task(control, task_id, body, key, requested_by)
+
+
 async def replay_failed(
     control: Control, run_id: str, body: ReplayRequest, key: str | None, requested_by: str
 ) -> Answer[ReplaysAccepted]:
@@ -165,6 +182,11 @@ async def _replay(
     overrides(body)  # a bad override is a 400 before anything else is looked at
     tasks = await find_tasks()
     control.require_nats("nothing was replayed")
+    if body.agent is not None:
+        # Only an override is checked: without one the agent is the task's last dispatch's,
+        # which the read model does not hold (an earlier replay may have changed it).
+        mode = await run_mode(control.pool, tasks[0].run_id)
+        await require_runnable(control.nc, control.js, body.agent, mode)
     messages = [
         replay_message(
             t,

@@ -25,6 +25,7 @@ from gateway.control.schemas import (
 )
 from gateway.headers import IdempotencyKey
 from gateway.idempotency import Answer
+from gateway.runs.ids import RunId
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -52,6 +53,26 @@ async def replay_task(
 
 
 @post(
+    "/api/v1/runs/{run_id:str}/tasks/{task_id:str}/replay",
+    status_code=HTTP_202_ACCEPTED,
+    tags=["control"],
+    summary="Replay a run's failed or cancelled task, named by its id or its plan id (e.g. 1.2)",
+    responses=refusals(400, 404, 409, 413, 422, 503),
+)
+async def replay_run_task(
+    run: NamedDependency[RunId],
+    task_id: FromPath[str],
+    control: NamedDependency[Control],
+    requester: NamedDependency[str],
+    data: JSONBody[ReplayRequest | None] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[ReplayAccepted]:
+    body, who = data or ReplayRequest(), requester
+    answer = await replay.replay_run_task(control, run, task_id, body, idempotency_key, who)
+    return _accepted(answer)
+
+
+@post(
     "/api/v1/runs/{run_id:str}/replay-failed",
     status_code=HTTP_202_ACCEPTED,
     tags=["control"],
@@ -59,14 +80,14 @@ async def replay_task(
     responses=refusals(400, 404, 409, 413, 422, 503),
 )
 async def replay_failed(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     control: NamedDependency[Control],
     requester: NamedDependency[str],
     data: JSONBody[ReplayRequest | None] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ReplaysAccepted]:
     body, who = data or ReplayRequest(), requester
-    return _accepted(await replay.replay_failed(control, run_id, body, idempotency_key, who))
+    return _accepted(await replay.replay_failed(control, run, body, idempotency_key, who))
 
 
 @post(
@@ -77,13 +98,13 @@ async def replay_failed(
     responses=refusals(400, 404, 409, 413, 503),
 )
 async def cancel_run(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     control: NamedDependency[Control],
     requester: NamedDependency[str],
     data: JSONBody[CancelRequest | None] = None,
 ) -> CancelAccepted:
     reason = (data or CancelRequest()).reason
-    return await cancel.cancel_run(control, run_id, reason, requester)
+    return await cancel.cancel_run(control, run, reason, requester)
 
 
 @post(
@@ -94,12 +115,18 @@ async def cancel_run(
     responses=refusals(400, 404, 409, 413, 503),
 )
 async def set_budget(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     data: JSONBody[BudgetRequest],
     control: NamedDependency[Control],
     requester: NamedDependency[str],
 ) -> BudgetAccepted:
-    return await budget.set_budget(control, run_id, data.max_cost_usd, requester)
+    return await budget.set_budget(control, run, data.max_cost_usd, requester)
 
 
-ROUTES: list[ControllerRouterHandler] = [replay_task, replay_failed, cancel_run, set_budget]
+ROUTES: list[ControllerRouterHandler] = [
+    replay_task,
+    replay_run_task,
+    replay_failed,
+    cancel_run,
+    set_budget,
+]

@@ -16,6 +16,8 @@ class DeadLetterView(Letter, frozen=True, kw_only=True):
     """The original task message, when the letter has one."""
     raw: str | None
     """The original bytes (as text) when they were not a readable task."""
+    resolved: bool
+    """The letter's task has succeeded since (a replay, a later attempt): nothing to do."""
 
 
 class DeadLetterList(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,7 +18,7 @@ from gateway.domain_errors import NotFound
 from gateway.events.queries import task_status
 from gateway.events.sse import Streams, keepalive, require_nats
 from gateway.events.streams import follow, last_message
-from gateway.runs.queries import parse_run_id
+from gateway.runs.ids import RunId, resolve_task_id
 
 # A NATS subject token: what a task id must look like to have a log subject at all.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -35,18 +35,27 @@ class TaskLog:
     """The stream sequence of its newest line when asked (0: none yet)."""
 
 
-async def find_task_log(streams: Streams, run_id: str, task_id: str) -> TaskLog:
-    """The task's log (`NotFound` for a task nobody knows, neither the stream nor the read
-    model): checked before the answer starts."""
-    rid = parse_run_id(run_id)
-    if rid is None or not _TOKEN.match(task_id):
-        raise NotFound(f"task {task_id[:100]} of run {run_id[:100]}")
+async def find_task_log(streams: Streams, run_id: RunId, task: str) -> TaskLog:
+    """The log of the run's task that `task` names, by its id or its plan id (`1.2`):
+    `NotFound` for a task nobody knows, neither the stream nor the read model. Checked
+    before the answer starts."""
     require_nats(streams.nc)
-    subject = subjects.log_subject(str(rid), task_id)
+    # By its id, a task with output needs nothing of PostgreSQL (its output outlives an outage).
+    found = await _last_line(streams, run_id, task) if _TOKEN.match(task) else None
+    if found is not None:
+        return found
+    task_id = await resolve_task_id(streams.pool, run_id, task)
+    if task_id is None or not _TOKEN.match(task_id):
+        raise NotFound(f"task {task[:100]} of run {run_id}")
+    subject = subjects.log_subject(run_id, task_id)
+    return await _last_line(streams, run_id, task_id) or TaskLog(run_id, task_id, subject, 0)
+
+
+async def _last_line(streams: Streams, run_id: str, task_id: str) -> TaskLog | None:
+    """The task's log when it has output."""
+    subject = subjects.log_subject(run_id, task_id)
     last = await last_message(streams.js, subjects.STREAM_LOGS, subject)
-    if last is None and await task_status(streams.pool, str(rid), task_id) is None:
-        raise NotFound(f"task {task_id} of run {rid}")
-    return TaskLog(str(rid), task_id, subject, (last.seq or 0) if last is not None else 0)
+    return None if last is None else TaskLog(run_id, task_id, subject, last.seq or 0)
 
 
 def _log_line(data: bytes) -> str | None:

@@ -19,6 +19,7 @@ from gateway.events.all_runs import open_all_runs_stream
 from gateway.events.sse import SSE_HEADERS, Streams
 from gateway.events.status_stream import open_status_stream
 from gateway.metrics.sse_clients import counted
+from gateway.runs.ids import RunId
 
 EVENT_ID = r"^[0-9]{0,18}$"
 """A stream sequence (or nothing): what `_after_seq` takes."""
@@ -100,16 +101,16 @@ async def all_run_events(
     "/api/v1/runs/{run_id:str}/events",
     tags=["runs"],
     summary="The run's status events (Server-Sent Events), history first, then live",
-    responses=refusals(400, 404, 503),
+    responses=refusals(400, 404, 409, 503),
 )
 async def run_events(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     streams: NamedDependency[Streams],
     after_seq: NamedDependency[int],
     sse_gate: NamedDependency[StreamGate],
 ) -> ServerSentEvent:
     async with sse_gate.slot() as slot:
-        stream = await open_status_stream(streams, run_id, after_seq)
+        stream = await open_status_stream(streams, run, after_seq)
     return ServerSentEvent(counted(slot.hold(stream)), headers=SSE_HEADERS)
 
 
@@ -117,17 +118,18 @@ async def run_events(
     "/api/v1/runs/{run_id:str}/tasks/{task_id:str}/log",
     tags=["runs"],
     summary="A task's agent output: text, or Server-Sent Events with Accept: text/event-stream",
-    responses=refusals(400, 404, 503),
+    description="`task_id`: the task's id, or its plan id (e.g. `1.2`).",
+    responses=refusals(400, 404, 409, 503),
 )
 async def task_log(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     task_id: FromPath[str],
     request: Request[Any, Any, Any],
     streams: NamedDependency[Streams],
     after_seq: NamedDependency[int],
     sse_gate: NamedDependency[StreamGate],
 ) -> Stream:
-    log = await logs.find_task_log(streams, run_id, task_id)
+    log = await logs.find_task_log(streams, run, task_id)
     if "text/event-stream" in request.headers.get("accept", ""):
         async with sse_gate.slot() as slot:
             events = logs.log_events(streams, log, after_seq)

@@ -231,6 +231,7 @@ def prepare_run(
         fix_rounds=request.fix_rounds,
         max_turns=request.max_turns,
         allowed_tools=check_tool_rules(request.allowed_tools),
+        keep_task_branches=request.keep_task_branches,
         **{name: getattr(accepted, name) for name in _ANNOUNCED},
     )
     return PreparedRun(

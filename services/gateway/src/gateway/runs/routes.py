@@ -14,11 +14,13 @@ from litestar.types import ControllerRouterHandler
 from gateway.api_schema import refusals
 from gateway.headers import IdempotencyKey
 from gateway.runs import catching_up, compat, queries, viewing
+from gateway.runs.ids import RunId
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
 from gateway.runs.starting import Starting, start_run
 from gateway.settings import Settings
 
-STARTS = refusals(400, 403, 404, 413, 422, 503)
+STARTS = refusals(400, 403, 404, 409, 413, 422, 503)
+"""409: executors of the run's mode are alive and none can run its agent."""
 
 
 async def _start(
@@ -93,54 +95,56 @@ WaitForEvent = Annotated[
     "/api/v1/runs/{run_id:str}",
     tags=["runs"],
     summary="One run with its batches and tasks",
-    responses=refusals(400, 404, 503),
+    description="`run_id`: the run's id, or a unique prefix of it (4 characters or more) — so "
+    "on every route with a run in its path.",
+    responses=refusals(400, 404, 409, 503),
 )
 async def get_run(
-    run_id: FromPath[str],
+    run: NamedDependency[RunId],
     pool: NamedDependency[asyncpg.Pool],
     settings: NamedDependency[Settings],
     wait_for_event: WaitForEvent = None,
 ) -> RunView:
     if wait_for_event is not None:
         within_s = min(catching_up.MAX_WAIT_S, settings.request_timeout_s / 2)
-        await catching_up.wait_projected(pool, run_id, wait_for_event, within_s=within_s)
-    return await viewing.view_run(pool, run_id)
+        await catching_up.wait_projected(pool, run, wait_for_event, within_s=within_s)
+    return await viewing.view_run(pool, run)
 
 
 @get(
     "/api/v1/autonomous/{run_id:str}/status",
     tags=["compatibility"],
     summary="One run (the original status call)",
-    responses=refusals(404, 503),
+    responses=refusals(404, 409, 503),
 )
 async def autonomous_status(
-    run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+    run: NamedDependency[RunId], pool: NamedDependency[asyncpg.Pool]
 ) -> compat.AutonomousStatus:
-    return compat.autonomous_status(await viewing.view_run(pool, run_id))
+    return compat.autonomous_status(await viewing.view_run(pool, run))
 
 
 @get(
     "/api/v1/autonomous/{run_id:str}/batches",
     tags=["compatibility"],
     summary="A run's batches with their tasks (the original call)",
-    responses=refusals(404, 503),
+    responses=refusals(404, 409, 503),
 )
 async def autonomous_batches(
-    run_id: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+    run: NamedDependency[RunId], pool: NamedDependency[asyncpg.Pool]
 ) -> compat.AutonomousBatches:
-    return compat.autonomous_batches(await viewing.view_run(pool, run_id))
+    return compat.autonomous_batches(await viewing.view_run(pool, run))
 
 
 @get(
     "/api/v1/autonomous/{run_id:str}/tasks/{task_number:str}",
     tags=["compatibility"],
     summary="One task by its plan id, e.g. 1.2 (the original call)",
-    responses=refusals(404, 503),
+    responses=refusals(404, 409, 503),
 )
 async def autonomous_task(
-    run_id: FromPath[str], task_number: FromPath[str], pool: NamedDependency[asyncpg.Pool]
+    run: NamedDependency[RunId], task_number: FromPath[str], pool: NamedDependency[asyncpg.Pool]
 ) -> compat.AutonomousTask:
-    return await viewing.autonomous_task(pool, run_id, task_number)
+    return await viewing.autonomous_task(pool, run, task_number)
 
 
 ROUTES: list[ControllerRouterHandler] = [

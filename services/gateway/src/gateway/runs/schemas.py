@@ -73,6 +73,9 @@ class RunRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """What becomes of the integration branch when the run succeeds: it is the result
     (`branch`), a pull request into the base branch (`pr`, a draft from the first integrated
     task on), or the base branch is fast-forwarded to it (`merge`)."""
+    keep_task_branches: bool = False
+    """Local mode: keep each task's branch in the repository. By default a task's branch is
+    deleted there once it was pushed or integrated (a failed task's stays for inspection)."""
 
     json_schema_extra: ClassVar[dict[str, Any]] = {
         "allOf": [

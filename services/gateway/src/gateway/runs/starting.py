@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway import links
+from gateway.agent_availability import require_runnable
 from gateway.domain_errors import Unavailable, describe
 from gateway.idempotency import Answer, Idempotency, request_hash
 from gateway.runs import queries
@@ -44,7 +45,7 @@ class Starting:
     settings: NamedDependency[Settings]
 
 
-def _created(prepared: PreparedRun) -> RunCreated:
+def _created(prepared: PreparedRun, warnings: list[str]) -> RunCreated:
     return RunCreated(
         id=prepared.run_id,
         execution_id=prepared.run_id,
@@ -52,7 +53,7 @@ def _created(prepared: PreparedRun) -> RunCreated:
         batches_scheduled=prepared.batches_scheduled,
         tasks_scheduled=prepared.tasks_scheduled,
         links=links.run_links(prepared.run_id),
-        warnings=prepared.warnings,
+        warnings=[*prepared.warnings, *warnings],
     )
 
 
@@ -78,7 +79,10 @@ async def start_run(
     if not starting.nc.is_connected:
         raise Unavailable("NATS", "not connected; no run was started")
 
-    created = _created(prepared)
+    accepted = prepared.accepted
+    # Refused (409) when executors of its mode are alive and none can run its agent.
+    warnings = await require_runnable(starting.nc, starting.js, accepted.agent, accepted.mode)
+    created = _created(prepared, warnings)
     async with starting.pool.acquire() as conn, conn.transaction():
         concurrent = await idempotency.claim(conn, prepared.run_id, created)
         if concurrent is not None:

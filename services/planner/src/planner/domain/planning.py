@@ -193,6 +193,7 @@ def _dispatch(
         fix_rounds=request.fix_rounds,
         max_turns=task.max_turns or request.max_turns,
         allowed_tools=request.allowed_tools,
+        keep_task_branches=request.keep_task_branches,
     )
 
 

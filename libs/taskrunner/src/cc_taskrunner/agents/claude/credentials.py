@@ -11,7 +11,7 @@ reported is the NAME of the credential in use.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from cc_taskrunner.settings import RunnerSettings
@@ -26,6 +26,28 @@ def home_files(settings: RunnerSettings) -> dict[str, Path]:
     """What an agent's private home gets: the credentials file, when one is configured."""
     source = settings.claude_credentials_file
     return {CREDENTIALS_FILE_IN_HOME: source} if source is not None else {}
+
+
+GIT_TOKEN_VARIABLE = "CC_GIT_TOKEN"
+"""Pushes over https use it (dagger mode)."""
+CREDENTIALS_FILE_SETTING = "CC_CLAUDE_CREDENTIALS_FILE"
+
+
+def credential_names(
+    environ: Mapping[str, str] | None = None,
+    credentials_file: Path | None = None,
+    also: Iterable[str] = (),
+) -> list[str]:
+    """The NAMES of the credentials this process has, never a value: every variable Claude
+    accepts, `CC_GIT_TOKEN` and `also` (the variables an executor hands its agents) that is
+    set, and `CC_CLAUDE_CREDENTIALS_FILE` when it names a file."""
+    environ = os.environ if environ is None else environ
+    settings_only = set(PASSTHROUGH_VARIABLES) - set(CREDENTIAL_VARIABLES)  # a URL, a model
+    names = {*CREDENTIAL_VARIABLES, GIT_TOKEN_VARIABLE, *also} - settings_only
+    found = {name for name in names if environ.get(name)}
+    if credentials_file is not None and credentials_file.is_file():
+        found.add(CREDENTIALS_FILE_SETTING)
+    return sorted(found)
 
 
 def credential_source(

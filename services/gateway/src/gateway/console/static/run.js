@@ -238,6 +238,8 @@ $("cancel-run").addEventListener("click", () =>
 
 api(runPath).then(
   (run) => {
+    // Named by a prefix of its id: go to the run's own address, which everything here uses.
+    if (run.id !== runId) return location.replace(`/runs/${encodeURIComponent(run.id)}`);
     render(run);
     open(0);
   },

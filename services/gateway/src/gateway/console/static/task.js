@@ -86,6 +86,12 @@ function openLog() {
 // --- following the run ------------------------------------------------------------------------
 api(runPath).then(
   (run) => {
+    // Named by a prefix of the run's id or by its plan id (1.2): go to the task's own address.
+    const named = run.batches.flatMap((b) => b.tasks).filter((t) => [t.task_id, t.plan_task_id].includes(taskId));
+    const task = named.length === 1 ? named[0].task_id : taskId;
+    if (run.id !== runId || task !== taskId) {
+      return location.replace(`/runs/${encodeURIComponent(run.id)}/tasks/${encodeURIComponent(task)}`);
+    }
     render(run);
     if (!logSource) openLog();
     follow(`${runPath}/events`, STATUS_EVENTS, {
