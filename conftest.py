@@ -15,8 +15,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cc_bus.permissions import OPERATOR, SERVICE_USERS
 from commandcenter.gitfixtures import GitSandbox, make_git_sandbox
-from commandcenter.servers import NatsServer, PostgresServer
+from commandcenter.servers import NatsCluster, NatsServer, PostgresServer
 
 
 @pytest.fixture
@@ -25,6 +26,16 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server = NatsServer(tmp_path / "nats").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """Three nats-server nodes forming one JetStream cluster on loopback, with the services'
+    users and permissions on (`cluster.url_as(user)`), as `up --nats-cluster 3` starts them."""
+    users = {user: f"pw-{user}-{uuid.uuid4().hex[:8]}" for user in (*SERVICE_USERS, OPERATOR)}
+    cluster = NatsCluster(tmp_path / "nats-cluster", size=3, users=users).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

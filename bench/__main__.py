@@ -16,14 +16,23 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from bench import dispatch, gateway_load, integration, latency, orchestration, scaling
+from bench import (
+    dispatch,
+    failover,
+    gateway_load,
+    integration,
+    latency,
+    orchestration,
+    replication,
+    scaling,
+)
 from bench.chart import write_chart
 from bench.context import Context
 from bench.machine import describe_machine, load_average, wait_for_quiet
 from bench.report import Row, markdown_table, results_markdown
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL = ("1", "2", "3", "4", "5", "7")
+ALL = ("1", "2", "3", "4", "5", "7", "8", "9")
 """Benchmark 6 (memory) is measured during benchmark 1."""
 SETTLE_BUDGET_S = 120.0
 """How long a whole run may wait for other work on the machine to calm down."""
@@ -37,6 +46,8 @@ class Plan:
     scaling: scaling.Config
     gateway: gateway_load.Config
     integration: integration.Config
+    replication: replication.Config
+    failover: failover.Config
 
 
 def full_plan(repeat: int) -> Plan:
@@ -47,6 +58,8 @@ def full_plan(repeat: int) -> Plan:
         scaling=scaling.Config(tasks=16, replicas=(1, 2, 4), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=10, requests=3000, concurrency=8, repeat=repeat),
         integration=integration.Config(tasks=30, repeat=repeat),
+        replication=replication.Config(tasks=5000, rate=500, seconds=5, repeat=repeat),
+        failover=failover.Config(tasks=30, kill_after=5, repeat=repeat),
     )
 
 
@@ -58,6 +71,8 @@ def quick_plan(repeat: int) -> Plan:
         scaling=scaling.Config(tasks=4, replicas=(1, 2), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=3, requests=200, concurrency=4, repeat=repeat),
         integration=integration.Config(tasks=3, repeat=repeat),
+        replication=replication.Config(tasks=200, rate=500, seconds=1, repeat=repeat),
+        failover=failover.Config(tasks=8, kill_after=2, repeat=repeat, ack_wait_s=5),
     )
 
 
@@ -68,7 +83,7 @@ def say(message: str) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run with tiny N (well under a minute)"
+        "--quick", action="store_true", help="smoke run with tiny N (about a minute and a half)"
     )
     parser.add_argument(
         "--repeat", type=int, default=None, help="repetitions per figure (default 3; quick 1)"
@@ -82,7 +97,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(ALL),
-        help="comma-separated benchmarks to run (1-5, 7; 6, memory, comes with 1)",
+        help="comma-separated benchmarks to run (1-5, 7-9; 6, memory, comes with 1)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the working folder (stacks, logs, repos)"
@@ -117,6 +132,8 @@ def run_benchmarks(plan: Plan, selected: list[str], ctx: Context, *, quick: bool
         ("4", "scaling efficiency", partial(scaling.run, plan.scaling)),
         ("5", "gateway requests/s", partial(gateway_load.run, plan.gateway)),
         ("7", "integration cost per task", partial(integration.run, plan.integration)),
+        ("8", "R3 against R1", partial(replication.run, plan.replication)),
+        ("9", "failover time", partial(failover.run, plan.failover)),
     ]
     outcome = Outcome()
     for number, title, bench in benchmarks:

@@ -16,6 +16,7 @@ against a server with and without `sync_interval: always`, which shows what the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
 from cc_bus import (
     MSG_ID_HEADER,
     ensure_streams,
@@ -34,7 +34,7 @@ from cc_bus import (
     publish_task,
 )
 from cc_planfile import parse_plan
-from commandcenter.servers import NatsServer
+from commandcenter.servers import NatsCluster, NatsServer
 from commandcenter_contracts import (
     AgentSpec,
     BatchSelection,
@@ -55,7 +55,7 @@ from planner.task_queue import JetStreamTaskQueue
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample
-from bench.system import BenchError, stop_process
+from bench.system import BenchError, connect_nats, stop_process
 from bench.workload import plan_markdown, write_file_agent
 
 BENCH = "2 dispatch"
@@ -95,16 +95,21 @@ async def _tasks_in_stream(js: JetStreamContext) -> int:
 async def _wait_for(condition: Any, limit_s: float, what: str) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if await condition():
-            return
+        # A JetStream API request may go unanswered while a cluster places or elects.
+        with contextlib.suppress(TimeoutError):
+            if await condition():
+                return
         await asyncio.sleep(POLL_S)
     raise BenchError(f"timed out waiting for {what}")
 
 
-def start_planner(server: NatsServer, logs: Path) -> subprocess.Popen[bytes]:
+def start_planner(
+    server: NatsServer | NatsCluster, logs: Path, *, replicas: int = 1
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CC_NATS_URL": server.url,
+        "CC_STREAM_REPLICAS": str(replicas),
         "CC_LOG_FORMAT": "json",
     }
     with (logs / "planner.log").open("ab") as log:
@@ -118,11 +123,11 @@ def start_planner(server: NatsServer, logs: Path) -> subprocess.Popen[bytes]:
 
 
 async def planner_seconds(
-    server: NatsServer, proc: subprocess.Popen[bytes], tasks: int, logs: Path
+    server: NatsServer | NatsCluster, proc: subprocess.Popen[bytes], tasks: int, logs: Path
 ) -> tuple[float, float]:
     """Hand the running planner an N-task run, time until N dispatches are stored; then time
     until its status consumer has worked through the run's events as well."""
-    nc = await nats.connect(server.url, name="bench-dispatch")
+    nc = await connect_nats(server.url, "bench-dispatch")
     try:
         js = nc.jetstream()
 
@@ -159,7 +164,7 @@ async def planner_seconds(
 async def start_run_seconds(server: NatsServer, tasks: int) -> float:
     """The planner's own `Planner.start_run` in this process, on the real KV store and
     publishing like the service does, but without the service's status consumer beside it."""
-    nc = await nats.connect(server.url, name="bench-start-run")
+    nc = await connect_nats(server.url, "bench-start-run")
     try:
         js = nc.jetstream()
         await ensure_streams(js)
@@ -204,12 +209,14 @@ def dispatch_messages(tasks: int) -> list[tuple[str, bytes, str]]:
     ]
 
 
-async def raw_seconds(server: NatsServer, tasks: int, *, pipelined: bool) -> float:
+async def raw_seconds(
+    server: NatsServer | NatsCluster, tasks: int, *, pipelined: bool, replicas: int = 1
+) -> float:
     messages = dispatch_messages(tasks)
-    nc = await nats.connect(server.url, name="bench-raw")
+    nc = await connect_nats(server.url, "bench-raw")
     try:
-        js = nc.jetstream()
-        await ensure_streams(js)
+        js = nc.jetstream(timeout=30)  # a fresh cluster may take seconds to place a stream
+        await ensure_streams(js, replicas=replicas)
         started = time.perf_counter()
         if pipelined:
             futures = [

@@ -26,7 +26,6 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
 import httpx
-import nats
 from cc_bus import publish_status
 from cc_bus.permissions import OPERATOR
 from commandcenter.sse import messages
@@ -44,7 +43,7 @@ from nats.js.api import DeliverPolicy
 from bench.context import Context
 from bench.report import Row
 from bench.stats import Sample, percentile
-from bench.system import BenchError, running_stack
+from bench.system import BenchError, connect_nats, running_stack
 
 BENCH = "3 status latency"
 MAX_IN_FLIGHT = 64
@@ -99,7 +98,7 @@ def jetstream_receiver(
 
     async def follow() -> Received:
         received: Received = []
-        nc = await nats.connect(nats_url, name="bench-latency-baseline")
+        nc = await connect_nats(nats_url, "bench-latency-baseline")
         try:
             sub = await nc.jetstream().subscribe(
                 subject,
@@ -134,7 +133,7 @@ async def publish_paced(
     sent: dict[str, float] = {}
     total = max(1, round(rate * seconds))
     task_id = str(uuid.uuid4())
-    nc = await nats.connect(nats_url, name="bench-latency-publisher")
+    nc = await connect_nats(nats_url, "bench-latency-publisher")
     js = nc.jetstream()
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
@@ -162,7 +161,7 @@ async def publish_paced(
 
 
 async def announce(nats_url: str, run_id: str) -> None:
-    nc = await nats.connect(nats_url, name="bench-latency-announce")
+    nc = await connect_nats(nats_url, "bench-latency-announce")
     try:
         await publish_status(
             nc.jetstream(),

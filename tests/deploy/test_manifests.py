@@ -273,6 +273,46 @@ def metrics_port_undeclared(tree: Path) -> None:
     edit_yaml(tree / "planner" / "deployment.yaml", lambda docs: container(docs[0]).pop("ports"))
 
 
+def single_nats(tree: Path) -> None:
+    edit_yaml(tree / "nats" / "statefulset.yaml", lambda docs: docs[0]["spec"].update(replicas=1))
+
+
+def route_missing_a_pod(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        for env in container(docs[0])["env"]:
+            if env["name"] == "NATS_ROUTE_2":
+                env["value"] = env["value"].replace("nats-2.", "nats-1.")
+
+    edit_yaml(tree / "nats" / "statefulset.yaml", change)
+
+
+def fixed_server_name(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        conf = docs[0]["data"]["nats.conf"]
+        docs[0]["data"]["nats.conf"] = conf.replace("server_name: $POD_NAME", "server_name: nats")
+
+    edit_yaml(tree / "nats" / "configmap.yaml", change)
+
+
+def pdb_loses_quorum(tree: Path) -> None:
+    edit_yaml(tree / "nats" / "pdb.yaml", lambda docs: docs[0]["spec"].update(maxUnavailable=2))
+
+
+def keda_on_client_service(tree: Path) -> None:
+    def change(docs: list[Doc]) -> None:
+        meta = docs[0]["spec"]["triggers"][0]["metadata"]
+        meta["natsServerMonitoringEndpoint"] = "nats.commandcenter.svc.cluster.local:8222"
+
+    edit_yaml(tree / "executor-dagger" / "scaledobject.yaml", change)
+
+
+def too_many_stream_replicas(tree: Path) -> None:
+    edit_yaml(
+        tree / "common" / "configmap.yaml",
+        lambda docs: docs[0]["data"].update(CC_STREAM_REPLICAS="5"),
+    )
+
+
 def unlisted_manifest(tree: Path) -> None:
     edit_yaml(
         tree / "kustomization.yaml",
@@ -297,6 +337,12 @@ def unlisted_manifest(tree: Path) -> None:
         (anonymous_nats, "must include ./authorization.conf"),
         (unknown_nats_password, "variable reference for 'PW'"),
         (unlisted_manifest, "planner/deployment.yaml is not listed in kustomization.yaml"),
+        (single_nats, "StatefulSet nats: replicas 1; a JetStream cluster needs 3 or 5"),
+        (route_missing_a_pod, "nats-0: routes name"),
+        (fixed_server_name, "nats.conf: server_name must be $POD_NAME"),
+        (pdb_loses_quorum, "PodDisruptionBudget nats: lets 2 of 3 NATS pods go"),
+        (keda_on_client_service, "natsServerMonitoringEndpoint 'nats.commandcenter.svc"),
+        (too_many_stream_replicas, "CC_STREAM_REPLICAS 5 needs that many NATS pods"),
         (
             gateway_scraped_elsewhere,
             "gateway: annotation prometheus.io/port '9464' must equal CC_GATEWAY_PORT 8001",
@@ -450,7 +496,10 @@ def test_executor_dagger_scales_on_its_consumer_and_drains() -> None:
         "executor-dagger",
         "$G",
     )
-    assert meta["natsServerMonitoringEndpoint"] == "nats.commandcenter.svc.cluster.local:8222"
+    # NATS is clustered: KEDA asks <server_name>.<endpoint> for the consumer leader's counts.
+    assert (
+        meta["natsServerMonitoringEndpoint"] == "nats-headless.commandcenter.svc.cluster.local:8222"
+    )
     config = next(d for _, d in manifests() if d["metadata"]["name"] == "cc-config")["data"]
     assert meta["lagThreshold"] == config["CC_DAGGER_SLOTS"]
     grace = int(config["CC_DAGGER_GRACE_S"])

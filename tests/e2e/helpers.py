@@ -104,8 +104,8 @@ def running_stack(data_dir: Path, **options: Any) -> Iterator[Stack]:
 
 def nats_refusals(stack: Stack) -> list[str]:
     """The permission and authorization violations nats-server logged."""
-    log = stack.data_dir / "nats" / "nats-server.log"
-    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    logs = sorted((stack.data_dir / "nats").glob("**/nats-server.log"))  # a cluster: one a node
+    lines = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
     return [line for line in lines if "Violation" in line]
 
 

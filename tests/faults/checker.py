@@ -22,6 +22,7 @@ once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
+import nats.errors
 from commandcenter.gitfixtures import git
 from commandcenter_contracts import (
     BatchStarted,
@@ -48,6 +50,8 @@ from commandcenter_contracts import (
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
 
 TERMINAL_TASK_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 TASK_TRAILER = "CommandCenter-Task"
@@ -156,8 +160,16 @@ class Checker:
         deadline = time.monotonic() + self._timeout
         subject = subjects.status_subject(run_id)
         while True:
-            messages = await read_subject(self._js, subjects.STREAM_STATUS, subject)
-            letters = await dead_letters(self._js)
+            try:
+                messages = await read_subject(self._js, subjects.STREAM_STATUS, subject)
+                letters = await dead_letters(self._js)
+            except (nats.errors.Error, TimeoutError) as exc:
+                # A stream electing its leader (a node of a cluster came back): not yet.
+                if time.monotonic() > deadline:
+                    raise
+                log.info("the checker waits for JetStream: %r", exc)
+                await asyncio.sleep(0.5)
+                continue
             missing, extra = await self._compare(run_id, messages, letters)
             if not missing and not extra:
                 return messages, letters

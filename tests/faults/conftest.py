@@ -5,7 +5,8 @@ data directory, so a fault injected in one never leaks into the next.
 
 With `CC_FAULTS_REPORT=1`, the session writes `docs/faults.md`: one row per scenario with what
 was injected, the result, the time it took (stack start-up included) and the notes the scenario
-recorded.
+recorded. With `CC_FAULTS_REPORT=merge` (a partial run: one file, `-k`), it puts the rows of the
+scenarios that ran into the file and keeps the others.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import Bus, FaultStack
-from tests.faults.report import REPORT_PATH, FaultReport, ScenarioRecord, render
+from tests.faults.report import REPORT_PATH, FaultReport, ScenarioRecord, merge, render
 
 _RECORDS: list[ScenarioRecord] = []
 _RECORD = pytest.StashKey[ScenarioRecord]()
@@ -94,6 +95,10 @@ def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
 
 
 def pytest_sessionfinish() -> None:
-    if os.environ.get("CC_FAULTS_REPORT") != "1" or not _RECORDS:
+    mode = os.environ.get("CC_FAULTS_REPORT")
+    if not _RECORDS or mode not in ("1", "merge"):
         return
-    REPORT_PATH.write_text(render(_RECORDS))
+    if mode == "merge" and REPORT_PATH.exists():
+        REPORT_PATH.write_text(merge(REPORT_PATH.read_text(), _RECORDS))
+    else:
+        REPORT_PATH.write_text(render(_RECORDS))

@@ -16,6 +16,7 @@ import signal
 import stat
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import nats
 from cc_bus.permissions import OPERATOR
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter.servers import free_port
+from commandcenter.sse import SseMessage, follow
 from commandcenter.stack import Stack, Supervised
 from commandcenter_contracts import RUN_TERMINAL_TYPES, StatusEvent, subjects
 from nats.aio.client import Client
@@ -209,8 +211,15 @@ class FaultStack:
 
     @classmethod
     def start(
-        cls, root: Path, *, dagger_executors: int = 0, extra_env: dict[str, str] | None = None
+        cls,
+        root: Path,
+        *,
+        dagger_executors: int = 0,
+        nats_cluster: int = 1,
+        extra_env: dict[str, str] | None = None,
     ) -> FaultStack:
+        """`nats_cluster`: that many nats-server nodes in one JetStream cluster (the services
+        then get `CC_STREAM_REPLICAS`, at most 3, from the stack)."""
         said: list[str] = []
         stack = Stack(
             root / "stack",
@@ -220,6 +229,7 @@ class FaultStack:
             nats_port=free_port(),
             local_executors=1,
             dagger_executors=dagger_executors,
+            nats_cluster=nats_cluster,
             extra_env={
                 **FAULT_ENV,
                 **pytest_roots(root),
@@ -257,7 +267,8 @@ class FaultStack:
 
     @property
     def nats_url(self) -> str:
-        """As the operator (every subject): the checks look where no service may."""
+        """As the operator (every subject): the checks look where no service may. Every node
+        of a cluster, comma-separated (`nats_servers` splits it)."""
         assert self.stack.nats is not None
         return self.stack.nats.url_as(OPERATOR)
 
@@ -399,6 +410,33 @@ async def start_run(stack: Stack, plan: Path, *, argv: list[str] | None = None, 
     return str(response.json()["id"])
 
 
+class Follower(threading.Thread):
+    """A client following a run's events over SSE (`commandcenter.sse.follow`, the one
+    `commandcenter run --follow` uses: it reconnects by itself with `Last-Event-ID`) in a
+    thread, recording every message and every HTTP request it makes."""
+
+    def __init__(self, gateway_url: str, headers: dict[str, str], run_id: str) -> None:
+        super().__init__(daemon=True)
+        self.received: list[SseMessage] = []
+        self.requests: list[str | None] = []
+        self.error: BaseException | None = None
+        self._client = httpx.Client(
+            base_url=gateway_url, headers=headers, event_hooks={"request": [self._on_request]}
+        )
+        self._url = f"/api/v1/runs/{run_id}/events"
+
+    def _on_request(self, request: httpx.Request) -> None:
+        self.requests.append(request.headers.get("Last-Event-ID"))
+
+    def run(self) -> None:
+        try:
+            with self._client:
+                for message in follow(self._client, self._url, reconnect_for_s=60):
+                    self.received.append(message)
+        except BaseException as exc:
+            self.error = exc
+
+
 # --- the bus ------------------------------------------------------------------------------------
 async def run_events(js: JetStreamContext, run_id: str) -> list[StatusEvent]:
     messages = await read_subject(js, subjects.STREAM_STATUS, subjects.status_subject(run_id))
@@ -436,7 +474,10 @@ class StatusWatch:
 
     async def open(self, nats_url: str) -> StatusWatch:
         self._nc = await nats.connect(
-            nats_url, name="fault-watch", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            **nats_servers(nats_url),
+            name="fault-watch",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
         )
         await self._nc.subscribe(subjects.STATUS_ALL, cb=self._on_message)
         await self._nc.flush()
@@ -477,7 +518,12 @@ class Tripwire:
         self._nc: Client | None = None
 
     async def arm(self, nats_url: str, subject: str) -> Tripwire:
-        self._nc = await nats.connect(nats_url, name="fault-tripwire")
+        self._nc = await nats.connect(
+            **nats_servers(nats_url),
+            name="fault-tripwire",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
         await self._nc.subscribe(subject, cb=self._on_message)
         await self._nc.flush()
         return self
@@ -516,9 +562,25 @@ class Bus:
 
 async def open_js(nats_url: str) -> tuple[Client, JetStreamContext]:
     nc = await nats.connect(
-        nats_url, name="fault-checker", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        **nats_servers(nats_url),
+        name="fault-checker",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
     )
     return nc, nc.jetstream()
+
+
+def nats_servers(nats_url: str) -> dict[str, Any]:
+    """`nats.connect` keywords for a URL or a cluster's comma-separated URLs: the servers as a
+    list (it does not split a string itself), credentials as options. Credentials stay out of
+    the URLs: the client adds the nodes a server announces (without credentials) to its pool,
+    and a reconnect to one of those uses the options' credentials, not a URL's."""
+    urls = [urllib.parse.urlsplit(part.strip()) for part in nats_url.split(",") if part.strip()]
+    servers = [u._replace(netloc=u.netloc.rpartition("@")[2]).geturl() for u in urls]
+    options: dict[str, Any] = {"servers": servers}
+    if urls and urls[0].username:
+        options |= {"user": urls[0].username, "password": urls[0].password or ""}
+    return options
 
 
 def of_type(kind: str, **fields: object) -> Match:

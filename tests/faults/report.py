@@ -1,10 +1,12 @@
 """The fault-injection report: what each scenario says about itself, rendered as the table of
-`docs/faults.md`."""
+`docs/faults.md` — the whole file (`render`), or the rows of a partial run put into the file
+as it is (`merge`)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +66,12 @@ def render(records: list[ScenarioRecord]) -> str:
         "2. no status event JetStream acknowledged is missing from the read model (and an",
         "   undecodable one is in `CC_DEAD`);",
         "3. no task branch has a duplicate commit: one commit per branch on the bare remote, the",
-        "   succeeded task's, and no `CommandCenter-Task` trailer on two commits.",
+        "   succeeded task's, and no `CommandCenter-Task` trailer on two commits;",
+        "4. each task's work is on the integration branch exactly once.",
+        "",
+        "The `R3 cluster` scenarios run the stack on a three-node JetStream cluster on loopback",
+        "(`Stack(nats_cluster=3)`, as `commandcenter up --nats-cluster 3`) with",
+        "`CC_STREAM_REPLICAS=3`: every stream, bucket and durable consumer on all three nodes.",
         "",
         "Scenarios that use the agent also assert that each pushed file was written by the last",
         "agent that ran for its task (no write of an abandoned delivery reaches the outcome).",
@@ -76,14 +83,7 @@ def render(records: list[ScenarioRecord]) -> str:
         "| scenario | injected | result | duration | notes |",
         "|---|---|---|---|---|",
     ]
-    for r in sorted(records, key=lambda r: r.title):
-        title = r.title or r.nodeid.rsplit("::", 1)[-1]
-        notes = "; ".join(r.notes)
-        result = "xfail: known bug (below)" if r.outcome.startswith("xfail") else r.outcome
-        lines.append(
-            f"| {_cell(title)} | {_cell(r.injected)} | {_cell(result or 'not run')} | "
-            f"{r.seconds:.1f} s | {_cell(notes)} |"
-        )
+    lines += [_row(r) for r in sorted(records, key=lambda r: r.title)]
     known = [r for r in records if r.outcome.startswith("xfail")]
     if known:
         lines += [
@@ -94,5 +94,57 @@ def render(records: list[ScenarioRecord]) -> str:
             "mark goes when the bug is fixed (a strict xfail that passes fails the suite).",
             "",
         ]
-        lines += [f"- **{r.title}** — {r.outcome.removeprefix('xfail: ')}" for r in known]
+        lines += [_known(r) for r in known]
     return "\n".join(lines) + "\n"
+
+
+def _title(r: ScenarioRecord) -> str:
+    return r.title or r.nodeid.rsplit("::", 1)[-1]
+
+
+def _row(r: ScenarioRecord) -> str:
+    result = "xfail: known bug (below)" if r.outcome.startswith("xfail") else r.outcome
+    return (
+        f"| {_cell(_title(r))} | {_cell(r.injected)} | {_cell(result or 'not run')} | "
+        f"{r.seconds:.1f} s | {_cell('; '.join(r.notes))} |"
+    )
+
+
+def _known(r: ScenarioRecord) -> str:
+    return f"- **{r.title}** — {r.outcome.removeprefix('xfail: ')}"
+
+
+_FIRST_CELL = re.compile(r"^\| ((?:[^|\\]|\\.)*) \|")
+_MERGED = "Merged from a partial run"
+
+
+def merge(existing: str, records: list[ScenarioRecord]) -> str:
+    """The report `existing` with the rows of `records` put in: a row of the same scenario
+    replaced, a new one added, the table kept sorted; every other row and the text around the
+    table stay. A line under the table says when and where the merged rows were run."""
+    lines = existing.rstrip("\n").split("\n")
+    header = next(i for i, line in enumerate(lines) if line.startswith("| scenario |"))
+    end = header + 2
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    rows = {_key(line): line for line in lines[header + 2 : end]}
+    rows |= {_cell(_title(r)): _row(r) for r in records}
+    total_s = sum(r.seconds for r in records)
+    ids = ", ".join(sorted(_title(r).split(" ", 1)[0] for r in records))
+    after = [line for line in lines[end:] if not line.startswith(f"{_MERGED} ({ids})")]
+    merged_note = (
+        f"{_MERGED} ({ids}) on {datetime.now(UTC):%Y-%m-%d} ({platform.system()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}): {len(records)} "
+        f"scenarios in {total_s:.0f} s."
+    )
+    lines = [*lines[: header + 2], *(rows[k] for k in sorted(rows)), "", merged_note, *after]
+    known = [_known(r) for r in records if r.outcome.startswith("xfail")]
+    fresh = [k for k in known if k not in lines]
+    if fresh and "## Known failures" not in lines:
+        lines += ["", "## Known failures", ""]
+    return "\n".join([*lines, *fresh]).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _key(row: str) -> str:
+    found = _FIRST_CELL.match(row)
+    return found.group(1) if found else row

@@ -9,44 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import threading
 
-import httpx
 import pytest
-from commandcenter.sse import SseMessage, follow
 from commandcenter_contracts import subjects
 
 from tests.faults.checker import decode_status, event_type, read_subject
-from tests.faults.harness import Bus, FaultStack, auth_headers, batch_of, wait_run_end
+from tests.faults.harness import (
+    Bus,
+    FaultStack,
+    Follower,
+    auth_headers,
+    batch_of,
+    wait_run_end,
+)
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
-
-
-class Follower(threading.Thread):
-    """`follow` in a thread, recording every message and every HTTP request it makes."""
-
-    def __init__(self, gateway_url: str, headers: dict[str, str], run_id: str) -> None:
-        super().__init__(daemon=True)
-        self.received: list[SseMessage] = []
-        self.requests: list[str | None] = []
-        self.error: BaseException | None = None
-        self._client = httpx.Client(
-            base_url=gateway_url, headers=headers, event_hooks={"request": [self._on_request]}
-        )
-        self._url = f"/api/v1/runs/{run_id}/events"
-
-    def _on_request(self, request: httpx.Request) -> None:
-        self.requests.append(request.headers.get("Last-Event-ID"))
-
-    def run(self) -> None:
-        try:
-            with self._client:
-                for message in follow(self._client, self._url, reconnect_for_s=60):
-                    self.received.append(message)
-        except BaseException as exc:
-            self.error = exc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])

@@ -50,12 +50,24 @@ def _err(text: str) -> None:
 
 
 # --- up -----------------------------------------------------------------------------------
-def up(data_dir: Path, *, port: int, local_executors: int, dagger_executors: int) -> int:
+def up(
+    data_dir: Path,
+    *,
+    port: int,
+    local_executors: int,
+    dagger_executors: int,
+    nats_url: str | None = None,
+    nats_cluster: int = 1,
+) -> int:
+    if nats_url and nats_cluster > 1:
+        raise CliError("--nats-url and --nats-cluster exclude each other: use a NATS, or start one")
     stack = Stack(
         data_dir,
         gateway_port=port,
         local_executors=local_executors,
         dagger_executors=dagger_executors,
+        nats_url=nats_url,
+        nats_cluster=nats_cluster,
         say=say,
     )
     _stop_on_signals()

@@ -168,12 +168,33 @@ def up(
     port: Annotated[int, typer.Option(help="gateway port")] = 8001,
     local_executors: Annotated[int, typer.Option(metavar="N")] = 1,
     dagger_executors: Annotated[int, typer.Option(metavar="N")] = 1,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="CC_NATS_URL",
+            help="use this NATS (credentials in the URL; several URLs comma-separated) and "
+            "start none",
+            show_default=False,
+        ),
+    ] = None,
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=1,
+            help="start N nats-server nodes as one JetStream cluster on loopback (3: streams "
+            "replicated 3 times unless CC_STREAM_REPLICAS says otherwise)",
+        ),
+    ] = 1,
 ) -> int:
     return commands.up(
         _data_dir(data_dir),
         port=port,
         local_executors=local_executors,
         dagger_executors=dagger_executors,
+        nats_url=nats_url,
+        nats_cluster=nats_cluster,
     )
 
 

@@ -49,6 +49,13 @@ class NatsUsers:
                 write_private(path, secrets.token_urlsafe(32) + "\n")
         return users
 
+    def route_password(self) -> str:
+        """The password nodes of a loopback cluster (`up --nats-cluster`) route with."""
+        path = self.folder / "cluster-routes.password"
+        if not path.is_file() or not path.read_text(encoding="utf-8").strip():
+            write_private(path, secrets.token_urlsafe(32) + "\n")
+        return path.read_text(encoding="utf-8").strip()
+
     def password_file(self, user: str) -> Path:
         return self.folder / f"{user}.password"
 

@@ -104,6 +104,7 @@ def _gateway(report: Report, gateway: Gateway) -> list[ExecutorInfo] | None:
     states = {k: ready.get(k) for k in ("nats", "postgres", "streams")}
     found_by = f" ({gateway.found_by})" if gateway.found_by else ""
     report.check("gateway", response.status_code == 200, f"{gateway}{found_by} {states}")
+    _jetstream(report, ready.get("jetstream"))
     executors = msgspec.convert(ready.get("executors", []), list[ExecutorInfo], strict=False)
     for info in executors:
         credentials = ", ".join(info.credentials) or "none"
@@ -115,6 +116,32 @@ def _gateway(report: Report, gateway: Gateway) -> list[ExecutorInfo] | None:
             needed=False,
         )
     return executors
+
+
+def _jetstream(report: Report, health: Any) -> None:
+    """The meta leader, and each stream's replicas and leader, as the gateway sees them."""
+    if not isinstance(health, dict):
+        return
+    meta = health.get("meta") or {}
+    state = str(meta.get("state", "unknown"))
+    leader = meta.get("leader")
+    size = meta.get("cluster_size", 1)
+    detail = f"meta leader {leader}, {size} node(s)" if leader else state
+    report.check("jetstream", not state.startswith("no quorum"), detail)
+    for stream in health.get("streams") or []:
+        state = str(stream.get("state", "unknown"))
+        followers = ", ".join(
+            f"{f.get('name')}{'' if f.get('current') else ' (behind)'}"
+            for f in stream.get("followers") or []
+        )
+        shape = f"R{stream.get('replicas', '?')} leader {stream.get('leader') or 'none'}"
+        shape += f", followers {followers}" if followers else ""
+        writable = state == "ok" or state.startswith("degraded")
+        report.check(
+            f"stream {stream.get('name')}",
+            writable,
+            shape if state == "ok" else f"{shape}: {state}",
+        )
 
 
 def _run_agent(

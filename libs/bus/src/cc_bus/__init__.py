@@ -18,13 +18,16 @@ from cc_bus.publish import (
     publish_log,
     publish_status,
     publish_task,
+    why_not_stored,
 )
 from cc_bus.topology import (
     STREAMS,
     ConsumerSpec,
+    ReplicasError,
     StreamSpec,
     dead_letters_consumer,
     ensure_consumer,
+    ensure_replicas,
     ensure_stream,
     ensure_streams,
     executor_dagger_consumer,
@@ -35,6 +38,7 @@ from cc_bus.topology import (
     planner_progress_consumer,
     planner_replay_consumer,
     projector_consumer,
+    stream_replicas,
 )
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "GiveUp",
     "NatsAuth",
     "NatsAuthError",
+    "ReplicasError",
     "Retry",
     "Service",
     "Settle",
@@ -57,6 +62,7 @@ __all__ = [
     "dead_letter",
     "dead_letters_consumer",
     "ensure_consumer",
+    "ensure_replicas",
     "ensure_stream",
     "ensure_streams",
     "executor_dagger_consumer",
@@ -75,4 +81,6 @@ __all__ = [
     "publish_task",
     "redact_url",
     "run_until_signalled",
+    "stream_replicas",
+    "why_not_stored",
 ]

@@ -61,8 +61,35 @@ class NatsAuth:
         return password
 
 
+def server_urls(url: str) -> list[str]:
+    """`CC_NATS_URL` as a list: one URL, or several separated by commas (the nodes of a
+    cluster; the client connects to one that answers and fails over to the others)."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise SettingsError("CC_NATS_URL is empty: give a URL such as nats://127.0.0.1:4222")
+    return urls
+
+
+def url_credentials(url: str) -> dict[str, str]:
+    """The user and password written in the (first) URL, as connection options: nats-py uses
+    a URL's own credentials only for that URL, not for the servers a cluster announces, so a
+    reconnect to one of those would be refused without them."""
+    parts = urllib.parse.urlsplit(server_urls(url)[0])
+    if not parts.username:
+        return {}
+    if parts.password is None:  # nats://<token>@host
+        return {"token": urllib.parse.unquote(parts.username)}
+    return {
+        "user": urllib.parse.unquote(parts.username),
+        "password": urllib.parse.unquote(parts.password),
+    }
+
+
 def redact_url(url: str) -> str:
-    """`url` fit for a log line: a password in it (`nats://user:secret@host`) becomes `***`."""
+    """`url` fit for a log line: a password in it (`nats://user:secret@host`) becomes `***`;
+    a comma-separated list of URLs, each of them."""
+    if "," in url:
+        return ",".join(redact_url(part) for part in server_urls(url))
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
@@ -73,12 +100,16 @@ def redact_url(url: str) -> str:
 
 async def connect(url: str, *, name: str, auth: NatsAuth | None = None) -> Client:
     """Connect as `auth`'s user, replies on that user's own inbox prefix (the only inbox its
-    permissions let it read); never logs a password (`redact_url`)."""
+    permissions let it read); never logs a password (`redact_url`). `url` may list several
+    servers (`server_urls`); credentials in a URL (`nats://user:pass@host`) are used when no
+    `auth` user is set."""
     shown = redact_url(url)
     auth = auth or NatsAuth()
     credentials: dict[str, str] = {}
     if auth.user:
         credentials = {"user": auth.user, "password": auth.password() or ""}
+    else:
+        credentials = url_credentials(url)
 
     async def on_disconnect() -> None:
         log.warning("nats: disconnected from %s", shown)
@@ -90,7 +121,7 @@ async def connect(url: str, *, name: str, auth: NatsAuth | None = None) -> Clien
         log.warning("nats: %s", exc)
 
     return await nats.connect(
-        url,
+        server_urls(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

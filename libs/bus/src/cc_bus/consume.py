@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -39,6 +40,8 @@ from cc_observe.metrics import consumer_metrics, message_settled
 from commandcenter_contracts import FailureCode, TaskDispatched
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from cc_bus.dead_letters import dead_letter
@@ -342,7 +345,7 @@ class Consumer(Generic[T]):
         else:
             self.stats.acked += 1
             message_settled(self.spec.durable, "ack")
-            await msg.ack()
+            await acknowledge(msg, label=self.label, within_s=self.spec.ack_wait_s)
 
     # --- plumbing ----------------------------------------------------------------------------
     async def _subscribe(self) -> JetStreamContext.PullSubscription | None:
@@ -393,6 +396,30 @@ class Consumer(Generic[T]):
                     await delivery.in_progress()
                 except Exception as exc:  # NATS away for a moment: the next beat may get through
                     log.warning("%s: in-progress ack failed: %s", self.label, exc)
+
+
+ACK_ATTEMPT_S = 2.0
+
+
+async def acknowledge(msg: Msg, *, label: str, within_s: float) -> None:
+    """Ack and wait for JetStream to confirm it, sending the ack again until it does. A plain
+    ack sent to a consumer whose leader just died (a node of a cluster lost) is lost, and the
+    message would come back only after the whole ack wait — with a one-at-a-time consumer,
+    nothing else is delivered meanwhile. The new leader, elected within seconds, confirms a
+    repeated ack (JetStream answers an ack of a message already acked too)."""
+    deadline = time.monotonic() + within_s
+    payload = b"+ACK"
+    while True:
+        try:
+            # What nats-py's `ack_sync` sends; it refuses a second call, a repeat is ours.
+            await msg._client.request(msg.reply, payload, timeout=ACK_ATTEMPT_S)
+        except (NatsTimeoutError, NoRespondersError) as exc:
+            if time.monotonic() + ACK_ATTEMPT_S > deadline:
+                log.warning("%s: ack not confirmed (%s): redelivery after ack_wait", label, exc)
+                return
+            continue
+        msg._ackd = True  # what nats-py's own ack_sync records
+        return
 
 
 async def _settle_quietly(msg: Msg, settle: Retry) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from commandcenter_contracts import subjects as s
 
-from cc_bus.topology import STREAMS
+from cc_bus.topology import STREAMS, kv_stream
 
 GATEWAY = "gateway"
 PLANNER = "planner"
@@ -42,10 +42,6 @@ STREAM_NAMES = tuple(spec.name for spec in STREAMS)
 def inbox_prefix(user: str) -> str:
     """Where a user's replies arrive: `_INBOX.<user>` (nats-py's `inbox_prefix`)."""
     return f"_INBOX.{user}"
-
-
-def kv_stream(bucket: str) -> str:
-    return f"KV_{bucket}"
 
 
 # --- the JetStream API, by what a service does ------------------------------------------------
@@ -184,6 +180,9 @@ ROLES: tuple[Role, ...] = (
             *_get(s.STREAM_TASKS),
             f"{API}.STREAM.MSG.DELETE.{s.STREAM_TASKS}",
             *_kv_write(s.KV_PLANNER_RUNS),
+            # Replicas of both buckets (CC_STREAM_REPLICAS): they are streams.
+            f"{API}.STREAM.UPDATE.{kv_stream(s.KV_PLANNER_RUNS)}",
+            *_reconcile(kv_stream(s.KV_EXECUTORS)),
         ),
         subscribe=(),
     ),

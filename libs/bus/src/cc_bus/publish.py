@@ -7,6 +7,8 @@ context (W3C `traceparent`), so whoever handles it continues the trace (`cc_obse
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from cc_observe import tracing
@@ -14,8 +16,14 @@ from commandcenter_contracts import StatusEvent, encode, subjects
 from commandcenter_contracts.messages import DeadLetter, LogLine, TaskDispatched
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+ATTEMPT_S = 2.0
+"""How long one attempt waits for its ack before the publish is sent again."""
+NO_LEADER_PAUSE_S = 0.25
+IN_PROCESS_ERR_CODE = 10158
+"""JetStream's answer to a message id it is still storing: `duplicate message id is in process`."""
 
 
 async def publish(
@@ -26,8 +34,33 @@ async def publish(
     msg_id: str,
     timeout: float = 10.0,  # noqa: ASYNC109 - nats-py's own publish-ack timeout, passed through
 ) -> PubAck:
+    """Publish and wait for JetStream's ack, for at most `timeout` in all. A publish nobody
+    answered is sent again (same id) every `ATTEMPT_S`: when a stream's leader dies, the
+    request sent to it is lost, and a new leader is elected within seconds; an attempt that
+    had been stored makes the next one a duplicate the stream drops."""
     headers = tracing.inject({MSG_ID_HEADER: msg_id})
-    return await js.publish(subject, encode(message), timeout=timeout, headers=headers)
+    payload = encode(message)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return await js.publish(
+                subject, payload, timeout=max(0.001, min(left, ATTEMPT_S)), headers=headers
+            )
+        except (APIError, NoStreamResponseError, TimeoutError) as exc:
+            pause = min(NO_LEADER_PAUSE_S, deadline - time.monotonic())
+            if not unanswered(exc) or pause <= 0:
+                raise
+            await asyncio.sleep(pause)
+
+
+def unanswered(exc: BaseException) -> bool:
+    """JetStream has not stored the message (yet): no stream leader to answer (no responders,
+    no answer in time, unavailable), or the same message is still in process (proposed by a
+    leader that has no quorum to commit it)."""
+    if isinstance(exc, NoStreamResponseError | TimeoutError | ServiceUnavailableError):
+        return True
+    return isinstance(exc, APIError) and exc.err_code == IN_PROCESS_ERR_CODE
 
 
 async def publish_status(js: JetStreamContext, event: StatusEvent) -> PubAck:
@@ -45,3 +78,15 @@ async def publish_log(js: JetStreamContext, line: LogLine, *, seq: int) -> PubAc
 
 async def publish_dead_letter(js: JetStreamContext, letter: DeadLetter) -> PubAck:
     return await publish(js, subjects.TASK_DEAD, letter, msg_id=letter.event_id)
+
+
+def why_not_stored(exc: BaseException) -> str:
+    """A failed JetStream publish, said so an operator knows where to look. No answer from
+    the stream is what a cluster that lost its quorum gives (no stream leader to store it)."""
+    name = type(exc).__name__
+    if unanswered(exc):
+        return (
+            f"JetStream stored nothing ({name}): the stream has no leader (a NATS cluster with "
+            "a majority of its nodes down has no quorum) or NATS is overloaded"
+        )
+    return f"{name}: {exc}".strip(": ")

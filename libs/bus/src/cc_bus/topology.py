@@ -4,27 +4,48 @@ two functions that make the server match it.
 JetStream keeps an existing stream's or durable consumer's config when a client asks for it
 again with different values, silently. `ensure_stream` and `ensure_consumer` therefore compare
 and update, so a changed setting (say, executor slots) really reaches the server.
+
+Replication (`CC_STREAM_REPLICAS`) is a property of the streams and the key-value buckets
+(which are streams). Durable consumers are created with replicas 0, "as many as the stream":
+the server scales them with their stream, in place, when the stream's count changes
+(a consumer asking for more replicas than its stream has while the stream is still scaling up
+is refused, so following the stream is the only order that always works).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from commandcenter_contracts import Env
 from commandcenter_contracts import subjects as s
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import (
+    APIError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from nats.js.kv import KeyValue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DAY = 24 * 3600.0
 
@@ -39,9 +60,10 @@ class StreamSpec:
     duplicate_window_s: float = 3600.0
     """How long a `Nats-Msg-Id` is remembered: covers a planner restarted mid-batch."""
 
-    def config(self) -> StreamConfig:
+    def config(self, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
             name=self.name,
+            num_replicas=replicas,
             subjects=list(self.subjects),
             retention=RetentionPolicy.WORK_QUEUE if self.work_queue else RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
@@ -220,25 +242,87 @@ def projector_consumer() -> ConsumerSpec:
     return _read_model(s.STREAM_STATUS, s.CONSUMER_PROJECTOR, s.STATUS_ALL)
 
 
+MAX_REPLICAS = 5
+"""JetStream's limit on a stream's replicas."""
+
+# JetStream's answers when it cannot place the replicas asked for.
+_CANNOT_PLACE = {
+    10005,  # no suitable peers for placement
+    10023,  # insufficient resources
+    10074,  # replicas > 1 not supported in non-clustered mode
+}
+
+
+def stream_replicas(env: Env) -> int:
+    """`CC_STREAM_REPLICAS`: copies JetStream keeps of every stream and bucket (1 to 5; 3
+    survives the loss of any one node of a three-node cluster)."""
+    return env.whole("CC_STREAM_REPLICAS", 1, low=1, high=MAX_REPLICAS)
+
+
+def cannot_place(exc: APIError) -> bool:
+    """JetStream cannot place the replicas asked for, and waiting will not change that (a
+    peer that is only offline for now is waited for: `patiently`)."""
+    return exc.err_code in _CANNOT_PLACE and not _peer_offline(exc)
+
+
+def _peer_offline(exc: BaseException) -> bool:
+    return isinstance(exc, APIError) and "offline" in (exc.description or "")
+
+
+class ReplicasError(RuntimeError):
+    """The NATS deployment cannot hold the replicas `CC_STREAM_REPLICAS` asks for."""
+
+
+def replicas_refusal(stream: str, replicas: int, exc: APIError) -> ReplicasError:
+    return ReplicasError(
+        f"CC_STREAM_REPLICAS={replicas}: JetStream cannot keep {replicas} replicas of "
+        f"{stream} ({exc.description}). It needs a cluster of at least {replicas} JetStream "
+        f"nodes, all up: start more nodes (`commandcenter up --nats-cluster 3`) or lower "
+        f"CC_STREAM_REPLICAS"
+    )
+
+
 async def ensure_streams(
-    js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS, *, update: bool = True
+    js: JetStreamContext,
+    specs: tuple[StreamSpec, ...] = STREAMS,
+    *,
+    update: bool = True,
+    replicas: int = 1,
 ) -> None:
     for spec in specs:
-        await ensure_stream(js, spec, update=update)
+        await ensure_stream(js, spec, update=update, replicas=replicas)
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, update: bool = True) -> None:
+async def ensure_stream(
+    js: JetStreamContext, spec: StreamSpec, *, update: bool = True, replicas: int = 1
+) -> None:
+    await patiently(
+        lambda: _ensure_stream(js, spec, update=update, replicas=replicas), f"stream {spec.name}"
+    )
+
+
+async def _ensure_stream(
+    js: JetStreamContext, spec: StreamSpec, *, update: bool, replicas: int
+) -> None:
     """Create the stream, or update it when its settings differ from `spec`. `update=False`
     (an executor: its NATS user may not update streams, `cc_bus.permissions`) leaves a
     differing stream to the control plane, which reconciles it when it starts."""
-    config = spec.config()
+    config = spec.config(replicas)
     try:
         info = await js.stream_info(spec.name)
     except NotFoundError:
-        await js.add_stream(config)
-        log.info("created stream %s", spec.name)
+        try:
+            await js.add_stream(config)
+        except APIError as exc:
+            if cannot_place(exc):
+                raise replicas_refusal(spec.name, replicas, exc) from exc
+            raise
+        log.info("created stream %s (%d replica(s))", spec.name, replicas)
         return
     current = info.config
+    if (current.num_replicas or 1) != replicas:
+        await _set_replicas(js, info.config, replicas, update=update)
+        current = (await js.stream_info(spec.name)).config if update else current
     if (
         sorted(current.subjects or []) != sorted(config.subjects or [])
         or (current.max_age or 0) != (config.max_age or 0)
@@ -252,8 +336,104 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, update: bool 
         log.info("updated stream %s", spec.name)
 
 
+async def ensure_replicas(
+    js: JetStreamContext, stream: str, replicas: int, *, update: bool = True
+) -> None:
+    """Bring an existing stream (a key-value bucket's `KV_<bucket>`) to `replicas`."""
+
+    async def once() -> None:
+        info = await js.stream_info(stream)
+        if (info.config.num_replicas or 1) != replicas:
+            await _set_replicas(js, info.config, replicas, update=update)
+
+    await patiently(once, f"the replicas of {stream}")
+
+
+START_PATIENCE_S = 90.0
+"""How long a service keeps asking JetStream at start before it gives up (its supervisor
+starts it again): a cluster electing leaders, or busy placing the streams of every service
+starting at once, answers late or "temporarily unavailable"."""
+
+_NOT_YET = (NatsTimeoutError, ServiceUnavailableError, NoRespondersError, NoStreamResponseError)
+
+
+async def patiently(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """`call()`, asked again while JetStream does not answer yet. Every caller's call is
+    idempotent (look, then create or update), so asking twice is harmless."""
+    deadline = time.monotonic() + START_PATIENCE_S
+    delay = 0.25
+    while True:
+        try:
+            return await call()
+        except (*_NOT_YET, APIError) as exc:
+            transient = isinstance(exc, _NOT_YET) or _peer_offline(exc)
+            if not transient or time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "JetStream did not answer for %s (%s); asking again in %.1fs",
+                what,
+                type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream that holds key-value bucket `bucket`."""
+    return f"KV_{bucket}"
+
+
+async def create_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    """Create a key-value bucket, refusing clearly when its replicas cannot be placed."""
+
+    async def once() -> KeyValue:
+        try:
+            return await js.create_key_value(config=config)
+        except APIError as exc:
+            if cannot_place(exc):
+                raise replicas_refusal(kv_stream(config.bucket), config.replicas, exc) from exc
+            raise
+
+    return await patiently(once, f"bucket {config.bucket}")
+
+
+async def _set_replicas(
+    js: JetStreamContext, config: StreamConfig, replicas: int, *, update: bool
+) -> None:
+    """JetStream changes a stream's replica count in place: it copies the stream to the new
+    peers (or drops them) while it keeps serving. Its consumers follow (see the top)."""
+    have = config.num_replicas or 1
+    if not update:
+        log.info(
+            "stream %s has %d replica(s), CC_STREAM_REPLICAS says %d: the control plane "
+            "(gateway, planner) changes that",
+            config.name,
+            have,
+            replicas,
+        )
+        return
+    try:
+        await js.update_stream(config.evolve(num_replicas=replicas))
+    except APIError as exc:
+        if cannot_place(exc):
+            raise replicas_refusal(config.name or "?", replicas, exc) from exc
+        raise
+    log.warning(
+        "stream %s: replicas %d -> %d (CC_STREAM_REPLICAS); JetStream copies it to its new "
+        "peers in place",
+        config.name,
+        have,
+        replicas,
+    )
+
+
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     """Create the durable, or update it when its settings differ from `spec`."""
+    await patiently(lambda: _ensure_consumer(js, spec), f"consumer {spec.durable}")
+
+
+async def _ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     wanted = spec.config()
     try:
         info = await js.consumer_info(spec.stream, spec.durable)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from cc_bus import ReplicasError
 from cc_bus.logs import configure_logging
 from cc_observe.metrics import MetricsServerError, serving_metrics
 from cc_observe.tracing import setup_tracing
@@ -28,8 +29,8 @@ def main() -> None:
     try:
         with serving_metrics(settings.metrics):
             asyncio.run(create_app(settings).run())
-    except MetricsServerError as exc:
-        log.error("%s", exc)
+    except (MetricsServerError, ReplicasError) as exc:
+        log.error("not starting: %s", exc)
         sys.exit(2)
     except BackendUnavailable as exc:
         log.error("%s; not starting (CC_DAGGER_BACKEND=auto would run engine-less)", exc)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast, get_args
 
-from cc_bus import NatsAuth
+from cc_bus import NatsAuth, stream_replicas
 from cc_bus.executor import DeliverySettings
 from cc_observe.metrics import MetricsSettings
 from cc_taskrunner import RunnerSettings
@@ -37,6 +37,8 @@ class Settings:
     """`CC_NATS_URL`."""
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
+    stream_replicas: int = 1
+    """`CC_STREAM_REPLICAS`: replicas of every stream and bucket (`cc_bus.stream_replicas`)."""
     backend: Backend = "auto"
     """`CC_DAGGER_BACKEND`: `dagger` (a container per task on a Dagger engine; no engine: exit
     with an error), `engineless` (a fresh clone per task in `CC_WORK_ROOT`, scrubbed
@@ -83,6 +85,7 @@ class Settings:
         return cls(
             nats_url=env.text("CC_NATS_URL", cls.nats_url),
             nats_auth=NatsAuth.from_env(env),
+            stream_replicas=stream_replicas(env),
             backend=cast(Backend, env.choice("CC_DAGGER_BACKEND", cls.backend, BACKENDS)),
             slots=slots,
             max_in_flight=env.whole("CC_DAGGER_MAX_IN_FLIGHT", slots, positive=True),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_bus import NatsAuth
+from cc_bus import NatsAuth, stream_replicas
 from cc_bus.executor import DeliverySettings
 from cc_observe.metrics import MetricsSettings
 from cc_taskrunner import RunnerSettings
@@ -21,6 +21,8 @@ class Settings:
     """`CC_NATS_URL`."""
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
+    stream_replicas: int = 1
+    """`CC_STREAM_REPLICAS`: replicas of every stream and bucket (`cc_bus.stream_replicas`)."""
     worktree_root: Path = field(default_factory=lambda: DEFAULT_WORKTREE_ROOT.expanduser())
     """`CC_WORKTREE_ROOT`: where task worktrees live (`<root>/<run8>/<task slug>`)."""
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -43,6 +45,7 @@ class Settings:
         return cls(
             nats_url=env.text("CC_NATS_URL", cls.nats_url),
             nats_auth=NatsAuth.from_env(env),
+            stream_replicas=stream_replicas(env),
             worktree_root=env.path("CC_WORKTREE_ROOT", DEFAULT_WORKTREE_ROOT),
             delivery=DeliverySettings.from_env(env),
             shutdown_grace_s=env.number("CC_SHUTDOWN_GRACE_S", cls.shutdown_grace_s, positive=True),

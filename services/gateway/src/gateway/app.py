@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from cc_bus import redact_url
+from cc_bus import ReplicasError, redact_url
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -61,7 +61,11 @@ ROUTES: list[ControllerRouterHandler] = [
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        resources = await open_resources(settings)
+        try:
+            resources = await open_resources(settings)
+        except ReplicasError as exc:  # the one line to read in what uvicorn logs next
+            log.error("not starting: %s", exc)
+            raise
         app.state.resources = resources
         log.info(
             "gateway started: NATS %s, plans under %s",

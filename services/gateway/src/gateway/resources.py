@@ -95,7 +95,7 @@ async def open_resources(settings: Settings) -> Resources:
     )
     try:
         js = nc.jetstream(timeout=settings.request_timeout_s)
-        await cc_bus.ensure_streams(js)
+        await cc_bus.ensure_streams(js, replicas=settings.stream_replicas)
         # Before anything consumes: a changed consumer setting must reach the server.
         await cc_bus.ensure_consumer(js, cc_bus.projector_consumer())
         await cc_bus.ensure_consumer(js, cc_bus.dead_letters_consumer())

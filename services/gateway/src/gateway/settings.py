@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_bus import NatsAuth
+from cc_bus import NatsAuth, stream_replicas
 from cc_taskrunner.agents import agent_names
 from commandcenter_contracts import Env, SettingsError
 
@@ -25,6 +25,11 @@ class Settings:
     """`CC_NATS_URL`: the NATS server (JetStream enabled)."""
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
+    stream_replicas: int = 1
+    """`CC_STREAM_REPLICAS`: replicas of every stream and bucket (`cc_bus.stream_replicas`)."""
+    nats_monitor_urls: tuple[str, ...] = ()
+    """`CC_NATS_MONITOR_URL`: NATS monitoring endpoints (`http://host:8222`, comma-separated),
+    where `/ready` reads the JetStream meta leader; unset, it shows as unknown."""
     host: str = "127.0.0.1"
     """`CC_GATEWAY_HOST`: the interface uvicorn binds."""
     port: int = 8001
@@ -81,6 +86,12 @@ class Settings:
             database_url=database_url,
             nats_url=read.text("CC_NATS_URL", cls.nats_url),
             nats_auth=NatsAuth.from_env(read),
+            stream_replicas=stream_replicas(read),
+            nats_monitor_urls=tuple(
+                url.strip()
+                for url in read.text("CC_NATS_MONITOR_URL", "").split(",")
+                if url.strip()
+            ),
             host=read.text("CC_GATEWAY_HOST", cls.host),
             port=read.whole("CC_GATEWAY_PORT", cls.port, low=0, high=65535),
             plan_root=read.path("CC_PLAN_ROOT", Path.cwd()).resolve(),

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from cc_bus import ReplicasError
 from cc_bus.logs import configure_logging
 from cc_observe.metrics import MetricsServerError, serving_metrics
 from cc_observe.tracing import setup_tracing
@@ -22,8 +23,8 @@ def main() -> None:
     try:
         with serving_metrics(settings.metrics):
             asyncio.run(app.run())
-    except MetricsServerError as exc:
-        logging.getLogger(__name__).error("%s", exc)
+    except (MetricsServerError, ReplicasError) as exc:
+        logging.getLogger(__name__).error("not starting: %s", exc)
         sys.exit(2)
     finally:
         tracing.shutdown()  # the spans still queued go out before the process ends

@@ -53,6 +53,7 @@ from cc_bus import (
     run_until_signalled,
 )
 from cc_bus.consume import Handle
+from cc_bus.executor import executors_bucket
 from cc_forge import open_forge
 from cc_observe import tracing
 from cc_taskrunner import GitIdentity
@@ -111,7 +112,8 @@ class PlannerService:
             settings.nats_url, name=settings.client_name, auth=settings.nats_auth
         )
         js = self._nc.jetstream()
-        await ensure_streams(js)
+        replicas = settings.stream_replicas
+        await ensure_streams(js, replicas=replicas)
         specs = {
             "phase": planner_phase_consumer(),
             "status": planner_progress_consumer(),
@@ -121,7 +123,9 @@ class PlannerService:
         }
         for spec in specs.values():
             await ensure_consumer(js, spec)
-        store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
+        store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS, replicas=replicas)
+        # The executors' presence bucket is theirs to create; its replicas are ours to keep.
+        await executors_bucket(js, replicas=replicas, update=True)
         publish_message = _publisher(js, settings.publish_timeout_s)
 
         async def dead_letter(letter: DeadLetter) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_bus import NatsAuth
+from cc_bus import NatsAuth, stream_replicas
 from cc_forge import ForgeSettings
 from cc_observe.metrics import MetricsSettings
 from commandcenter_contracts import Env, SettingsError
@@ -22,6 +22,8 @@ class Settings:
     """`CC_NATS_URL`: the NATS server (JetStream enabled)."""
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
+    stream_replicas: int = 1
+    """`CC_STREAM_REPLICAS`: replicas of every stream and bucket (`cc_bus.stream_replicas`)."""
     default_timeout_s: float = 0.0
     """`CC_PLANNER_TASK_TIMEOUT_S`: the time limit stamped on tasks of runs that ask for none.
     0 (the default) stamps none: the executor then applies the task's skill (`default_ms`,
@@ -59,6 +61,7 @@ class Settings:
         return cls(
             nats_url=env.text("CC_NATS_URL", cls.nats_url),
             nats_auth=NatsAuth.from_env(env),
+            stream_replicas=stream_replicas(env),
             default_timeout_s=env.number(
                 "CC_PLANNER_TASK_TIMEOUT_S", cls.default_timeout_s, low=0.0
             ),

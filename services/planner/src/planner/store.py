@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 import msgspec
+from cc_bus.topology import create_bucket, ensure_replicas, kv_stream, patiently
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -54,14 +55,17 @@ class ProgressStore:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str) -> ProgressStore:
-        """Bind to the bucket, creating it on first start."""
+    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> ProgressStore:
+        """Bind to the bucket, creating it on first start, with `replicas` copies."""
         try:
-            kv = await js.key_value(bucket)
+            kv = await patiently(lambda: js.key_value(bucket), f"bucket {bucket}")
         except BucketNotFoundError:
-            kv = await js.create_key_value(
-                config=KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE)
+            config = KeyValueConfig(
+                bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas
             )
+            kv = await create_bucket(js, config)
+        else:
+            await ensure_replicas(js, kv_stream(bucket), replicas)
         return cls(kv)
 
     async def get(self, run_id: str) -> Stored | None:

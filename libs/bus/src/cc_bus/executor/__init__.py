@@ -27,7 +27,7 @@ from cc_bus.executor.handler import (
     describe,
     outcome_events,
 )
-from cc_bus.executor.presence import Presence, live_executors
+from cc_bus.executor.presence import Presence, executors_bucket, live_executors
 from cc_bus.executor.retries import (
     NoSkillRules,
     RetryPolicy,
@@ -62,6 +62,7 @@ __all__ = [
     "check_agent",
     "decode_task",
     "describe",
+    "executors_bucket",
     "heartbeat",
     "is_retryable",
     "judge",

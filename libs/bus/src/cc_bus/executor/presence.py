@@ -17,6 +17,8 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from cc_bus.topology import create_bucket, ensure_replicas, kv_stream, patiently
+
 log = logging.getLogger(__name__)
 
 TTL_S = 45.0
@@ -30,15 +32,24 @@ def executor_key(executor_id: str) -> str:
     return _UNSAFE_KEY.sub("_", executor_id) or "executor"
 
 
-async def executors_bucket(js: JetStreamContext, *, ttl_s: float = TTL_S) -> KeyValue:
+async def executors_bucket(
+    js: JetStreamContext, *, ttl_s: float = TTL_S, replicas: int = 1, update: bool = False
+) -> KeyValue:
+    """The presence bucket, created when missing; `update` (the control plane) also brings
+    its replicas to `replicas`, which an executor's NATS user may not do."""
     try:
-        return await js.key_value(subjects.KV_EXECUTORS)
+        kv = await patiently(lambda: js.key_value(subjects.KV_EXECUTORS), "the presence bucket")
     except BucketNotFoundError:
-        return await js.create_key_value(
-            config=KeyValueConfig(
-                bucket=subjects.KV_EXECUTORS, history=1, ttl=ttl_s, storage=StorageType.FILE
-            )
+        config = KeyValueConfig(
+            bucket=subjects.KV_EXECUTORS,
+            history=1,
+            ttl=ttl_s,
+            storage=StorageType.FILE,
+            replicas=replicas,
         )
+        return await create_bucket(js, config)
+    await ensure_replicas(js, kv_stream(subjects.KV_EXECUTORS), replicas, update=update)
+    return kv
 
 
 async def live_executors(js: JetStreamContext) -> list[ExecutorInfo]:
@@ -61,8 +72,16 @@ async def live_executors(js: JetStreamContext) -> list[ExecutorInfo]:
 
 
 class Presence:
-    def __init__(self, js: JetStreamContext, info: ExecutorInfo, *, every_s: float = EVERY_S):
+    def __init__(
+        self,
+        js: JetStreamContext,
+        info: ExecutorInfo,
+        *,
+        every_s: float = EVERY_S,
+        replicas: int = 1,
+    ):
         self._js = js
+        self._replicas = replicas
         self._info = info
         self._every_s = every_s
         self._key = executor_key(info.executor_id)
@@ -70,8 +89,9 @@ class Presence:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._kv = await executors_bucket(self._js)
-        await self._put()
+        self._kv = await executors_bucket(self._js, replicas=self._replicas)
+        # A bucket just made may have no leader for a moment (replicated, on a cluster).
+        await patiently(self._put, "announcing this executor")
         self._task = asyncio.create_task(self._refresh())
 
     async def stop(self) -> None:

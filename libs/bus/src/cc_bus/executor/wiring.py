@@ -49,6 +49,9 @@ class BusSettings(Protocol):
     @property
     def delivery(self) -> DeliverySettings: ...
 
+    @property
+    def stream_replicas(self) -> int: ...
+
 
 @dataclass(eq=False)
 class ExecutorBus:
@@ -73,10 +76,11 @@ class ExecutorBus:
         name, delivery = self.settings.executor_id, self.settings.delivery
         self._nc = await connect(self.settings.nats_url, name=name, auth=self.settings.nats_auth)
         js = self._nc.jetstream()
-        await ensure_streams(js, update=False)  # the control plane reconciles them
+        replicas = self.settings.stream_replicas
+        await ensure_streams(js, update=False, replicas=replicas)  # the control plane reconciles
         await ensure_consumer(js, self.spec)
         self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
-        self._presence = Presence(js, await asyncio.to_thread(self.describe))
+        self._presence = Presence(js, await asyncio.to_thread(self.describe), replicas=replicas)
         await self._presence.start()
         handler = TaskMessageHandler(
             js,

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from gateway.api_schema import refusals
 from gateway.health import checks
 from gateway.health.schemas import ExecutorList, Readiness
+from gateway.settings import Settings
 
 
 @get(
@@ -48,8 +49,9 @@ async def ready(
     nc: NamedDependency[Client],
     js: NamedDependency[JetStreamContext],
     pool: NamedDependency[asyncpg.Pool],
+    settings: NamedDependency[Settings],
 ) -> Response[Readiness]:
-    ok, body = await checks.readiness(nc, js, pool)
+    ok, body = await checks.readiness(nc, js, pool, settings.nats_monitor_urls)
     return Response(body, status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE)
 
 

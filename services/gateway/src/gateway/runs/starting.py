@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
 import cc_bus
 import nats.errors
-from commandcenter_contracts import RunStatus, subjects
+from commandcenter_contracts import RunCancelled, RunStatus, subjects
 from litestar.di import NamedDependency
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway import links
 from gateway.agent_availability import require_runnable
-from gateway.domain_errors import Unavailable, describe
+from gateway.control import NAMESPACE
+from gateway.domain_errors import Unavailable
 from gateway.idempotency import Answer, Idempotency, request_hash
 from gateway.runs import queries
 from gateway.runs.requests import PreparedRun, prepare_run
@@ -99,7 +102,7 @@ async def start_run(
             timeout=starting.settings.request_timeout_s,
         )
     except (nats.errors.Error, TimeoutError, OSError) as exc:
-        reason = describe(exc)
+        reason = cc_bus.why_not_stored(exc)
         log.error("run not started: %s", reason, extra={"run_id": prepared.run_id})
         try:
             await queries.mark_run_not_started(
@@ -108,6 +111,7 @@ async def start_run(
             await idempotency.release(starting.pool)
         except Exception as db_exc:  # already answering 503; the log has both causes
             log.error("could not mark run not started: %s", db_exc)
+        _withdraw_later(starting.js, prepared.run_id, f"not started: {reason}")
         raise Unavailable("NATS", f"publishing failed ({reason}); no run was started") from exc
 
     log.info(
@@ -117,3 +121,38 @@ async def start_run(
         extra={"run_id": prepared.run_id},
     )
     return Answer(created)
+
+
+WITHDRAW_FOR_S = 3600.0
+"""How long a refused run's cancel is retried while JetStream cannot store it."""
+_withdrawals: set[asyncio.Task[None]] = set()
+
+
+def _withdraw_later(js: JetStreamContext, run_id: str, reason: str) -> None:
+    """A publish JetStream did not acknowledge may still be stored later: a stream leader
+    without quorum keeps what it proposed and commits it once a node comes back. So the run
+    the client was told was not started is also cancelled on the bus, in the background until
+    JetStream takes it: a phase start committed late then finds its run cancelled, and the
+    planner does not plan it."""
+    event = RunCancelled(
+        event_id=str(uuid.uuid5(NAMESPACE, f"{run_id}/run.cancelled")),  # as a cancel's
+        run_id=run_id,
+        reason=reason,
+    )
+
+    async def withdraw() -> None:
+        deadline = time.monotonic() + WITHDRAW_FOR_S
+        while time.monotonic() < deadline:
+            try:
+                await cc_bus.publish_status(js, event)
+            except (nats.errors.Error, TimeoutError, OSError) as exc:
+                log.info("the refused run's cancel waits for JetStream: %s", exc)
+                await asyncio.sleep(2.0)
+                continue
+            log.info("refused run cancelled on the bus", extra={"run_id": run_id})
+            return
+        log.error("the refused run's cancel never reached JetStream", extra={"run_id": run_id})
+
+    task = asyncio.create_task(withdraw())
+    _withdrawals.add(task)
+    task.add_done_callback(_withdrawals.discard)
