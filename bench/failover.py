@@ -21,6 +21,7 @@ and CONSUMER.INFO, asked of the surviving nodes every 20 ms, name a live leader 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import statistics
@@ -92,6 +93,19 @@ async def leaders(js: JetStreamContext) -> tuple[str | None, str | None]:
     )
 
 
+async def both_led(js: JetStreamContext) -> tuple[str, str]:
+    """The two leaders once both exist: a stack is ready before its executor has made its
+    consumer (the executors start beside the gateway), and a new R3 stream elects a moment."""
+    deadline = time.monotonic() + ELECTION_LIMIT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # not made, or not led, yet
+            stream_leader, consumer_leader = await leaders(js)
+            if stream_leader and consumer_leader:
+                return stream_leader, consumer_leader
+        await asyncio.sleep(POLL_S)
+    raise BenchError("CC_TASKS or its consumer has no leader before the kill")
+
+
 async def move_consumer_leader(nc: Client, node: str) -> None:
     """Have the consumer's leader step down in favour of `node` (nats-server 2.11+), and wait
     until `node` leads it."""
@@ -119,9 +133,7 @@ async def arrange(cluster: NatsCluster, placement: str) -> str:
     node to kill (CC_TASKS' leader)."""
     nc = await connect_nats(cluster.url_as(OPERATOR), "bench-failover-arrange")
     try:
-        stream_leader, consumer_leader = await leaders(nc.jetstream(timeout=10))
-        if stream_leader is None or consumer_leader is None:
-            raise BenchError("CC_TASKS or its consumer has no leader before the kill")
+        stream_leader, consumer_leader = await both_led(nc.jetstream(timeout=10))
         if placement == "together" and consumer_leader != stream_leader:
             await move_consumer_leader(nc, stream_leader)
         elif placement == "apart" and consumer_leader == stream_leader:
