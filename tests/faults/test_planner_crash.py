@@ -7,6 +7,8 @@ out. No task runs twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from commandcenter_contracts import RunPlanned, StatusEvent, TaskStarted, subjects
 
@@ -17,6 +19,14 @@ from tests.support.polling import eventually
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 BATCH = 5
+
+
+@pytest.fixture
+def fault_stack(launch: Callable[..., FaultStack]) -> FaultStack:
+    # One publish in flight: a batch's dispatches otherwise go out in one burst, before the
+    # kill can land between them. A failed burst redone under the same ids is
+    # services/planner/tests/test_planner_pipeline.py's part.
+    return launch(extra_env={"CC_PLANNER_PUBLISH_IN_FLIGHT": "1"})
 
 
 async def test_planner_killed_after_publishing_part_of_a_batch(

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,9 +163,7 @@ class Stack:
             for i in range(self.local_executors)
         ]
         if service_available("executor_dagger") and self.dagger_executors > 0:
-            # The durable's max_ack_pending is shared by every replica: size it for all.
-            slots = int(self.extra_env.get("CC_DAGGER_SLOTS", "4"))
-            dagger_env = {"CC_DAGGER_MAX_IN_FLIGHT": str(slots * self.dagger_executors)}
+            dagger_env = dagger_in_flight({**os.environ, **self.extra_env}, self.dagger_executors)
             specs += [
                 ServiceSpec(f"executor-dagger-{i + 1}", "executor_dagger", dagger_env)
                 for i in range(self.dagger_executors)
@@ -444,6 +442,17 @@ class Stack:
             if self._guard is not None:  # it finds nothing left, and ends
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._guard.wait(10)
+
+
+def dagger_in_flight(env: Mapping[str, str], replicas: int) -> dict[str, str]:
+    """`CC_DAGGER_MAX_IN_FLIGHT` for the dagger replicas: the durable's max_ack_pending is
+    shared by every replica, so by default it is replicas * slots; one the user set is kept."""
+    if "CC_DAGGER_MAX_IN_FLIGHT" in env:
+        return {}
+    slots = env.get("CC_DAGGER_SLOTS", "4")
+    if not slots.isdigit():
+        return {}  # the executor says what is wrong with it
+    return {"CC_DAGGER_MAX_IN_FLIGHT": str(int(slots) * replicas)}
 
 
 def _skills_dir_env() -> dict[str, str]:

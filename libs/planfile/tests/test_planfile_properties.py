@@ -10,6 +10,8 @@ import re
 
 from cc_planfile import parse_plan
 from cc_planfile.markdown_blocks import LineKind, scan
+from cc_planfile.overlaps import _shared_files, task_waits
+from commandcenter_contracts.plan import PlanBatch, PlanTask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +91,40 @@ def test_every_task_looking_heading_becomes_a_task_or_a_warning(text: str) -> No
             continue  # code, comments and `#` titles are not structure
         if TASK_LOOKING.match(heading.text.replace("**", "")):
             assert line.number in task_lines | warning_lines, heading.text
+
+
+# --- which tasks of a batch wait for which ------------------------------------------------------
+def _waits_pair_by_pair(batch: PlanBatch) -> dict[str, list[str]]:
+    """The definition, one pair at a time (what `task_waits` computed before its index)."""
+    waits: dict[str, list[str]] = {}
+    for index, task in enumerate(batch.tasks):
+        ids: list[str] = []
+        for earlier in batch.tasks[:index]:
+            if earlier.id == task.id or earlier.id in ids:
+                continue
+            if earlier.id in task.depends_on or _shared_files(earlier, task):
+                ids.append(earlier.id)
+        waits.setdefault(task.id, ids)
+    return waits
+
+
+paths = st.lists(
+    st.sampled_from(["a", "b", "a/x", "a/x/", "./a/x/y", "b//z", "a/x/y", "c", "", "a/"]),
+    max_size=3,
+)
+batch_tasks = st.lists(
+    st.builds(
+        lambda task_id, files, deps: PlanTask(id=task_id, title="t", files=files, depends_on=deps),
+        st.sampled_from(["1", "2", "3", "4", "5"]),
+        paths,
+        st.lists(st.sampled_from(["1", "2", "3", "9"]), max_size=2),
+    ),
+    max_size=8,
+)
+
+
+@EXAMPLES
+@given(batch_tasks)
+def test_the_indexed_waits_are_the_pairwise_ones(tasks: list[PlanTask]) -> None:
+    batch = PlanBatch(phase=None, number="1", title="b", tasks=tasks)
+    assert task_waits(batch) == _waits_pair_by_pair(batch)

@@ -81,17 +81,57 @@ def task_waits(batch: PlanBatch) -> dict[str, list[str]]:
 
     A task waits for an earlier task whose files overlap with its own, and for an earlier
     task it names in `depends_on`; dependencies outside the batch are the batch order's job.
+    The earlier tasks' files are looked up in an index, not compared pair by pair: the
+    planner computes this for every batch it plans, and batches run to thousands of tasks.
     """
     waits: dict[str, list[str]] = {}
-    for index, task in enumerate(batch.tasks):
+    tasks = batch.tasks
+    files = _FileIndex()
+    first_of: dict[str, int] = {}
+    for index, task in enumerate(tasks):
+        found = files.overlapping(task.files)
+        found.update(first_of[dep] for dep in task.depends_on if dep in first_of)
         ids: list[str] = []
-        for earlier in batch.tasks[:index]:
-            if earlier.id == task.id or earlier.id in ids:
-                continue
-            if earlier.id in task.depends_on or _shared_files(earlier, task):
-                ids.append(earlier.id)
+        for earlier in sorted(found):
+            earlier_id = tasks[earlier].id
+            if earlier_id != task.id and earlier_id not in ids:
+                ids.append(earlier_id)
         waits.setdefault(task.id, ids)
+        files.add(index, task.files)
+        first_of.setdefault(task.id, index)
     return waits
+
+
+class _FileIndex:
+    """The `Files` entries of tasks seen so far, to find which of them overlap new entries
+    (as `_covers` decides) in time proportional to a path's depth, not to the tasks seen."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, list[int]] = {}
+        """A normalised path -> the tasks that name it."""
+        self._under: dict[str, list[int]] = {}
+        """A directory -> the tasks that name a path below it."""
+
+    def add(self, task: int, entries: Sequence[str]) -> None:
+        for path in {normalise_path(entry) for entry in entries} - {""}:
+            self._at.setdefault(path, []).append(task)
+            for directory in _ancestors(path):
+                self._under.setdefault(directory, []).append(task)
+
+    def overlapping(self, entries: Sequence[str]) -> set[int]:
+        """The tasks with an entry that is one of `entries`, above one, or below one."""
+        found: set[int] = set()
+        for path in {normalise_path(entry) for entry in entries} - {""}:
+            found.update(self._at.get(path, ()))
+            found.update(self._under.get(path, ()))
+            for directory in _ancestors(path):
+                found.update(self._at.get(directory, ()))
+        return found
+
+
+def _ancestors(path: str) -> list[str]:
+    """`a/b/c` -> `a`, `a/b`: the directories holding a normalised path (none empty)."""
+    return [path[:i] for i, char in enumerate(path) if char == "/" and i > 0]
 
 
 def overlap_notes(batches: Sequence[PlanBatch]) -> list[PlanNote]:

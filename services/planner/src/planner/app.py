@@ -78,7 +78,8 @@ from planner.domain.giving_up import MaxDeliveries
 from planner.domain.planning import Outgoing
 from planner.domain.replay import Wait
 from planner.landing import GitLanding, Lander
-from planner.service import InvalidRequest, Planner, Publish
+from planner.pipeline import Publish
+from planner.service import InvalidRequest, Planner
 from planner.settings import Settings
 from planner.store import ProgressStore
 from planner.task_queue import JetStreamTaskQueue
@@ -146,6 +147,7 @@ class PlannerService:
             default_timeout_s=settings.default_timeout_s,
             queue=JetStreamTaskQueue(js),
             publish_dead_letter=dead_letter,
+            publish_in_flight=settings.publish_in_flight,
         )
         handlers = Handlers(self.planner, self.lander, settings)
         bind = _Binder(js, settings)

@@ -13,6 +13,8 @@ Ordering is what makes a crash at any point safe:
 - a cancelled run is recorded FIRST (so a run cancelled before it was planned never starts),
   then its tasks still waiting in the queue are taken back: an executor that restarted since
   the cancel (and forgot it) finds nothing of the run to start.
+"Publishes" is every message of the step stored: `planner.pipeline` keeps many in flight at
+once where that is safe, and holds the rest in order (its module says which).
 """
 
 from __future__ import annotations
@@ -36,14 +38,13 @@ from commandcenter_contracts import (
 from planner.domain import replay
 from planner.domain.giving_up import MaxDeliveries
 from planner.domain.landing import landing_info
-from planner.domain.planning import Outgoing, plan_run, render, run_failed
+from planner.domain.planning import plan_run, render, run_failed
 from planner.domain.progress import DispatchTasks, RunProgress, StartBatch, apply, could_change
+from planner.pipeline import DEFAULT_IN_FLIGHT, Pipeline, Publish
 from planner.store import ProgressStore, StoreConflict
 from planner.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[Outgoing], Awaitable[None]]
 
 MAX_CAS_ATTEMPTS = 20
 
@@ -64,9 +65,10 @@ class Planner:
         default_timeout_s: float,
         queue: TaskQueue,
         publish_dead_letter: PublishDeadLetter,
+        publish_in_flight: int = DEFAULT_IN_FLIGHT,
     ) -> None:
         self._store = store
-        self._publish = publish
+        self._publish = Pipeline(publish, in_flight=publish_in_flight).publish_all
         self._default_timeout_s = default_timeout_s
         self._queue = queue
         self._publish_dead_letter = publish_dead_letter
@@ -83,7 +85,7 @@ class Planner:
             planned = plan_run(request, default_timeout_s=self._default_timeout_s)
         except SelectionError as exc:
             log.warning("run refused: %s", exc, extra=ctx)
-            await self._publish(run_failed(request, exc))
+            await self._publish([run_failed(request, exc)])
             return
         if await self._store.get(request.run_id) is None:
             await self._store.put_tasks(planned.tasks)
@@ -93,8 +95,7 @@ class Planner:
             await self._store.create(planned.progress)
         else:
             log.info("run already planned: publishing its first messages again", extra=ctx)
-        for message in planned.messages:
-            await self._publish(message)
+        await self._publish(planned.messages)
         if await self._store.is_cancelled(request.run_id):
             # Cancelled while it was being planned: its cancel found no progress to stop and
             # nothing to take back yet. Apply it now, then take the tasks back.
@@ -135,8 +136,7 @@ class Planner:
             tasks = None
             if any(isinstance(a, StartBatch | DispatchTasks) for a in transition.actions):
                 tasks = await self._store.get_tasks(event.run_id)
-            for message in render(transition.progress, transition.actions, tasks):
-                await self._publish(message)
+            await self._publish(render(transition.progress, transition.actions, tasks))
             try:
                 await self._store.put(transition.progress, stored.revision)
             except StoreConflict:
@@ -215,8 +215,7 @@ class Planner:
         record = await self._store.get_replay(run_id, task_id)
         if record is not None and record.request_id == request_id:
             # This very request was carried out before (a redelivery): the same messages again.
-            for message in replay.replay_messages(record.dispatch):
-                await self._publish(message)
+            await self._publish(replay.replay_messages(record.dispatch))
             return replay.Go(attempt=record.dispatch.attempt)
         stored = await self._store.get(run_id)
         decision = decide(
@@ -233,8 +232,7 @@ class Planner:
             return None
         new = dispatch(base, decision.attempt)
         await self._store.put_replay(replay.ReplayRecord(request_id=request_id, dispatch=new))
-        for message in replay.replay_messages(new):
-            await self._publish(message)
+        await self._publish(replay.replay_messages(new))
         return new
 
     async def give_up(self, advisory: MaxDeliveries) -> None:
@@ -259,7 +257,7 @@ class Planner:
                 superseded=record is not None and record.dispatch.attempt > task.attempt,
             )
             if failure is not None:
-                await self._publish(failure)
+                await self._publish([failure])
             log.warning(
                 "task %s: %s",
                 task.plan_task_id,

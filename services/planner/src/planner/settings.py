@@ -13,6 +13,8 @@ from cc_forge import ForgeSettings
 from cc_observe.metrics import MetricsSettings
 from commandcenter_contracts import Env, SettingsError
 
+from planner.pipeline import DEFAULT_IN_FLIGHT
+
 __all__ = ["Settings", "SettingsError"]
 
 
@@ -36,6 +38,9 @@ class Settings:
     goes to the dead letters (error code INFRA) instead of blocking every run behind it."""
     publish_timeout_s: float = 10.0
     """`CC_PLANNER_PUBLISH_TIMEOUT_S`: how long one JetStream publish may wait for its ack."""
+    publish_in_flight: int = DEFAULT_IN_FLIGHT
+    """`CC_PLANNER_PUBLISH_IN_FLIGHT`: publishes awaiting their acks at once (a batch's
+    `task.queued` and dispatches overlap; `planner.pipeline`); 1 publishes one at a time."""
     client_name: str = ""
     """`CC_PLANNER_NAME`: the NATS connection name (default `planner@<host>:<pid>`)."""
     work_dir: Path = field(
@@ -69,6 +74,9 @@ class Settings:
             max_deliveries=env.whole("CC_PLANNER_MAX_DELIVERIES", cls.max_deliveries, low=2),
             publish_timeout_s=env.number(
                 "CC_PLANNER_PUBLISH_TIMEOUT_S", cls.publish_timeout_s, low=0.1
+            ),
+            publish_in_flight=env.whole(
+                "CC_PLANNER_PUBLISH_IN_FLIGHT", cls.publish_in_flight, low=1
             ),
             client_name=env.text(
                 "CC_PLANNER_NAME", f"planner@{socket.gethostname()}:{os.getpid()}"

@@ -9,11 +9,19 @@ only by a task's real outcome.
 
 from __future__ import annotations
 
+# A new event moves its run's view to a new version (`runs.version`: the ETag of the view and
+# the key of the gateway's cache of it), in the transaction that applies the event.
 INSERT_EVENT = """
-INSERT INTO events (event_id, run_id, type, stream_seq, at, payload)
-VALUES (:event_id, :run_id, :type, :seq, :at, :payload::jsonb)
-ON CONFLICT (event_id) DO NOTHING
-RETURNING 1
+WITH inserted AS (
+    INSERT INTO events (event_id, run_id, type, stream_seq, at, payload)
+    VALUES (:event_id, :run_id, :type, :seq, :at, :payload::jsonb)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING run_id
+), bumped AS (
+    UPDATE runs SET version = nextval('run_view_versions')
+    WHERE id IN (SELECT run_id FROM inserted)
+)
+SELECT 1 FROM inserted
 """
 
 # --- runs -----------------------------------------------------------------------------------

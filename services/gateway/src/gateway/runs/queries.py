@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from commandcenter_contracts import BatchStatus, RunAccepted, RunStatus, TaskStatus
@@ -57,7 +59,8 @@ async def insert_run(conn: Connection, accepted: RunAccepted) -> None:
 async def mark_run_not_started(pool: asyncpg.Pool, run_id: str, error: str) -> None:
     """The run was recorded but could not be handed to the planner: say so."""
     await pool.execute(
-        "UPDATE runs SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
+        "UPDATE runs SET status = 'failed', error = $2, finished_at = now(), updated_at = now(),"
+        " version = nextval('run_view_versions')"
         " WHERE id = $1 AND status = 'accepted'",
         uuid.UUID(run_id),
         error,
@@ -81,33 +84,39 @@ def _counts(statuses: list[str]) -> TaskCounts:
     return TaskCounts(**tally, total=len(statuses))
 
 
-_COUNTS_SQL = """
-SELECT run_id, status, count(*) AS n FROM tasks WHERE run_id = ANY($1::uuid[])
-GROUP BY run_id, status
+def _tallied(tally: list[tuple[str, int]] | None) -> TaskCounts:
+    """Counts from `(status, how many)` pairs."""
+    counts: dict[str, int] = dict.fromkeys(COUNTED_TASK_STATUSES, 0)
+    total = 0
+    for status, n in tally or ():
+        total += n
+        if status in counts:
+            counts[status] += n
+    return TaskCounts(**counts, total=total)
+
+
+# One statement: each run with its tasks tallied by status (anonymous records: asyncpg decodes
+# them as tuples, whatever columns the tables gain later).
+_LIST_SQL = """
+SELECT r.*,
+       (SELECT array_agg(ROW(s.status, s.n))
+          FROM (SELECT status, count(*)::int AS n FROM tasks t WHERE t.run_id = r.id
+                GROUP BY status) s) AS tally
+FROM (SELECT * FROM runs WHERE ($1::text IS NULL OR status = $1)
+      ORDER BY created_at DESC, id LIMIT $2) r
+ORDER BY r.created_at DESC, r.id
 """
 
 
 async def list_runs(pool: asyncpg.Pool, *, status: str | None, limit: int) -> list[RunSummary]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            """
-            SELECT * FROM runs WHERE ($1::text IS NULL OR status = $1)
-            ORDER BY created_at DESC, id LIMIT $2
-            """,
-            status,
-            limit,
-        )
-        tallies: dict[uuid.UUID, list[str]] = defaultdict(list)
-        if rows:
-            for row in await conn.fetch(_COUNTS_SQL, [r["id"] for r in rows]):
-                tallies[row["run_id"]].extend([row["status"]] * row["n"])
+    rows = await pool.fetch(_LIST_SQL, status, limit)
     return [
         from_row(
             RunSummary,
             r,
             id=str(r["id"]),
             execution_id=str(r["id"]),
-            counts=_counts(tallies[r["id"]]),
+            counts=_tallied(r["tally"]),
             pull_request=_pull_request(r["pull_request"]),
         )
         for r in rows
@@ -121,34 +130,113 @@ def _pull_request(raw: str | None) -> PullRequestView | None:
     return PullRequestView(url=data["url"], number=data["number"], state=data["state"])
 
 
-def _task_view(row: asyncpg.Record) -> TaskView:
+# The whole view in one statement (one snapshot, so no transaction around it): the run's row,
+# then its batches and tasks as arrays of anonymous records, in the order `_batch` and `_task`
+# read them. Given the version the caller holds (`$2`), the batches and tasks are left out
+# when the run is still at that version.
+_VIEW_SQL = """
+SELECT r.*,
+       (SELECT array_agg(ROW(b.index, b.phase, b.number, b.title, b.status, b.started_at,
+                             b.finished_at, b.integrated_commit) ORDER BY b.index)
+          FROM batches b
+         WHERE b.run_id = r.id AND r.version IS DISTINCT FROM $2::bigint) AS batch_rows,
+       (SELECT array_agg(ROW(t.task_id, t.plan_task_id, t.title, t.status, t.attempt, t.branch,
+                             t.commit, t.pushed, t.integrated_commit, t.cost_usd,
+                             t.input_tokens, t.output_tokens, t.cache_read_tokens,
+                             t.cache_creation_tokens, t.turns, t.model, t.fix_rounds, t.step,
+                             t.error_code, t.error, t.started_at, t.finished_at, t.batch_index)
+                       ORDER BY t.batch_index NULLS LAST, t.position, t.plan_task_id, t.task_id)
+          FROM tasks t
+         WHERE t.run_id = r.id AND r.version IS DISTINCT FROM $2::bigint) AS task_rows
+FROM runs r WHERE r.id = $1
+"""
+
+
+def _task(row: tuple[Any, ...]) -> tuple[int | None, TaskView]:
+    """A task record of `_VIEW_SQL` as its batch index and its view."""
+    (task_id, plan_task_id, title, status, attempt, branch, commit, pushed, integrated_commit,
+     cost_usd, input_tokens, output_tokens, cache_read, cache_creation, turns, model,
+     fix_rounds, step, error_code, error, started_at, finished_at, batch_index) = row  # fmt: skip
     tokens = TokenCounts(
-        input=row["input_tokens"],
-        output=row["output_tokens"],
-        cache_read=row["cache_read_tokens"],
-        cache_creation=row["cache_creation_tokens"],
+        input=input_tokens,
+        output=output_tokens,
+        cache_read=cache_read,
+        cache_creation=cache_creation,
     )
-    return from_row(TaskView, row, tokens=tokens)
+    return batch_index, TaskView(
+        task_id=task_id,
+        plan_task_id=plan_task_id,
+        title=title,
+        status=status,
+        attempt=attempt,
+        branch=branch,
+        commit=commit,
+        pushed=pushed,
+        integrated_commit=integrated_commit,
+        cost_usd=cost_usd,
+        tokens=tokens,
+        turns=turns,
+        model=model,
+        fix_rounds=fix_rounds,
+        step=step,
+        error_code=error_code,
+        error=error,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
 
 
-async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
+def _batch(row: tuple[Any, ...], tasks: list[TaskView]) -> BatchView:
+    """A batch record of `_VIEW_SQL` as its view."""
+    index, phase, number, title, status, started_at, finished_at, integrated_commit = row
+    return BatchView(
+        index=index,
+        phase=phase,
+        number=number,
+        title=title,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        integrated_commit=integrated_commit,
+        tasks=tasks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedView:
+    """A run's view as of `version` (`runs.version`); `view` is None when the caller said it
+    holds this version already."""
+
+    version: int
+    status: str
+    view: RunView | None
+
+
+async def read_run_view(
+    pool: asyncpg.Pool, run_id: str, *, unless_version: int | None = None
+) -> VersionedView | None:
+    """The run's view and version, None when there is no such run; the view is left out
+    (None) when the run is at `unless_version` still."""
     rid = parse_run_id(run_id)
     if rid is None:
         return None
-    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-        run = await conn.fetchrow("SELECT * FROM runs WHERE id = $1", rid)
-        if run is None:
-            return None
-        batch_rows = await conn.fetch("SELECT * FROM batches WHERE run_id = $1 ORDER BY index", rid)
-        task_rows = await conn.fetch(
-            "SELECT * FROM tasks WHERE run_id = $1"
-            " ORDER BY batch_index NULLS LAST, position, plan_task_id, task_id",
-            rid,
-        )
+    run = await pool.fetchrow(_VIEW_SQL, rid, unless_version)
+    if run is None:
+        return None
+    version, status = run["version"], str(run["status"])
+    if version == unless_version:
+        return VersionedView(version=version, status=status, view=None)
+    return VersionedView(version=version, status=status, view=_assembled(run))
+
+
+def _assembled(run: asyncpg.Record) -> RunView:
     tasks_by_batch: dict[int | None, list[TaskView]] = defaultdict(list)
-    for row in task_rows:
-        tasks_by_batch[row["batch_index"]].append(_task_view(row))
-    batches = [from_row(BatchView, b, tasks=tasks_by_batch.pop(b["index"], [])) for b in batch_rows]
+    statuses: list[str] = []
+    for record in run["task_rows"] or ():
+        batch_index, task = _task(record)
+        tasks_by_batch[batch_index].append(task)
+        statuses.append(task.status)
+    batches = [_batch(b, tasks_by_batch.pop(b[0], [])) for b in run["batch_rows"] or ()]
     # Tasks whose batch was never announced (their run.planned was not seen): still shown.
     for index in sorted(tasks_by_batch, key=lambda i: (i is None, i or 0)):
         batches.append(
@@ -172,6 +260,11 @@ async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
         execution_id=str(run["id"]),
         selection={str(k): (None if v is None else str(v)) for k, v in selection.items()},
         batches=batches,
-        counts=_counts([row["status"] for row in task_rows]),
+        counts=_counts(statuses),
         pull_request=_pull_request(run["pull_request"]),
     )
+
+
+async def get_run_view(pool: asyncpg.Pool, run_id: str) -> RunView | None:
+    read = await read_run_view(pool, run_id)
+    return None if read is None else read.view

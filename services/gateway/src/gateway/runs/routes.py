@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 import asyncpg
-from litestar import Response, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar import MediaType, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_304_NOT_MODIFIED
 from litestar.types import ControllerRouterHandler
 
 from gateway.api_schema import refusals
@@ -17,6 +19,7 @@ from gateway.runs import catching_up, compat, queries, viewing
 from gateway.runs.ids import RunId
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
 from gateway.runs.starting import Starting, start_run
+from gateway.runs.view_cache import ViewCache, none_match, provide_view_cache
 from gateway.settings import Settings
 
 STARTS = refusals(400, 403, 404, 409, 413, 422, 503)
@@ -91,24 +94,60 @@ WaitForEvent = Annotated[
 ]
 
 
+IfNoneMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-None-Match",
+        required=False,
+        max_length=1000,
+        description="an `ETag` this client holds: 304 without a body while the view is the same",
+    ),
+]
+
+
 @get(
     "/api/v1/runs/{run_id:str}",
     tags=["runs"],
     summary="One run with its batches and tasks",
     description="`run_id`: the run's id, or a unique prefix of it (4 characters or more) — so "
     "on every route with a run in its path.",
-    responses=refusals(400, 404, 409, 503),
+    responses={
+        HTTP_304_NOT_MODIFIED: ResponseSpec(
+            data_container=None,
+            description="The view is still the one `If-None-Match` names",
+            generate_examples=False,
+        ),
+        **refusals(400, 404, 409, 503),
+    },
+    response_headers=[
+        ResponseHeader(
+            name="ETag",
+            description="the view's version: it changes whenever the view does",
+            documentation_only=True,
+        )
+    ],
+    dependencies={"view_cache": Provide(provide_view_cache, sync_to_thread=False)},
 )
 async def get_run(
     run: NamedDependency[RunId],
     pool: NamedDependency[asyncpg.Pool],
     settings: NamedDependency[Settings],
+    view_cache: NamedDependency[ViewCache],
     wait_for_event: WaitForEvent = None,
-) -> RunView:
+    if_none_match: IfNoneMatch = None,
+) -> Response[RunView]:
     if wait_for_event is not None:
         within_s = min(catching_up.MAX_WAIT_S, settings.request_timeout_s / 2)
         await catching_up.wait_projected(pool, run, wait_for_event, within_s=within_s)
-    return await viewing.view_run(pool, run)
+    view = await viewing.encoded_run_view(pool, view_cache, run)
+    headers = {"ETag": view.etag}
+    if if_none_match is not None and none_match(if_none_match, view.etag):
+        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]
+    # The body is JSON already (litestar sends bytes as they are); `RunView` is what it holds,
+    # for the OpenAPI document.
+    return cast(
+        "Response[RunView]", Response(view.body, media_type=MediaType.JSON, headers=headers)
+    )
 
 
 @get(

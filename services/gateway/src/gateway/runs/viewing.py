@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
+import msgspec
+from commandcenter_contracts import RUN_ENDED
 
 from gateway.domain_errors import InvalidRequest, NotFound
 from gateway.runs import compat, queries
 from gateway.runs.schemas import RunList, RunView
+from gateway.runs.view_cache import ViewCache, etag
+
+_encoder = msgspec.json.Encoder()
+"""The view's JSON as litestar would write it (litestar encodes with msgspec too)."""
 
 
 async def list_runs(pool: asyncpg.Pool, *, status: str | None, limit: int) -> RunList:
@@ -24,6 +32,33 @@ async def view_run(pool: asyncpg.Pool, run_id: str) -> RunView:
     if view is None:
         raise NotFound(f"run {run_id[:100]}")
     return view
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedView:
+    etag: str
+    body: bytes
+
+
+async def encoded_run_view(pool: asyncpg.Pool, cache: ViewCache, run_id: str) -> EncodedView:
+    """The run's view as JSON with its entity tag: from the cache while the run is at the
+    version cached, else read (one statement either way) and, once the run ended, cached."""
+    cached = cache.get(run_id)
+    read = await queries.read_run_view(
+        pool, run_id, unless_version=None if cached is None else cached.version
+    )
+    if read is None:
+        cache.drop(run_id)
+        raise NotFound(f"run {run_id[:100]}")
+    if read.view is None:
+        assert cached is not None  # the view is left out only at the version cached
+        return EncodedView(etag(read.version), cached.body)
+    body = _encoder.encode(read.view)
+    if read.status in RUN_ENDED:
+        cache.put(run_id, read.version, body)
+    else:
+        cache.drop(run_id)
+    return EncodedView(etag(read.version), body)
 
 
 async def autonomous_task(

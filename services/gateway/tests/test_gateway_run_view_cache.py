@@ -1,0 +1,197 @@
+"""The run view in one statement, its `ETag` and `If-None-Match`, and the cache of views of
+runs that ended: never served once the projector changed the run (a replay re-opening it, a
+pull request merged after it succeeded), and never holding a run still going."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import asyncpg
+import pytest
+from commandcenter_contracts import (
+    FailureCode,
+    PullRequestRef,
+    PullRequestUpdated,
+    RunHalted,
+    RunSucceeded,
+    TaskFailed,
+)
+from gateway.runs import queries, viewing
+from gateway.runs.view_cache import ViewCache, provide_view_cache
+from gateway_support import Client, Run, publish_all, tasks_of, wait_view
+from litestar import Litestar
+from nats.js import JetStreamContext
+
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def cache_of(app: Litestar) -> ViewCache:
+    return provide_view_cache(app.state)
+
+
+async def get_view(client: Client, run_id: str, etag: str | None = None) -> tuple[int, str, Any]:
+    headers = {} if etag is None else {"If-None-Match": etag}
+    r = await client.get(f"/api/v1/runs/{run_id}", headers=headers)
+    assert r.status_code in (200, 304), r.text
+    return r.status_code, r.headers["etag"], r.json() if r.status_code == 200 else r.content
+
+
+async def succeeded_run(client: Client, js: JetStreamContext) -> Run:
+    run = Run()
+    await publish_all(
+        js,
+        [
+            *run.opened(),
+            run.succeeded(0, 0),
+            run.succeeded(0, 1),
+            run.batch_completed(0),
+            *run.batch_started(1),
+            run.succeeded(1, 0),
+            run.succeeded(1, 1),
+            run.batch_completed(1),
+            RunSucceeded(run_id=run.id),
+        ],
+    )
+    await wait_view(client, run.id, "run succeeded", status="succeeded")
+    return run
+
+
+async def test_a_running_runs_view_is_never_cached_and_follows_the_projector(
+    client: Client, app: Litestar, js: JetStreamContext
+) -> None:
+    run = Run()
+    await publish_all(js, run.opened())
+    await wait_view(client, run.id, "run running", status="running")
+    _, first_tag, first = await get_view(client, run.id)
+    assert cache_of(app).get(run.id) is None
+
+    await publish_all(js, [run.started(0, 0)])
+
+    async def started() -> tuple[str, Any] | None:
+        status, tag, view = await get_view(client, run.id, etag=first_tag)
+        if status == 304:
+            assert tasks_of(first)[run.tasks[0][0]]["status"] == "queued"
+            return None
+        return tag, view
+
+    tag, view = await eventually(started, what="the view to show the task started")
+    assert tag != first_tag
+    assert tasks_of(view)[run.tasks[0][0]]["status"] == "running"
+    assert cache_of(app).get(run.id) is None
+
+
+async def test_an_etag_named_in_if_none_match_is_a_304_without_a_body(
+    client: Client, app: Litestar, js: JetStreamContext
+) -> None:
+    run = await succeeded_run(client, js)
+    r = await client.get(f"/api/v1/runs/{run.id}")
+    tag, body = r.headers["etag"], r.content
+    cached = cache_of(app).get(run.id)
+    assert cached is not None and cached.body == body  # an ended run's view is cached
+
+    for named in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+        again = await client.get(f"/api/v1/runs/{run.id}", headers={"If-None-Match": named})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag)
+    # another tag, or none: the view, byte for byte the same, from the cache
+    for headers in ({"If-None-Match": '"v0"'}, {}):
+        again = await client.get(f"/api/v1/runs/{run.id}", headers=headers)
+        assert (again.status_code, again.content, again.headers["etag"]) == (200, body, tag)
+
+
+async def test_a_replay_reopening_a_halted_run_changes_its_etag(
+    client: Client, app: Litestar, js: JetStreamContext
+) -> None:
+    run = Run()
+    await publish_all(
+        js,
+        [
+            *run.opened(),
+            run.succeeded(0, 0),
+            TaskFailed(
+                run_id=run.id,
+                task_id=run.tasks[0][1],
+                attempt=1,
+                error_code=FailureCode.VERIFICATION_FAILED,
+                message="failed",
+            ),
+            run.batch_completed(0, succeeded=False),
+            RunHalted(run_id=run.id, batch_index=0, failed_tasks=[run.tasks[0][1]]),
+        ],
+    )
+    await wait_view(client, run.id, "run halted", status="halted")
+    _, halted_tag, _ = await get_view(client, run.id)
+    assert cache_of(app).get(run.id) is not None
+    assert (await get_view(client, run.id, etag=halted_tag))[0] == 304
+
+    await publish_all(js, [run.queued(0, 1, attempt=2)])  # what a replay makes the planner say
+    await wait_view(client, run.id, "run re-opened", status="running")
+    status, tag, view = await get_view(client, run.id, etag=halted_tag)
+    assert (status, view["status"]) == (200, "running") and tag != halted_tag
+    assert cache_of(app).get(run.id) is None
+
+
+async def test_a_finished_run_that_changes_again_changes_its_etag(
+    client: Client, js: JetStreamContext
+) -> None:
+    run = await succeeded_run(client, js)
+    _, tag, _ = await get_view(client, run.id)
+    merged = PullRequestRef(url="https://example.test/pr/7", number=7, state="merged")
+    await publish_all(js, [PullRequestUpdated(run_id=run.id, pull_request=merged)])
+
+    async def changed() -> Any:
+        status, new_tag, view = await get_view(client, run.id, etag=tag)
+        return (new_tag, view) if status == 200 else None
+
+    new_tag, view = await eventually(changed, what="the merged pull request in the view")
+    assert new_tag != tag and view["pull_request"]["state"] == "merged"
+
+
+class CountedPool(NamedTuple):
+    pool: asyncpg.Pool
+    sent: list[str]
+    """Every statement the pool's one connection sent, as asyncpg logs it."""
+    reset: str
+    """The statement the pool sends when a connection is released (the pool's, not ours)."""
+
+    async def statements_of(self, call: Any, *args: Any, **kwargs: Any) -> list[str]:
+        """The statements `call(pool, …)` sent."""
+        self.sent.clear()
+        await call(self.pool, *args, **kwargs)
+        # The logger is called soon after each statement: the release's reset comes last.
+        await eventually(lambda: self.reset in self.sent or None, what="the release logged")
+        return [q for q in self.sent if q != self.reset]
+
+
+@pytest.fixture
+async def counted_pool(database_url: str) -> AsyncIterator[CountedPool]:
+    sent: list[str] = []
+
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda record: sent.append(record.query))
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=init)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        reset = conn.get_reset_query()
+    await eventually(lambda: reset in sent or None, what="the first release logged")
+    yield CountedPool(pool, sent, reset)
+    await pool.close()
+
+
+async def test_one_statement_per_view_cached_or_not_and_per_list(
+    client: Client, js: JetStreamContext, counted_pool: CountedPool
+) -> None:
+    run = await succeeded_run(client, js)
+    cache = ViewCache()
+    # the connection's first use of the statement (asyncpg may introspect types once)
+    await queries.read_run_view(counted_pool.pool, run.id)
+
+    read = await counted_pool.statements_of(viewing.encoded_run_view, cache, run.id)
+    assert len(read) == 1 and cache.get(run.id) is not None
+    from_cache = await counted_pool.statements_of(viewing.encoded_run_view, cache, run.id)
+    assert from_cache == read  # the same statement, answering with the version only
+    listed = await counted_pool.statements_of(queries.list_runs, status=None, limit=50)
+    assert len(listed) == 1
