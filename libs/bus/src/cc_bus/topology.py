@@ -277,8 +277,8 @@ def replicas_refusal(stream: str, replicas: int, exc: APIError) -> ReplicasError
     return ReplicasError(
         f"CC_STREAM_REPLICAS={replicas}: JetStream cannot keep {replicas} replicas of "
         f"{stream} ({exc.description}). It needs a cluster of at least {replicas} JetStream "
-        f"nodes, all up: start more nodes (`commandcenter up --nats-cluster 3`) or lower "
-        f"CC_STREAM_REPLICAS"
+        f"nodes, all up: start more nodes (`commandcenter up --nats-cluster {replicas}`) or "
+        "lower CC_STREAM_REPLICAS"
     )
 
 
