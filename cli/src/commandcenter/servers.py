@@ -42,6 +42,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free ports: the sockets are held open together while the ports are
+    chosen, so two of them can never be the same (calling `free_port` twice can be)."""
+    with contextlib.ExitStack() as held:
+        sockets = [
+            held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -124,8 +137,12 @@ class NatsServer:
     def launch(self) -> None:
         """Start the process (on the ports chosen at the first start), without waiting."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
-        self.monitor_port = self.monitor_port or free_port()
+        if not (self.port and self.monitor_port):
+            spare = iter(free_ports(2))
+            while not self.port or self.port == self.monitor_port:
+                self.port = next(spare)
+            while not self.monitor_port or self.monitor_port == self.port:
+                self.monitor_port = next(spare)
         config = self.data_dir / "nats-server.conf"
         write_private(config, self.config_text())  # it holds the users' passwords
         logfile = (self.data_dir / "nats-server.log").open("ab")
@@ -288,11 +305,14 @@ class NatsCluster:
         raise KeyError(f"no node {name!r} in {self.names}")
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
-        routes = ClusterRoutes({name: free_port() for name in self.names}, self.route_password)
+        taken = set(self.ports.values())
+        spare = iter(p for p in free_ports(4 * self.size) if p not in taken)
+        routes = ClusterRoutes({name: next(spare) for name in self.names}, self.route_password)
         self.nodes = [
             NatsServer(
                 self.data_dir / name,
-                port=self.ports.get(name, 0) or free_port(),
+                port=self.ports.get(name, 0) or next(spare),
+                monitor_port=next(spare),
                 users=self.users,
                 name=name,
                 cluster=routes,
