@@ -9,6 +9,7 @@ whether an orphan finished.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -427,6 +428,28 @@ class Follower(threading.Thread):
 
     def _on_request(self, request: httpx.Request) -> None:
         self.requests.append(request.headers.get("Last-Event-ID"))
+
+    async def saw_the_whole_run(self, js: JetStreamContext, run_id: str) -> list[int]:
+        """Once the run is over: the client stopped by itself, with every status event of the
+        run in JetStream exactly once, in stream order, ending with `run.succeeded`. The
+        sequences it saw."""
+        await asyncio.to_thread(self.join, 90)
+        assert not self.is_alive(), "the client still follows a run that is over"
+        assert self.error is None, repr(self.error)
+        subject = subjects.status_subject(run_id)
+        stream = [
+            m
+            for m in await read_subject(js, subjects.STREAM_STATUS, subject)
+            if decode_status(m.data) is not None
+        ]
+        got = [int(m.id or -1) for m in self.received]
+        assert len(got) == len(set(got)), f"duplicates: {got}"
+        assert got == [m.seq for m in stream], f"the client saw {got}, the stream has {stream}"
+        assert [m.event for m in self.received] == [
+            event_type(e) for e in map(decode_status, (m.data for m in stream)) if e is not None
+        ]
+        assert self.received[-1].event == "run.succeeded"
+        return got
 
     def run(self) -> None:
         try:
