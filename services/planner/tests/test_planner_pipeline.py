@@ -67,7 +67,9 @@ def test_a_batch_is_cut_into_waves_where_order_matters() -> None:
     # batch 0 done, batch 1 starts: the batch events each alone, then its tasks
     complete = CompleteBatch(batch_index=0, succeeded=True, round=0, integrated_commit="a" * 40)
     then = waves(
-        render(planned.progress, [complete, start_batch(planned.progress, 1)], planned.tasks)
+        render(
+            planned.progress, [complete, start_batch(planned.progress, 1)], planned.tasks.by_id()
+        )
     )
     assert [[m.__struct_config__.tag for m in w] for w in then[:3]] == [
         ["batch.integrated"],

@@ -29,6 +29,7 @@ from planner.domain.progress import (
     RunProgress,
     StartBatch,
     Transition,
+    advance,
     apply,
     could_change,
 )
@@ -64,7 +65,16 @@ class Machine:
 
     def send(self, event: StatusEvent) -> tuple[Transition, list[Outgoing]]:
         transition = apply(self.progress, event)
-        out = render(transition.progress, transition.actions, self.tasks)
+        # the planner service moves its progress in place: the same transition, every time
+        in_place = copy.deepcopy(self.progress)
+        moved = advance(in_place, event)
+        assert moved.progress is in_place
+        assert (moved.changed, moved.actions, in_place) == (
+            transition.changed,
+            transition.actions,
+            transition.progress,
+        )
+        out = render(transition.progress, transition.actions, self.tasks.by_id())
         self.progress = transition.progress
         self.published += out
         return transition, out

@@ -3,9 +3,10 @@
 Ordering is what makes a crash at any point safe:
 - starting a run stores its tasks and progress FIRST, then publishes: a task outcome can
   never arrive for a run the planner does not know;
-- applying a status event publishes FIRST, then stores the new progress, then the handler
-  acks: a crash before the store redoes the event against the old progress, which gives the
-  very same messages with the very same ids, and JetStream drops them as duplicates;
+- applying a status event publishes FIRST, then stores it (appends it to the run's journal),
+  then the handler acks: a crash before the store redoes the event against the old progress,
+  which gives the very same messages with the very same ids, and JetStream drops them as
+  duplicates;
 - replaying a task stores the new dispatch (with the request's id) FIRST, then publishes: a
   redelivered request finds its own record and publishes the very same messages again;
 - giving up on a task message publishes the dead letter and the failure FIRST, then deletes
@@ -38,10 +39,11 @@ from commandcenter_contracts import (
 from planner.domain import replay
 from planner.domain.giving_up import MaxDeliveries
 from planner.domain.landing import landing_info
-from planner.domain.planning import plan_run, render, run_failed
-from planner.domain.progress import DispatchTasks, RunProgress, StartBatch, apply, could_change
+from planner.domain.planning import dispatched_by, plan_run, render, run_failed
+from planner.domain.progress import RunProgress, advance, could_change
 from planner.pipeline import DEFAULT_IN_FLIGHT, Pipeline, Publish
-from planner.store import ProgressStore, StoreConflict
+from planner.run_states import RunStates
+from planner.store import ProgressStore, StoreConflict, Stored
 from planner.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class Planner:
         publish_in_flight: int = DEFAULT_IN_FLIGHT,
     ) -> None:
         self._store = store
+        self._states = RunStates(store)
         self._publish = Pipeline(publish, in_flight=publish_in_flight).publish_all
         self._default_timeout_s = default_timeout_s
         self._queue = queue
@@ -87,7 +90,7 @@ class Planner:
             log.warning("run refused: %s", exc, extra=ctx)
             await self._publish([run_failed(request, exc)])
             return
-        if await self._store.get(request.run_id) is None:
+        if not await self._store.exists(request.run_id):
             await self._store.put_tasks(planned.tasks)
             landing = landing_info(request)
             if landing is not None:
@@ -127,27 +130,51 @@ class Planner:
         if not could_change(event):
             return
         for _ in range(MAX_CAS_ATTEMPTS):
-            stored = await self._store.get(event.run_id)
-            if stored is None:
-                return  # a run this planner never planned (or an event before planning)
-            transition = apply(stored.progress, event)
-            if not transition.changed:
+            async with self._states.lock:
+                stored = await self._states.current(event.run_id)
+                if stored is None:
+                    return  # a run this planner never planned (or an event before planning)
+                try:
+                    await self._advance(stored, event)
+                except StoreConflict:
+                    self._states.forget(event.run_id)
+                    log.info(
+                        "progress changed meanwhile: re-applying", extra={"run_id": event.run_id}
+                    )
+                    continue
+                except BaseException:
+                    self._states.forget(event.run_id)  # it may hold the event, not stored
+                    raise
                 return
-            tasks = None
-            if any(isinstance(a, StartBatch | DispatchTasks) for a in transition.actions):
-                tasks = await self._store.get_tasks(event.run_id)
-            await self._publish(render(transition.progress, transition.actions, tasks))
-            try:
-                await self._store.put(transition.progress, stored.revision)
-            except StoreConflict:
-                log.info("progress changed meanwhile: re-applying", extra={"run_id": event.run_id})
-                continue
-            for action in transition.actions:
-                log.info(
-                    "%s", _describe(action), extra={"run_id": event.run_id, "batch": _batch(action)}
-                )
-            return
         raise StoreConflict(f"{event.run_id}: gave up after {MAX_CAS_ATTEMPTS} conflicts")
+
+    async def _advance(self, stored: Stored, event: StatusEvent) -> None:
+        """Move the run on by `event`: publish what follows, then journal the event."""
+        transition = advance(stored.progress, event)
+        if not transition.changed:
+            return
+        tasks = await self._first_dispatches(stored.progress, dispatched_by(transition.actions))
+        await self._publish(render(stored.progress, transition.actions, tasks))
+        await self._store.append(stored, event)
+        for action in transition.actions:
+            log.info(
+                "%s", _describe(action), extra={"run_id": event.run_id, "batch": _batch(action)}
+            )
+
+    async def _first_dispatches(
+        self, progress: RunProgress, wanted: list[tuple[int, list[str]]]
+    ) -> dict[str, TaskDispatched]:
+        """The stored first dispatches of the `wanted` tasks (by batch), by task id."""
+        out: dict[str, TaskDispatched] = {}
+        for batch_index, task_ids in wanted:
+            position = {t.task_id: p for p, t in enumerate(progress.batches[batch_index].tasks)}
+            found = await self._store.get_dispatches(
+                progress.run_id, batch_index, [position[t] for t in task_ids]
+            )
+            if found is None:
+                raise LookupError(f"run {progress.run_id}: its tasks are not stored")
+            out.update((t.task_id, t) for t in found)
+        return out
 
     async def replay_task(self, request: TaskReplayRequested) -> replay.Decision:
         """Dispatch a new attempt of a finished task (see `domain.replay`); `Wait` when this
@@ -217,17 +244,22 @@ class Planner:
             # This very request was carried out before (a redelivery): the same messages again.
             await self._publish(replay.replay_messages(record.dispatch))
             return replay.Go(attempt=record.dispatch.attempt)
-        stored = await self._store.get(run_id)
-        decision = decide(
-            stored.progress if stored is not None else None,
-            record.dispatch.attempt if record is not None else 0,
-            await self._store.is_cancelled(run_id),
-        )
-        if not isinstance(decision, replay.Go):
-            return decision
+        cancelled = await self._store.is_cancelled(run_id)
         base = record.dispatch if record is not None else None
-        if base is None:
-            base = replay.first_dispatch(await self._store.get_tasks(run_id), task_id)
+        async with self._states.lock:
+            stored = await self._states.current(run_id)
+            progress = stored.progress if stored is not None else None
+            decision = decide(
+                progress, record.dispatch.attempt if record is not None else 0, cancelled
+            )
+            if not isinstance(decision, replay.Go):
+                return decision
+            if base is None and progress is not None:
+                found = progress.find_task(task_id)
+                if found is not None:
+                    batch_index = found[0].index
+                    tasks = await self._first_dispatches(progress, [(batch_index, [task_id])])
+                    base = tasks.get(task_id)
         if base is None:
             return None
         new = dispatch(base, decision.attempt)
@@ -249,13 +281,14 @@ class Planner:
         letter = advisory.letter(subject=stored_msg.subject, task=task, raw=stored_msg.data)
         await self._publish_dead_letter(letter)
         if task is not None:
-            stored = await self._store.get(task.run_id)
             record = await self._store.get_replay(task.run_id, task.task_id)
-            failure = advisory.failure(
-                task,
-                stored.progress if stored is not None else None,
-                superseded=record is not None and record.dispatch.attempt > task.attempt,
-            )
+            async with self._states.lock:
+                stored = await self._states.current(task.run_id)
+                failure = advisory.failure(
+                    task,
+                    stored.progress if stored is not None else None,
+                    superseded=record is not None and record.dispatch.attempt > task.attempt,
+                )
             if failure is not None:
                 await self._publish([failure])
             log.warning(

@@ -6,6 +6,7 @@ messages with the same ids, which is what makes a redo after a crash harmless.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import assert_never
 
 import msgspec
@@ -59,6 +60,9 @@ class RunTasks(msgspec.Struct, frozen=True, kw_only=True):
 
     run_id: str
     batches: list[list[TaskDispatched]]
+
+    def by_id(self) -> dict[str, TaskDispatched]:
+        return {t.task_id: t for batch in self.batches for t in batch}
 
 
 class PlannedRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,7 +136,8 @@ def plan_run(request: PhaseStartRequested, *, default_timeout_s: float) -> Plann
     )
     started = RunStarted(event_id=event_id(run_id, "run.started"), run_id=run_id)
     first = start_batch(progress, 0)
-    messages: list[Outgoing] = [planned, started, *render(progress, [first], tasks)]
+    first_tasks = {t.task_id: t for t in dispatches[0]} if dispatches else {}
+    messages: list[Outgoing] = [planned, started, *render(progress, [first], first_tasks)]
     return PlannedRun(progress=progress, tasks=tasks, messages=messages)
 
 
@@ -207,8 +212,11 @@ def run_failed(request: PhaseStartRequested, error: SelectionError) -> RunFailed
     )
 
 
-def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None) -> list[Outgoing]:
-    """The messages that carry out `actions`, in order. `tasks` is needed for `StartBatch`."""
+def render(
+    progress: RunProgress, actions: list[Action], tasks: Mapping[str, TaskDispatched] | None
+) -> list[Outgoing]:
+    """The messages that carry out `actions`, in order. `tasks` (first dispatches by task id)
+    must hold the tasks that `StartBatch` and `DispatchTasks` dispatch (`dispatched_by`)."""
     run_id = progress.run_id
     out: list[Outgoing] = []
     for action in actions:
@@ -224,7 +232,7 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
                         batch_index=i,
                     )
                 )
-            out.extend(_dispatch_messages(run_id, tasks.batches[i], set(action.task_ids)))
+            out.extend(_dispatch_messages(run_id, [tasks[t] for t in action.task_ids]))
         elif isinstance(action, CompleteBatch):
             i = action.batch_index
             if action.integrated_commit:
@@ -283,11 +291,15 @@ def render(progress: RunProgress, actions: list[Action], tasks: RunTasks | None)
     return out
 
 
-def _dispatch_messages(
-    run_id: str, batch_tasks: list[TaskDispatched], chosen: set[str]
-) -> list[Outgoing]:
-    """`task.queued` for each chosen task, then their dispatches, in plan order."""
-    dispatched = [t for t in batch_tasks if t.task_id in chosen]
+def dispatched_by(actions: list[Action]) -> list[tuple[int, list[str]]]:
+    """(batch index, task ids) of the tasks `actions` dispatch: what `render` needs."""
+    return [
+        (a.batch_index, a.task_ids) for a in actions if isinstance(a, StartBatch | DispatchTasks)
+    ]
+
+
+def _dispatch_messages(run_id: str, dispatched: list[TaskDispatched]) -> list[Outgoing]:
+    """`task.queued` for each task (in plan order), then their dispatches."""
     queued: list[Outgoing] = [
         TaskQueued(
             event_id=event_id(run_id, f"task.queued/{t.task_id}/{t.attempt}"),

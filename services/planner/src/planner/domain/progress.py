@@ -5,7 +5,9 @@ progress and what should happen next as `Action`s (start a batch, complete a bat
 the run). Turning actions into messages is `planning.render`'s job, storing the progress is
 `store`'s. Every transition is idempotent: an event that was already applied (a redelivery,
 a duplicate, the planner's own `task.queued` coming back) or that belongs to an older attempt
-returns `changed=False` and no actions.
+returns `changed=False` and no actions. `advance(progress, event)` is the same transition
+done in place, for the planner service: its cost depends on what the event touches (the task,
+its batch), not on how many tasks the run has.
 
 Replay (a person re-runs a failed task): a `task.queued` with a higher attempt re-opens the
 task, its batch and, if it was over, the run; when the new attempt succeeds, the batch
@@ -82,8 +84,13 @@ class BatchState(msgspec.Struct, kw_only=True):
     tasks: list[TaskState] = []
 
 
-class RunProgress(msgspec.Struct, kw_only=True):
-    """What the planner knows of one run; the value stored in the KV bucket under the run id."""
+class RunProgress(msgspec.Struct, kw_only=True, dict=True):
+    """What the planner knows of one run (stored by `planner.store` as snapshot + journal).
+
+    `dict=True` lets it carry two derived, unstored values (rebuilt lazily after a decode or a
+    copy): an index of its tasks by id and the sum of `costs`, so that applying one event never
+    walks the whole run.
+    """
 
     run_id: str
     status: RunStatus = RunStatus.RUNNING
@@ -104,18 +111,36 @@ class RunProgress(msgspec.Struct, kw_only=True):
 
     @property
     def spent(self) -> float:
-        return sum(self.costs.values())
+        cached: float | None = self.__dict__.get("_spent")
+        if cached is None:
+            cached = self.__dict__["_spent"] = sum(self.costs.values())
+        return cached
+
+    def record_cost(self, key: str, cost_usd: float) -> None:
+        """What one task attempt spent (`<task_id>/<attempt>`); recorded once, never added."""
+        if key in self.costs:
+            return
+        spent = self.spent
+        self.costs[key] = cost_usd
+        self.__dict__["_spent"] = spent + cost_usd
 
     @property
     def over_budget(self) -> bool:
         return self.max_cost_usd is not None and self.spent >= self.max_cost_usd
 
     def find_task(self, task_id: str) -> tuple[BatchState, TaskState] | None:
-        for batch in self.batches:
-            for task in batch.tasks:
-                if task.task_id == task_id:
-                    return batch, task
-        return None
+        index: dict[str, tuple[BatchState, TaskState]] | None = self.__dict__.get("_tasks")
+        if index is None:  # batches and their task lists are fixed once planned
+            index = {t.task_id: (b, t) for b in self.batches for t in b.tasks}
+            self.__dict__["_tasks"] = index
+        return index.get(task_id)
+
+    def running_batches(self) -> list[BatchState]:
+        return [b for b in self.batches if b.status == BatchStatus.RUNNING]
+
+    def busy(self) -> bool:
+        """Whether a task of the run is queued or running (only a running batch has one)."""
+        return any(t.status in TASK_ACTIVE for b in self.running_batches() for t in b.tasks)
 
     def failed_tasks(self) -> list[str]:
         return [t.task_id for b in self.batches for t in b.tasks if t.status == TaskStatus.FAILED]
@@ -201,8 +226,7 @@ def _release_waiting(progress: RunProgress, batch: BatchState) -> DispatchTasks 
         if t.status == TaskStatus.WAITING and all(w in succeeded for w in t.waits_for)
     ]
     if progress.serial:
-        busy = any(t.status in TASK_ACTIVE for b in progress.batches for t in b.tasks)
-        ready = [] if busy else ready[:1]
+        ready = [] if progress.busy() else ready[:1]
     for task in ready:
         task.status = TaskStatus.QUEUED
     if not ready:
@@ -242,15 +266,23 @@ def could_change(event: StatusEvent) -> bool:
 
 
 def apply(progress: RunProgress, event: StatusEvent) -> Transition:
-    """The next progress of the run after `event`, and the actions that follow from it."""
+    """The next progress of the run after `event`, and the actions that follow from it.
+    Pure: `progress` is left as it was (the next one is a copy when anything changed)."""
+    transition = advance(copy.deepcopy(progress), event)
+    return transition if transition.changed else Transition(progress=progress)
+
+
+def advance(progress: RunProgress, event: StatusEvent) -> Transition:
+    """`apply` in place: moves `progress` itself on (the returned progress is the same object)
+    and costs what the event touches, not what the run holds. The caller owns `progress`:
+    it must throw it away if it cannot store the transition."""
     if event.run_id != progress.run_id or progress.status == RunStatus.CANCELLED:
         return Transition(progress=progress)
     if isinstance(event, RunCancelled):
         if progress.status not in (RunStatus.RUNNING, RunStatus.HALTED, RunStatus.LANDING):
             return Transition(progress=progress)
-        nxt = copy.deepcopy(progress)
-        nxt.status = RunStatus.CANCELLED
-        return Transition(progress=nxt, changed=True)
+        progress.status = RunStatus.CANCELLED
+        return Transition(progress=progress, changed=True)
     if isinstance(event, RunLanded | RunFailed):
         return _apply_landing(progress, event)
     if isinstance(event, RunBudgetChanged):
@@ -264,15 +296,14 @@ def _apply_task_event(
     progress: RunProgress, event: TaskQueued | TaskStarted | TaskSucceeded | TaskFailed
 ) -> Transition:
     if isinstance(event, TaskSucceeded | TaskFailed) and _cost_unrecorded(progress, event):
-        nxt = copy.deepcopy(progress)
         assert event.usage is not None
-        nxt.costs[f"{event.task_id}/{event.attempt}"] = event.usage.cost_usd
-        result = _apply_task_event(nxt, event)
+        progress.record_cost(f"{event.task_id}/{event.attempt}", event.usage.cost_usd)
+        result = _apply_task_event(progress, event)
         return Transition(progress=result.progress, actions=result.actions, changed=True)
     if _nothing_to_apply(progress, event):
         return Transition(progress=progress)
 
-    nxt = copy.deepcopy(progress)
+    nxt = progress
     batch, task = _must_find(nxt, event.task_id)
     if event.attempt > task.attempt:
         _reopen(nxt, batch, task, event.attempt)
@@ -333,7 +364,7 @@ def _apply_budget(progress: RunProgress, event: RunBudgetChanged) -> Transition:
         or event.max_cost_usd == progress.max_cost_usd
     ):
         return Transition(progress=progress)
-    nxt = copy.deepcopy(progress)
+    nxt = progress
     nxt.max_cost_usd = event.max_cost_usd
     if not (nxt.status == RunStatus.HALTED and nxt.halted_by_budget and not nxt.over_budget):
         return Transition(progress=nxt, changed=True)
@@ -341,7 +372,7 @@ def _apply_budget(progress: RunProgress, event: RunBudgetChanged) -> Transition:
     nxt.halted_by_budget = False
     nxt.epoch += 1
     actions: list[Action] = [ResumeRun(epoch=nxt.epoch, max_cost_usd=event.max_cost_usd)]
-    running = [b for b in nxt.batches if b.status == BatchStatus.RUNNING]
+    running = nxt.running_batches()
     for batch in running:
         released = _release_waiting(nxt, batch)
         # nothing left to release: the batch completes now (its waiting tasks are stuck)
@@ -374,7 +405,7 @@ def _apply_landing(progress: RunProgress, event: RunLanded | RunFailed) -> Trans
     """The lander's answer: landed, the run succeeds; land failed, the run failed."""
     if progress.status != RunStatus.LANDING:
         return Transition(progress=progress)
-    nxt = copy.deepcopy(progress)
+    nxt = progress
     if isinstance(event, RunFailed):
         nxt.status = RunStatus.FAILED
         return Transition(progress=nxt, changed=True)
@@ -419,8 +450,7 @@ def _after_task_finished(progress: RunProgress, batch: BatchState) -> list[Actio
 
 
 def _budget_halt(progress: RunProgress, batch: BatchState) -> list[Action]:
-    busy = any(t.status in TASK_ACTIVE for b in progress.batches for t in b.tasks)
-    if busy or progress.status != RunStatus.RUNNING:
+    if progress.busy() or progress.status != RunStatus.RUNNING:
         return []
     progress.status = RunStatus.HALTED
     progress.halted_by_budget = True

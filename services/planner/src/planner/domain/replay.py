@@ -26,7 +26,7 @@ from commandcenter_contracts import (
 )
 
 from planner.domain.naming import event_id
-from planner.domain.planning import Outgoing, RunTasks
+from planner.domain.planning import Outgoing
 from planner.domain.progress import TASK_ENDED, RunProgress
 
 
@@ -92,17 +92,6 @@ def decide(
     if task.status == TaskStatus.SUCCEEDED:
         return Refuse(reason=f"{task.plan_task_id} succeeded: nothing to replay")
     return Go(attempt=latest + 1)
-
-
-def first_dispatch(tasks: RunTasks | None, task_id: str) -> TaskDispatched | None:
-    """The task's dispatch as planned (attempt 1)."""
-    if tasks is None:
-        return None
-    for batch in tasks.batches:
-        for task in batch:
-            if task.task_id == task_id:
-                return task
-    return None
 
 
 def replay_dispatch(
