@@ -1,5 +1,5 @@
 """The planner dies (`kill -9`) while it publishes a batch: right after the first dispatch of a
-five-task batch. Its phase-start message was not acked, so JetStream hands it to the restarted
+twelve-task batch. Its phase-start message was not acked, so JetStream hands it to the restarted
 planner (after the consumer's ack_wait), which publishes the run's first messages again under
 the same message ids: what was already published is deduplicated — even the dispatch the
 executor has long finished and acked, gone from the work queue — and what was missing goes
@@ -18,7 +18,10 @@ from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-BATCH = 5
+BATCH = 12
+"""Twelve, one publish in flight: eleven fsynced publishes still to go when the kill is sent,
+so it lands mid-batch even when the test's own loop is slow to react (with five, a busy
+machine once let the whole batch out first)."""
 
 
 @pytest.fixture
