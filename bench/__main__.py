@@ -20,19 +20,21 @@ from bench import (
     dispatch,
     failover,
     gateway_load,
+    growth,
     integration,
     latency,
     orchestration,
     replication,
     scaling,
 )
-from bench.chart import write_chart
+from bench.chart import render_curves, write_chart
 from bench.context import Context
+from bench.goals import standing
 from bench.machine import describe_machine, load_average, wait_for_quiet
 from bench.report import Row, markdown_table, results_markdown
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL = ("1", "2", "3", "4", "5", "7", "8", "9")
+ALL = ("1", "2", "3", "4", "5", "7", "8", "9", "10")
 """Benchmark 6 (memory) is measured during benchmark 1."""
 SETTLE_BUDGET_S = 120.0
 """How long a whole run may wait for other work on the machine to calm down."""
@@ -48,18 +50,23 @@ class Plan:
     integration: integration.Config
     replication: replication.Config
     failover: failover.Config
+    growth: growth.Config
 
 
 def full_plan(repeat: int) -> Plan:
     return Plan(
         orchestration=orchestration.Config(tasks=100, repeat=repeat),
         dispatch=dispatch.Config(tasks=5000, repeat=repeat),
-        latency=latency.Config(rate=500, seconds=5, repeat=repeat),
+        latency=latency.Config(
+            fanouts=(latency.Fanout(500, 1, 5), latency.Fanout(5000, 100, 2)), repeat=repeat
+        ),
         scaling=scaling.Config(tasks=16, replicas=(1, 2, 4), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=10, requests=3000, concurrency=8, repeat=repeat),
         integration=integration.Config(tasks=30, repeat=repeat),
         replication=replication.Config(tasks=5000, rate=500, seconds=5, repeat=repeat),
         failover=failover.Config(tasks=30, kill_after=5, repeat=repeat),
+        # One run per N whatever --repeat says: 3,050 tasks are 15 minutes or more of runs.
+        growth=growth.Config(sizes=(50, 200, 800, 2000), batch_size=10, view_requests=50),
     )
 
 
@@ -67,12 +74,15 @@ def quick_plan(repeat: int) -> Plan:
     return Plan(
         orchestration=orchestration.Config(tasks=5, repeat=repeat),
         dispatch=dispatch.Config(tasks=200, repeat=repeat),
-        latency=latency.Config(rate=500, seconds=1, repeat=repeat),
+        latency=latency.Config(
+            fanouts=(latency.Fanout(500, 1, 1), latency.Fanout(1000, 30, 1)), repeat=repeat
+        ),
         scaling=scaling.Config(tasks=4, replicas=(1, 2), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=3, requests=200, concurrency=4, repeat=repeat),
         integration=integration.Config(tasks=3, repeat=repeat),
         replication=replication.Config(tasks=200, rate=500, seconds=1, repeat=repeat),
         failover=failover.Config(tasks=8, kill_after=2, repeat=repeat, ack_wait_s=5),
+        growth=growth.Config(sizes=(4, 12), batch_size=4, view_requests=10),
     )
 
 
@@ -97,7 +107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(ALL),
-        help="comma-separated benchmarks to run (1-5, 7-9; 6, memory, comes with 1)",
+        help="comma-separated benchmarks to run (1-5, 7-10; 6, memory, comes with 1)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the working folder (stacks, logs, repos)"
@@ -134,6 +144,7 @@ def run_benchmarks(plan: Plan, selected: list[str], ctx: Context, *, quick: bool
         ("7", "integration cost per task", partial(integration.run, plan.integration)),
         ("8", "R3 against R1", partial(replication.run, plan.replication)),
         ("9", "failover time", partial(failover.run, plan.failover)),
+        ("10", "growth with N", partial(growth.run, plan.growth)),
     ]
     outcome = Outcome()
     for number, title, bench in benchmarks:
@@ -157,7 +168,8 @@ def run_benchmarks(plan: Plan, selected: list[str], ctx: Context, *, quick: bool
             outcome.failures.append(f"{number} {title}: {type(exc).__name__}: {first_line}")
             say(traceback.format_exc())
         say(f"[{number}] done in {time.monotonic() - t0:.0f} s")
-    outcome.rows.sort(key=lambda row: row.bench)
+    outcome.failures += ctx.failures
+    outcome.rows.sort(key=lambda row: int(row.bench.split()[0]))
     return outcome
 
 
@@ -219,8 +231,10 @@ def main(argv: list[str]) -> int:
 
     command = " ".join(["python -m bench", *argv])
     notes = notes_of(outcome, ctx.problems)
+    goals = standing(outcome.rows)
     text = results_markdown(
         outcome.rows,
+        goals,
         machine,
         command=command,
         repeat=repeat,
@@ -243,10 +257,18 @@ def main(argv: list[str]) -> int:
         "skipped": outcome.skipped,
         "failures": outcome.failures,
         "problems": ctx.problems,
+        "curves": {name: [c.as_dict() for c in curves] for name, curves in ctx.curves.items()},
     }
     (out / "results.json").write_text(json.dumps(document, indent=2))
     if outcome.rows:
         write_chart(outcome.rows, machine.describe(), out / "results.png")
+    for name, curves in ctx.curves.items():
+        title = "COMMANDCENTER GROWTH: ONE RUN PER N, EACH ON A FRESH STACK"
+        x_label = "N: TASKS IN THE RUN (LOG SCALE)"
+        png = render_curves(curves, title, machine.describe(), x_label)
+        (out / name).write_bytes(png)
+    print(goals)
+    print()
     print(markdown_table(outcome.rows))
     for note in notes:
         print(note)

@@ -3,12 +3,18 @@
 One panel per benchmark; per figure a blue bar (ours) and a grey bar (its baseline), each at
 the median with a whisker from min to max. A panel's figures share its unit, so their bars
 compare. The PNG is written with zlib and struct only, so the chart needs no dependency.
+
+Figures measured at several sizes (the growth section) are drawn as curves instead, one panel
+per figure (`render_curves`): ours in blue, a grey reference curve (what the goal allows).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import font
@@ -46,6 +52,13 @@ class Canvas:
         for row in range(y0, y1):
             start = (row * self.width + x0) * 3
             self.pixels[start : start + len(line)] = line
+
+    def line(self, x0: int, y0: int, x1: int, y1: int, color: Color, width: int = 3) -> None:
+        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+        for k in range(steps + 1):
+            x = x0 + (x1 - x0) * k // steps
+            y = y0 + (y1 - y0) * k // steps
+            self.rect(x - width // 2, y - width // 2, width, width, color)
 
     def text(self, x: int, y: int, text: str, color: Color = INK, scale: int = SCALE) -> None:
         for i, char in enumerate(text):
@@ -152,3 +165,89 @@ def render_chart(rows: list[Row], subtitle: str) -> bytes:
 
 def write_chart(rows: list[Row], subtitle: str, path: Path) -> None:
     path.write_bytes(render_chart(rows, subtitle))
+
+
+@dataclass
+class Curve:
+    """One figure measured at several sizes: a panel of `render_curves`."""
+
+    title: str
+    unit: str
+    xs: list[float]
+    ys: list[float]
+    reference: list[float] | None = None
+    """A grey curve beside ours, e.g. what the goal allows at each size."""
+    reference_label: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "x": self.xs,
+            "y": self.ys,
+            "reference": self.reference,
+            "reference_label": self.reference_label,
+        }
+
+
+CURVE_PANEL_H = 420
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 8 * CHAR_W, 70, 3 * LINE_H + 10, 3 * LINE_H
+
+
+def _draw_curve_panel(canvas: Canvas, x: int, y: int, curve: Curve, x_label: str) -> None:
+    canvas.text(x + 10, y + 6, _fit(f"{curve.title} ({curve.unit})", (PANEL_W - 20) // CHAR_W))
+    if curve.reference_label:
+        canvas.rect(x + 10, y + 12 + LINE_H + LINE_H // 2, 20, 4, BASELINE)
+        canvas.text(x + 36, y + 12 + LINE_H, _fit(curve.reference_label, (PANEL_W - 50) // CHAR_W))
+    left, right = x + PLOT_LEFT, x + PANEL_W - PLOT_RIGHT
+    top, bottom = y + PLOT_TOP, y + CURVE_PANEL_H - PLOT_BOTTOM
+    values = curve.ys + (curve.reference or [])
+    high = max(values) * 1.1 or 1.0
+    # x on a log scale: the sizes grow geometrically, so each gets room.
+    lo, hi = math.log(min(curve.xs)), math.log(max(curve.xs))
+    span = (hi - lo) or 1.0
+
+    def at(vx: float, vy: float) -> tuple[int, int]:
+        return (
+            left + round((right - left) * (math.log(vx) - lo) / span),
+            bottom - round((bottom - top) * vy / high),
+        )
+
+    for tick in range(5):  # light grid at quarters of the scale, labelled
+        ty = bottom - (bottom - top) * tick // 4
+        canvas.rect(left, ty, right - left, 1, GRID)
+        canvas.text(x + 10, ty - LINE_H // 2, _number(high * tick / 4))
+    for vx in curve.xs:
+        px, _ = at(vx, 0)
+        canvas.rect(px, top, 1, bottom - top, GRID)
+        label = f"{vx:,.0f}"
+        canvas.text(px - len(label) * CHAR_W // 2, bottom + 6, label)
+    canvas.text(left, bottom + 6 + LINE_H, x_label)
+    for ys, color in ((curve.reference, BASELINE), (curve.ys, OURS)):
+        if not ys:
+            continue
+        points = [at(vx, vy) for vx, vy in zip(curve.xs, ys, strict=True)]
+        for (ax, ay), (bx, by) in itertools.pairwise(points):
+            canvas.line(ax, ay, bx, by, color)
+        for px, py in points:
+            canvas.rect(px - 5, py - 5, 10, 10, color)
+    for vx, vy in zip(curve.xs, curve.ys, strict=True):
+        px, py = at(vx, vy)
+        canvas.text(min(px + 8, right), py - LINE_H - 4, _number(vy), OURS)
+
+
+def render_curves(curves: list[Curve], title: str, subtitle: str, x_label: str) -> bytes:
+    rows = [curves[i : i + COLUMNS] for i in range(0, len(curves), COLUMNS)]
+    canvas = Canvas(WIDTH, HEADER_H + len(rows) * CURVE_PANEL_H + 10)
+    canvas.text(10, 8, title)
+    canvas.text(10, 8 + LINE_H, _fit(subtitle, WIDTH // CHAR_W - 2))
+    legend_y = 8 + 2 * LINE_H
+    canvas.rect(10, legend_y, 20, 14, OURS)
+    canvas.text(36, legend_y, "COMMANDCENTER")
+    y = HEADER_H + 10
+    for line in rows:
+        for column, curve in enumerate(line):
+            _draw_curve_panel(canvas, column * PANEL_W, y, curve, x_label)
+        canvas.rect(0, y + CURVE_PANEL_H - 6, WIDTH, 1, GRID)
+        y += CURVE_PANEL_H
+    return canvas.png()

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.chart import Curve
+
 
 @dataclass
 class Context:
@@ -16,5 +18,11 @@ class Context:
     settle: Callable[[], None]
     """Call before each measurement: waits a while for other work on the machine to calm
     down (does nothing in a quick run)."""
+    failures: list[str] = field(default_factory=list)
+    """Parts of a benchmark that could not be measured while its other parts were: reported
+    as failures beside the figures that were."""
     problems: list[str] = field(default_factory=list)
     """Tracebacks found in the services' logs: findings, reported with the results."""
+    curves: dict[str, list[Curve]] = field(default_factory=dict)
+    """Figures measured at several sizes, drawn as curves: file name (e.g. `growth.png`) →
+    its panels."""

@@ -323,6 +323,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
             True,
             note="ours also stores the run and publishes a task.queued per task",
             chart_label="fsync always",
+            goal="P2",
         ),
         against_raw(
             f"dispatch throughput, {n}, JetStream's default fsync (every 2 min)",

@@ -168,5 +168,6 @@ def run(config: Config, ctx: Context) -> list[Row]:
             note=f"{config.concurrency} keep-alive connections, {config.requests:,} requests "
             "per repetition",
             chart_label="GET a run",
+            goal="P4",
         )
     ]

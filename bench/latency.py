@@ -1,34 +1,37 @@
-"""Benchmark 3: status latency, from an executor's publish to an SSE client's receipt.
+"""Benchmark 3: status latency, from an executor's publish to SSE clients' receipt.
 
 A run is announced the way the gateway does it (`run.accepted` on `cc.status.<run>`, which the
-projector turns into a run row), an SSE client follows `GET /api/v1/runs/{id}/events`, and
-`task.progress` events are published with `cc_bus.publish_status` at a paced rate (default
-500/s) for a few seconds, as executors do. Each event's `at` is set when it is published; the
-receiver notes the wall clock when the event arrives; latency = arrival - `at` (one machine,
-one clock). Baseline: a nats-py ordered consumer on the same subject, receiving the same events
-at the same time: what JetStream delivery costs by itself, without the gateway and HTTP.
+projector turns into a run row), SSE clients follow `GET /api/v1/runs/{id}/events`, and
+`task.progress` events are published with `cc_bus.publish_status` at a paced rate for a few
+seconds, as executors do. Each event's `at` is set when it is published; each client notes the
+wall clock when the event reaches it; latency = arrival - `at` (one machine, one clock), over
+every event and every client. Two workloads: 500 events/s to one client, and 5,000 events/s
+to 100 clients (the standing goal P5). Baseline: one nats-py ordered consumer on the same
+subject, receiving the same events at the same time: what JetStream delivery costs by itself,
+without the gateway and HTTP.
 
-The two receivers run in their own processes, so neither competes with the publisher for the
-interpreter lock.
+The SSE clients are raw-socket readers (`bench.sse_readers`), at most 25 per process, each
+process on its own; the baseline runs in its own process too, so none competes with the
+publisher for the interpreter lock. Each readers' process reports the CPU it used, so the
+figures show whether the readers were the bottleneck.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 import multiprocessing
+import queue
 import time
 import uuid
+from array import array
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
-import httpx
 from cc_bus import publish_status
 from cc_bus.permissions import OPERATOR
-from commandcenter.sse import messages
 from commandcenter_contracts import (
     BatchSelection,
     RunAccepted,
@@ -42,62 +45,41 @@ from nats.js.api import DeliverPolicy
 
 from bench.context import Context
 from bench.report import Row
+from bench.sse_readers import ReadersResult, now, run_readers
 from bench.stats import Sample, percentile
 from bench.system import BenchError, connect_nats, running_stack
 
 BENCH = "3 status latency"
 MAX_IN_FLIGHT = 64
-Received = list[tuple[str, float]]
-"""(event_id, arrival as a UNIX timestamp) of every `task.progress` event."""
+DRAIN_S = 120.0
+"""How long receivers may take to get every event after the last one was published."""
+CLIENTS_PER_PROCESS = 25
+"""Readers per process: 100 clients at 5,000 events/s are 500,000 arrivals/s to note."""
+PCTS = (50, 99)
+GOAL = (5000, 100)
+"""Events/s and clients of the standing goal P5 (`bench.goals`)."""
+
+
+@dataclass(frozen=True)
+class Fanout:
+    rate: float
+    clients: int
+    seconds: float
 
 
 @dataclass(frozen=True)
 class Config:
-    rate: float
-    seconds: float
+    fanouts: tuple[Fanout, ...]
     repeat: int
 
 
-def _now() -> float:
-    return datetime.now(UTC).timestamp()
-
-
-def sse_receiver(url: str, token: str, ready: ProcessEvent, out: Queue[Received | str]) -> None:
-    """Follow the run's SSE stream until `run.succeeded`; report what arrived when."""
-    received: Received = []
-    try:
-        with (
-            httpx.Client(timeout=httpx.Timeout(10, read=60)) as client,
-            client.stream(
-                "GET",
-                url,
-                headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token}"},
-            ) as response,
-        ):
-            if response.status_code != 200:
-                out.put(f"SSE: HTTP {response.status_code}")
-                return
-            for message in messages(response):
-                arrived = _now()
-                if message.event == "run.accepted":
-                    ready.set()
-                elif message.event == "task.progress":
-                    received.append((json.loads(message.data)["event_id"], arrived))
-                elif message.event == "run.succeeded":
-                    break
-    except Exception as exc:
-        out.put(f"SSE: {type(exc).__name__}: {exc}")
-        return
-    out.put(received)
-
-
 def jetstream_receiver(
-    nats_url: str, subject: str, ready: ProcessEvent, out: Queue[Received | str]
+    nats_url: str, subject: str, events: int, ready: ProcessEvent, out: Queue[ReadersResult | str]
 ) -> None:
     """The baseline: an ordered consumer on the run's subject, straight from JetStream."""
 
-    async def follow() -> Received:
-        received: Received = []
+    async def follow() -> ReadersResult:
+        arrivals = array("d", [math.nan]) * events
         nc = await connect_nats(nats_url, "bench-latency-baseline")
         try:
             sub = await nc.jetstream().subscribe(
@@ -106,16 +88,19 @@ def jetstream_receiver(
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.ALL,
             )
+            cpu0, wall0 = time.process_time(), time.monotonic()
             while True:
                 msg = await sub.next_msg(timeout=60)
-                arrived = _now()
+                arrived = now()
                 event = status_decoder.decode(msg.data)
                 if isinstance(event, RunAccepted):
+                    cpu0, wall0 = time.process_time(), time.monotonic()
                     ready.set()
                 elif isinstance(event, TaskProgress):
-                    received.append((event.event_id, arrived))
+                    arrivals[int(event.message)] = arrived
                 elif isinstance(event, RunSucceeded):
-                    return received
+                    cpu = time.process_time() - cpu0
+                    return ReadersResult([arrivals], cpu, time.monotonic() - wall0)
         finally:
             await nc.close()
 
@@ -125,13 +110,17 @@ def jetstream_receiver(
         out.put(f"JetStream: {type(exc).__name__}: {exc}")
 
 
+def event_count(rate: float, seconds: float) -> int:
+    return max(1, round(rate * seconds))
+
+
 async def publish_paced(
     nats_url: str, run_id: str, rate: float, seconds: float
-) -> tuple[dict[str, float], float]:
-    """Publish `rate x seconds` task.progress events on schedule; (event_id → `at`, rate
-    achieved)."""
-    sent: dict[str, float] = {}
-    total = max(1, round(rate * seconds))
+) -> tuple[list[float], float]:
+    """Publish `rate x seconds` task.progress events on schedule, event i with `message` i;
+    (each event's `at` by number, rate achieved)."""
+    total = event_count(rate, seconds)
+    sent = [math.nan] * total
     task_id = str(uuid.uuid4())
     nc = await connect_nats(nats_url, "bench-latency-publisher")
     js = nc.jetstream()
@@ -140,7 +129,7 @@ async def publish_paced(
     async def one(i: int) -> None:
         async with slots:
             event = TaskProgress(run_id=run_id, task_id=task_id, step="bench", message=str(i))
-            sent[event.event_id] = event.at.timestamp()
+            sent[i] = event.at.timestamp()
             await publish_status(js, event)
 
     try:
@@ -178,109 +167,177 @@ async def announce(nats_url: str, run_id: str) -> None:
         await nc.close()
 
 
-def _latencies_ms(sent: dict[str, float], received: Received | str, who: str) -> list[float]:
-    if isinstance(received, str):
-        raise BenchError(f"the {who} receiver failed: {received}")
-    latencies = [(arrived - sent[eid]) * 1000 for eid, arrived in received if eid in sent]
-    if len(latencies) != len(sent):
-        raise BenchError(f"the {who} receiver got {len(latencies)} of {len(sent)} events")
+def _latencies_ms(sent: list[float], result: ReadersResult, who: str) -> list[float]:
+    """Arrival - `at` of every event at every reader, in ms; every event must have arrived."""
+    latencies = []
+    for arrivals in result.arrivals:
+        got = [(arrived - at) * 1000 for at, arrived in zip(sent, arrivals, strict=True)]
+        missing = sum(math.isnan(x) for x in got)
+        if missing:
+            raise BenchError(f"a {who} reader missed {missing} of {len(sent)} events")
+        latencies += got
     return latencies
 
 
+def _collect(out: Queue[ReadersResult | str], who: str) -> ReadersResult:
+    try:
+        got = out.get(timeout=DRAIN_S)
+    except queue.Empty:
+        raise BenchError(
+            f"the {who} receivers still lacked events {DRAIN_S:g} s after the last publish"
+        ) from None
+    if isinstance(got, str):
+        raise BenchError(f"the {who} receiver failed: {got}")
+    return got
+
+
 def measure_once(
-    gateway_url: str, token: str, nats_url: str, rate: float, seconds: float
+    gateway_url: str, token: str, nats_url: str, rate: float, seconds: float, clients: int = 1
 ) -> dict[str, Any]:
+    """One measurement: `clients` SSE clients and the baseline consumer on a new run while
+    `rate x seconds` events are published; every latency of each, the rate achieved, and
+    the CPU share of the busiest readers' process (1.0: a whole core)."""
     run_id = new_id()
     asyncio.run(announce(nats_url, run_id))
     ctx = multiprocessing.get_context("spawn")
-    sse_ready, js_ready = ctx.Event(), ctx.Event()
-    sse_out: Queue[Received | str] = ctx.Queue()
-    js_out: Queue[Received | str] = ctx.Queue()
+    events = event_count(rate, seconds)
     url = f"{gateway_url}/api/v1/runs/{run_id}/events"
+    groups = [min(CLIENTS_PER_PROCESS, clients - k) for k in range(0, clients, CLIENTS_PER_PROCESS)]
+    readies = [ctx.Event() for _ in range(len(groups) + 1)]
+    outs: list[Queue[ReadersResult | str]] = [ctx.Queue() for _ in readies]
     receivers = [
-        ctx.Process(target=sse_receiver, args=(url, token, sse_ready, sse_out), daemon=True),
+        ctx.Process(
+            target=run_readers,
+            args=(url, token, group, events, readies[k], outs[k]),
+            daemon=True,
+        )
+        for k, group in enumerate(groups)
+    ]
+    receivers.append(
         ctx.Process(
             target=jetstream_receiver,
-            args=(nats_url, subjects.status_subject(run_id), js_ready, js_out),
+            args=(nats_url, subjects.status_subject(run_id), events, readies[-1], outs[-1]),
             daemon=True,
-        ),
-    ]
+        )
+    )
     for proc in receivers:
         proc.start()
     try:
-        deadline = time.monotonic() + 60
-        while not (sse_ready.is_set() and js_ready.is_set()):
+        deadline = time.monotonic() + 60 + clients
+        while not all(ready.is_set() for ready in readies):
             if time.monotonic() > deadline or not all(p.is_alive() for p in receivers):
-                raise BenchError("the latency receivers did not get the run's first event")
+                said = [
+                    out.get(timeout=1)
+                    for out, p in zip(outs, receivers, strict=True)
+                    if not p.is_alive()
+                ]
+                raise BenchError(f"the latency receivers did not get the run's first event: {said}")
             time.sleep(0.05)
         sent, achieved = asyncio.run(publish_paced(nats_url, run_id, rate, seconds))
-        sse = _latencies_ms(sent, sse_out.get(timeout=120), "SSE")
-        raw = _latencies_ms(sent, js_out.get(timeout=120), "JetStream")
+        readers = [_collect(out, "SSE") for out in outs[:-1]]
+        raw = _latencies_ms(sent, _collect(outs[-1], "JetStream"), "JetStream")
     finally:
         for proc in receivers:
             proc.join(10)
             if proc.is_alive():
                 proc.kill()
-    return {"sse": sse, "raw": raw, "rate": achieved}
+    sse = [x for result in readers for x in _latencies_ms(sent, result, "SSE")]
+    busiest = max(r.cpu_s / r.wall_s for r in readers if r.wall_s > 0)
+    return {"sse": sse, "raw": raw, "rate": achieved, "reader_cpu": busiest}
 
 
-def rows_from(results: list[dict[str, Any]], config: Config) -> list[Row]:
-    stats = {
-        (who, pct): Sample([percentile(r[who], pct) for r in results])
-        for who in ("sse", "raw")
-        for pct in (50, 99)
-    }
-    rate = Sample([r["rate"] for r in results])
-    label = "JetStream ordered consumer"
-    note = f"{config.rate:g} events/s for {config.seconds:g} s per repetition"
+def summary(result: dict[str, Any]) -> dict[str, float]:
+    """p50 and p99 of each receiver (a million latencies need not be kept), the rate, the
+    readers' CPU."""
+    kept = {f"{who} p{pct}": percentile(result[who], pct) for who in ("sse", "raw") for pct in PCTS}
+    return kept | {"rate": result["rate"], "reader_cpu": result["reader_cpu"]}
 
-    def latency(pct: int, note: str = "") -> Row:
-        return Row(
-            BENCH,
-            f"latency p{pct}, publish → SSE client",
-            "ms",
-            ours=stats[("sse", pct)],
-            baseline=stats[("raw", pct)],
-            baseline_label=label,
-            decimals=2,
-            note=note,
-            chart_label=f"p{pct}",
-        )
 
-    return [
-        latency(50, note),
-        latency(99),
-        Row(
-            BENCH,
-            "publish rate achieved",
-            "events/s",
-            ours=rate,
-            decimals=0,
-            note="cc_bus.publish_status, acked by JetStream (fsync always)",
-            chart=False,
-        ),
-    ]
+def _latency_row(fanout: Fanout, measured: list[dict[str, float]], pct: int, note: str) -> Row:
+    clients = "an SSE client" if fanout.clients == 1 else f"each of {fanout.clients} SSE clients"
+    return Row(
+        BENCH,
+        f"latency p{pct}, publish → {clients}, {fanout.rate:,.0f} events/s",
+        "ms",
+        ours=Sample([m[f"sse p{pct}"] for m in measured]),
+        baseline=Sample([m[f"raw p{pct}"] for m in measured]),
+        baseline_label="one JetStream ordered consumer",
+        decimals=2,
+        note=note,
+        chart_label=f"p{pct}, {fanout.rate:,.0f}/s, {fanout.clients} client(s)",
+        goal="P5" if pct == 99 and (fanout.rate, fanout.clients) == GOAL else "",
+    )
+
+
+def rows_from(results: dict[Fanout, list[dict[str, float]]]) -> list[Row]:
+    rows = []
+    for fanout, measured in results.items():
+        short = f"{fanout.rate:,.0f}/s, {fanout.clients} client(s)"
+        over = "every event at every client" if fanout.clients > 1 else "every event"
+        rows += [
+            _latency_row(fanout, measured, 50, f"{fanout.seconds:g} s per repetition; over {over}"),
+            _latency_row(fanout, measured, 99, ""),
+            Row(
+                BENCH,
+                f"publish rate achieved ({short})",
+                "events/s",
+                ours=Sample([m["rate"] for m in measured]),
+                decimals=0,
+                note="cc_bus.publish_status, acked by JetStream (fsync always)",
+                chart=False,
+            ),
+            Row(
+                BENCH,
+                f"the SSE readers' busiest process: share of a core ({short})",
+                "core",
+                ours=Sample([m["reader_cpu"] for m in measured]),
+                decimals=2,
+                note=f"at most {CLIENTS_PER_PROCESS} clients per process; near 1.00 the "
+                "readers, not the gateway, would set the pace",
+                chart=False,
+            ),
+        ]
+    return rows
 
 
 def run(config: Config, ctx: Context) -> list[Row]:
-    root, problems, say = ctx.root, ctx.problems, ctx.say
-    results = []
-    with running_stack(root / "latency-stack", problems=problems) as stack:
+    results: dict[Fanout, list[dict[str, float]]] = {f: [] for f in config.fanouts}
+    failed: set[Fanout] = set()
+    # One token for every client (the admin's): let it hold them all open at once.
+    clients = max(f.clients for f in config.fanouts)
+    with running_stack(
+        ctx.root / "latency-stack",
+        extra_env={"CC_SSE_MAX_PER_TOKEN": str(clients + 10)},
+        problems=ctx.problems,
+    ) as stack:
         assert stack.nats is not None
         for k in range(config.repeat):
-            ctx.settle()
-            result = measure_once(
-                stack.gateway_url,
-                stack.admin_token(),
-                stack.nats.url_as(OPERATOR),
-                config.rate,
-                config.seconds,
-            )
-            results.append(result)
-            say(
-                f"  repetition {k + 1}: SSE p50 {percentile(result['sse'], 50):.1f} ms, "
-                f"p99 {percentile(result['sse'], 99):.1f} ms; JetStream p50 "
-                f"{percentile(result['raw'], 50):.1f} ms, p99 {percentile(result['raw'], 99):.1f}"
-                f" ms; {result['rate']:.0f} events/s"
-            )
-    return rows_from(results, config)
+            for fanout in config.fanouts:
+                if fanout in failed:
+                    continue
+                ctx.settle()
+                try:
+                    result = measure_once(
+                        stack.gateway_url,
+                        stack.admin_token(),
+                        stack.nats.url_as(OPERATOR),
+                        fanout.rate,
+                        fanout.seconds,
+                        fanout.clients,
+                    )
+                except BenchError as exc:  # the other workload's figures still count
+                    failed.add(fanout)
+                    where = f"{fanout.rate:,.0f} events/s to {fanout.clients} client(s)"
+                    ctx.failures.append(f"3 status latency, {where}: {exc}")
+                    ctx.say(f"  {where}: FAILED: {exc}")
+                    continue
+                got = summary(result)
+                results[fanout].append(got)
+                ctx.say(
+                    f"  repetition {k + 1}, {fanout.rate:,.0f}/s to {fanout.clients} client(s): "
+                    f"SSE p50 {got['sse p50']:.1f} ms, p99 {got['sse p99']:.1f} ms; "
+                    f"JetStream p50 {got['raw p50']:.1f} ms, p99 {got['raw p99']:.1f} ms; "
+                    f"{got['rate']:,.0f} events/s; busiest readers' process "
+                    f"{got['reader_cpu']:.0%} of a core"
+                )
+    return rows_from({f: measured for f, measured in results.items() if measured})

@@ -182,6 +182,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
             baseline_label="bare git loop",
             note="POST until `succeeded` in PostgreSQL ÷ N; same agent, same git work",
             chart_label="wall time per task",
+            goal="P1",
         ),
         Row(
             BENCH,

@@ -23,9 +23,11 @@ class Row:
     decimals: int = 1
     note: str = ""
     chart: bool = True
+    """Drawn in the chart's panel of this benchmark (rows of one panel share a unit)."""
     chart_label: str = ""
     """A short name for the chart (default: `measure`, cut to fit)."""
-    """Drawn in the chart's panel of this benchmark (rows of one panel share a unit)."""
+    goal: str = ""
+    """The standing goal this row's figure is read for (`bench.goals`, e.g. `P1`)."""
 
     @property
     def ratio(self) -> float | None:
@@ -45,6 +47,7 @@ class Row:
             "baseline": self.baseline.values,
             "ratio": self.ratio,
             "note": self.note,
+            "goal": self.goal,
         }
 
 
@@ -78,6 +81,7 @@ def markdown_table(rows: list[Row]) -> str:
 
 def results_markdown(
     rows: list[Row],
+    goals: str,
     machine: Machine,
     *,
     command: str,
@@ -98,8 +102,14 @@ def results_markdown(
             f"the whole suite took {elapsed_s / 60:.1f} min)",
             "- every figure: the median over the repetitions, with (min-max); "
             "the ratio is ours ÷ baseline on the medians",
-            "- method and how to read it: `bench/README.md`; chart: `results.png`; "
-            "every sample: `results.json`",
+            "- method and how to read it: `bench/README.md`; chart: `results.png` (growth: "
+            "`growth.png`); every sample: `results.json`",
+            "",
+            "## Where each goal stands",
+            "",
+            goals,
+            "",
+            "## Every figure",
             "",
             markdown_table(rows),
             "",

@@ -91,6 +91,10 @@ def wall_seconds(root: Path, config: Config, replicas: int, problems: list[str])
             return time.perf_counter() - started
 
 
+GOAL_REPLICAS = 4
+"""The standing goal P3 is the efficiency at this many replicas (`bench.goals`)."""
+
+
 def ideal_seconds(tasks: int, replicas: int) -> float:
     return math.ceil(tasks / (SLOTS * replicas)) * AGENT_SECONDS
 
@@ -125,6 +129,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
                 decimals=2,
                 note="ours ÷ baseline = scaling efficiency" if replicas == one else "",
                 chart_label=f"speedup, {replicas} replica(s)",
+                goal="P3" if replicas == GOAL_REPLICAS else "",
             )
         )
     for replicas in config.replicas:

@@ -113,13 +113,15 @@ def start_run(
     repo: Path | str,
     argv: list[str],
     mode: str = "local",
+    batches: int = 1,
 ) -> str:
+    """Start batches 1 to `batches` of `plan`; the run's id."""
     response = client.post(
         "/api/v1/runs",
         json={
             "plan_path": str(plan),
             "start_batch": "1",
-            "end_batch": "1",
+            "end_batch": str(batches),
             "execution_mode": mode,
             "repo": str(repo),
             "agent": "command",
@@ -138,18 +140,23 @@ def wait_for_run(
     timeout: float,
     poll_s: float = 0.1,
     stalled_s: float = 60.0,
+    by_summary: bool = False,
 ) -> dict[str, Any]:
     """Poll the read model (PostgreSQL, through the API) until the run is terminal there;
-    a run that did not succeed, or shows no progress for `stalled_s`, is an error."""
+    a run that did not succeed, or shows no progress for `stalled_s`, is an error; the
+    run's view. `by_summary`: poll the run list's summary of it (a fixed size) instead of its
+    whole view, which grows with the run, so that a long run's polling costs the same at
+    every N; the view is read once at the end."""
     deadline = time.monotonic() + timeout
     view: dict[str, Any] = {}
     progress: object = None
     progressed_at = time.monotonic()
     while time.monotonic() < deadline:
-        response = client.get(f"/api/v1/runs/{run_id}")
-        if response.status_code == 200:
-            view = response.json()
+        view = _run_summary(client, run_id) if by_summary else _run_view(client, run_id)
+        if view:
             if view.get("status") in RUN_ENDED:
+                if by_summary:
+                    view = _run_view(client, run_id)
                 if view["status"] != RunStatus.SUCCEEDED:
                     raise BenchError(f"run {run_id} ended {view['status']}: {_failures(view)}")
                 return view
@@ -162,6 +169,19 @@ def wait_for_run(
             )
         time.sleep(poll_s)
     raise BenchError(f"run {run_id} not finished after {timeout:.0f}s: counts {view.get('counts')}")
+
+
+def _run_view(client: httpx.Client, run_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/runs/{run_id}")
+    return dict(response.json()) if response.status_code == 200 else {}
+
+
+def _run_summary(client: httpx.Client, run_id: str) -> dict[str, Any]:
+    """The run's entry in the run list (newest first: a benchmark's stack has few runs)."""
+    response = client.get("/api/v1/runs", params={"limit": 5})
+    if response.status_code != 200:
+        return {}
+    return next((dict(r) for r in response.json()["items"] if r["id"] == run_id), {})
 
 
 def _failures(view: dict[str, Any]) -> str:

@@ -26,12 +26,17 @@ def sleep_agent(seconds: float) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", code]
 
 
-def plan_markdown(tasks: int, *, title: str = "Benchmark plan") -> str:
-    """One batch of `tasks` tasks that spell nothing out (the agent decides what to write)."""
-    parts = [f"# {title}", "", "## Batch 1: Every task", ""]
+def plan_markdown(tasks: int, *, title: str = "Benchmark plan", batch_size: int = 0) -> str:
+    """`tasks` tasks that spell nothing out (the agent decides what to write), in one batch,
+    or in batches of `batch_size` (the last one may be smaller)."""
+    per_batch = batch_size or tasks
+    parts = [f"# {title}", ""]
     for i in range(1, tasks + 1):
+        batch, number = (i - 1) // per_batch + 1, (i - 1) % per_batch + 1
+        if number == 1:
+            parts += [f"## Batch {batch}: Tasks {i} to {min(tasks, i + per_batch - 1)}", ""]
         parts += [
-            f"### Task 1.{i}: Write the output file number {i}",
+            f"### Task {batch}.{number}: Write the output file number {i}",
             "",
             "**Implementation:**",
             f"Write `out-<task id>.txt` for task {i}.",
@@ -42,10 +47,14 @@ def plan_markdown(tasks: int, *, title: str = "Benchmark plan") -> str:
     return "\n".join(parts)
 
 
-def write_plan(directory: Path, tasks: int) -> Path:
+def batch_count(tasks: int, batch_size: int) -> int:
+    return -(-tasks // batch_size) if batch_size else 1
+
+
+def write_plan(directory: Path, tasks: int, *, batch_size: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"plan-{tasks}.md"
-    path.write_text(plan_markdown(tasks))
+    path = directory / (f"plan-{tasks}-by-{batch_size}.md" if batch_size else f"plan-{tasks}.md")
+    path.write_text(plan_markdown(tasks, batch_size=batch_size))
     return path
 
 
