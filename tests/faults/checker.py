@@ -8,9 +8,12 @@ JetStream is the source of truth: what it acknowledged happened. Against it, the
 2. no status event JetStream acknowledged is missing from the read model: every message of
    `cc.status.<run>` is in `events` (and nothing else is), or — when it cannot be decoded — in
    the dead letters, with its subject and bytes;
-3. no task branch has a duplicate commit: on the bare remote, every task branch of the run is
-   exactly one commit (the succeeded task's, carrying its `CommandCenter-Task` trailer) on top of
-   a commit of the integration branch's first-parent line (the tip the task started from);
+3. no task branch has a duplicate commit: every succeeded task's commit (in the bare remote's
+   object store: the push that integrated the task deleted its branch) and every task branch
+   still on the remote is exactly one commit, carrying its task's `CommandCenter-Task` trailer,
+   on top of a commit of the integration branch's first-parent line (the tip the task started
+   from); no integrated task's branch is left on the remote, and a task pushed but not
+   integrated has its branch there at its commit;
 4. each task's work is on the integration branch exactly once: among the commits the run added
    to the integration branch's first-parent line, every succeeded task's trailer appears once
    (at the commit its `task.succeeded` names), no other task's appears, and no commit lacks one.
@@ -115,7 +118,7 @@ class CheckSummary:
     deliveries: dict[str, int]
     """`task.started` events per plan task id (one per delivery of a dispatch)."""
     commits: dict[str, str]
-    """The remote's commit per plan task id."""
+    """The succeeded task's commit per plan task id (in the remote's object store)."""
     integrated: dict[str, str]
     """The integration branch's commit per plan task id."""
 
@@ -300,36 +303,59 @@ class Checker:
         integration: str,
         starts: list[str],
     ) -> dict[str, str]:
-        """`starts`: the base and the integration commits, where a task branch may start."""
+        """`starts`: the base and the integration commits, where a task's commit may start.
+
+        The push that integrates a task deletes its branch, but not its commits: they stay in
+        the bare remote's object store, where each succeeded task's commit is checked."""
+        final = _final_outcomes(events)
+        for e in events:
+            if isinstance(e, TaskSucceeded) and e.task_id in planned:
+                name = planned[e.task_id].plan_task_id
+                self._check_one_commit(e.commit, planned[e.task_id], starts, f"{name}'s commit")
+        commits = {
+            planned[task_id].plan_task_id: outcome.commit
+            for task_id, outcome in final.items()
+            if isinstance(outcome, TaskSucceeded) and task_id in planned
+        }
+
         by_branch = {p.branch: p for p in planned.values()}
         prefix = f"refs/heads/cc/{run_id[:8]}/"
         out = git(self._remote, "for-each-ref", "--format=%(refname)", prefix)
         remote_branches = [line.removeprefix("refs/heads/") for line in out.split()]
-        commits: dict[str, str] = {}
         for branch in remote_branches:
             if branch == integration:
                 continue
             task = by_branch.get(branch)
             assert task is not None, f"{branch} on the remote belongs to no task of the run"
             tip = git(self._remote, "rev-parse", branch).strip()
-            parent = git(self._remote, "rev-parse", f"{branch}^").strip()
-            assert parent in starts, (
-                f"{branch}: not one commit on top of the integration branch ({tip} on {parent})"
-            )
-            message = git(self._remote, "log", "-1", "--format=%B", tip)
-            assert _task_trailers(message) == [task.task_id], (
-                f"{branch}: its commit is not marked as task {task.task_id}:\n{message}"
-            )
-            commits[task.plan_task_id] = tip
-
-        for e in events:
-            if isinstance(e, TaskSucceeded) and e.pushed and e.task_id in planned:
-                name = planned[e.task_id].plan_task_id
-                assert e.branch in remote_branches, f"{name}: {e.branch} is not on the remote"
-                assert commits[name] == e.commit, (
-                    f"{name}: the remote has {commits[name]}, task.succeeded says {e.commit}"
+            self._check_one_commit(tip, task, starts, branch)
+            outcome = final.get(task.task_id)
+            if isinstance(outcome, TaskSucceeded):
+                assert outcome.integrated_commit is None, (
+                    f"{branch}: task {task.plan_task_id} is integrated "
+                    f"({outcome.integrated_commit}), yet its branch is still on the remote"
+                )
+                assert tip == outcome.commit, (
+                    f"{branch}: the remote has {tip}, task.succeeded says {outcome.commit}"
+                )
+        for task_id, outcome in final.items():
+            pushed_only = isinstance(outcome, TaskSucceeded) and outcome.integrated_commit is None
+            if pushed_only and outcome.pushed and task_id in planned:
+                assert outcome.branch in remote_branches, (
+                    f"{planned[task_id].plan_task_id}: {outcome.branch} is not on the remote"
                 )
         return commits
+
+    def _check_one_commit(self, sha: str, task: PlannedTask, starts: list[str], what: str) -> None:
+        """`sha` is one commit, marked as `task`'s, on top of a start."""
+        parent = git(self._remote, "rev-parse", f"{sha}^").strip()
+        assert parent in starts, (
+            f"{what}: not one commit on top of the integration branch ({sha} on {parent})"
+        )
+        message = git(self._remote, "log", "-1", "--format=%B", sha)
+        assert _task_trailers(message) == [task.task_id], (
+            f"{what}: its commit is not marked as task {task.task_id}:\n{message}"
+        )
 
     # --- 4: each task on the integration branch exactly once ---------------------------------
     def _check_integration(

@@ -182,10 +182,11 @@ async def test_executor_killed_after_the_push_before_the_ack(
         "post-receive",
         "import pathlib, sys, time\n"
         f"held = pathlib.Path({str(held)!r})\n"
-        "refs = sys.stdin.read()\n"
-        "task = 'refs/heads/cc/' in refs and not refs.rstrip().endswith('/integration')\n"
+        "lines = sys.stdin.read().splitlines()\n"
+        "# a task branch's own push: one ref (the integration push also deletes one)\n"
+        "task = len(lines) == 1 and '/cc/' in lines[0] and not lines[0].endswith('/integration')\n"
         "if task and not held.exists():\n"
-        "    held.write_text(refs)\n"
+        "    held.write_text(lines[0])\n"
         "    time.sleep(4)\n",
     )
     watch = await StatusWatch().open(fs.nats_url)

@@ -18,12 +18,14 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 EXECUTOR = "executor-local-1"
 
 # Git runs the hook with the updated refs on stdin, "old new name" per line. It acts on the
-# first update of an existing integration branch (its creation at the base is left alone).
+# first update of an existing integration branch (its creation at the base is left alone); the
+# same push deletes the task's branch, on a line of its own.
 _HOOK_HEAD = """\
 import pathlib, sys, time
 marks = pathlib.Path(MARKS)
-refs = sys.stdin.read().split()
-update = len(refs) == 3 and refs[2].endswith("/integration") and set(refs[0]) != {"0"}
+lines = [line.split() for line in sys.stdin.read().splitlines()]
+refs = next((l for l in lines if len(l) == 3 and l[2].endswith("/integration")), [])
+update = bool(refs) and set(refs[0]) != {"0"}
 """
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from cc_taskrunner import FreshCloneIsolation, GitIdentity, build_prompt, parse_trailers
-from cc_taskrunner.integration import IntegrationTarget, move, read_tip
+from cc_taskrunner.integration import IntegrationTarget, TaskBranchTip, move, read_tip
 from cc_taskrunner.workspace import LocalWorkspace
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskSucceeded
@@ -146,14 +146,34 @@ async def test_a_redelivered_task_that_was_integrated_is_not_integrated_again(
     harness, counting = counting_harness(tmp_path)
     task = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
     one = _succeeded(await harness.runner.run(task))
-    # The executor died after the push, before the ack: the message comes back as attempt 2.
+    # The executor died after integrating, before the ack: the message comes back as attempt
+    # 2. The push that integrated it deleted the task's branch; the trailers tell.
+    assert not git(git_sandbox.remote, "for-each-ref", f"refs/heads/{task.branch}").strip()
     again = _succeeded(
         await harness.runner.run(msgspec.structs.replace(task, attempt=2), base_attempt=1)
     )
     assert again.integrated_commit == one.integrated_commit
     assert counting.runs == 1
     assert git(git_sandbox.remote, "rev-parse", INTEGRATION).strip() == one.integrated_commit
+    assert "already_integrated" in harness.sink.steps()
+
+
+async def test_a_redelivery_deletes_the_branch_of_a_task_integrated_already(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    harness, counting = counting_harness(tmp_path)
+    task = _task(git_sandbox, "1.1", "src/alpha.txt", "alpha")
+    one = _succeeded(await harness.runner.run(task))
+    # Its branch is back on the remote (left by an executor from before branches were deleted
+    # on integration): the redelivery recognises the work, finds it integrated, deletes it.
+    git(git_sandbox.remote, "update-ref", f"refs/heads/{task.branch}", one.commit)
+    again = _succeeded(
+        await harness.runner.run(msgspec.structs.replace(task, attempt=2), base_attempt=1)
+    )
+    assert again.integrated_commit == one.integrated_commit
+    assert counting.runs == 1
     assert "already_done" in harness.sink.steps() and "already_integrated" in harness.sink.steps()
+    assert not git(git_sandbox.remote, "for-each-ref", f"refs/heads/{task.branch}").strip()
 
 
 async def test_merge_style_lands_a_merge_commit_with_the_task_branch_as_second_parent(
@@ -205,6 +225,38 @@ async def test_moving_the_branch_is_a_compare_and_set(git_sandbox: GitSandbox) -
     assert not await move(ws, target, nxt, old=nxt, timeout_s=30)  # stale lease
     assert await move(ws, target, nxt, old=base, timeout_s=30)
     assert await read_tip(ws, target, timeout_s=30) == nxt
+
+
+async def test_the_push_that_moves_the_branch_deletes_the_task_branch_only_at_its_tip(
+    git_sandbox: GitSandbox,
+) -> None:
+    ws = LocalWorkspace(path=git_sandbox.repo, branch="main", base_commit="", remote="origin")
+    target = IntegrationTarget("cc/x/integration", "origin")
+    base = git(git_sandbox.repo, "rev-parse", "main").strip()
+    git(git_sandbox.repo, "commit", "-q", "--allow-empty", "-m", "next")
+    nxt = git(git_sandbox.repo, "rev-parse", "main").strip()
+    git(
+        git_sandbox.repo,
+        "push",
+        "-q",
+        "origin",
+        f"{base}:refs/heads/cc/x/a",
+        f"{nxt}:refs/heads/cc/x/b",
+    )
+    assert await move(ws, target, base, old=None, timeout_s=30)
+    # At its tip: deleted in the same push.
+    a = TaskBranchTip("cc/x/a", base)
+    assert await move(ws, target, nxt, old=base, timeout_s=30, delete=a)
+    assert not git(git_sandbox.remote, "for-each-ref", "refs/heads/cc/x/a").strip()
+    # Moved on (another delivery's push): the integration branch moves, that branch stays.
+    b = TaskBranchTip("cc/x/b", base)
+    assert await move(ws, target, base, old=nxt, timeout_s=30, delete=b)
+    assert git(git_sandbox.remote, "rev-parse", "cc/x/b").strip() == nxt
+    assert git(git_sandbox.remote, "rev-parse", "cc/x/integration").strip() == base
+    # A stale lease on the integration branch: nothing moves, nothing is deleted.
+    b = TaskBranchTip("cc/x/b", nxt)
+    assert not await move(ws, target, nxt, old=nxt, timeout_s=30, delete=b)
+    assert git(git_sandbox.remote, "rev-parse", "cc/x/b").strip() == nxt
 
 
 def test_a_rework_tells_the_agent_what_clashed(git_sandbox: GitSandbox) -> None:

@@ -152,7 +152,10 @@ async def test_the_agent_gets_a_scrubbed_environment(
 GIT_WRAPPER = """#!{python}
 import json, os, sys
 with open({log!r}, "a") as fh:
-    fh.write(json.dumps({{"cmd": sys.argv[1], "token": os.environ.get("CC_GIT_TOKEN"),
+    args = sys.argv[1:]
+    while args[0] == "-c":
+        args = args[2:]
+    fh.write(json.dumps({{"cmd": args[0], "token": os.environ.get("CC_GIT_TOKEN"),
                          "askpass": os.environ.get("GIT_ASKPASS")}}) + "\\n")
 os.execv({git!r}, [{git!r}, *sys.argv[1:]])
 """

@@ -107,7 +107,10 @@ class ScriptedEngine:
             return 0, CLAUDE_RESULT, ""
         if argv[0] != "git":
             return 0, "", ""  # the agent, the checks
-        verb, args = argv[1], argv[2:]
+        args = argv[1:]
+        while args[0] == "-c":  # `git -c name=value <verb> …`
+            args = args[2:]
+        verb, args = args[0], args[1:]
         if verb == "ls-remote":
             ref = args[-1]
             sha = self.remote_refs.get(ref)
@@ -119,9 +122,7 @@ class ScriptedEngine:
             self.fetched = sha
             return 0, "", ""
         if verb == "push":
-            new, _, ref = args[-1].partition(":")
-            self.remote_refs[ref] = self.head if new == "HEAD" else new
-            return 0, "", ""
+            return self.push(args)
         if verb == "rev-parse":
             what = args[-1]
             if what == "FETCH_HEAD":
@@ -129,8 +130,9 @@ class ScriptedEngine:
             if what.endswith("^{tree}"):
                 return 0, "1" * 40 + "\n", ""  # the task's tree; the combined one differs
             return 0, (BASE if what.startswith("main") else self.head) + "\n", ""
-        if verb == "commit":
+        if verb == "commit":  # its summary line names the new commit
             self.head = TASK_TIP
+            return 0, f"[{BRANCH} {TASK_TIP}] the task's commit\n", ""
         answers = {
             "diff": "parser.py\n",
             "rev-list": "1\n",
@@ -138,6 +140,16 @@ class ScriptedEngine:
             "commit-tree": COMBINED + "\n",
         }
         return 0, answers.get(verb, ""), ""
+
+    def push(self, args: list[str]) -> tuple[int, str, str]:
+        """Every refspec: `<new>:<ref>`, or `:<ref>` to delete the ref."""
+        for spec in (arg for arg in args if ":" in arg and not arg.startswith("-")):
+            new, _, ref = spec.partition(":")
+            if new:
+                self.remote_refs[ref] = self.head if new == "HEAD" else new
+            else:
+                self.remote_refs.pop(ref, None)
+        return 0, "", ""
 
 
 @dataclass
@@ -233,11 +245,11 @@ async def test_commit_verification_push_and_integration_follow_the_agent_in_orde
     agent = execs.index(["python3", "/opt/agent.py", "--fast"])
     after = execs[agent + 1 :]
     assert after[0] == ["git", "add", "-A"]
-    assert after[2][:4] == ["git", "commit", "--quiet", "-m"]
-    assert after[2][4].startswith("Add the parser\n\nCommandCenter-Run: 0123abcd-run")
-    assert after[5] == ["pytest", "-q", "tests/test_parser.py"]
-    assert after[6] == ["ruff", "check", "."]
-    assert after[7] == [
+    assert after[1][:5] == ["git", "-c", "core.abbrev=no", "commit", "-m"]
+    assert after[1][5].startswith("Add the parser\n\nCommandCenter-Run: 0123abcd-run")
+    assert after[2] == ["pytest", "-q", "tests/test_parser.py"]
+    assert after[3] == ["ruff", "check", "."]
+    assert after[4] == [
         "git",
         "push",
         "--quiet",
@@ -245,14 +257,12 @@ async def test_commit_verification_push_and_integration_follow_the_agent_in_orde
         "origin",
         f"HEAD:refs/heads/{BRANCH}",
     ]
-    integrating = [argv[:2] for argv in after[8:]]
+    integrating = [argv[:2] for argv in after[5:]]
     assert integrating == [
-        ["git", "rev-parse"],  # the verified tree
-        ["git", "fetch"],  # the integration tip
-        ["git", "rev-parse"],
-        ["git", "log"],  # is the task on it already?
+        # The tip it started from is tried first: no fetch, and nothing landed since.
         ["git", "merge-tree"],
         ["git", "commit-tree"],
+        ["git", "rev-parse"],  # the verified tree
         ["git", "checkout"],  # the combined tree differs: checked again
         ["pytest", "-q"],
         ["ruff", "check"],
@@ -260,14 +270,20 @@ async def test_commit_verification_push_and_integration_follow_the_agent_in_orde
         ["git", "rev-list"],
     ]
     ref = f"refs/heads/{INTEGRATION}"
+    task_ref = f"refs/heads/{BRANCH}"
+    # Landing the task deletes its branch, in the same atomic push, if it is still its commit.
     assert after[-2] == [
         "git",
         "push",
         "--porcelain",
         f"--force-with-lease={ref}:{BASE}",
+        "--atomic",
+        f"--force-with-lease={task_ref}:{TASK_TIP}",
         "origin",
         f"{COMBINED}:{ref}",
+        f":{task_ref}",
     ]
+    assert task_ref not in recorded.engine.remote_refs
     assert isinstance(recorded.outcome, TaskSucceeded)
     assert recorded.outcome.integrated_commit == COMBINED
     assert recorded.engine.remote_refs[ref] == COMBINED

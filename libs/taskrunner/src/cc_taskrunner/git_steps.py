@@ -10,7 +10,7 @@ on the user's repository, with the git identity in its environment). Failures ra
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from commandcenter_contracts import FailureCode
 from cc_taskrunner.branches import check_git_argument
 from cc_taskrunner.errors import GitError, TaskRunnerError
 from cc_taskrunner.ports import ExecRequest, Workspace
-from cc_taskrunner.process import CommandNotFound
+from cc_taskrunner.process import CommandNotFound, ProcessResult
 
 LOCAL_TIMEOUT_S = 120.0
 """Limit for git commands that do not touch the network (add, commit, rev-parse)."""
@@ -42,7 +42,8 @@ def add_all_argv() -> list[str]:
 
 
 def commit_argv(message: str) -> list[str]:
-    return ["git", "commit", "--quiet", "-m", message]
+    """Commit what is staged; the summary line names the new commit in full."""
+    return ["git", "-c", "core.abbrev=no", "commit", "-m", message]
 
 
 def push_argv(remote: str, branch: str, expected_tip: str | None) -> list[str]:
@@ -62,9 +63,28 @@ def push_argv(remote: str, branch: str, expected_tip: str | None) -> list[str]:
     ]
 
 
-def git_request(argv: Sequence[str], timeout_s: float) -> ExecRequest:
+def git_request(argv: Sequence[str], timeout_s: float, *, stdin: str | None = None) -> ExecRequest:
     """A git command: git's credentials, its stdout kept (the answer)."""
-    return ExecRequest(argv, kind="git", timeout_s=timeout_s, capture_stdout=True)
+    return ExecRequest(
+        argv,
+        kind="git",
+        timeout_s=timeout_s,
+        capture_stdout=True,
+        stdin=stdin,
+        dies_with_executor=not is_plumbing(argv),
+    )
+
+
+PLUMBING = frozenset(
+    {"add", "cat-file", "commit-tree", "diff", "log", "merge-tree", "rev-list", "rev-parse"}
+)
+"""Git commands that run no hook, spawn nothing that lasts and touch no ref: a leftover one
+(its executor died) is over in milliseconds and changes nothing a later delivery sees."""
+
+
+def is_plumbing(argv: Sequence[str]) -> bool:
+    """Whether `argv` is `git <PLUMBING command> …` (no `-c` or other option before it)."""
+    return len(argv) > 1 and argv[0] == "git" and argv[1] in PLUMBING
 
 
 async def git(
@@ -75,6 +95,11 @@ async def git(
         result = await ws.exec(git_request(argv, timeout_s))
     except CommandNotFound as exc:
         raise GitError(f"{what} failed: {exc}") from exc
+    return checked(result, what=what, timeout_s=timeout_s)
+
+
+def checked(result: ProcessResult, *, what: str, timeout_s: float = LOCAL_TIMEOUT_S) -> str:
+    """A git command's stdout if it succeeded; `GitError` (or cancelled) with git's message."""
     if result.cancelled:
         raise TaskRunnerError(FailureCode.CANCELLED, f"{what} was cancelled")
     if result.timed_out:
@@ -97,6 +122,25 @@ async def resolve_commit(ws: Workspace, ref: str) -> str:
         return (await git(ws, argv, what=f"resolving {ref}")).strip()
     except GitError as exc:
         raise GitError(f"base ref {ref!r} is not a commit of the repository") from exc
+
+
+async def resolve_commits(ws: Workspace, *refs: str) -> list[str | None]:
+    """The commits `refs` name, in one process (`git cat-file --batch-check`); None for one
+    that names no commit (a branch that does not exist yet)."""
+    for ref in refs:
+        if any(c.isspace() for c in check_git_argument(ref, "ref")):
+            raise GitError(f"invalid ref {ref!r}")
+    argv = ["git", "cat-file", "--batch-check=%(objectname)"]
+    query = "".join(f"{ref}^{{commit}}\n" for ref in refs)
+    request = git_request(argv, LOCAL_TIMEOUT_S, stdin=query)
+    out = checked(await ws.exec(request), what="resolving " + ", ".join(refs))
+    lines = out.splitlines()
+    if len(lines) != len(refs):
+        raise GitError(f"resolving {', '.join(refs)}: unexpected answer {out!r}")
+    return [line if _OBJECT_ID.fullmatch(line) else None for line in lines]
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 async def start_branch(ws: Workspace, branch: str, base_ref: str) -> str:
@@ -154,13 +198,23 @@ async def head_commit(ws: Workspace) -> str:
 
 
 async def commit_all(ws: Workspace, message: str) -> str | None:
-    """Stage everything (`git add -A`) and commit it; None when there was nothing to commit."""
+    """Stage everything (`git add -A`) and commit it; None when there was nothing to commit.
+
+    Two processes, as a bare `git add -A && git commit`: the commit's summary line names the
+    new commit in full (`core.abbrev=no`), so HEAD is not read again."""
     await git(ws, add_all_argv(), what="git add -A")
-    staged = await git(ws, ["git", "diff", "--cached", "--name-only"], what="git diff --cached")
-    if not staged.strip():
-        return None
-    await git(ws, commit_argv(message), what="git commit")
-    return await head_commit(ws)
+    result = await ws.exec(git_request(commit_argv(message), LOCAL_TIMEOUT_S))
+    if not result.ok:
+        # Nothing staged (`git commit` refuses to make an empty commit), or a real failure.
+        staged = await ws.exec(git_request(["git", "diff", "--cached", "--quiet"], LOCAL_TIMEOUT_S))
+        if staged.ok:
+            return None
+    named = _COMMITTED.match(checked(result, what="git commit"))
+    return named.group(1) if named else await head_commit(ws)
+
+
+_COMMITTED = re.compile(r"^\[[^\n]*? ([0-9a-f]{40}|[0-9a-f]{64})\] ")
+"""`git commit`'s summary: `[<branch> <commit>] <subject>` (a branch has no spaces)."""
 
 
 async def amend_message(ws: Workspace, message: str) -> str:
@@ -224,10 +278,14 @@ async def add_worktree(
 async def remove_worktree(ws: Workspace, path: Path, *, timeout_s: float = LOCAL_TIMEOUT_S) -> None:
     """Remove a worktree even with changes in it; the branch stays."""
     argv = ["git", "worktree", "remove", "--force", "--force", "--", str(path)]
-    with contextlib.suppress(GitError):  # not registered (any more): the folder goes below
+    try:
         await git(ws, argv, what=f"git worktree remove {path}", timeout_s=timeout_s)
-    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
-    await prune_worktrees(ws)
+    except GitError:  # not registered (any more), or half removed: the folder goes, git forgets
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+        await prune_worktrees(ws)
+        return
+    if await asyncio.to_thread(path.exists):  # written into meanwhile (a process left over)
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
 
 async def prune_worktrees(ws: Workspace) -> None:

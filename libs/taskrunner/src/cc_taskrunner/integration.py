@@ -11,6 +11,11 @@ made on (`git update-ref <new> <old>` locally). Whoever loses the race reads the
 combines again, so concurrent integrators never lose each other's commits. Whether a task is
 on the branch already is read from the trailers on its first-parent line, which makes
 integrating a task idempotent across crashes and redeliveries.
+
+The push that lands a task also deletes the task's own branch from the remote (`--atomic`, with
+a lease on the task branch's tip): the remote never holds an integrated task's branch, and a
+crash cannot leave one behind. A task branch that moved meanwhile (a concurrent delivery pushed
+there) is not deleted: the branch alone is left to that delivery.
 """
 
 from __future__ import annotations
@@ -98,33 +103,76 @@ async def read_tip(ws: Workspace, target: IntegrationTarget, *, timeout_s: float
     raise _failed(result, f"git fetch {target.describe()}")
 
 
-async def move(
-    ws: Workspace, target: IntegrationTarget, new: str, *, old: str | None, timeout_s: float
-) -> bool:
-    """Point the branch at `new` if it is still at `old` (None: if it does not exist yet).
+@dataclass(frozen=True)
+class TaskBranchTip:
+    """A task's branch on the remote, to delete only while it still points at `tip`."""
 
-    False when someone else moved it first: read the tip again and combine again.
+    branch: str
+    tip: str
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+
+async def move(
+    ws: Workspace,
+    target: IntegrationTarget,
+    new: str,
+    *,
+    old: str | None,
+    timeout_s: float,
+    delete: TaskBranchTip | None = None,
+) -> bool:
+    """Point the branch at `new` if it is still at `old` (None: if it does not exist yet), and
+    in the same atomic push delete the task branch `delete` (on a remote only).
+
+    False when someone else moved the integration branch first: read the tip again and combine
+    again. A task branch that is no longer at its tip stays; the integration branch moves alone.
     """
     if target.remote is None:
         argv = ["git", "update-ref", target.ref, new, old or NO_COMMIT]
         result = await _exec(ws, argv, what="git update-ref", timeout_s=timeout_s)
         return result.ok
     remote = check_git_argument(target.remote, "remote")
-    argv = [
-        "git",
-        "push",
-        "--porcelain",
-        f"--force-with-lease={target.ref}:{old or ''}",
-        remote,
-        f"{new}:{target.ref}",
-    ]
-    result = await _exec(ws, argv, what=f"git push {target.describe()}", timeout_s=timeout_s)
+    argv = ["git", "push", "--porcelain", f"--force-with-lease={target.ref}:{old or ''}"]
+    refspecs = [f"{new}:{target.ref}"]
+    if delete is not None:
+        check_git_argument(delete.branch, "branch")
+        argv += ["--atomic", f"--force-with-lease={delete.ref}:{delete.tip}"]
+        refspecs.append(f":{delete.ref}")
+    result = await _exec(
+        ws, [*argv, remote, *refspecs], what=f"git push {target.describe()}", timeout_s=timeout_s
+    )
     if result.ok:
         return True
+    if delete is not None and _refused_only_for_the_other_ref(result.stdout, target.ref):
+        return await move(ws, target, new, old=old, timeout_s=timeout_s)
     said = f"{result.stdout}\n{result.tail(40)}"
     if any(sign in said for sign in _LOST_RACE):
         return False
     raise _failed(result, f"git push {target.describe()}")
+
+
+def _refused_only_for_the_other_ref(porcelain: str, ref: str) -> bool:
+    """Whether an atomic push failed only because of another ref than `ref` (whose own line
+    says `atomic push failed`: it would have been updated)."""
+    for line in porcelain.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and fields[1].endswith(f":{ref}"):
+            return "(atomic push failed)" in fields[2]
+    return False
+
+
+async def delete_task_branch(
+    ws: Workspace, remote: str, branch: TaskBranchTip, *, timeout_s: float
+) -> bool:
+    """Delete a task's branch from the remote if it still points at its tip; False if not."""
+    check_git_argument(branch.branch, "branch")
+    lease = f"--force-with-lease={branch.ref}:{branch.tip}"
+    argv = ["git", "push", "--quiet", lease, check_git_argument(remote, "remote"), f":{branch.ref}"]
+    result = await _exec(ws, argv, what=f"deleting {branch.branch}", timeout_s=timeout_s)
+    return result.ok
 
 
 async def find_integrated(
@@ -132,6 +180,8 @@ async def find_integrated(
 ) -> str | None:
     """The commit on the branch's first-parent line (after `since`, if given) that holds the
     task's work, by its `CommandCenter-Task` trailer; None if the task is not on it."""
+    if since == tip:
+        return None  # nothing landed after `since`
     revisions = f"{since}..{tip}" if since else tip
     argv = [
         "git",

@@ -5,8 +5,10 @@ The user's checkout (its HEAD, index and files) is never touched: the worktree l
 commit. Every delivery gets a path of its own: a process left over from an earlier delivery
 (the agent's children outlive a SIGKILLed executor) writes by absolute path into ITS checkout,
 never into a later attempt's. Stale worktrees of the same task (earlier deliveries that crashed)
-are removed first (`git worktree remove --force`, `prune`); cleanup removes the worktree and
-keeps the branch (a succeeded task's is deleted before, `cc_taskrunner.task_branch`). Commands
+are removed first (`git worktree remove --force`, `prune`) — looked for only when a folder of an
+earlier delivery is there or git refuses the new worktree, so a task costs no worktree listing;
+cleanup removes the worktree and keeps the branch (a succeeded task's is deleted before,
+`cc_taskrunner.task_branch`). Commands
 in the worktree inherit the executor's environment (it runs on the user's machine, with the
 user's git credentials).
 """
@@ -26,14 +28,40 @@ from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
+from cc_taskrunner.identity import GitIdentity
 from cc_taskrunner.isolation_local import LocalIsolation
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
 
 
+RUNS_REMEMBERED = 256
+"""Runs whose answer to "has the repository a remote?" is kept."""
+
+
 class WorktreeIsolation(LocalIsolation):
     """Worktrees under `root` (`LocalIsolation`)."""
+
+    def __init__(
+        self,
+        root: Path,
+        identity: GitIdentity,
+        *,
+        kill_grace_s: float = 3.0,
+        git_timeout_s: float = 300.0,
+        environment: ExecEnvironment | None = None,
+    ) -> None:
+        super().__init__(
+            root,
+            identity,
+            kill_grace_s=kill_grace_s,
+            git_timeout_s=git_timeout_s,
+            environment=environment,
+        )
+        self._repositories: set[Path] = set()
+        """Folders found to be a repository's top level (it does not change under a run)."""
+        self._origins: dict[tuple[Path, str], bool] = {}
+        """Per (repository, run): whether the repository has `origin`."""
 
     def run_dir(self, task: TaskDispatched) -> Path:
         return self._root / (slugify(task.run_id[:8]) or "run")
@@ -50,28 +78,61 @@ class WorktreeIsolation(LocalIsolation):
     async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
         branch = check_branch_name(task.branch)
         repo = self._repository(await asyncio.to_thread(_local_folder, task.repo))
-        await git_steps.check_repository(repo)
-        base = await git_steps.resolve_commit(repo, task.base_ref)
+        await self._check_repository(repo)
+        remote = await self._remote(repo, task)
+        refs = [task.base_ref]
+        if task.integration_branch and remote is None:
+            # The integration branch is a branch of this repository: read with the base, and
+            # the checkout starts on its tip (`start_from_integration` need not move it).
+            refs.append(f"refs/heads/{check_branch_name(task.integration_branch)}")
+        base, *tip = await git_steps.resolve_commits(repo, *refs)
+        if base is None:
+            raise GitError(f"base ref {task.base_ref!r} is not a commit of the repository")
+        integration_tip = tip[0] if tip else None
+        start = integration_tip or base
         path = self.workspace_path(task)
-        await self._discard_stale(repo, task, branch)
+        if await asyncio.to_thread(self._discard_unknown_folders, task):
+            await self._discard_stale(repo, task, branch)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        await git_steps.add_worktree(repo, path, branch, base, timeout_s=self._git_timeout_s)
-        if task.remote:
-            remote: str | None = task.remote
-        else:
-            remote = "origin" if await git_steps.has_remote(repo, "origin") else None
+        try:
+            await git_steps.add_worktree(repo, path, branch, start, timeout_s=self._git_timeout_s)
+        except GitError:
+            # Refused, e.g. the branch is checked out in a worktree an earlier delivery left
+            # (whose folder is gone): clear what deliveries left behind, then once more.
+            await self._discard_stale(repo, task, branch)
+            await git_steps.add_worktree(repo, path, branch, start, timeout_s=self._git_timeout_s)
         return LocalWorkspace(
             path=path,
             branch=branch,
-            base_commit=base,
+            base_commit=start,
             remote=remote,
             # No remote: the integration branch is a branch of the user's repository, which
             # the worktree shares its refs with.
             integration_remote=remote,
+            integration_tip=integration_tip,
             environment=self._environment,
             kill_grace_s=self._kill_grace_s,
             remove=partial(self._remove, repo, path),
         )
+
+    async def _check_repository(self, repo: LocalWorkspace) -> None:
+        """`git_steps.check_repository`, once per folder for the executor's life."""
+        folder = repo.path.resolve()
+        if folder not in self._repositories:
+            await git_steps.check_repository(repo)
+            self._repositories.add(folder)
+
+    async def _remote(self, repo: LocalWorkspace, task: TaskDispatched) -> str | None:
+        """Where the run's branches go: the run's `remote`, else `origin` if the repository has
+        one. Asked once per run, so every task of a run pushes to the same place."""
+        if task.remote:
+            return task.remote
+        key = (repo.path.resolve(), task.run_id)
+        if key not in self._origins:
+            while len(self._origins) >= RUNS_REMEMBERED:
+                del self._origins[next(iter(self._origins))]
+            self._origins[key] = await git_steps.has_remote(repo, "origin")
+        return "origin" if self._origins[key] else None
 
     def _repository(self, path: Path) -> LocalWorkspace:
         """The user's repository, for git commands only: its files are never touched. They
@@ -90,7 +151,8 @@ class WorktreeIsolation(LocalIsolation):
         )
 
     async def _discard_stale(self, repo: LocalWorkspace, task: TaskDispatched, branch: str) -> None:
-        """Remove what earlier, interrupted deliveries of this task left behind."""
+        """Remove what earlier, interrupted deliveries of this task left behind; refuse a branch
+        checked out in the user's own checkout."""
         await git_steps.prune_worktrees(repo)
         trees = await git_steps.list_worktrees(repo)
         # The repository itself: the main worktree (listed first) and the folder named.
@@ -109,14 +171,18 @@ class WorktreeIsolation(LocalIsolation):
             await git_steps.remove_worktree(repo, tree.path, timeout_s=self._git_timeout_s)
         await asyncio.to_thread(self._discard_unknown_folders, task)
 
-    def _discard_unknown_folders(self, task: TaskDispatched) -> None:
-        """Folders git no longer knows (a crash before `worktree add`)."""
+    def _discard_unknown_folders(self, task: TaskDispatched) -> bool:
+        """Remove the folders of earlier deliveries of the task (git may or may not know them:
+        a crash before `worktree add`, or before the cleanup); whether there were any."""
         run_dir = self.run_dir(task)
+        found = False
         if run_dir.is_dir():
             for folder in run_dir.iterdir():
                 if self._is_deliveries_folder(folder, task):
                     log.info("removing stale folder %s", folder)
                     shutil.rmtree(folder, ignore_errors=True)
+                    found = True
+        return found
 
     async def _remove(self, repo: LocalWorkspace, path: Path) -> None:
         try:

@@ -66,6 +66,9 @@ class ExecRequest:
     """Sees each line of output."""
     capture_stdout: bool = False
     """Keep all of stdout in the result (git's answers)."""
+    dies_with_executor: bool = True
+    """Killed by the kernel when the executor dies (`run_process`); False only for git's own
+    plumbing, which runs no hook and is over in milliseconds."""
 
 
 class Workspace(Protocol):
@@ -99,6 +102,12 @@ class Workspace(Protocol):
     def integration_remote(self) -> str | None:
         """Where the run's integration branch lives (a remote name or URL usable in `path`);
         None: in the checkout's own ref store (a worktree of a repository without a remote)."""
+        ...
+
+    @property
+    def integration_tip(self) -> str | None:
+        """The integration branch's tip, if the isolation read it when it made the checkout
+        (which then starts on it); None: read by `start_from_integration`."""
         ...
 
     async def exec(self, request: ExecRequest) -> ProcessResult:

@@ -7,7 +7,10 @@ A child must not outlive its executor: when the executor is SIGKILLed nothing st
 and the orphan would go on writing into a checkout that a redelivery of its task uses next. On
 Linux the child therefore also asks the kernel for SIGKILL when its parent dies
 (`PR_SET_PDEATHSIG`). That reaches the child only, not what it spawns: grandchildren are kept
-out of later attempts by giving every delivery its own checkout (the isolations).
+out of later attempts by giving every delivery its own checkout (the isolations). Git's own
+plumbing commands, which run no hook and finish in milliseconds, may skip it
+(`die_with_parent=False`): asking for it means a `preexec_fn`, so a slow fork of the whole
+executor instead of a `vfork`, for each of a task's git commands.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ async def run_process(
     kill_grace_s: float = 3.0,
     tail_lines: int = 40,
     capture_stdout: bool = False,
+    die_with_parent: bool = True,
 ) -> ProcessResult:
     """Run `argv` (no shell) in `cwd` until it exits, times out or `cancel` is set.
 
@@ -85,7 +89,7 @@ async def run_process(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             limit=_READ_LIMIT,
-            **_session_options(),
+            **(_session_options() if die_with_parent else {"start_new_session": True}),
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -224,12 +228,15 @@ async def kill_process_group(pgid: int, *, grace_s: float) -> None:
 
 def group_alive(pgid: int) -> bool:
     """Whether any process of the group is still running (zombies do not count)."""
-    if sys.platform.startswith("linux"):
-        return any(pgrp == pgid and state != "Z" for _, state, pgrp in _linux_processes())
     try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
+        os.killpg(pgid, 0)  # cheap; when the group has no process at all, nothing runs
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        if not sys.platform.startswith("linux"):
+            return False
+    if sys.platform.startswith("linux"):  # members there, maybe only zombies: look closer
+        return any(pgrp == pgid and state != "Z" for _, state, pgrp in _linux_processes())
     return True
 
 

@@ -1,12 +1,18 @@
-"""Branch hygiene in the user's repository: a task's local branch goes once its work is safe.
+"""Branch hygiene: a task's branches go once its work is safe.
+
+On the remote, the task's branch goes with the push that integrates the task
+(`integration.move`), or — when the task was integrated already by an earlier delivery — by a
+push of its own (`delete_remote_task_branch`). A failed task's branch stays for inspection until
+an attempt of the task (a redelivery, a rework, a replay) integrates it, which deletes it: once
+a run succeeded, every task was integrated, so none of its task branches is left. The run's
+`keep_task_branches` keeps them all.
 
 In local mode the worktree isolation creates `task.branch` in the user's repository. Once the
-task succeeded and its work was pushed (the remote has the branch) or integrated (the
-integration branch has it), the local branch is only clutter: it is deleted, unless the run
-asked to `keep_task_branches`. A failed task's branch stays for inspection; a replay recreates
-it at the integration tip, and deletes it when it succeeds. Sandboxes (fresh clones,
-containers) are thrown away whole, so nothing is done there. `commandcenter prune` clears what
-is left of ended runs.
+task succeeded and its work was pushed or integrated, the local branch is only clutter: it is
+deleted, unless the run asked to `keep_task_branches`. A failed task's branch stays for
+inspection; a replay recreates it at the integration tip, and deletes it when it succeeds.
+Sandboxes (fresh clones, containers) are thrown away whole, so nothing is done there.
+`commandcenter prune` clears what is left of ended runs.
 """
 
 from __future__ import annotations
@@ -15,13 +21,42 @@ import logging
 
 from commandcenter_contracts import TaskDispatched, TaskSucceeded
 
-from cc_taskrunner import git_steps
+from cc_taskrunner import git_steps, integration
+from cc_taskrunner.attempt import Attempt
 from cc_taskrunner.branches import check_branch_name
 from cc_taskrunner.errors import GitError
+from cc_taskrunner.integration import TaskBranchTip
 from cc_taskrunner.ports import Workspace
 from cc_taskrunner.reporting import Reporter, context
 
 log = logging.getLogger(__name__)
+
+
+def remote_task_branch(a: Attempt, tip: str | None) -> TaskBranchTip | None:
+    """The task's branch at `tip` on the integration branch's remote, to delete once the task is
+    integrated; None: no branch there (`tip` None), or the run keeps its task branches."""
+    ws, target = a.workspace, a.integration
+    if tip is None or a.task.keep_task_branches or target is None or target.remote is None:
+        return None
+    return TaskBranchTip(ws.branch, tip) if target.remote == ws.remote else None
+
+
+async def delete_remote_task_branch(a: Attempt, tip: str | None) -> None:
+    """Delete the integrated task's branch from the remote if it is still at `tip` (a branch
+    that moved is another delivery's, which deletes it itself). Never fails the task."""
+    branch = remote_task_branch(a, tip)
+    if branch is None or a.integration is None or a.integration.remote is None:
+        return
+    remote = a.integration.remote
+    try:
+        deleted = await integration.delete_task_branch(
+            a.workspace, remote, branch, timeout_s=a.settings.git_timeout_s
+        )
+    except GitError as exc:
+        log.warning("kept %s on %s: %s", branch.branch, remote, exc.message, extra=context(a.task))
+        return
+    if deleted:
+        await a.report.line("system", f"deleted {branch.branch} from {remote} (integrated)")
 
 
 def should_release(ws: Workspace, task: TaskDispatched, outcome: TaskSucceeded) -> bool:
@@ -35,14 +70,14 @@ async def release_task_branch(
     ws: Workspace, task: TaskDispatched, outcome: TaskSucceeded, report: Reporter
 ) -> None:
     """Delete the task's branch from the repository the worktree belongs to (their refs are
-    shared). The worktree is detached first, because git keeps a branch checked out anywhere;
-    one checked out in another worktree (the user's) stays. Never fails the task."""
+    shared), in one `git update-ref -d`: the branch is checked out in this worktree, so in no
+    other (git allows a branch one checkout), and the worktree is removed next. Never fails
+    the task."""
     if not should_release(ws, task, outcome):
         return
     branch = check_branch_name(ws.branch)
     try:
-        await git_steps.git(ws, ["git", "checkout", "--quiet", "--detach"], what="git checkout")
-        argv = ["git", "branch", "--quiet", "-D", "--", branch]
+        argv = ["git", "update-ref", "-d", f"refs/heads/{branch}"]
         await git_steps.git(ws, argv, what=f"deleting the branch {branch}")
     except GitError as exc:
         log.warning("kept the branch %s: %s", branch, exc.message, extra=context(task))

@@ -32,6 +32,8 @@ class LocalWorkspace:
     integration_remote: str | None = None
     """Where the run's integration branch lives; None: the checkout's own refs (a worktree
     shares them with the user's repository)."""
+    integration_tip: str | None = None
+    """The integration branch's tip as the isolation read it (the checkout starts on it)."""
     sandboxed: bool = False
     """A fresh clone of its own (True) rather than a worktree of the user's repository."""
     environment: ExecEnvironment = field(default_factory=ExecEnvironment)
@@ -73,6 +75,7 @@ class LocalWorkspace:
             on_line=request.on_line,
             kill_grace_s=self.kill_grace_s,
             capture_stdout=request.capture_stdout,
+            die_with_parent=request.dies_with_executor,
         )
 
     async def write_file(self, relative: str, content: str) -> None:

@@ -94,6 +94,7 @@ class DaggerWorkspace:
         self.branch = branch
         self.remote = remote
         self.integration_remote = remote
+        self.integration_tip: str | None = None
         self.base_commit = ""
         self._secrets = secrets
 

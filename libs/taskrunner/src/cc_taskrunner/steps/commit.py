@@ -19,20 +19,21 @@ async def commit(a: Attempt) -> Outcome | None:
         return None
     ws, task = a.workspace, a.task
     committed = await git_steps.commit_all(ws, task_commit_message(task))
+    if committed is not None:
+        a.tip = committed
+        await a.report.progress("committed", f"tip {a.tip[:12]}")
+        return None
     count = await git_steps.count_commits(ws, a.base)
     if count == 0:
         return a.report.failed(
             FailureCode.NO_CHANGES, "the agent changed nothing: no commit to push"
         )
-    if committed is not None:
-        a.tip = committed
+    # The agent committed everything itself: its tip gets this attempt's trailers, so a
+    # redelivery can recognise the work on the remote.
+    message = await git_steps.commit_message(ws)
+    if is_commit_of(message, task):
+        a.tip = await git_steps.head_commit(ws)
     else:
-        # The agent committed everything itself: its tip gets this attempt's trailers, so a
-        # redelivery can recognise the work on the remote.
-        message = await git_steps.commit_message(ws)
-        if is_commit_of(message, task):
-            a.tip = await git_steps.head_commit(ws)
-        else:
-            a.tip = await git_steps.amend_message(ws, with_trailers(message, task))
-    await a.report.progress("committed", f"{count} commit(s), tip {a.tip[:12]}")
+        a.tip = await git_steps.amend_message(ws, with_trailers(message, task))
+    await a.report.progress("committed", f"{count} commit(s) of the agent's, tip {a.tip[:12]}")
     return None

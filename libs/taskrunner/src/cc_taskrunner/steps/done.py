@@ -4,8 +4,9 @@ Two places tell: the integration branch (a commit with the task's trailers: the 
 integrated, only its outcome was not published) and the task's own branch on the remote (a tip
 whose trailers name an attempt of this message: it was verified and pushed, but maybe not
 integrated). The first ends the attempt as a success; the second skips the agent and goes on to
-integrate that commit. A replay's messages start above every earlier attempt, so they never
-take an earlier attempt's branch: they redo the work and replace it.
+integrate that commit (the push that integrates it deletes the branch; an integrated task's
+branch found still there is deleted here). A replay's messages start above every earlier
+attempt, so they never take an earlier attempt's branch: they redo the work and replace it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cc_taskrunner.attempt import Attempt
 from cc_taskrunner.commits import is_commit_of
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.reporting import Outcome, context
+from cc_taskrunner.task_branch import delete_remote_task_branch
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ async def already_done(a: Attempt) -> Outcome | None:
             await a.report.progress(
                 "already_integrated", f"{a.integration.branch} has {landed[:12]}"
             )
+            # Its branch, if an earlier delivery left it (it crashed before integrating, or
+            # the branch moved), is of no use any more.
+            await delete_remote_task_branch(a, a.remote_tip)
             commit = a.tip or landed
             return a.report.succeeded(
                 ws.branch, commit, pushed=a.pushed, integrated=landed, depth=a.depth

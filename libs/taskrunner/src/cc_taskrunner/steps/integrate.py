@@ -29,6 +29,7 @@ from cc_taskrunner.integration import Combined, Conflict
 from cc_taskrunner.reporting import Outcome
 from cc_taskrunner.steps.push import push
 from cc_taskrunner.steps.verify import checked, fix_round, run_checks
+from cc_taskrunner.task_branch import delete_remote_task_branch, remote_task_branch
 from cc_taskrunner.verification import VerificationFailure
 
 MAX_RACES = 10
@@ -53,18 +54,23 @@ async def integrate(a: Attempt) -> Outcome | None:
     assert a.tip is not None, "integrate runs after commit"
     ws, task = a.workspace, a.task
     timeout_s = a.settings.git_timeout_s
-    verified_tree = await integration.tree_of(ws, a.tip)
+    verified_tree: str | None = None  # the tree the checks passed on, read when needed
     message = integration_message(task)
     # The task cannot have landed before the tip it started from, unless this delivery
     # recovered an earlier delivery's work (then `already_done` looked at the whole line).
     since = None if a.recovered else a.start_tip
+    # Most often the tip is still the one the task started from: try that first (the
+    # compare-and-set tells when it moved, and the tip is read then).
+    guess = since
     for _ in range(MAX_RACES):
-        tip = await integration.read_tip(ws, target, timeout_s=timeout_s)
+        tip = guess or await integration.read_tip(ws, target, timeout_s=timeout_s)
+        guess = None
         if tip is None:
             raise GitError(f"the integration branch {target.describe()} disappeared")
         landed = await integration.find_integrated(ws, task.task_id, tip, since=since)
         if landed is not None:
             await _landed(a, landed, "already on it")
+            await delete_remote_task_branch(a, a.tip if a.pushed else None)
             return None
         combined = await integration.combine(
             ws,
@@ -75,16 +81,23 @@ async def integrate(a: Attempt) -> Outcome | None:
         )
         if isinstance(combined, Conflict):
             return _conflict(a, combined)
-        if combined.tree != verified_tree:
+        if task.verification:  # without checks, there is nothing to re-check on the tree
+            verified_tree = verified_tree or await integration.tree_of(ws, a.tip)
+        if task.verification and combined.tree != verified_tree:
             checked = await _check_on_combined(a, combined)
             if checked == AGAIN:
-                verified_tree = await integration.tree_of(ws, a.tip)
+                verified_tree = None
                 continue  # the fixed work goes through the queue again
             if checked is not None:
                 return checked
         if a.cancel.is_set():
             return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
-        if await integration.move(ws, target, combined.commit, old=tip, timeout_s=timeout_s):
+        # The push that lands the task deletes its branch (the lease: the tip it pushed).
+        delete = remote_task_branch(a, a.tip if a.pushed else None)
+        moved = await integration.move(
+            ws, target, combined.commit, old=tip, timeout_s=timeout_s, delete=delete
+        )
+        if moved:
             await _landed(a, combined.commit, f"onto {tip[:12]}")
             return None
         await a.report.line("system", f"{target.branch} moved meanwhile: combining again")

@@ -22,7 +22,9 @@ async def start_from_integration(a: Attempt) -> Outcome | None:
         await a.report.progress("isolated", f"{ws.branch} from {a.base[:12]}")
         return None
     timeout_s = a.settings.git_timeout_s
-    tip = await integration.read_tip(ws, target, timeout_s=timeout_s)
+    # Read a moment ago by the isolation, or now; the compare-and-set that lands the task
+    # catches a tip that moved meanwhile either way.
+    tip = ws.integration_tip or await integration.read_tip(ws, target, timeout_s=timeout_s)
     if tip is None:
         if await integration.move(ws, target, a.base, old=None, timeout_s=timeout_s):
             tip = a.base

@@ -1,0 +1,81 @@
+"""The git processes one task costs in local mode, counted by a `git` on PATH that logs each
+call and then runs the real git: a change that adds git work to every task fails here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from commandcenter.gitfixtures import GitSandbox, git
+from commandcenter_contracts import TaskDispatched, TaskSucceeded
+from taskrunner_support import make_harness, make_task, sandbox_without_remote
+
+from tests.support.executors import python_agent
+
+pytestmark = pytest.mark.integration
+
+GIT_PER_TASK = 10
+"""A task of a run under way, in a worktree of a repository without a remote (the integration
+branch is local): `cat-file` (the base and the integration tip), `worktree add`, `add -A`,
+`commit`, `merge-tree`, `commit-tree`, `update-ref` (the compare-and-set), `rev-list` (its
+depth), `update-ref -d` (its branch), `worktree remove`. A bare git loop runs 4."""
+
+FIRST_TASK_EXTRA = 4
+"""The executor's first task of a repository also checks it is a top level folder, the run's
+first asks whether it has a remote and creates the integration branch (a read and a
+compare-and-set)."""
+
+
+def counting_git(folder: Path, log: Path) -> Path:
+    """A folder holding a `git` that appends its arguments to `log`, then runs the real one."""
+    real = shutil.which("git")
+    assert real is not None
+    folder.mkdir()
+    wrapper = folder / "git"
+    # One line per call: its first arguments (a commit message, with newlines, comes later).
+    wrapper.write_text(f'#!/bin/sh\necho "$1 $2 $3 $4" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    return folder
+
+
+def calls(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _task(sandbox: GitSandbox, n: int) -> TaskDispatched:
+    run_id = "run12345-0000-0000-0000-000000000000"
+    return make_task(
+        sandbox,
+        run_id=run_id,
+        plan_task_id=f"1.{n}",
+        branch=f"cc/run12345/1-{n}",
+        integration_branch="cc/run12345/integration",
+        base_ref="main",
+        agent=python_agent(f"import pathlib; pathlib.Path('f{n}.txt').write_text('{n}')"),
+    )
+
+
+async def test_a_task_in_local_mode_runs_at_most_ten_git_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = sandbox_without_remote(tmp_path / "git")
+    log = tmp_path / "git-calls.log"
+    wrapper = counting_git(tmp_path / "bin", log)
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
+    harness = make_harness(tmp_path)
+
+    per_task: list[list[str]] = []
+    for n in range(1, 4):
+        before = len(calls(log))
+        outcome = await harness.runner.run(_task(sandbox, n))
+        assert isinstance(outcome, TaskSucceeded), outcome
+        assert outcome.integrated_commit is not None
+        per_task.append(calls(log)[before:])
+
+    first, *later = per_task
+    assert len(first) <= GIT_PER_TASK + FIRST_TASK_EXTRA, first
+    for made in later:
+        assert len(made) <= GIT_PER_TASK, "\n".join(made)
+    assert git(sandbox.repo, "show", "cc/run12345/integration:f3.txt") == "3"
