@@ -101,16 +101,18 @@ def test_a_replayed_task_resumes_the_run_on_a_reset_branch(stack: Stack, tmp_pat
     assert types[-1] == "run.succeeded"
 
     # The branch was reset to the integration tip (1.1's work) and replaced with a lease:
-    # exactly one commit of its own, attempt 2's, on the remote; attempt 1's commit is gone.
-    # The repository's own copy of the branch went when the replay succeeded (pushed).
+    # exactly one commit of its own, attempt 2's; once integrated, the branch left the remote
+    # (the failed attempt 1 kept it there until then) and the repository.
     integration = done["integration_branch"]
     tip_1_1 = tasks["1.1"]["integrated_commit"]
-    (commit,) = sandbox.commits_between(tip_1_1, branch)
-    assert commit != old_tip
-    message = git(sandbox.remote, "log", "-1", "--format=%B", branch)
+    (landed_2,) = [e.data["commit"] for e in mine if e.type == "task.succeeded"]
+    (commit,) = sandbox.commits_between(tip_1_1, landed_2)
+    assert commit == landed_2 != old_tip
+    message = git(sandbox.remote, "log", "-1", "--format=%B", commit)
     assert "CommandCenter-Attempt: 2" in message
-    assert sandbox.file_at(branch, "made.txt").strip() == "made by 1.2"
-    assert sandbox.file_at(branch, "ok.txt").strip() == "fine"  # it started from the tip
+    assert sandbox.file_at(commit, "made.txt").strip() == "made by 1.2"
+    assert sandbox.file_at(commit, "ok.txt").strip() == "fine"  # it started from the tip
+    assert branch not in sandbox.remote_branches()
     assert git(sandbox.repo, "branch", "--list", branch) == ""
     # Attempt 2 landed once, after 1.1 and before 2.1; attempt 1 never did.
     line = git(sandbox.remote, "log", "--first-parent", "--format=%B%x00", f"{base}..{integration}")

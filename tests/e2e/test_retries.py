@@ -141,6 +141,9 @@ def test_a_task_that_times_out_once_succeeds_on_attempt_2_and_late_words_change_
         late = tasks_of(view)["1.1"]
         assert (late["status"], late["attempt"], late["error_code"]) == ("succeeded", 2, None)
 
-    assert sandbox.file_at(first["branch"], "out-1.1.txt") == "attempt 2\n"
+    # Attempt 2's commit (its branch left the remote when it was integrated)
+    (landed,) = [e["commit"] for e in mine if e["type"] == "task.succeeded"]
+    assert sandbox.file_at(landed, "out-1.1.txt") == "attempt 2\n"
     base = git(sandbox.remote, "rev-parse", "main").strip()
-    assert len(sandbox.commits_between(base, first["branch"])) == 1
+    assert len(sandbox.commits_between(base, landed)) == 1
+    assert first["branch"] not in sandbox.remote_branches()

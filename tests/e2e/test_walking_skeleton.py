@@ -139,23 +139,27 @@ def test_a_two_batch_plan_runs_end_to_end(stack: Stack, tmp_path: Path) -> None:
     for (_, end, _), (next_start, _, _) in itertools.pairwise(intervals):
         assert end <= next_start, f"tasks overlapped: {intervals}"
 
-    # --- git: every branch on the remote, with its file and exactly one new commit ------
+    # --- git: every task's commit, with its file and exactly one new commit; its branch
+    # left the remote when the task was integrated (the commit stays in the object store) --
     branches = {
         e.data["task_id"]: e.data["branch"] for e in everything if e.type == "task.succeeded"
+    }
+    commits = {
+        e.data["task_id"]: e.data["commit"] for e in everything if e.type == "task.succeeded"
     }
     integration = view["integration_branch"]
     assert integration == f"cc/{run_id[:8]}/integration"
     view_tasks = {t["task_id"]: t["integrated_commit"] for b in view["batches"] for t in b["tasks"]}
     remote_branches = sandbox.remote_branches()
     for task_id, data in tasks.items():
-        branch = branches[task_id]
-        assert branch in remote_branches
+        branch, commit = branches[task_id], commits[task_id]
+        assert branch not in remote_branches
         assert branch.startswith(f"cc/{run_id[:8]}/")
         path, content = files[data["plan_task_id"]]
-        assert sandbox.file_at(branch, path).strip() == content
+        assert sandbox.file_at(commit, path).strip() == content
         # one commit of its own, on the integration tip it started from (local mode runs one
         # task at a time, so that tip is the parent of the task's integrated commit)
-        assert len(sandbox.commits_between(f"{view_tasks[task_id]}^", branch)) == 1
+        assert len(sandbox.commits_between(f"{view_tasks[task_id]}^", commit)) == 1
     # --- the run's work adds up: one commit per task on the integration branch -----------
     landed = git(sandbox.remote, "log", "--first-parent", "--format=%H", f"{base}..{integration}")
     assert len(landed.split()) == 4

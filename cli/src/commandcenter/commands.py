@@ -498,7 +498,7 @@ def demo(data_dir: Path, *, port: int, mode: str, plain: bool) -> int:
             code = follow_run(http, created["id"], console=console)
             view = settled_view(http, created["id"])
             show_run(view, console)
-        print(f"\nbranches pushed to {sandbox.remote}:")
+        print(f"\nbranches on {sandbox.remote} (a task's own branch goes once it is integrated):")
         for branch in sandbox.remote_branches():
             if branch.startswith("cc/"):
                 subject = git(sandbox.remote, "log", "-1", "--format=%s", branch).strip()
