@@ -4,6 +4,7 @@ integration branch exactly once whatever is redelivered."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import msgspec
@@ -306,3 +307,26 @@ async def test_a_check_failing_on_the_combined_tree_is_fixed_there_in_a_fix_roun
     rounds = [e for e in harness.sink.events if getattr(e, "step", "") == "fix_round"]
     assert [getattr(e, "fix_round", None) for e in rounds] == [1]
     assert "on the integration branch" in getattr(rounds[0], "message", "")
+
+
+async def test_integrators_in_one_process_take_turns_instead_of_racing(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    """Four tasks of one batch finishing together in one executor (fresh clones, as the
+    dagger executor's slots): each lands once, one after the other, and none loses a
+    compare-and-set to another (they would only make each other combine again)."""
+    isolation = FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost"))
+    harness = make_harness(tmp_path)
+    runner = harness.runner_on(isolation)
+    first = _succeeded(await runner.run(_task(git_sandbox, "1.1", "src/first.txt", "first")))
+    tasks = [_task(git_sandbox, f"2.{i}", f"src/t{i}.txt", str(i)) for i in range(1, 5)]
+
+    outcomes = [_succeeded(o) for o in await asyncio.gather(*(runner.run(t) for t in tasks))]
+
+    line = _first_parent_log(git_sandbox.remote, INTEGRATION)
+    assert sorted(line[:4]) == sorted(o.integrated_commit for o in outcomes)
+    depth = first.integration_depth
+    assert sorted(o.integration_depth for o in outcomes) == [depth + i for i in range(1, 5)]
+    for i in range(1, 5):
+        assert git_sandbox.file_at(INTEGRATION, f"src/t{i}.txt").strip() == str(i)
+    assert "moved meanwhile" not in harness.sink.text()

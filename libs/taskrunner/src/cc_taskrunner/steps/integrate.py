@@ -17,6 +17,9 @@ from the current tip, told what clashed (the executor decides whether a re-run i
 
 from __future__ import annotations
 
+import asyncio
+import random
+import weakref
 from typing import Final, Literal
 
 from commandcenter_contracts import FailureCode, MergeStyle, Rework, TaskDispatched
@@ -32,8 +35,12 @@ from cc_taskrunner.steps.verify import checked, fix_round, run_checks
 from cc_taskrunner.task_branch import delete_remote_task_branch, remote_task_branch
 from cc_taskrunner.verification import VerificationFailure
 
-MAX_RACES = 10
-"""Lost compare-and-sets in a row before the attempt gives up (recoverably)."""
+MAX_RACES = 30
+"""Lost compare-and-sets in a row before the attempt gives up (recoverably: the whole attempt
+runs again, agent included, so losing is cheap by comparison: many replicas finishing at
+once may each lose several times)."""
+BACK_OFF_S = 0.01
+BACK_OFF_MAX_S = 0.5
 
 
 def integration_message(task: TaskDispatched) -> str:
@@ -53,57 +60,123 @@ async def integrate(a: Attempt) -> Outcome | None:
         return None
     assert a.tip is not None, "integrate runs after commit"
     ws, task = a.workspace, a.task
-    timeout_s = a.settings.git_timeout_s
     verified_tree: str | None = None  # the tree the checks passed on, read when needed
-    message = integration_message(task)
     # The task cannot have landed before the tip it started from, unless this delivery
     # recovered an earlier delivery's work (then `already_done` looked at the whole line).
     since = None if a.recovered else a.start_tip
-    # Most often the tip is still the one the task started from: try that first (the
-    # compare-and-set tells when it moved, and the tip is read then).
-    guess = since
-    for _ in range(MAX_RACES):
-        tip = guess or await integration.read_tip(ws, target, timeout_s=timeout_s)
-        guess = None
-        if tip is None:
-            raise GitError(f"the integration branch {target.describe()} disappeared")
-        landed = await integration.find_integrated(ws, task.task_id, tip, since=since)
-        if landed is not None:
-            await _landed(a, landed, "already on it")
-            await delete_remote_task_branch(a, a.tip if a.pushed else None)
-            return None
-        combined = await integration.combine(
-            ws,
-            onto=tip,
-            task_commit=a.tip,
-            message=message,
-            merge_commit=task.merge_style == MergeStyle.MERGE,
-        )
-        if isinstance(combined, Conflict):
-            return _conflict(a, combined)
-        if task.verification:  # without checks, there is nothing to re-check on the tree
-            verified_tree = verified_tree or await integration.tree_of(ws, a.tip)
-        if task.verification and combined.tree != verified_tree:
-            checked = await _check_on_combined(a, combined)
-            if checked == AGAIN:
-                verified_tree = None
-                continue  # the fixed work goes through the queue again
-            if checked is not None:
-                return checked
-        if a.cancel.is_set():
-            return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
-        # The push that lands the task deletes its branch (the lease: the tip it pushed).
-        delete = remote_task_branch(a, a.tip if a.pushed else None)
-        moved = await integration.move(
-            ws, target, combined.commit, old=tip, timeout_s=timeout_s, delete=delete
-        )
-        if moved:
-            await _landed(a, combined.commit, f"onto {tip[:12]}")
-            return None
-        await a.report.line("system", f"{target.branch} moved meanwhile: combining again")
+    turn = _turn(target)
+    for race in range(MAX_RACES):
+        if race:
+            await asyncio.sleep(_back_off(race))
+        # This process's integrators of the branch take turns (they would only make each
+        # other combine again); replicas still race, and the compare-and-set decides.
+        async with turn.lock:
+            # Most often the tip is still the one the task started from: try that first
+            # (the compare-and-set tells when it moved) unless this process saw it move.
+            guess = since if race == 0 and turn.tip in (None, since) else None
+            step = await _combine_on_tip(a, turn, guess, since)
+            if not isinstance(step, tuple):
+                return step  # on it already, or a clash
+            tip, combined = step
+            if task.verification:  # without checks, there is nothing to re-check on the tree
+                verified_tree = verified_tree or await integration.tree_of(ws, a.tip)
+            if not task.verification or combined.tree == verified_tree:
+                moved = await _move(a, turn, combined, tip)
+                if moved is not False:
+                    return moved
+                continue
+        # The combined tree was never checked: check it outside the turn (checks and fix
+        # rounds take minutes; the others' integrations need not wait for them).
+        checked = await _check_on_combined(a, combined)
+        if checked == AGAIN:
+            verified_tree = None
+            continue  # the fixed work goes through the queue again
+        if checked is not None:
+            return checked
+        async with turn.lock:
+            moved = await _move(a, turn, combined, tip)
+            if moved is not False:
+                return moved
     raise TaskRunnerError(
         FailureCode.INFRA, f"{target.describe()} kept moving: gave up after {MAX_RACES} tries"
     )
+
+
+async def _combine_on_tip(
+    a: Attempt, turn: _Turn, guess: str | None, since: str | None
+) -> tuple[str, Combined] | Outcome | None:
+    """The tip (`guess`, else read) and the task's work combined onto it. None: the task is on
+    it already (an earlier delivery landed it); an outcome: its work clashes with the tip."""
+    assert a.integration is not None and a.tip is not None
+    ws, task, target = a.workspace, a.task, a.integration
+    tip = guess or await integration.read_tip(ws, target, timeout_s=a.settings.git_timeout_s)
+    if tip is None:
+        raise GitError(f"the integration branch {target.describe()} disappeared")
+    if guess is None:
+        turn.tip = tip
+    landed = await integration.find_integrated(ws, task.task_id, tip, since=since)
+    if landed is not None:
+        await _landed(a, landed, "already on it")
+        await delete_remote_task_branch(a, a.tip if a.pushed else None)
+        return None
+    combined = await integration.combine(
+        ws,
+        onto=tip,
+        task_commit=a.tip,
+        message=integration_message(task),
+        merge_commit=task.merge_style == MergeStyle.MERGE,
+    )
+    if isinstance(combined, Conflict):
+        return _conflict(a, combined)
+    return tip, combined
+
+
+class _Turn:
+    """This process's integrators of one branch take turns (`lock`); `tip` is where the last
+    of them found or left the branch."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.tip: str | None = None
+
+
+_turns: weakref.WeakValueDictionary[tuple[str | None, str], _Turn] = weakref.WeakValueDictionary()
+"""One per integration branch this process integrates onto (gone once no task holds it)."""
+
+
+def _turn(target: integration.IntegrationTarget) -> _Turn:
+    return _turns.setdefault((target.remote, target.branch), _Turn())
+
+
+def _back_off(race: int) -> float:
+    """Seconds to wait after losing the `race`-th compare-and-set: random (the integrators
+    that lost together spread out instead of all combining again at once), growing."""
+    return random.uniform(0, min(BACK_OFF_MAX_S, BACK_OFF_S * 2**race))
+
+
+async def _move(
+    a: Attempt, turn: _Turn, combined: Combined, tip: str
+) -> Outcome | Literal[False] | None:
+    """Land `combined` on the branch if it is still at `tip` (the push also deletes the task's
+    branch; its lease is the tip this attempt pushed). None: landed; False: lost the race."""
+    assert a.integration is not None and a.tip is not None
+    if a.cancel.is_set():
+        return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
+    delete = remote_task_branch(a, a.tip if a.pushed else None)
+    target = a.integration
+    if await integration.move(
+        a.workspace,
+        target,
+        combined.commit,
+        old=tip,
+        timeout_s=a.settings.git_timeout_s,
+        delete=delete,
+    ):
+        turn.tip = combined.commit
+        await _landed(a, combined.commit, f"onto {tip[:12]}")
+        return None
+    await a.report.line("system", f"{target.branch} moved meanwhile: combining again")
+    return False
 
 
 async def _landed(a: Attempt, commit: str, how: str) -> None:
