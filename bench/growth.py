@@ -1,9 +1,11 @@
 """Benchmark 10: growth — does the cost per task stay flat as a run gets bigger?
 
 The same workload at N = 50, 200, 800 and 2,000 tasks, one run per N, each on a fresh stack
-with a fresh repository and a fresh bare remote: local mode, benchmark 1's `command` agent
-writing one file, the plan cut into batches of a fixed size (10), so N grows the number of
-batches, not their size; every task pushes its branch and is integrated (pushed) onto the
+with a fresh repository and a fresh bare remote: local mode, a `command` agent that rewrites
+one file (task `<b>.<n>` writes `slot-<n>.txt`: the tree stays at batch-size files, so what
+grows with N is the system's own cost, not git's checkout of a tree that gains a file per
+task), the plan cut into batches of a fixed size (10), so N grows the number of batches, not
+their size; every task pushes its branch and is integrated (pushed) onto the
 run's integration branch, so the remote's refs grow with N as they do in real use.
 
 Per N:
@@ -36,7 +38,7 @@ from bench.integration import repository_with_remote
 from bench.report import Row
 from bench.stats import Sample
 from bench.system import BenchError, api_client, running_stack, start_run, wait_for_run
-from bench.workload import batch_count, write_file_agent, write_plan
+from bench.workload import batch_count, rewrite_slot_agent, write_plan
 
 BENCH = "10 growth"
 CHART = "growth.png"
@@ -131,7 +133,7 @@ def measure(tasks: int, config: Config, ctx: Context) -> Point:
         planner = planner_process(stack)
         cpu_before, bytes_before = cpu_seconds(planner), nats_in_bytes(stack)
         started = time.perf_counter()
-        run_id = start_run(client, plan=plan, repo=repo, argv=write_file_agent(), batches=batches)
+        run_id = start_run(client, plan=plan, repo=repo, argv=rewrite_slot_agent(), batches=batches)
         view = wait_for_run(client, run_id, timeout=120 + 2 * tasks, by_summary=True)
         elapsed = time.perf_counter() - started
         if not planner.is_running():

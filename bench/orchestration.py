@@ -197,7 +197,8 @@ def run(config: Config, ctx: Context) -> list[Row]:
         ),
     ]
     step_notes = {
-        "isolate": "ours: task.started → isolated (also prunes and lists worktrees); "
+        "isolate": "ours: task.started → isolated (reads the base and integration tips, then "
+        "git worktree add -B); "
         "baseline: git worktree add",
         "agent": "the same agent on both sides",
         "commit": "ours: agent_finished → committed; baseline: git add -A, git commit",

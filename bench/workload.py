@@ -20,6 +20,22 @@ def write_file_agent() -> list[str]:
     return [sys.executable, "-I", "-S", "-c", WRITE_ONE_FILE]
 
 
+REWRITE_SLOT_FILE = (
+    "import json, os, pathlib; "
+    "t = json.loads(pathlib.Path(os.environ['CC_TASK_FILE']).read_text()); "
+    "n = t['plan_task_id'].rpartition('.')[2]; "
+    "pathlib.Path(f'slot-{n}.txt').write_text(t['task_id'])"
+)
+"""The growth workload's agent: task `<batch>.<n>` rewrites `slot-<n>.txt`, so the tasks of a
+batch never touch the same file and the repository's tree keeps batch-size files however many
+tasks ran (a tree that grows by a file per task makes every checkout, ours and plain git's,
+cost more as N grows: that is git's curve, not ours)."""
+
+
+def rewrite_slot_agent() -> list[str]:
+    return [sys.executable, "-I", "-S", "-c", REWRITE_SLOT_FILE]
+
+
 def sleep_agent(seconds: float) -> list[str]:
     """argv of an agent that works for `seconds`, then writes its one file."""
     code = f"import time; time.sleep({seconds!r}); {WRITE_ONE_FILE}"
