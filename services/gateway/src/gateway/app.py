@@ -32,6 +32,7 @@ from gateway.control.context import Control
 from gateway.dead_letters import routes as dead_letters
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.events import routes as events
+from gateway.events.hubs import Hubs
 from gateway.events.sse import Streams
 from gateway.health import routes as health
 from gateway.metrics import routes as metrics
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> Litestar:
             log.error("not starting: %s", exc)
             raise
         app.state.resources = resources
+        # one subscription per run followed, shared by its SSE clients
+        app.state.hubs = Hubs(resources.js, settings.sse_max_behind)
         log.info(
             "gateway started: NATS %s, plans under %s",
             redact_url(settings.nats_url),
@@ -76,12 +79,19 @@ def create_app(settings: Settings) -> Litestar:
             await auth_wiring.on_start(settings, resources.pool)  # the admin token, or a warning
             yield
         finally:
-            del app.state.resources
+            await app.state.hubs.close()
+            del app.state.resources, app.state.hubs
             await resources.close()
             log.info("gateway stopped")
 
     def provide_settings() -> Settings:
         return settings
+
+    def provide_hubs() -> Hubs:
+        hubs = app.state.get("hubs")
+        if not isinstance(hubs, Hubs):  # only outside a running lifespan
+            raise RuntimeError("the gateway's event hubs are not open")
+        return hubs
 
     app = Litestar(
         route_handlers=documented(ROUTES),  # guarded routes say so in the OpenAPI document
@@ -92,7 +102,8 @@ def create_app(settings: Settings) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "js": Provide(provide_js, sync_to_thread=False),
             "nc": Provide(provide_nc, sync_to_thread=False),
-            # each slice's own, built from the four above
+            "hubs": Provide(provide_hubs, sync_to_thread=False),
+            # each slice's own, built from the ones above
             "control": Provide(Control, sync_to_thread=False),
             "starting": Provide(Starting, sync_to_thread=False),
             "streams": Provide(Streams, sync_to_thread=False),

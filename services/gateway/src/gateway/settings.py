@@ -56,6 +56,9 @@ class Settings:
     live admin token exists; `commandcenter up` sets `<data-dir>/admin.token`."""
     sse_max_per_token: int = 20
     """`CC_SSE_MAX_PER_TOKEN`: event streams one token may hold open at once (then 429)."""
+    sse_max_behind: int = 10_000
+    """`CC_SSE_MAX_BEHIND`: events a run's event-stream client may fall behind the newest
+    before its stream ends (it reconnects with `Last-Event-ID`), instead of holding memory."""
     allowed_roots: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd(),))
     """`CC_ALLOWED_ROOTS` (`os.pathsep`-separated folders): plan files and repositories must
     really be inside one (symlinks resolved); default: the gateway's working directory
@@ -109,6 +112,7 @@ class Settings:
             auth=read.choice("CC_AUTH", "on", ("on", "off")) == "on",
             bootstrap_token_file=read.optional_path("CC_BOOTSTRAP_TOKEN_FILE"),
             sse_max_per_token=read.whole("CC_SSE_MAX_PER_TOKEN", cls.sse_max_per_token, low=1),
+            sse_max_behind=read.whole("CC_SSE_MAX_BEHIND", cls.sse_max_behind, low=1),
             allowed_roots=_roots(read.get("CC_ALLOWED_ROOTS")),
             allowed_remotes=_patterns(read.get("CC_ALLOWED_REMOTES")),
             plan_max_bytes=read.whole("CC_PLAN_MAX_BYTES", cls.plan_max_bytes, low=1),

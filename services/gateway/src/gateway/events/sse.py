@@ -12,6 +12,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.domain_errors import Unavailable
+from gateway.events.hubs import Hubs
 from gateway.settings import Settings
 
 SSE_HEADERS = {"X-Accel-Buffering": "no"}  # nginx & co.: do not buffer the stream
@@ -21,13 +22,15 @@ SSE_HEADERS = {"X-Accel-Buffering": "no"}  # nginx & co.: do not buffer the stre
 class Streams:
     """JetStream (the events, the log lines), the NATS client (is it connected?), the read
     model (does the run or task exist, is it over?), the settings (how often an idle stream
-    says it is alive). Its fields are the dependencies of the same names: handlers get one
-    per request (`Provide(Streams)`)."""
+    says it is alive), the hubs (one subscription per run followed, shared by its clients).
+    Its fields are the dependencies of the same names: handlers get one per request
+    (`Provide(Streams)`)."""
 
     js: NamedDependency[JetStreamContext]
     nc: NamedDependency[Client]
     pool: NamedDependency[asyncpg.Pool]
     settings: NamedDependency[Settings]
+    hubs: NamedDependency[Hubs]
 
     @property
     def keepalive_s(self) -> float:
