@@ -1,5 +1,5 @@
 """The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projectors
-(status events and dead letters).
+(status events and dead letters), the cache of tokens and its revocation listener.
 
 Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`);
 handlers get the parts they use (`provide_pool`, `provide_js`, `provide_nc`), never the whole.
@@ -23,6 +23,7 @@ from litestar.datastructures import State
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from gateway.auth.token_cache import RevocationListener, TokenCache
 from gateway.readmodel.dead_letter_projector import DeadLetterProjector, LetterRow
 from gateway.readmodel.migrate import migrate
 from gateway.readmodel.projecting import Projection
@@ -45,8 +46,11 @@ class Resources:
     dead_letters: DeadLetterProjector
     dead_letters_consumer: Consumer[LetterRow]
     dead_letters_task: asyncio.Task[None]
+    tokens: TokenCache
+    revocations: RevocationListener
 
     async def close(self, grace_s: float = 5.0) -> None:
+        await self.revocations.close()
         await asyncio.gather(
             _stop(self.projector, self.projector_consumer, self.projector_task, grace_s),
             _stop(self.dead_letters, self.dead_letters_consumer, self.dead_letters_task, grace_s),
@@ -86,6 +90,30 @@ async def _retrying(what: str, deadline: float, attempt: Callable[[], Awaitable[
             delay = min(delay * 2, 2.0)
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pooled connection handed back without asyncpg's reset statement (`pg_advisory_unlock_all`,
+    `CLOSE ALL`, `UNLISTEN *`, `RESET ALL`): one more round trip on every release, for session
+    state the gateway never leaves on a connection (no `SET`, `LISTEN`, cursors or session
+    advisory locks; its advisory locks are transaction-level). A transaction still open at
+    release is rolled back by asyncpg all the same."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+async def create_pool(database_url: str, *, max_size: int, command_timeout: float) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=max_size,
+        timeout=5.0,
+        command_timeout=command_timeout,
+        connection_class=PooledConnection,
+    )
+    assert pool is not None
+    return pool
+
+
 async def open_resources(settings: Settings) -> Resources:
     deadline = time.monotonic() + settings.startup_timeout_s
     nc = await _retrying(
@@ -102,11 +130,9 @@ async def open_resources(settings: Settings) -> Resources:
         pool = await _retrying(
             "PostgreSQL",
             deadline,
-            lambda: asyncpg.create_pool(
+            lambda: create_pool(
                 settings.database_url,
-                min_size=1,
                 max_size=settings.db_pool_max,
-                timeout=5.0,
                 command_timeout=settings.request_timeout_s,
             ),
         )
@@ -126,6 +152,9 @@ async def open_resources(settings: Settings) -> Resources:
     dead_letters = DeadLetterProjector(js, pool)
     projector_consumer = projector.consumer()
     dead_letters_consumer = dead_letters.consumer()
+    tokens = TokenCache()
+    revocations = RevocationListener(settings.database_url, tokens)
+    revocations.start()
     return Resources(
         nc=nc,
         js=js,
@@ -138,6 +167,8 @@ async def open_resources(settings: Settings) -> Resources:
         dead_letters_task=asyncio.create_task(
             dead_letters_consumer.run(), name="gateway-dead-letters"
         ),
+        tokens=tokens,
+        revocations=revocations,
     )
 
 

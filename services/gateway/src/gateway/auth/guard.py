@@ -2,8 +2,10 @@
 token (an `Authorization: Bearer` header, else the dashboard's session cookie), and refuses
 with 401 (no token, or one that is unknown or revoked) or 403 (a scope missing).
 
-Every request looks its token up by hash (one indexed query), so a revocation takes effect at
-the next request. What it found is the connection's `user`: a `Principal`.
+A request's token is looked up by hash (one indexed query), or found in the gateway's
+`TokenCache`, which PostgreSQL empties of a token the moment it is revoked (or which is not
+used at all while the gateway cannot hear that): a revocation takes effect at the next request.
+What it found is the connection's `user`: a `Principal`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from litestar.types import Guard
 from gateway.auth import store
 from gateway.auth.policy import OPEN, SIGNED_IN, needs
 from gateway.auth.scopes import ALL_SCOPES, grants
-from gateway.auth.token_secrets import looks_like_token
-from gateway.resources import opened
+from gateway.auth.token_secrets import looks_like_token, secret_hash
+from gateway.resources import Resources, opened
 
 SESSION_COOKIE = "cc_session"
 REALM = 'Bearer realm="commandcenter"'
@@ -68,10 +70,23 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     secret, via = found
     record = None
     if looks_like_token(secret):
-        record = await store.authenticate(opened(connection.app.state).pool, secret)
+        record = await _look_up(opened(connection.app.state), secret)
     if record is None:
         raise unauthorized("the token is unknown or revoked", "invalid_token")
     return Principal(token_id=record.id, name=record.name, scopes=record.scopes, via=via)
+
+
+async def _look_up(resources: Resources, secret: str) -> store.TokenRecord | None:
+    """The token from the cache when this gateway hears revocations, else from PostgreSQL."""
+    cache = resources.tokens
+    digest = secret_hash(secret)
+    record = cache.get(digest)
+    if record is None:
+        generation = cache.generation
+        record = await store.authenticate(resources.pool, secret)
+        if record is not None:
+            cache.put(digest, record, generation)
+    return record
 
 
 def _method(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from litestar import Request, Response, delete, get, post
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -27,6 +27,7 @@ from gateway.auth.schemas import (
 )
 from gateway.auth.token_secrets import looks_like_token
 from gateway.domain_errors import Conflict, NotFound
+from gateway.resources import opened
 from gateway.settings import Settings
 
 SESSION_MAX_AGE_S = 12 * 3600
@@ -80,9 +81,13 @@ async def list_tokens(
     summary="Revoke a token, by id or name: it stops working at once",
     responses=refusals(404),
 )
-async def revoke_token(token: FromPath[str], pool: NamedDependency[asyncpg.Pool]) -> None:
-    if await store.revoke(pool, token) is None:
+async def revoke_token(token: FromPath[str], state: State) -> None:
+    resources = opened(state)
+    revoked = await store.revoke(resources.pool, token)
+    if revoked is None:
         raise NotFound(f"live token {token[:100]!r}")
+    # PostgreSQL tells every gateway (its notification comes a moment later); this one knows now
+    resources.tokens.revoked(revoked.id)
 
 
 def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
