@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from planner.domain.planning import plan_run
 from planner.domain.progress import RunProgress, advance
+from planner.run_states import RunStates
 from planner.store import TASKS_PER_CHUNK, ProgressStore, StoreConflict
 from planner_support import make_plan, make_request, started, succeeded
 
@@ -164,3 +165,31 @@ async def test_run_ids_that_cannot_be_keys_are_unknown_runs(
     assert await store.get_tasks(run_id) is None
     assert not await store.exists(run_id)
     assert ProgressStore.accepts(str(uuid.uuid4()))
+
+
+async def test_runs_are_kept_in_memory_up_to_a_number_of_tasks(js: JetStreamContext) -> None:
+    """The planner keeps the runs it works on (the same object while nobody else wrote), the
+    least recently used going first once they hold more tasks than allowed."""
+    store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
+    runs = []
+    for _ in range(2):
+        planned = plan_run(make_request(make_plan(5, 5)), default_timeout_s=60)
+        await store.put_tasks(planned.tasks)
+        await store.create(planned.progress)
+        runs.append(planned.progress.run_id)
+    states = RunStates(store, max_tasks=15)
+    first = await states.current(runs[0])
+    assert first is not None and await states.current(runs[0]) is first  # kept
+    second = await states.current(runs[1])  # 20 tasks kept: the first run goes
+    assert second is not None and await states.current(runs[1]) is second
+    again = await states.current(runs[0])
+    assert again is not None and again is not first and again.progress == first.progress
+
+    # someone else appended to the kept run: it is read again, with that entry
+    other = await store.get(runs[0])
+    assert other is not None
+    event = started(runs[0], other.progress.batches[0].tasks[0].task_id)
+    advance(other.progress, event)
+    await store.append(other, event)
+    fresh = await states.current(runs[0])
+    assert fresh is not None and fresh is not again and fresh.journaled == 1
