@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cc_taskrunner import GitError, GitIdentity, TaskRunner, UnsafePath, build_prompt
 from cc_taskrunner.agents import default_agents
+from cc_taskrunner.integration import forget_depths
 from commandcenter_contracts import AgentSpec, TaskDispatched, TaskSucceeded
 from dagger import Client, Container, dag
 from executor_dagger import Settings
@@ -38,6 +39,13 @@ CLAUDE_RESULT = (
     '{"type":"result","subtype":"success","is_error":false,"num_turns":1,'
     '"total_cost_usd":0.01,"session_id":"s-1","result":"done"}\n'
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_depths() -> None:
+    """The fake git answers with made-up commit ids, the same in every test: a depth one test
+    remembered must not answer for another."""
+    forget_depths()
 
 
 def _task(**overrides: Any) -> TaskDispatched:

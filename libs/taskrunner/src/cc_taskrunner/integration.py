@@ -20,6 +20,7 @@ there) is not deleted: the branch alone is left to that delivery.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from cc_taskrunner import git_steps
@@ -239,10 +240,33 @@ async def tree_of(ws: Workspace, commit: str) -> str:
     return out.strip()
 
 
-async def depth(ws: Workspace, commit: str) -> int:
-    """Commits on `commit`'s first-parent line: orders integrations (later ones are deeper)."""
-    argv = ["git", "rev-list", "--first-parent", "--count", commit]
-    return int((await git_steps.git(ws, argv, what="counting integrations")).strip())
+async def depth(ws: Workspace, commit: str, *, parent: str | None = None) -> int:
+    """Commits on `commit`'s first-parent line: orders integrations (later ones are deeper).
+
+    Counting walks the whole line, a cost that grows with every task of the run; a commit's
+    line never changes, so a count is remembered, and the commit made on `parent` (its first
+    parent) is one deeper than it: an executor integrating task after task counts once."""
+    known = _depths.get(commit)
+    if known is None and parent is not None and parent in _depths:
+        known = _depths[parent] + 1
+    if known is None:
+        argv = ["git", "rev-list", "--first-parent", "--count", commit]
+        known = int((await git_steps.git(ws, argv, what="counting integrations")).strip())
+    _depths[commit] = known
+    _depths.move_to_end(commit)
+    while len(_depths) > _DEPTHS_KEPT:
+        _depths.popitem(last=False)
+    return known
+
+
+_DEPTHS_KEPT = 4096
+_depths: OrderedDict[str, int] = OrderedDict()
+"""First-parent depth by commit id (ids name content and history: a count never goes stale)."""
+
+
+def forget_depths() -> None:
+    """Forget every remembered depth (for tests whose git is a fake with made-up commit ids)."""
+    _depths.clear()
 
 
 async def check_out(ws: Workspace, commit: str) -> None:

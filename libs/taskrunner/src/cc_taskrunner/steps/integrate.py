@@ -173,16 +173,16 @@ async def _move(
         delete=delete,
     ):
         turn.tip = combined.commit
-        await _landed(a, combined.commit, f"onto {tip[:12]}")
+        await _landed(a, combined.commit, f"onto {tip[:12]}", parent=tip)
         return None
     await a.report.line("system", f"{target.branch} moved meanwhile: combining again")
     return False
 
 
-async def _landed(a: Attempt, commit: str, how: str) -> None:
+async def _landed(a: Attempt, commit: str, how: str, *, parent: str | None = None) -> None:
     assert a.integration is not None
     a.integrated = commit
-    a.depth = await integration.depth(a.workspace, commit)
+    a.depth = await integration.depth(a.workspace, commit, parent=parent)
     await a.report.progress("integrated", f"{a.integration.branch} at {commit[:12]} ({how})")
 
 
