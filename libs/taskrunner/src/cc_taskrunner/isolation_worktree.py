@@ -19,7 +19,7 @@ import asyncio
 import logging
 import secrets
 import shutil
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from commandcenter_contracts import TaskDispatched
@@ -28,7 +28,6 @@ from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.identity import GitIdentity
 from cc_taskrunner.isolation_local import LocalIsolation
 from cc_taskrunner.workspace import LocalWorkspace
 
@@ -42,26 +41,15 @@ RUNS_REMEMBERED = 256
 class WorktreeIsolation(LocalIsolation):
     """Worktrees under `root` (`LocalIsolation`)."""
 
-    def __init__(
-        self,
-        root: Path,
-        identity: GitIdentity,
-        *,
-        kill_grace_s: float = 3.0,
-        git_timeout_s: float = 300.0,
-        environment: ExecEnvironment | None = None,
-    ) -> None:
-        super().__init__(
-            root,
-            identity,
-            kill_grace_s=kill_grace_s,
-            git_timeout_s=git_timeout_s,
-            environment=environment,
-        )
-        self._repositories: set[Path] = set()
+    @cached_property
+    def _repositories(self) -> set[Path]:
         """Folders found to be a repository's top level (it does not change under a run)."""
-        self._origins: dict[tuple[Path, str], bool] = {}
+        return set()
+
+    @cached_property
+    def _origins(self) -> dict[tuple[Path, str], bool]:
         """Per (repository, run): whether the repository has `origin`."""
+        return {}
 
     def run_dir(self, task: TaskDispatched) -> Path:
         return self._root / (slugify(task.run_id[:8]) or "run")
