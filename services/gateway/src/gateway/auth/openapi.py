@@ -49,7 +49,7 @@ class AuthError(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _spec(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=AuthError, description=description)
+    return ResponseSpec(data_container=AuthError, description=description, generate_examples=False)
 
 
 UNAUTHORIZED = _spec("No token, or one that is unknown or revoked (`WWW-Authenticate: Bearer`)")

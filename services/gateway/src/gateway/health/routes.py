@@ -41,7 +41,9 @@ async def health() -> dict[str, str]:
     summary="NATS, PostgreSQL and the streams are usable",
     responses={
         503: ResponseSpec(
-            data_container=Readiness, description="Not ready: `checks` says what is not usable"
+            data_container=Readiness,
+            description="Not ready: `checks` says what is not usable",
+            generate_examples=False,
         )
     },
 )
