@@ -1,6 +1,7 @@
 """The run view in one statement, its `ETag` and `If-None-Match`, and the cache of views of
-runs that ended: never served once the projector changed the run (a replay re-opening it, a
-pull request merged after it succeeded), and never holding a run still going."""
+runs that ended: served without a statement while PostgreSQL's notifications reach it, never
+served once the run changed (a replay re-opening it, a pull request merged after it
+succeeded, an operator's own UPDATE), and never holding a run still going."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from commandcenter_contracts import (
     RunSucceeded,
     TaskFailed,
 )
+from gateway.resources import provide_view_cache
 from gateway.runs import queries, viewing
-from gateway.runs.view_cache import ViewCache, provide_view_cache
+from gateway.runs.view_cache import ViewCache
 from gateway_support import Client, Run, publish_all, tasks_of, wait_view
 from litestar import Litestar
 from nats.js import JetStreamContext
@@ -196,3 +198,75 @@ async def test_one_statement_per_view_cached_or_not_and_per_list(
     assert from_cache == read  # the same statement, answering with the version only
     listed = await counted_pool.statements_of(queries.list_runs, status=None, limit=50)
     assert len(listed) == 1
+
+
+async def test_a_trusted_view_is_served_without_a_statement(
+    client: Client, js: JetStreamContext, counted_pool: CountedPool
+) -> None:
+    run = await succeeded_run(client, js)
+    cache = ViewCache()
+    cache.start_trusting()
+    await queries.read_run_view(counted_pool.pool, run.id)
+
+    async def view_then_probe(pool: asyncpg.Pool) -> None:
+        await viewing.encoded_run_view(pool, cache, run.id)
+        await pool.fetchval("SELECT 'probe'")
+
+    read = await counted_pool.statements_of(view_then_probe)
+    assert len(read) == 2
+    cached = cache.get(run.id)
+    assert cached is not None and cached.trusted
+    assert await counted_pool.statements_of(view_then_probe) == ["SELECT 'probe'"]
+    # asked to wait for an event, the route reads PostgreSQL whatever the cache holds
+    fresh = await counted_pool.statements_of(viewing.encoded_run_view, cache, run.id, fresh=True)
+    assert len(fresh) == 1
+
+
+def test_only_views_read_while_every_change_is_heard_are_trusted() -> None:
+    cache = ViewCache()
+    cache.put("a", 1, b"a1", cache.generation)
+    assert cache.get("a") == (1, b"a1", False)  # nobody listens: checked before served
+    started = cache.generation
+    cache.start_trusting()
+    cache.put("a", 1, b"a1", started)  # read before listening began: may have missed a change
+    assert cache.get("a") == (1, b"a1", False)
+    cache.put("a", 1, b"a1", cache.generation)
+    assert cache.get("a") == (1, b"a1", True)
+
+    started = cache.generation  # a read of "b" starts...
+    cache.changed("a")  # ...while another ended run changes
+    cache.put("b", 2, b"b2", started)
+    assert cache.get("a") is None and cache.get("b") == (2, b"b2", False)
+    cache.put("b", 2, b"b2", cache.generation)
+
+    cache.stop_trusting()  # the listener's connection is lost: kept, but checked again
+    assert cache.get("b") == (2, b"b2", False)
+    assert len(cache) == 1 and cache.size == 2
+
+
+async def test_an_operators_update_of_an_ended_run_reaches_the_cache(
+    client: Client, app: Litestar, js: JetStreamContext, database_url: str
+) -> None:
+    run = await succeeded_run(client, js)
+    cache = cache_of(app)
+    await eventually(lambda: cache.listening or None, what="the gateway listening")
+
+    async def trusted_tag() -> str | None:
+        _, tag, _ = await get_view(client, run.id)
+        cached = cache.get(run.id)
+        return tag if cached is not None and cached.trusted else None
+
+    tag = await eventually(trusted_tag, what="the view cached and trusted")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE runs SET version = nextval('run_view_versions') WHERE id = $1", run.id
+        )
+    finally:
+        await conn.close()
+
+    async def new_tag() -> str | None:
+        _, now, _ = await get_view(client, run.id)
+        return now if now != tag else None
+
+    assert await eventually(new_tag, what="the run's new version served") != tag

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from gateway.auth.store import TokenRecord, issue
-from gateway.auth.token_cache import LISTENER_NAME, TTL_S, RevocationListener, TokenCache
+from gateway.auth.token_cache import TTL_S, TokenCache
+from gateway.notifications import LISTENER_NAME, ChangeListener
 from gateway.readmodel.migrate import migrate
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -32,34 +33,34 @@ def test_the_cache_serves_nothing_while_nobody_listens_for_revocations() -> None
     cache = TokenCache()
     cache.put(b"k", _record(), cache.generation)
     assert cache.get(b"k") is None
-    cache.listening = True
+    cache.start_trusting()
     cache.put(b"k", _record(), cache.generation)
     assert cache.get(b"k") == _record()
     cache.stop_trusting()
     assert cache.get(b"k") is None
-    cache.listening = True
+    cache.start_trusting()
     assert cache.get(b"k") is None  # forgotten, not only hidden
 
 
 def test_a_lookup_that_raced_a_revocation_is_not_cached() -> None:
     cache = TokenCache()
-    cache.listening = True
+    cache.start_trusting()
     started = cache.generation  # the lookup reads PostgreSQL from here on...
-    cache.revoked("t1")  # ...while the token is revoked and its notification comes in
+    cache.changed("t1")  # ...while the token is revoked and its notification comes in
     cache.put(b"k", _record("t1"), started)
     assert cache.get(b"k") is None
 
 
 def test_entries_expire_and_revocations_drop_only_their_token() -> None:
     cache = TokenCache(ttl_s=0.0)
-    cache.listening = True
+    cache.start_trusting()
     cache.put(b"k", _record(), cache.generation)
     assert cache.get(b"k") is None
     cache = TokenCache()
-    cache.listening = True
+    cache.start_trusting()
     cache.put(b"a", _record("t1"), cache.generation)
     cache.put(b"b", _record("t2"), cache.generation)
-    cache.revoked("t1")
+    cache.changed("t1")
     assert (cache.get(b"a"), cache.get(b"b")) == (None, _record("t2"))
 
 
@@ -75,7 +76,7 @@ async def test_a_revocation_by_plain_sql_reaches_the_listener(
     database_url: str, tokens_db: asyncpg.Connection
 ) -> None:
     cache = TokenCache()
-    listener = RevocationListener(database_url, cache)
+    listener = ChangeListener(database_url, [cache])
     listener.start()
     try:
         await eventually(lambda: cache.listening or None, what="the listener listening")

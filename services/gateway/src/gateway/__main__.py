@@ -44,7 +44,7 @@ def main() -> int:
     tracing = setup_tracing("gateway")
     server = _Server(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings, traced=tracing.enabled),
             host=settings.host,
             port=settings.port,
             log_config=None,  # keep cc_bus's structured logging

@@ -16,6 +16,7 @@ from importlib.metadata import version
 
 from cc_bus import ReplicasError, redact_url
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
@@ -37,7 +38,14 @@ from gateway.events.sse import Streams
 from gateway.health import routes as health
 from gateway.metrics import routes as metrics
 from gateway.plans import routes as plans
-from gateway.resources import open_resources, provide_js, provide_nc, provide_pool
+from gateway.resources import (
+    SETTINGS,
+    open_resources,
+    provide_js,
+    provide_nc,
+    provide_pool,
+    provide_settings,
+)
 from gateway.runs import ids as run_ids
 from gateway.runs import routes as runs
 from gateway.runs.starting import Starting
@@ -59,7 +67,11 @@ ROUTES: list[ControllerRouterHandler] = [
 ]
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, traced: bool = False) -> Litestar:
+    """`traced`: requests become spans (`python -m gateway` passes whether `setup_tracing`
+    installed a provider). Off, litestar's OpenTelemetry middleware is left out: its spans
+    would be the API's no-ops, and it cost a sixth of a cached run view's CPU."""
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
@@ -84,9 +96,6 @@ def create_app(settings: Settings) -> Litestar:
             await resources.close()
             log.info("gateway stopped")
 
-    def provide_settings() -> Settings:
-        return settings
-
     def provide_hubs() -> Hubs:
         hubs = app.state.get("hubs")
         if not isinstance(hubs, Hubs):  # only outside a running lifespan
@@ -94,7 +103,8 @@ def create_app(settings: Settings) -> Litestar:
         return hubs
 
     app = Litestar(
-        route_handlers=documented(ROUTES),  # guarded routes say so in the OpenAPI document
+        route_handlers=documented(ROUTES),
+        state=State({SETTINGS: settings}),  # guarded routes say so in the OpenAPI document
         lifespan=[lifespan],
         guards=[make_guard(enabled=settings.auth)],  # every route: its scope, by gateway.auth
         dependencies={
@@ -113,7 +123,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics.http_metrics()],  # HTTP request metrics, per route
-        plugins=[OpenTelemetryPlugin(tracing_config())],
+        plugins=[OpenTelemetryPlugin(tracing_config())] if traced else [],
         openapi_config=OpenAPIConfig(
             title="CommandCenter gateway",
             version=version("cc-gateway"),

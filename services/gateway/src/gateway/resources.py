@@ -1,8 +1,9 @@
 """The gateway's long-lived resources: the NATS connection, the PostgreSQL pool, the projectors
-(status events and dead letters), the cache of tokens and its revocation listener.
+(status events and dead letters), the caches of tokens and of ended runs' views and the
+listener that tells them what changed.
 
 Opened once in the app's lifespan (`open_resources`) and closed there (`Resources.close`);
-handlers get the parts they use (`provide_pool`, `provide_js`, `provide_nc`), never the whole.
+handlers get the parts they use (`provide_pool`, `provide_js`, …), never the whole.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from litestar.datastructures import State
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from gateway.auth.token_cache import RevocationListener, TokenCache
+from gateway.auth.token_cache import TokenCache
+from gateway.notifications import ChangeListener
 from gateway.readmodel.dead_letter_projector import DeadLetterProjector, LetterRow
 from gateway.readmodel.migrate import migrate
 from gateway.readmodel.projecting import Projection
 from gateway.readmodel.projector import Projector
+from gateway.runs.view_cache import ViewCache
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +50,11 @@ class Resources:
     dead_letters_consumer: Consumer[LetterRow]
     dead_letters_task: asyncio.Task[None]
     tokens: TokenCache
-    revocations: RevocationListener
+    views: ViewCache
+    notifications: ChangeListener
 
     async def close(self, grace_s: float = 5.0) -> None:
-        await self.revocations.close()
+        await self.notifications.close()
         await asyncio.gather(
             _stop(self.projector, self.projector_consumer, self.projector_task, grace_s),
             _stop(self.dead_letters, self.dead_letters_consumer, self.dead_letters_task, grace_s),
@@ -152,9 +156,9 @@ async def open_resources(settings: Settings) -> Resources:
     dead_letters = DeadLetterProjector(js, pool)
     projector_consumer = projector.consumer()
     dead_letters_consumer = dead_letters.consumer()
-    tokens = TokenCache()
-    revocations = RevocationListener(settings.database_url, tokens)
-    revocations.start()
+    tokens, views = TokenCache(), ViewCache()
+    notifications = ChangeListener(settings.database_url, [tokens, views])
+    notifications.start()
     return Resources(
         nc=nc,
         js=js,
@@ -168,7 +172,8 @@ async def open_resources(settings: Settings) -> Resources:
             dead_letters_consumer.run(), name="gateway-dead-letters"
         ),
         tokens=tokens,
-        revocations=revocations,
+        views=views,
+        notifications=notifications,
     )
 
 
@@ -180,8 +185,22 @@ def opened(state: State) -> Resources:
     return resources
 
 
+SETTINGS = "settings"
+"""Where `create_app` puts the settings in the app's state."""
+
+
+def provide_settings(state: State) -> Settings:
+    settings = state[SETTINGS]
+    assert isinstance(settings, Settings)
+    return settings
+
+
 def provide_pool(state: State) -> asyncpg.Pool:
     return opened(state).pool
+
+
+def provide_view_cache(state: State) -> ViewCache:
+    return opened(state).views
 
 
 def provide_js(state: State) -> JetStreamContext:

@@ -3,7 +3,8 @@
 Each request is a server span (continuing a `traceparent` the client sent); what a handler
 publishes to NATS carries its context (`cc_bus.publish`), so a run started by a request is one
 trace from the request to the executors' steps. With tracing off (`cc_observe.tracing`) the
-plugin's calls are the API's no-ops.
+plugin is not installed at all (`create_app(traced=False)`): its spans would be the API's
+no-ops, and its middleware alone cost a sixth of a cached run view's CPU.
 """
 
 from __future__ import annotations

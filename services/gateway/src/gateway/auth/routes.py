@@ -87,7 +87,7 @@ async def revoke_token(token: FromPath[str], state: State) -> None:
     if revoked is None:
         raise NotFound(f"live token {token[:100]!r}")
     # PostgreSQL tells every gateway (its notification comes a moment later); this one knows now
-    resources.tokens.revoked(revoked.id)
+    resources.tokens.changed(revoked.id)
 
 
 def _session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:

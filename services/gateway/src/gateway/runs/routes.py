@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import asyncpg
-from litestar import MediaType, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_304_NOT_MODIFIED
@@ -15,12 +15,12 @@ from litestar.types import ControllerRouterHandler
 
 from gateway.api_schema import refusals
 from gateway.headers import IdempotencyKey
+from gateway.resources import provide_settings, provide_view_cache
 from gateway.runs import catching_up, compat, queries, viewing
 from gateway.runs.ids import RunId
 from gateway.runs.schemas import AutonomousStartRequest, RunCreated, RunList, RunRequest, RunView
 from gateway.runs.starting import Starting, start_run
-from gateway.runs.view_cache import ViewCache, none_match, provide_view_cache
-from gateway.settings import Settings
+from gateway.runs.view_cache import none_match
 
 STARTS = refusals(400, 403, 404, 409, 413, 422, 503)
 """409: executors of the run's mode are alive and none can run its agent."""
@@ -126,20 +126,26 @@ IfNoneMatch = Annotated[
             documentation_only=True,
         )
     ],
-    dependencies={"view_cache": Provide(provide_view_cache, sync_to_thread=False)},
 )
 async def get_run(
     run: NamedDependency[RunId],
     pool: NamedDependency[asyncpg.Pool],
-    settings: NamedDependency[Settings],
-    view_cache: NamedDependency[ViewCache],
+    request: Request[Any, Any, Any],
     wait_for_event: WaitForEvent = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response[RunView]:
+    # The cache and the settings come from the app's state, not as dependencies: litestar
+    # resolves two or more dependencies of one level in an anyio task group, which cost this
+    # route, the API's most read, a fifth of its CPU (litestar issue 4563).
+    state = request.app.state
+    view_cache = provide_view_cache(state)
     if wait_for_event is not None:
-        within_s = min(catching_up.MAX_WAIT_S, settings.request_timeout_s / 2)
+        timeout_s = provide_settings(state).request_timeout_s
+        within_s = min(catching_up.MAX_WAIT_S, timeout_s / 2)
         await catching_up.wait_projected(pool, run, wait_for_event, within_s=within_s)
-    view = await viewing.encoded_run_view(pool, view_cache, run)
+    # Once it waited for an event, what PostgreSQL holds, whatever the cache was told so far.
+    fresh = wait_for_event is not None
+    view = await viewing.encoded_run_view(pool, view_cache, run, fresh=fresh)
     headers = {"ETag": view.etag}
     if if_none_match is not None and none_match(if_none_match, view.etag):
         return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]

@@ -2,10 +2,13 @@
 
 A run that ended (`RUN_ENDED`) rarely changes again, but it can: a replay re-opens a halted
 run, a pull request is merged after the run succeeded, a cancelled run's last task reports.
-So the cache is never trusted on its own: every read asks PostgreSQL for the run's version
-(`runs.version`, a new value with each change, in the same statement that would read the view)
-and a cached body is served only while the version is the one it was encoded at. Views of runs
-still going are not kept: they change with almost every event.
+Every change to an ended run is told on `cc_run_changed` (a trigger on `runs`, migration 0008)
+and drops its view here (`gateway.notifications.ChangeListener`). A view is *trusted*, served
+without asking PostgreSQL, only when it was read while the listener listened and no
+notification came in during the read; any other view is served only after PostgreSQL said the
+run is still at its version (`runs.version`, a new value with each change, asked in the
+statement that would read the view). Views of runs still going are not kept: they change with
+almost every event.
 """
 
 from __future__ import annotations
@@ -13,25 +16,32 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
-from litestar.datastructures import State
-
 MAX_BYTES = 64 * 1024 * 1024
 """What the cached bodies may take together; the least recently read go first."""
 
-_STATE_KEY = "run_view_cache"
+CHANNEL = "cc_run_changed"
 
 
 class CachedView(NamedTuple):
     version: int
     body: bytes
+    trusted: bool
+    """Every change since it was read would have dropped it: no need to ask PostgreSQL."""
 
 
 class ViewCache:
-    """Encoded views by run id, least recently read evicted first beyond `max_bytes`."""
+    """Encoded views by run id, least recently read evicted first beyond `max_bytes`.
+
+    `generation` moves with every notification and every change of trust: a read that
+    started at another generation may have missed a change, so its view is kept untrusted."""
+
+    channel = CHANNEL
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self.size = 0
+        self.generation = 0
+        self.listening = False
         self._views: OrderedDict[str, CachedView] = OrderedDict()
 
     def get(self, run_id: str) -> CachedView | None:
@@ -40,11 +50,13 @@ class ViewCache:
             self._views.move_to_end(run_id)
         return cached
 
-    def put(self, run_id: str, version: int, body: bytes) -> None:
+    def put(self, run_id: str, version: int, body: bytes, generation: int) -> None:
+        """Keep the view a read that started at `generation` found."""
         self.drop(run_id)
         if len(body) > self.max_bytes:
             return
-        self._views[run_id] = CachedView(version, body)
+        trusted = self.listening and generation == self.generation
+        self._views[run_id] = CachedView(version, body, trusted)
         self.size += len(body)
         while self.size > self.max_bytes:
             _, evicted = self._views.popitem(last=False)
@@ -55,18 +67,23 @@ class ViewCache:
         if cached is not None:
             self.size -= len(cached.body)
 
+    def changed(self, run_id: str) -> None:
+        self.generation += 1
+        self.drop(run_id)
+
+    def start_trusting(self) -> None:
+        self.generation += 1  # a read from before may have missed a change
+        self.listening = True
+
+    def stop_trusting(self) -> None:
+        """Changes may go unheard from now on: what is kept is checked before it is served."""
+        self.listening = False
+        self.generation += 1
+        for run_id in list(self._views):
+            self._views[run_id] = self._views[run_id]._replace(trusted=False)
+
     def __len__(self) -> int:
         return len(self._views)
-
-
-def provide_view_cache(state: State) -> ViewCache:
-    """The app's cache (made on first use: it lives as long as the app)."""
-    cache = state.get(_STATE_KEY)
-    if cache is None:
-        cache = ViewCache()
-        state[_STATE_KEY] = cache
-    assert isinstance(cache, ViewCache)
-    return cache
 
 
 def etag(version: int) -> str:

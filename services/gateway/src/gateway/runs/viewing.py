@@ -40,10 +40,16 @@ class EncodedView:
     body: bytes
 
 
-async def encoded_run_view(pool: asyncpg.Pool, cache: ViewCache, run_id: str) -> EncodedView:
-    """The run's view as JSON with its entity tag: from the cache while the run is at the
-    version cached, else read (one statement either way) and, once the run ended, cached."""
+async def encoded_run_view(
+    pool: asyncpg.Pool, cache: ViewCache, run_id: str, *, fresh: bool = False
+) -> EncodedView:
+    """The run's view as JSON with its entity tag: a trusted cached view as it is (no
+    statement), else read in one statement (which leaves the view out while the run is at
+    the version cached) and, once the run ended, cached. `fresh`: never without asking."""
+    generation = cache.generation
     cached = cache.get(run_id)
+    if cached is not None and cached.trusted and not fresh:
+        return EncodedView(etag(cached.version), cached.body)
     read = await queries.read_run_view(
         pool, run_id, unless_version=None if cached is None else cached.version
     )
@@ -52,10 +58,11 @@ async def encoded_run_view(pool: asyncpg.Pool, cache: ViewCache, run_id: str) ->
         raise NotFound(f"run {run_id[:100]}")
     if read.view is None:
         assert cached is not None  # the view is left out only at the version cached
+        cache.put(run_id, read.version, cached.body, generation)  # trusted from now, if heard
         return EncodedView(etag(read.version), cached.body)
     body = _encoder.encode(read.view)
     if read.status in RUN_ENDED:
-        cache.put(run_id, read.version, body)
+        cache.put(run_id, read.version, body, generation)
     else:
         cache.drop(run_id)
     return EncodedView(etag(read.version), body)
