@@ -16,11 +16,11 @@ from tests.support.executors import python_agent
 
 pytestmark = pytest.mark.integration
 
-GIT_PER_TASK = 9
+GIT_PER_TASK = 8
 """A task of a run under way, in a worktree of a repository without a remote (the integration
 branch is local): `cat-file` (the base and the integration tip), `worktree add`, `add -A`,
-`commit`, `merge-tree`, `commit-tree`, `update-ref` (the compare-and-set), `update-ref -d`
-(its branch), `worktree remove`. A bare git loop runs 4."""
+`commit`, `merge-tree`, `commit-tree`, `update-ref --stdin` (the compare-and-set, deleting the
+task's branch in the same transaction), `worktree remove`. A bare git loop runs 4."""
 
 FIRST_TASK_EXTRA = 5
 """The executor's first task of a repository also checks it is a top level folder, the run's
@@ -58,7 +58,7 @@ def _task(sandbox: GitSandbox, n: int) -> TaskDispatched:
     )
 
 
-async def test_a_task_in_local_mode_runs_at_most_nine_git_processes(
+async def test_a_task_in_local_mode_runs_at_most_eight_git_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox = sandbox_without_remote(tmp_path / "git")
@@ -80,3 +80,5 @@ async def test_a_task_in_local_mode_runs_at_most_nine_git_processes(
     for made in later:
         assert len(made) <= GIT_PER_TASK, "\n".join(made)
     assert git(sandbox.repo, "show", "cc/run12345/integration:f3.txt") == "3"
+    # each task's branch went with the compare-and-set that integrated it
+    assert git(sandbox.repo, "branch", "--list", "cc/run12345/1-*") == ""

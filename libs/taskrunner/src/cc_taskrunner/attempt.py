@@ -43,6 +43,8 @@ class Attempt:
     pushed: bool = False
     integrated: str | None = None
     """The commit on the integration branch that holds the task's work."""
+    branch_released: bool = False
+    """The task's local branch went with the compare-and-set that integrated it."""
     depth: int = 0
     usage: TaskUsage | None = None
     """What the agent spent, all rounds of this attempt together."""

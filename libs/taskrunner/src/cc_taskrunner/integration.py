@@ -69,9 +69,11 @@ class Conflict:
     onto: str
 
 
-async def _exec(ws: Workspace, argv: list[str], *, what: str, timeout_s: float) -> ProcessResult:
+async def _exec(
+    ws: Workspace, argv: list[str], *, what: str, timeout_s: float, stdin: str | None = None
+) -> ProcessResult:
     try:
-        return await ws.exec(git_steps.git_request(argv, timeout_s))
+        return await ws.exec(git_steps.git_request(argv, timeout_s, stdin=stdin))
     except CommandNotFound as exc:
         raise GitError(f"{what} failed: {exc}") from exc
 
@@ -124,16 +126,27 @@ async def move(
     old: str | None,
     timeout_s: float,
     delete: TaskBranchTip | None = None,
+    delete_local: str | None = None,
 ) -> bool:
     """Point the branch at `new` if it is still at `old` (None: if it does not exist yet), and
-    in the same atomic push delete the task branch `delete` (on a remote only).
+    in the same atomic push delete the task branch `delete` (on a remote only), or in the same
+    local transaction the task's local branch `delete_local` (no remote: one process, not two).
 
     False when someone else moved the integration branch first: read the tip again and combine
     again. A task branch that is no longer at its tip stays; the integration branch moves alone.
     """
     if target.remote is None:
-        argv = ["git", "update-ref", target.ref, new, old or NO_COMMIT]
-        result = await _exec(ws, argv, what="git update-ref", timeout_s=timeout_s)
+        if delete_local is None:
+            argv = ["git", "update-ref", target.ref, new, old or NO_COMMIT]
+            result = await _exec(ws, argv, what="git update-ref", timeout_s=timeout_s)
+            return result.ok
+        # One transaction (all or nothing); NUL-separated, so no name can add a command.
+        check_git_argument(delete_local, "branch")
+        commands = (
+            f"update {target.ref}\0{new}\0{old or NO_COMMIT}\0delete refs/heads/{delete_local}\0\0"
+        )
+        argv = ["git", "update-ref", "--stdin", "-z"]
+        result = await _exec(ws, argv, what="git update-ref", timeout_s=timeout_s, stdin=commands)
         return result.ok
     remote = check_git_argument(target.remote, "remote")
     argv = ["git", "push", "--porcelain", f"--force-with-lease={target.ref}:{old or ''}"]

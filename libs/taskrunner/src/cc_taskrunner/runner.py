@@ -109,7 +109,8 @@ class TaskRunner:
             )
             outcome = await self._through_steps(attempt)
             if isinstance(outcome, TaskSucceeded):
-                await release_task_branch(workspace, task, outcome, report)
+                released = attempt.branch_released
+                await release_task_branch(workspace, task, outcome, report, released=released)
             return outcome
         finally:
             try:

@@ -9,8 +9,10 @@ a run succeeded, every task was integrated, so none of its task branches is left
 
 In local mode the worktree isolation creates `task.branch` in the user's repository. Once the
 task succeeded and its work was pushed or integrated, the local branch is only clutter: it is
-deleted, unless the run asked to `keep_task_branches`. A failed task's branch stays for
-inspection; a replay recreates it at the integration tip, and deletes it when it succeeds.
+deleted, unless the run asked to `keep_task_branches` — with a local integration branch, in the
+transaction that moves it (`local_task_branch`), else by an `update-ref -d` of its own. A
+failed task's branch stays for inspection; a replay recreates it at the integration tip, and
+deletes it when it succeeds.
 Sandboxes (fresh clones, containers) are thrown away whole, so nothing is done there.
 `commandcenter prune` clears what is left of ended runs.
 """
@@ -59,6 +61,15 @@ async def delete_remote_task_branch(a: Attempt, tip: str | None) -> None:
         await a.report.line("system", f"deleted {branch.branch} from {remote} (integrated)")
 
 
+def local_task_branch(a: Attempt) -> str | None:
+    """The task's local branch, to delete in the compare-and-set that integrates the task into
+    a local integration branch (its work is there then); None: not there, or it is kept."""
+    ws, target = a.workspace, a.integration
+    if ws.sandboxed or a.task.keep_task_branches or target is None or target.remote is not None:
+        return None
+    return check_branch_name(ws.branch)
+
+
 def should_release(ws: Workspace, task: TaskDispatched, outcome: TaskSucceeded) -> bool:
     """Whether the succeeded task's local branch may go: a worktree of the user's repository,
     the run did not ask to keep branches, and the work lives on somewhere else."""
@@ -67,20 +78,26 @@ def should_release(ws: Workspace, task: TaskDispatched, outcome: TaskSucceeded) 
 
 
 async def release_task_branch(
-    ws: Workspace, task: TaskDispatched, outcome: TaskSucceeded, report: Reporter
+    ws: Workspace,
+    task: TaskDispatched,
+    outcome: TaskSucceeded,
+    report: Reporter,
+    *,
+    released: bool = False,
 ) -> None:
     """Delete the task's branch from the repository the worktree belongs to (their refs are
     shared), in one `git update-ref -d`: the branch is checked out in this worktree, so in no
-    other (git allows a branch one checkout), and the worktree is removed next. Never fails
-    the task."""
+    other (git allows a branch one checkout), and the worktree is removed next. `released`:
+    the integration deleted it already (`local_task_branch`). Never fails the task."""
     if not should_release(ws, task, outcome):
         return
     branch = check_branch_name(ws.branch)
-    try:
-        argv = ["git", "update-ref", "-d", f"refs/heads/{branch}"]
-        await git_steps.git(ws, argv, what=f"deleting the branch {branch}")
-    except GitError as exc:
-        log.warning("kept the branch %s: %s", branch, exc.message, extra=context(task))
-        return
+    if not released:
+        try:
+            argv = ["git", "update-ref", "-d", f"refs/heads/{branch}"]
+            await git_steps.git(ws, argv, what=f"deleting the branch {branch}")
+        except GitError as exc:
+            log.warning("kept the branch %s: %s", branch, exc.message, extra=context(task))
+            return
     where = "pushed" if outcome.pushed else "integrated"
     await report.line("system", f"deleted the local branch {branch} (its work is {where})")

@@ -32,7 +32,11 @@ from cc_taskrunner.integration import Combined, Conflict
 from cc_taskrunner.reporting import Outcome
 from cc_taskrunner.steps.push import push
 from cc_taskrunner.steps.verify import checked, fix_round, run_checks
-from cc_taskrunner.task_branch import delete_remote_task_branch, remote_task_branch
+from cc_taskrunner.task_branch import (
+    delete_remote_task_branch,
+    local_task_branch,
+    remote_task_branch,
+)
 from cc_taskrunner.verification import VerificationFailure
 
 MAX_RACES = 30
@@ -163,6 +167,7 @@ async def _move(
     if a.cancel.is_set():
         return a.report.failed(FailureCode.CANCELLED, "cancelled before integrating")
     delete = remote_task_branch(a, a.tip if a.pushed else None)
+    delete_local = local_task_branch(a)
     target = a.integration
     if await integration.move(
         a.workspace,
@@ -171,7 +176,9 @@ async def _move(
         old=tip,
         timeout_s=a.settings.git_timeout_s,
         delete=delete,
+        delete_local=delete_local,
     ):
+        a.branch_released = delete_local is not None
         turn.tip = combined.commit
         await _landed(a, combined.commit, f"onto {tip[:12]}", parent=tip)
         return None
