@@ -20,7 +20,7 @@ from commandcenter_contracts import (
 )
 from gateway.resources import provide_view_cache
 from gateway.runs import queries, viewing
-from gateway.runs.view_cache import ViewCache
+from gateway.runs.view_cache import TRUST_S, ViewCache
 from gateway_support import Client, Run, publish_all, tasks_of, wait_view
 from litestar import Litestar
 from nats.js import JetStreamContext
@@ -222,26 +222,41 @@ async def test_a_trusted_view_is_served_without_a_statement(
     assert len(fresh) == 1
 
 
+def _held(cache: ViewCache, run_id: str) -> tuple[int, bytes, bool] | None:
+    cached = cache.get(run_id)
+    return None if cached is None else (cached.version, cached.body, cached.trusted)
+
+
 def test_only_views_read_while_every_change_is_heard_are_trusted() -> None:
     cache = ViewCache()
     cache.put("a", 1, b"a1", cache.generation)
-    assert cache.get("a") == (1, b"a1", False)  # nobody listens: checked before served
+    assert _held(cache, "a") == (1, b"a1", False)  # nobody listens: checked before served
     started = cache.generation
     cache.start_trusting()
     cache.put("a", 1, b"a1", started)  # read before listening began: may have missed a change
-    assert cache.get("a") == (1, b"a1", False)
+    assert _held(cache, "a") == (1, b"a1", False)
     cache.put("a", 1, b"a1", cache.generation)
-    assert cache.get("a") == (1, b"a1", True)
+    assert _held(cache, "a") == (1, b"a1", True)
 
     started = cache.generation  # a read of "b" starts...
     cache.changed("a")  # ...while another ended run changes
     cache.put("b", 2, b"b2", started)
-    assert cache.get("a") is None and cache.get("b") == (2, b"b2", False)
+    assert _held(cache, "a") is None and _held(cache, "b") == (2, b"b2", False)
     cache.put("b", 2, b"b2", cache.generation)
 
     cache.stop_trusting()  # the listener's connection is lost: kept, but checked again
-    assert cache.get("b") == (2, b"b2", False)
+    assert _held(cache, "b") == (2, b"b2", False)
     assert len(cache) == 1 and cache.size == 2
+
+
+def test_a_trusted_view_is_checked_again_after_a_while() -> None:
+    cache = ViewCache()
+    cache.start_trusting()
+    cache.put("a", 1, b"a1", cache.generation)
+    cached = cache.get("a")
+    assert cached is not None
+    assert cached.serve_unchecked(cached.checked_at + TRUST_S - 1)
+    assert not cached.serve_unchecked(cached.checked_at + TRUST_S)
 
 
 async def test_an_operators_update_of_an_ended_run_reaches_the_cache(

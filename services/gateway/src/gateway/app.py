@@ -103,8 +103,8 @@ def create_app(settings: Settings, *, traced: bool = False) -> Litestar:
         return hubs
 
     app = Litestar(
-        route_handlers=documented(ROUTES),
-        state=State({SETTINGS: settings}),  # guarded routes say so in the OpenAPI document
+        route_handlers=documented(ROUTES),  # guarded routes say so in the OpenAPI document
+        state=State({SETTINGS: settings}),
         lifespan=[lifespan],
         guards=[make_guard(enabled=settings.auth)],  # every route: its scope, by gateway.auth
         dependencies={

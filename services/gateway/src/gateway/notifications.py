@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 LISTENER_NAME = "cc-gateway-notifications"
 """The listener connection's `application_name` (what operators see in pg_stat_activity)."""
+PING_S = 10.0
+"""How often the idle connection is asked a `SELECT 1`: a connection lost without a word (a
+half-open TCP connection) is not reported by asyncpg, and would be trusted for hours."""
 
 
 class NotifiedCache(Protocol):
@@ -75,7 +78,7 @@ class ChangeListener:
                 for cache in self._caches.values():
                     cache.start_trusting()
                 delay = 0.5
-                await self._lost.wait()
+                await self._until_lost(conn)
                 log.warning("notifications: connection lost; the caches trust nothing meanwhile")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("notifications: cannot listen (%s); retrying", exc)
@@ -86,6 +89,14 @@ class ChangeListener:
                         await conn.close(timeout=2)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _until_lost(self, conn: asyncpg.Connection) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), timeout=PING_S)
+                return
+            except TimeoutError:
+                await conn.fetchval("SELECT 1", timeout=5.0)  # raises when it is gone
 
     def _stop_trusting(self) -> None:
         for cache in self._caches.values():

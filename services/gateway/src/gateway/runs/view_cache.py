@@ -4,15 +4,16 @@ A run that ended (`RUN_ENDED`) rarely changes again, but it can: a replay re-ope
 run, a pull request is merged after the run succeeded, a cancelled run's last task reports.
 Every change to an ended run is told on `cc_run_changed` (a trigger on `runs`, migration 0008)
 and drops its view here (`gateway.notifications.ChangeListener`). A view is *trusted*, served
-without asking PostgreSQL, only when it was read while the listener listened and no
-notification came in during the read; any other view is served only after PostgreSQL said the
-run is still at its version (`runs.version`, a new value with each change, asked in the
+without asking PostgreSQL for `TRUST_S`, only when it was read while the listener listened and
+no notification came in during the read; any other view is served only after PostgreSQL said
+the run is still at its version (`runs.version`, a new value with each change, asked in the
 statement that would read the view). Views of runs still going are not kept: they change with
 almost every event.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -22,11 +23,22 @@ MAX_BYTES = 64 * 1024 * 1024
 CHANNEL = "cc_run_changed"
 
 
+TRUST_S = 30.0
+"""How long a trusted view is served without asking PostgreSQL; then its version is checked
+again (one small statement), so a notification lost in a way nobody foresaw costs at most
+that long."""
+
+
 class CachedView(NamedTuple):
     version: int
     body: bytes
     trusted: bool
     """Every change since it was read would have dropped it: no need to ask PostgreSQL."""
+    checked_at: float = 0.0
+    """When PostgreSQL last said this is the run's version (`time.monotonic()`)."""
+
+    def serve_unchecked(self, now: float) -> bool:
+        return self.trusted and now - self.checked_at < TRUST_S
 
 
 class ViewCache:
@@ -56,7 +68,7 @@ class ViewCache:
         if len(body) > self.max_bytes:
             return
         trusted = self.listening and generation == self.generation
-        self._views[run_id] = CachedView(version, body, trusted)
+        self._views[run_id] = CachedView(version, body, trusted, time.monotonic())
         self.size += len(body)
         while self.size > self.max_bytes:
             _, evicted = self._views.popitem(last=False)

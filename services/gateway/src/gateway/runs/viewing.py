@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -48,7 +49,7 @@ async def encoded_run_view(
     the version cached) and, once the run ended, cached. `fresh`: never without asking."""
     generation = cache.generation
     cached = cache.get(run_id)
-    if cached is not None and cached.trusted and not fresh:
+    if cached is not None and not fresh and cached.serve_unchecked(time.monotonic()):
         return EncodedView(etag(cached.version), cached.body)
     read = await queries.read_run_view(
         pool, run_id, unless_version=None if cached is None else cached.version
