@@ -66,7 +66,9 @@ def full_plan(repeat: int) -> Plan:
         replication=replication.Config(tasks=5000, rate=500, seconds=5, repeat=repeat),
         failover=failover.Config(tasks=30, kill_after=5, repeat=repeat),
         # One run per N whatever --repeat says: 3,050 tasks are 15 minutes or more of runs.
-        growth=growth.Config(sizes=(50, 200, 800, 2000), batch_size=10, view_requests=50),
+        growth=growth.Config(
+            sizes=(50, 200, 800, 2000), batch_size=10, view_requests=50, smallest_runs=3
+        ),
     )
 
 
@@ -82,7 +84,7 @@ def quick_plan(repeat: int) -> Plan:
         integration=integration.Config(tasks=3, repeat=repeat),
         replication=replication.Config(tasks=200, rate=500, seconds=1, repeat=repeat),
         failover=failover.Config(tasks=8, kill_after=2, repeat=repeat, ack_wait_s=5),
-        growth=growth.Config(sizes=(4, 12), batch_size=4, view_requests=10),
+        growth=growth.Config(sizes=(4, 12), batch_size=4, view_requests=10, smallest_runs=2),
     )
 
 

@@ -1,12 +1,13 @@
 """Benchmark 10: growth — does the cost per task stay flat as a run gets bigger?
 
-The same workload at N = 50, 200, 800 and 2,000 tasks, one run per N, each on a fresh stack
-with a fresh repository and a fresh bare remote: local mode, a `command` agent that rewrites
-one file (task `<b>.<n>` writes `slot-<n>.txt`: the tree stays at batch-size files, so what
-grows with N is the system's own cost, not git's checkout of a tree that gains a file per
-task), the plan cut into batches of a fixed size (10), so N grows the number of batches, not
-their size; every task pushes its branch and is integrated (pushed) onto the
-run's integration branch, so the remote's refs grow with N as they do in real use.
+The same workload at N = 50, 200, 800 and 2,000 tasks, one run per N (the smallest N three
+times: it is the ratios' denominator, and one run of 50 tasks swung 146-175 ms), each on a
+fresh stack with a fresh repository and a fresh bare remote: local mode, a `command` agent
+that rewrites one file (task `<b>.<n>` writes `slot-<n>.txt`: the tree stays at batch-size
+files, so what grows with N is the system's own cost, not git's checkout of a tree that gains
+a file per task), the plan cut into batches of a fixed size (10), so N grows the number of
+batches, not their size; every task pushes its branch and is integrated (pushed) onto the
+run's integration branch, so the remote's history grows with N as it does in real use.
 
 Per N:
 - wall time per task: `POST /api/v1/runs` until `succeeded` in PostgreSQL, ÷ N (polled through
@@ -51,6 +52,8 @@ class Config:
     sizes: tuple[int, ...]
     batch_size: int
     view_requests: int
+    smallest_runs: int = 1
+    """Runs of the smallest N; the figures are their medians (the ratios' denominator)."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ def view_latency(client: httpx.Client, run_id: str, requests: int) -> tuple[floa
     return statistics.median(spent) * 1000, size
 
 
-def measure(tasks: int, config: Config, ctx: Context) -> Point:
-    workdir = ctx.root / f"growth-{tasks}"
+def measure(tasks: int, config: Config, ctx: Context, *, run: int = 1) -> Point:
+    workdir = ctx.root / (f"growth-{tasks}" if run == 1 else f"growth-{tasks}-{run}")
     repo = repository_with_remote(workdir)
     batches = batch_count(tasks, config.batch_size)
     plan = write_plan(workdir / "plans", tasks, batch_size=config.batch_size)
@@ -157,7 +160,17 @@ def _every(points: list[Point], value: str, decimals: int) -> str:
     return "; ".join(f"{p.tasks:,}: {getattr(p, value):,.{decimals}f}" for p in points)
 
 
-def rows_from(points: list[Point], config: Config) -> list[Row]:
+def median_point(runs: list[Point]) -> Point:
+    """Each figure's median over runs of the same N."""
+    fields = {
+        name: statistics.median(getattr(r, name) for r in runs)
+        for name in Point.__dataclass_fields__
+    }
+    return Point(**{**fields, "tasks": runs[0].tasks, "view_bytes": runs[0].view_bytes})
+
+
+def rows_from(points: list[Point], config: Config, smallest: list[Point]) -> list[Row]:
+    """`points`: one per N (the smallest N's median); `smallest`: that N's every run."""
     small, big = points[0], points[-1]
     at = {"ours_label": f"N = {big.tasks:,}", "baseline_label": f"N = {small.tasks:,}"}
     goal = f"goal: ratio ≤ {GOAL_RATIO:g}"
@@ -168,7 +181,7 @@ def rows_from(points: list[Point], config: Config) -> list[Row]:
             measure,
             unit,
             ours=Sample([getattr(big, value)]),
-            baseline=Sample([getattr(small, value)]),
+            baseline=Sample([getattr(run, value) for run in smallest]),
             decimals=decimals,
             note=f"{note}; at each N: {_every(points, value, decimals)}",
             chart=False,
@@ -281,16 +294,25 @@ def curves_from(points: list[Point]) -> list[Curve]:
 
 
 def run(config: Config, ctx: Context) -> list[Row]:
-    points = []
+    points: list[Point] = []
+    smallest: list[Point] = []
     for tasks in config.sizes:
-        ctx.say(f"  N = {tasks:,} ({batch_count(tasks, config.batch_size)} batches) ...")
-        point = measure(tasks, config, ctx)
-        points.append(point)
-        ctx.say(
-            f"  N = {tasks:,}: {point.wall_ms:.0f} ms/task (median task, first batch "
-            f"{point.first_batch_ms:.0f} ms, last {point.last_batch_ms:.0f} ms), planner CPU "
-            f"{point.planner_cpu_ms:.1f} ms/task, NATS {point.nats_bytes / 1000:,.1f} KB/task, "
-            f"run view {point.view_ms:.1f} ms for {point.view_bytes / 1024:,.0f} KiB"
-        )
+        runs = config.smallest_runs if not points else 1
+        measured = []
+        for k in range(1, runs + 1):
+            which = f", run {k} of {runs}" if runs > 1 else ""
+            batches = batch_count(tasks, config.batch_size)
+            ctx.say(f"  N = {tasks:,} ({batches} batches{which}) ...")
+            point = measure(tasks, config, ctx, run=k)
+            measured.append(point)
+            ctx.say(
+                f"  N = {tasks:,}: {point.wall_ms:.0f} ms/task (median task, first batch "
+                f"{point.first_batch_ms:.0f} ms, last {point.last_batch_ms:.0f} ms), planner CPU "
+                f"{point.planner_cpu_ms:.1f} ms/task, NATS {point.nats_bytes / 1000:,.1f} "
+                f"KB/task, run view {point.view_ms:.1f} ms for {point.view_bytes / 1024:,.0f} KiB"
+            )
+        if not points:
+            smallest = measured
+        points.append(median_point(measured))
     ctx.curves[CHART] = curves_from(points)
-    return rows_from(points, config)
+    return rows_from(points, config, smallest)
