@@ -60,10 +60,13 @@ async def test_a_whole_run_is_projected(client: Client, js: JetStreamContext) ->
         ],
     )
     view = await wait_view(client, run.id, "batch 0 running", status="running")
-    view = await eventually(
-        lambda: _with_counts(client, run.id, queued=1, running=1, pending=2),
-        what="one task running, one queued",
-    )
+
+    async def progressed() -> dict[str, Any] | None:
+        # The counts hold from `task.started` on: wait for the last event, the progress step.
+        view = await _with_counts(client, run.id, queued=1, running=1, pending=2)
+        return view if view and tasks_of(view)[t[0][0]]["step"] == "agent_started" else None
+
+    view = await eventually(progressed, what="one task running (agent started), one queued")
     assert [b["status"] for b in view["batches"]] == ["running", "pending"]
     first = tasks_of(view)[t[0][0]]
     assert (first["status"], first["step"], first["attempt"]) == ("running", "agent_started", 1)
