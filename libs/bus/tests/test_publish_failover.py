@@ -14,6 +14,7 @@ from commandcenter_contracts import RunStarted
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy
+from nats.js.errors import BadRequestError
 
 from tests.support.polling import eventually
 
@@ -30,7 +31,17 @@ async def test_a_publish_outlives_its_stream_leader_and_is_stored_once(
     )
     try:
         js = nc.jetstream()
-        await js.add_stream(name="FAILOVER", subjects=["failover.>"], num_replicas=3)
+
+        async def placed() -> bool | None:
+            try:
+                await js.add_stream(name="FAILOVER", subjects=["failover.>"], num_replicas=3)
+            except BadRequestError as exc:
+                if exc.err_code != 10005:  # "no suitable peers": a peer not yet seen current
+                    raise
+                return None
+            return True
+
+        await eventually(placed, what="the R3 stream placed")
         info = await js.stream_info("FAILOVER")
         assert info.cluster is not None and info.cluster.leader
         dead = info.cluster.leader
