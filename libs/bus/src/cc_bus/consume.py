@@ -6,7 +6,9 @@
 The loop:
 1. fetches only into free slots: with one slot, a batch of up to `batch` messages handled in
    stream order; with several, one message per free slot, handled concurrently (a replica never
-   holds a message it is not working on, so other replicas can have it);
+   holds a message it is not working on, so other replicas can have it). A one-at-a-time
+   durable (max_ack_pending 1) read by one slot keeps a pull request open instead
+   (`cc_bus.standing_pull`): the next message comes with the ack, not a request after it;
 2. decodes each message (`decode`). An event type the consumer does not know — a newer
    writer's, during a rolling upgrade — is skipped and acked (`known_types`); any other
    undecodable message is given up on;
@@ -46,6 +48,7 @@ from nats.js import JetStreamContext
 
 from cc_bus.dead_letters import dead_letter
 from cc_bus.publish import MSG_ID_HEADER, publish_dead_letter
+from cc_bus.standing_pull import StandingPull
 from cc_bus.topology import ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -229,17 +232,19 @@ class Consumer(Generic[T]):
         """Fetch and handle until `stop_fetching`; never raises for a message's sake."""
         beats = asyncio.create_task(self._heartbeats()) if self.heartbeat_s else None
         sub: JetStreamContext.PullSubscription | None = None
+        pull: StandingPull | None = None
         try:
             while not self._stopping.is_set():
                 if sub is None:
                     sub = await self._subscribe()
                     if sub is None:
                         continue
+                    pull = self._standing_pull(sub)
                 free = self.slots - len(self._running)
                 if free <= 0:
                     await self._wait_for_change()
                     continue
-                for msg in await self._fetch(sub, self.batch if self.slots == 1 else 1):
+                for msg in await self._receive(sub, pull):
                     delivery = Delivery(msg)
                     if self._stopping.is_set():
                         await _settle_quietly(msg, Retry(0))  # someone else takes it
@@ -249,6 +254,8 @@ class Consumer(Generic[T]):
                         await self._one(delivery)  # in stream order
                     else:
                         self._start(delivery)
+            for msg in await self._drain(pull):
+                await _settle_quietly(msg, Retry(0))  # someone else takes it
         finally:
             if beats is not None:
                 beats.cancel()
@@ -369,6 +376,35 @@ class Consumer(Generic[T]):
             await self._pause(1.0)
             return []
 
+    async def _receive(
+        self, sub: JetStreamContext.PullSubscription, pull: StandingPull | None
+    ) -> list[Msg]:
+        if pull is None:
+            return await self._fetch(sub, self.batch if self.slots == 1 else 1)
+        try:
+            msg = await pull.next()
+        except NatsError as exc:
+            log.warning("%s: pulling failed: %s", self.label, exc)
+            await self._pause(1.0)
+            return []
+        return [] if msg is None else [msg]
+
+    def _standing_pull(self, sub: JetStreamContext.PullSubscription) -> StandingPull | None:
+        """A one-at-a-time durable read by one slot keeps a pull request open (see
+        `cc_bus.standing_pull`); any other fetches."""
+        if self.slots == 1 and self.spec.max_ack_pending == 1:
+            return StandingPull(sub, batch=STANDING_BATCH, expires_s=self.fetch_timeout_s)
+        return None
+
+    async def _drain(self, pull: StandingPull | None) -> list[Msg]:
+        if pull is None:
+            return []
+        try:
+            return await pull.drain()
+        except NatsError as exc:  # NATS away: the request went with the connection
+            log.warning("%s: draining the pull request failed: %s", self.label, exc)
+            return []
+
     def _start(self, delivery: Delivery) -> None:
         task = asyncio.create_task(self._one(delivery))
         self._running.add(task)
@@ -397,6 +433,9 @@ class Consumer(Generic[T]):
                 except Exception as exc:  # NATS away for a moment: the next beat may get through
                     log.warning("%s: in-progress ack failed: %s", self.label, exc)
 
+
+STANDING_BATCH = 1000
+"""Messages one standing pull request may bring (one at a time) before it is renewed."""
 
 ACK_ATTEMPT_S = 2.0
 
