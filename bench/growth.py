@@ -293,26 +293,37 @@ def curves_from(points: list[Point]) -> list[Curve]:
     ]
 
 
+def schedule(sizes: tuple[int, ...], smallest_runs: int) -> list[tuple[int, int]]:
+    """(N, run) in the order measured. The smallest N's runs are spread over the suite (the
+    first, then evenly up to the last): a machine that drifts faster or slower while the suite
+    runs moves the ratios' denominator with it, not only the largest N."""
+    small, rest = sizes[0], sizes[1:]
+    extra = smallest_runs - 1
+    after: dict[int, list[int]] = {}  # index in `rest` → the smallest N's runs after it
+    for j in range(1, extra + 1):
+        after.setdefault(round(j * len(rest) / extra) - 1, []).append(j + 1)
+    order = [(small, 1)] + [(small, k) for k in after.get(-1, [])]
+    for index, tasks in enumerate(rest):
+        order.append((tasks, 1))
+        order.extend((small, k) for k in after.get(index, []))
+    return order
+
+
 def run(config: Config, ctx: Context) -> list[Row]:
-    points: list[Point] = []
-    smallest: list[Point] = []
-    for tasks in config.sizes:
-        runs = config.smallest_runs if not points else 1
-        measured = []
-        for k in range(1, runs + 1):
-            which = f", run {k} of {runs}" if runs > 1 else ""
-            batches = batch_count(tasks, config.batch_size)
-            ctx.say(f"  N = {tasks:,} ({batches} batches{which}) ...")
-            point = measure(tasks, config, ctx, run=k)
-            measured.append(point)
-            ctx.say(
-                f"  N = {tasks:,}: {point.wall_ms:.0f} ms/task (median task, first batch "
-                f"{point.first_batch_ms:.0f} ms, last {point.last_batch_ms:.0f} ms), planner CPU "
-                f"{point.planner_cpu_ms:.1f} ms/task, NATS {point.nats_bytes / 1000:,.1f} "
-                f"KB/task, run view {point.view_ms:.1f} ms for {point.view_bytes / 1024:,.0f} KiB"
-            )
-        if not points:
-            smallest = measured
-        points.append(median_point(measured))
+    measured: dict[int, list[Point]] = {tasks: [] for tasks in config.sizes}
+    for tasks, k in schedule(config.sizes, config.smallest_runs):
+        runs = config.smallest_runs if tasks == config.sizes[0] else 1
+        which = f", run {k} of {runs}" if runs > 1 else ""
+        batches = batch_count(tasks, config.batch_size)
+        ctx.say(f"  N = {tasks:,} ({batches} batches{which}) ...")
+        point = measure(tasks, config, ctx, run=k)
+        measured[tasks].append(point)
+        ctx.say(
+            f"  N = {tasks:,}: {point.wall_ms:.0f} ms/task (median task, first batch "
+            f"{point.first_batch_ms:.0f} ms, last {point.last_batch_ms:.0f} ms), planner CPU "
+            f"{point.planner_cpu_ms:.1f} ms/task, NATS {point.nats_bytes / 1000:,.1f} "
+            f"KB/task, run view {point.view_ms:.1f} ms for {point.view_bytes / 1024:,.0f} KiB"
+        )
+    points = [median_point(measured[tasks]) for tasks in config.sizes]
     ctx.curves[CHART] = curves_from(points)
-    return rows_from(points, config, smallest)
+    return rows_from(points, config, measured[config.sizes[0]])
