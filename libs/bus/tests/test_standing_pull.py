@@ -10,6 +10,7 @@ import pytest
 from cc_bus import Ack, Consumer, ConsumerSpec, Delivery, Settle, connect, ensure_consumer
 from commandcenter.servers import NatsServer
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from tests.support.polling import eventually
@@ -23,7 +24,7 @@ SPEC = ConsumerSpec(
 NEXT = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{SPEC.durable}"
 
 
-def _consumer(js, seen: list[bytes]) -> Consumer[bytes]:  # type: ignore[no-untyped-def]
+def _consumer(js: JetStreamContext, seen: list[bytes]) -> Consumer[bytes]:
     async def handle(data: bytes, _delivery: Delivery) -> Settle:
         seen.append(data)
         return Ack()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cc_taskrunner import run_process
+from cc_taskrunner import process, run_process
 from cc_taskrunner.process import CommandNotFound, OutputStream, process_alive
 from taskrunner_support import PROCESS_TREE
 
@@ -107,9 +107,33 @@ async def test_children_left_behind_by_an_exited_process_are_stopped(tmp_path: P
     assert await _all_gone(_pids(pidfile))
 
 
-async def test_a_missing_program_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("die_with_parent", [True, False])
+async def test_a_missing_program_is_reported(tmp_path: Path, die_with_parent: bool) -> None:
     with pytest.raises(CommandNotFound, match="cc-no-such-program"):
-        await run_process(["cc-no-such-program"], cwd=tmp_path, timeout_s=5)
+        await run_process(
+            ["cc-no-such-program"], cwd=tmp_path, timeout_s=5, die_with_parent=die_with_parent
+        )
+    (tmp_path / "not-executable").write_text("#!/bin/sh\n")
+    with pytest.raises(CommandNotFound, match="not-executable"):
+        await run_process(
+            ["./not-executable"], cwd=tmp_path, timeout_s=5, die_with_parent=die_with_parent
+        )
+
+
+async def test_a_program_is_found_where_exec_would_find_it(tmp_path: Path) -> None:
+    """On the child's PATH (not the executor's), or by a path relative to its folder."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("cc-hello", "local-hello"):
+        (tools / name).write_text(f'#!/bin/sh\necho {name} "$@"\n')
+        (tools / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
+    found = await run_process(
+        ["cc-hello", "a b"], cwd=tmp_path, env=env, timeout_s=10, capture_stdout=True
+    )
+    assert found.ok and found.stdout == "cc-hello a b\n"
+    relative = await run_process(["./local-hello"], cwd=tools, timeout_s=10, capture_stdout=True)
+    assert relative.ok and relative.stdout == "local-hello\n"
 
 
 async def test_a_very_long_line_does_not_break_the_reader(tmp_path: Path) -> None:
@@ -128,8 +152,10 @@ async def test_a_very_long_line_does_not_break_the_reader(tmp_path: Path) -> Non
 # A stand-in executor: starts a child through `run_process`, which records its pid and sleeps.
 EXECUTOR = """
 import asyncio, pathlib, sys
-from cc_taskrunner import run_process
+from cc_taskrunner import process, run_process
 
+if sys.argv[2] == "preexec_fn":  # as on a machine without setpriv
+    process._setpriv = lambda: None
 SLEEPER = "import os, pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))"
 argv = [sys.executable, "-c", SLEEPER + "; time.sleep(300)", sys.argv[1]]
 asyncio.run(run_process(argv, cwd=pathlib.Path.cwd(), timeout_s=300))
@@ -146,9 +172,12 @@ def _wait_until(predicate: Callable[[], bool], within_s: float) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_a_child_dies_with_its_parent_even_in_its_own_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("way", ["setpriv", "preexec_fn"])
+def test_a_child_dies_with_its_parent_even_in_its_own_session(tmp_path: Path, way: str) -> None:
+    if way == "setpriv":
+        assert process._setpriv() is not None  # util-linux is on every machine this runs on
     pidfile = tmp_path / "child"
-    parent = subprocess.Popen([PYTHON, "-c", EXECUTOR, str(pidfile)], cwd=tmp_path)  # noqa: S603
+    parent = subprocess.Popen([PYTHON, "-c", EXECUTOR, str(pidfile), way], cwd=tmp_path)  # noqa: S603
     child = 0
     try:
         assert _wait_until(lambda: pidfile.exists() and pidfile.read_text() != "", 20)

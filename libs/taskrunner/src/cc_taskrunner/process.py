@@ -9,8 +9,9 @@ Linux the child therefore also asks the kernel for SIGKILL when its parent dies
 (`PR_SET_PDEATHSIG`). That reaches the child only, not what it spawns: grandchildren are kept
 out of later attempts by giving every delivery its own checkout (the isolations). Git's own
 plumbing commands, which run no hook and finish in milliseconds, may skip it
-(`die_with_parent=False`): asking for it means a `preexec_fn`, so a slow fork of the whole
-executor instead of a `vfork`, for each of a task's git commands.
+(`die_with_parent=False`). Where util-linux's `setpriv` can, it sets PDEATHSIG and execs the
+command; elsewhere a `preexec_fn` does, which costs a fork of the whole executor instead of a
+`vfork` for each such command.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import ctypes
 import functools
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -80,16 +83,17 @@ async def run_process(
     On timeout or cancel the whole process group gets SIGTERM, then SIGKILL after
     `kill_grace_s`. Children left behind by a process that exited are stopped the same way.
     """
+    command, options = _launch(argv, cwd, env, die_with_parent)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *command,
             cwd=cwd,
             env=dict(env) if env is not None else None,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             limit=_READ_LIMIT,
-            **(_session_options() if die_with_parent else {"start_new_session": True}),
+            **options,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise CommandNotFound(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -152,6 +156,57 @@ def _prctl() -> Callable[..., int] | None:
         log.warning("prctl unavailable: agents will not die with their executor")
         return None
     return prctl
+
+
+def _launch(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None, die_with_parent: bool
+) -> tuple[list[str], dict[str, Any]]:
+    """The command line and the spawn options: always a session of its own; PDEATHSIG by
+    `setpriv` when this machine has it, else by a `preexec_fn`."""
+    if not die_with_parent:
+        return list(argv), {"start_new_session": True}
+    setpriv = _setpriv()
+    if setpriv is None:
+        return list(argv), _session_options()
+    # setpriv execs the program itself: find it first, so a missing one is still
+    # CommandNotFound (as Python's own exec reports it), not setpriv's exit status 127.
+    program = _find_program(argv[0], cwd, env)
+    if program is None:
+        raise CommandNotFound(f"cannot start {argv[0]!r}: no such executable")
+    return [setpriv, "--pdeathsig", "KILL", "--", program, *argv[1:]], {"start_new_session": True}
+
+
+def _find_program(name: str, cwd: Path, env: Mapping[str, str] | None) -> str | None:
+    """Where exec would find `name`: a path (relative to the child's `cwd`) as it is, a bare
+    name on the child's PATH."""
+    if os.path.dirname(name):
+        path = os.path.join(cwd, name)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(name, path=os.pathsep.join(os.get_exec_path(env)))
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's `setpriv`, if it can set PDEATHSIG (2.33 or later). A child started
+    through it needs no `preexec_fn`, so Python starts it with a vfork instead of a fork of
+    the whole executor: 2.4 instead of 5.9 ms per spawn, measured with a 40 MiB heap. The
+    preexec_fn also kills a child whose parent died before its prctl; setpriv cannot check
+    that, and the isolations cover it as they cover grandchildren (see the module)."""
+    if not sys.platform.startswith("linux") or (path := shutil.which("setpriv")) is None:
+        return None
+    try:
+        probe = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [path, "--pdeathsig", "KILL", "--", path, "--version"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if probe.returncode != 0:
+        log.info("setpriv cannot set PDEATHSIG here: children get it by a preexec_fn")
+        return None
+    return path
 
 
 def _session_options() -> dict[str, Any]:
