@@ -55,8 +55,12 @@ async def test_messages_come_in_order_without_a_request_each(nats_server: NatsSe
         # `fetch` would have sent one request per message; a standing one serves hundreds
         # (and is renewed about once per second while idle).
         assert 1 <= len(requests) < 30, requests
-        info = await js.consumer_info(STREAM, SPEC.durable)
-        assert info.num_ack_pending == 0 and info.num_pending == 0
+
+        async def settled() -> bool:  # the handler records a message before it is acked
+            info = await js.consumer_info(STREAM, SPEC.durable)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await eventually(settled, within_s=30, what="every message acked")
     finally:
         consumer.stop_fetching()
         await running
