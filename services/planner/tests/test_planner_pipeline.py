@@ -1,13 +1,14 @@
 """Publishes in flight together (`planner.pipeline`): a big batch is stored exactly once and
-in an order that keeps the rules (run and batch events alone and in order, every `task.queued`
-stored before the first dispatch is sent, each wave in plan order); a publish that fails
-mid-batch fails the whole step, and its redelivery completes it without a duplicate."""
+in an order that keeps the rules (run and batch events alone and in order, each task's
+`task.queued` stored before its dispatch is sent, each stream in plan order); a publish that
+fails mid-batch fails the whole step, and its redelivery completes it without a duplicate."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 from cc_bus import MSG_ID_HEADER, planner_phase_consumer, planner_progress_consumer
 from commandcenter_contracts import (
@@ -15,6 +16,7 @@ from commandcenter_contracts import (
     RunPlanned,
     TaskDispatched,
     TaskQueued,
+    status_decoder,
     subjects,
     task_decoder,
 )
@@ -22,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 from planner.app import PlannerService, create_app
-from planner.domain.planning import plan_run, render
+from planner.domain.planning import Outgoing, plan_run, render
 from planner.domain.progress import CompleteBatch, start_batch
 from planner.domain.replay import replay_messages
 from planner.pipeline import waves
@@ -82,6 +84,43 @@ def test_a_batch_is_cut_into_waves_where_order_matters() -> None:
     assert waves(replayed) == [[replayed[0]], [replayed[1]]]
 
 
+def _label(message: Outgoing) -> str:
+    kind = {TaskQueued: "q", TaskDispatched: "d"}.get(type(message))
+    return f"{kind}{message.plan_task_id}" if kind else message.__struct_config__.tag  # type: ignore[union-attr]
+
+
+def test_a_big_batch_sends_each_chunk_of_dispatches_beside_the_next_chunk_of_task_queued() -> None:
+    planned = plan_run(make_request(make_plan(5)), default_timeout_s=0)
+    cut = [[_label(m) for m in wave] for wave in waves(planned.messages, chunk=2)]
+    assert cut == [
+        ["run.planned"],
+        ["run.started"],
+        ["batch.started"],
+        ["q1.1", "q1.2"],
+        ["d1.1", "d1.2", "q1.3", "q1.4"],
+        ["d1.3", "d1.4", "q1.5"],
+        ["d1.5"],
+    ]
+    for chunk in (1, 3, 4, 5, 128):
+        cut = [[_label(m) for m in wave] for wave in waves(planned.messages, chunk=chunk)]
+        sent = [label for wave in cut for label in wave]
+        assert len(sent) == len(planned.messages)  # each message once
+        # each stream in plan order; a dispatch one wave after its task.queued, or later
+        assert [x for x in sent if x[0] == "q"] == [f"q1.{i}" for i in range(1, 6)]
+        assert [x for x in sent if x[0] == "d"] == [f"d1.{i}" for i in range(1, 6)]
+        wave_of = {label: n for n, wave in enumerate(cut) for label in wave}
+        assert all(wave_of[f"d1.{i}"] > wave_of[f"q1.{i}"] for i in range(1, 6))
+        assert max(len(wave) for wave in cut) <= 2 * chunk
+
+    # dispatches that are not the batch's pair (another task's, an attempt's) are not interleaved
+    queued = [m for m in planned.messages if isinstance(m, TaskQueued)]
+    dispatched = [m for m in planned.messages if isinstance(m, TaskDispatched)]
+    other = [msgspec.structs.replace(d, attempt=2) for d in dispatched]
+    assert waves([*queued, *other], chunk=2) == [queued, other]
+    with pytest.raises(ValueError, match="chunk"):
+        waves(planned.messages, chunk=0)
+
+
 async def _dispatches_stored(js: JetStreamContext) -> list[RawStreamMsg]:
     info = await js.stream_info(subjects.STREAM_TASKS)
     stored = []
@@ -135,11 +174,13 @@ async def test_a_big_batch_is_stored_once_in_an_order_that_keeps_the_rules(
     assert [t.task_id for t in tasks] == in_plan_order
     assert _msg_ids(dispatches) == [f"{t}:1" for t in in_plan_order]
 
-    # every task.queued was stored before the first dispatch was sent
-    last_queued = status[-1].time
-    first_dispatch = dispatches[0].time
-    assert last_queued is not None and first_dispatch is not None
-    assert last_queued <= first_dispatch
+    # each task.queued was stored before its dispatch was sent; the two streams' writes
+    # overlap (IN_FLIGHT 16: chunks of 8 tasks)
+    events = [(status_decoder.decode(m.data or b""), m.time) for m in status]
+    queued_at = {e.task_id: at for e, at in events if isinstance(e, TaskQueued)}
+    dispatched_at = {t.task_id: m.time for t, m in zip(tasks, dispatches, strict=True)}
+    assert all(queued_at[t] <= dispatched_at[t] for t in in_plan_order)  # type: ignore[operator]
+    assert dispatches[0].time < status[-1].time  # type: ignore[operator]
 
 
 async def _count_at_least(js: JetStreamContext, n: int) -> bool:
@@ -222,7 +263,7 @@ async def _limit_status(js: JetStreamContext, max_msgs: int) -> None:
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("pipelined_planner")
-async def test_no_dispatch_is_sent_before_every_task_queued_is_stored(
+async def test_no_dispatch_is_sent_before_its_task_queued_is_stored(
     js: JetStreamContext, status_log: StatusLog
 ) -> None:
     tasks = 100
@@ -237,8 +278,17 @@ async def test_no_dispatch_is_sent_before_every_task_queued_is_stored(
         return (info.num_redelivered or 0) >= 1
 
     await eventually(start_failed_and_retried, within_s=60, what="the last task.queued refused")
-    # the dispatches wait for the refused task.queued: none was sent
-    assert (await js.stream_info(subjects.STREAM_TASKS)).state.messages == 0
+    # Chunks of 8 (IN_FLIGHT 16): the dispatches of the chunks before the refused task.queued's
+    # went out with the next chunk's task.queued; the refused one's chunk is never dispatched.
+    queued = {e.task_id for e in status_log.of(run_id, "task.queued")}  # type: ignore[attr-defined]
+    sent = {task_decoder.decode(m.data or b"").task_id for m in await _dispatches_stored(js)}
+    planned = status_log.of(run_id, "run.planned")[0]
+    assert isinstance(planned, RunPlanned)
+    in_plan_order = [t.task_id for t in planned.batches[0].tasks]
+    assert len(queued) == tasks - 1 and in_plan_order[-1] not in queued
+    refused_chunk = (tasks - 1) // 8 * 8  # where the last task's chunk starts
+    assert sent == set(in_plan_order[:refused_chunk])
+    assert sent < queued
 
     await _limit_status(js, -1)
     await eventually(

@@ -13,11 +13,17 @@ already follow and which this module keeps:
 - the step's own writes (the progress, the ack) come only after every message is stored —
   the caller's part: `publish_all` returns only then.
 
-So a step is cut into waves: each run of consecutive `task.queued`, each run of consecutive
-dispatches, and every other message alone. A wave is sent in order (one connection: the
-stream stores it in that order) with up to `in_flight` publishes awaiting their acks; the
-next wave starts once all of them are stored. The `task.queued` and dispatches of a batch, the
-bulk of what the planner publishes, are independent (different tasks), so they overlap.
+So a step is cut into waves, each sent in order (one connection: each stream stores it in
+that order) with up to `in_flight` publishes awaiting their acks; the next wave starts once all
+of them are stored. Every message that must be stored alone (run and batch events, a landing
+request, a failure) is a wave of its own. A batch's `task.queued` events and its dispatches,
+the bulk of what the planner publishes, go in chunks of `in_flight / 2` tasks: the first chunk's
+`task.queued`, then each chunk's dispatches together with the next chunk's `task.queued`, then
+the last chunk's dispatches. A dispatch is thus sent only after its own `task.queued` (one wave
+earlier) is stored, and the two streams' writes (each an fsync with `sync_interval: always`)
+overlap instead of taking turns: the status stream's writes no longer wait for the task
+stream's, nor the other way round. Consecutive `task.queued` or dispatches that are not a batch's
+pair (each of them another task) are one wave.
 
 A publish that fails fails the whole step with its own error, as one failing in a sequential
 loop did: the others in flight are cancelled (some may be stored: harmless), nothing later is
@@ -42,14 +48,26 @@ DEFAULT_IN_FLIGHT = 256
 grouped, little enough that a step's memory and a failure's wasted sends stay small."""
 
 
-def waves(messages: Iterable[Outgoing]) -> list[list[Outgoing]]:
-    """`messages` cut where one must be stored before the next is sent (see the module)."""
-    out: list[list[Outgoing]] = []
+def waves(
+    messages: Iterable[Outgoing], *, chunk: int = DEFAULT_IN_FLIGHT // 2
+) -> list[list[Outgoing]]:
+    """`messages` cut where one must be stored before the next is sent (see the module); a
+    batch's `task.queued` and dispatches interleaved `chunk` tasks at a time."""
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    runs: list[list[Outgoing]] = []
     for message in messages:
-        if out and _may_overlap(out[-1][-1], message):
-            out[-1].append(message)
+        if runs and _may_overlap(runs[-1][-1], message):
+            runs[-1].append(message)
         else:
-            out.append([message])
+            runs.append([message])
+    out: list[list[Outgoing]] = []
+    for run in runs:
+        previous = out[-1] if out else []
+        if _dispatches_of(previous, run):
+            out[-1:] = _interleaved(previous, run, chunk)
+        else:
+            out.append(run)
     return out
 
 
@@ -57,6 +75,32 @@ def _may_overlap(previous: Outgoing, message: Outgoing) -> bool:
     """Whether `message` may be in flight with `previous`: both `task.queued`, or both
     dispatches (each of another task)."""
     return type(previous) is type(message) and isinstance(message, TaskQueued | TaskDispatched)
+
+
+def _dispatches_of(queued: list[Outgoing], dispatches: list[Outgoing]) -> bool:
+    """Whether `dispatches` are the dispatches of the `task.queued` in `queued`, one for one
+    and in the same order (what `planning.render` makes of a batch)."""
+    return (
+        len(queued) == len(dispatches)
+        and all(isinstance(q, TaskQueued) for q in queued)
+        and all(
+            isinstance(q, TaskQueued)
+            and isinstance(d, TaskDispatched)
+            and (q.run_id, q.task_id, q.attempt) == (d.run_id, d.task_id, d.attempt)
+            for q, d in zip(queued, dispatches, strict=True)
+        )
+    )
+
+
+def _interleaved(
+    queued: list[Outgoing], dispatches: list[Outgoing], chunk: int
+) -> list[list[Outgoing]]:
+    """Q0, D0 + Q1, D1 + Q2, ..., Dn: each chunk's dispatches one wave after its `task.queued`."""
+    cuts = range(0, len(queued), chunk)
+    out = [queued[:chunk]]
+    for start in cuts:
+        out.append(dispatches[start : start + chunk] + queued[start + chunk : start + 2 * chunk])
+    return out
 
 
 class Pipeline:
@@ -69,10 +113,11 @@ class Pipeline:
             raise ValueError("in_flight must be at least 1")
         self._publish = publish
         self._slots = asyncio.Semaphore(in_flight)
+        self._chunk = max(1, in_flight // 2)
 
     async def publish_all(self, messages: Sequence[Outgoing]) -> None:
         """Every message stored, in the order the rules need; the first failure is raised."""
-        for wave in waves(messages):
+        for wave in waves(messages, chunk=self._chunk):
             if len(wave) == 1:
                 async with self._slots:
                     await self._publish(wave[0])
