@@ -213,6 +213,43 @@ async def test_a_fresh_clone_of_a_local_repository_without_a_remote_integrates_i
     one = _succeeded(await runner.run(_task(sandbox, "1.1", "a.txt", "a")))
     assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == one.integrated_commit
 
+    # The next task's clone brings the integration branch along: it starts on its tip, read
+    # with the base ref by the isolation (no fetch), and lands on top of the first task.
+    second = _task(sandbox, "1.2", "b.txt", "b", verification=["test -s a.txt"])
+    workspace = await isolation.prepare(second)
+    try:
+        assert workspace.integration_tip == one.integrated_commit
+        assert workspace.base_commit == one.integrated_commit
+        assert git(workspace.path, "rev-parse", "HEAD").strip() == one.integrated_commit
+        assert git(workspace.path, "config", "maintenance.auto").strip() == "false"
+    finally:
+        await workspace.cleanup()
+    two = _succeeded(await runner.run(second))
+    assert git(sandbox.repo, "rev-parse", f"{INTEGRATION}^").strip() == one.integrated_commit
+    assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == two.integrated_commit
+
+
+async def test_a_fresh_clone_reads_the_integration_branch_from_the_remote_it_lives_on(
+    git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    """The source has an `origin`: the run integrates there, not on the source, so the clone's
+    copy of the source's branches says nothing about the integration tip."""
+    isolation = FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost"))
+    runner = make_harness(tmp_path).runner_on(isolation)
+    one = _succeeded(await runner.run(_task(git_sandbox, "1.1", "a.txt", "a")))
+    # A stale branch of that name on the source must not be taken for the integration tip.
+    git(git_sandbox.repo, "branch", "-f", INTEGRATION, "main")
+    second = _task(git_sandbox, "1.2", "b.txt", "b", verification=["test -s a.txt"])
+    workspace = await isolation.prepare(second)
+    try:
+        assert workspace.integration_tip is None
+        assert workspace.integration_remote == str(git_sandbox.remote)
+    finally:
+        await workspace.cleanup()
+    two = _succeeded(await runner.run(second))
+    line = _first_parent_log(git_sandbox.remote, INTEGRATION)
+    assert line[:2] == [two.integrated_commit, one.integrated_commit]
+
 
 async def test_moving_the_branch_is_a_compare_and_set(git_sandbox: GitSandbox) -> None:
     ws = LocalWorkspace(path=git_sandbox.repo, branch="main", base_commit="", remote="origin")

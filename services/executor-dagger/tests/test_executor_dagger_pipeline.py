@@ -108,7 +108,21 @@ class ScriptedEngine:
     fetched: str = ""
 
     async def __call__(self, ctr: Container, _program: str) -> tuple[int, str, str]:
-        return self.answer(_execs(ctr)[-1])
+        last = [args for name, args in _steps(ctr) if name == "withExec"][-1]
+        if last["args"][:2] == ["git", "cat-file"]:
+            return self.cat_file(last.get("stdin") or "")
+        return self.answer(last["args"])
+
+    def cat_file(self, query: str) -> tuple[int, str, str]:
+        """`--batch-check` of `<ref>^{commit}` lines: the base branch, the clone's view of the
+        remote's branches (`refs/remotes/origin/<name>` is the remote's `refs/heads/<name>`)."""
+        out = []
+        for line in query.splitlines():
+            ref = line.removesuffix("^{commit}")
+            remote = ref.replace("refs/remotes/origin/", "refs/heads/", 1)
+            sha = BASE if ref in ("main", "origin/main") else self.remote_refs.get(remote)
+            out.append(sha or f"{line} missing")
+        return 0, "".join(f"{line}\n" for line in out), ""
 
     def answer(self, argv: list[str]) -> tuple[int, str, str]:
         if argv[0] == "claude":  # the CLI's last stream-json line: how it ended, what it cost
@@ -176,11 +190,14 @@ class _Sink:
 
 
 async def _run(
-    task: TaskDispatched, settings: Settings | None = None, environ: dict[str, str] | None = None
+    task: TaskDispatched,
+    settings: Settings | None = None,
+    environ: dict[str, str] | None = None,
+    engine: ScriptedEngine | None = None,
 ) -> Recorded:
     """The task runner's whole flow on the Dagger backend, against the scripted engine."""
     settings = settings or _settings()
-    engine = ScriptedEngine()
+    engine = engine or ScriptedEngine()
     isolation = DaggerIsolation(
         dag, settings, ENVIRON if environ is None else environ, evaluate=engine
     )
@@ -212,8 +229,8 @@ async def test_the_task_runs_in_the_configured_image_with_a_fresh_clone_of_its_u
     assert len(env["CC_TASK_NONCE"]) == 36  # a new one per attempt: never a cached clone
     assert ("withWorkdir", {"path": "/work"}) in steps
     execs = _execs(await _pipeline(_task()))
-    assert execs[0] == ["git", "clone", "--quiet", "--", REPO, "."]
-    assert execs[1] == ["git", "rev-parse", "--verify", "--quiet", "main^{commit}"]
+    assert execs[0] == ["git", "clone", "--quiet", "-c", "maintenance.auto=false", "--", REPO, "."]
+    assert execs[1] == ["git", "cat-file", "--batch-check=%(objectname)"]  # base, integration
     assert execs[2] == ["git", "checkout", "--quiet", "-B", BRANCH, BASE]
 
 
@@ -230,6 +247,27 @@ async def test_the_first_task_creates_the_integration_branch_at_the_base() -> No
         "origin",
         f"{BASE}:{ref}",
     ]
+
+
+async def test_a_later_task_starts_on_the_integration_tip_its_clone_brought() -> None:
+    """The run integrates on the repository the container clones: the clone holds the branch,
+    so the task branch starts on its tip without a fetch, and the tip is the lease."""
+    tip = "e" * 40
+    ref = f"refs/heads/{INTEGRATION}"
+    engine = ScriptedEngine(remote_refs={ref: tip})
+    recorded = await _run(_task(), engine=engine)
+    assert isinstance(recorded.outcome, TaskSucceeded), recorded.outcome
+    steps = [args for name, args in _steps(recorded.container) if name == "withExec"]
+    asked = ["main", "origin/main", f"refs/remotes/origin/{INTEGRATION}"]
+    assert steps[1]["stdin"] == "".join(f"{ref}^{{commit}}\n" for ref in asked)
+    assert steps[2]["args"] == ["git", "checkout", "--quiet", "-B", BRANCH, tip]
+    execs = [step["args"] for step in steps]
+    assert not any(argv[:2] == ["git", "fetch"] for argv in execs)
+    integrate = next(
+        argv for argv in execs if argv[:2] == ["git", "push"] and f"{COMBINED}:{ref}" in argv
+    )
+    assert f"--force-with-lease={ref}:{tip}" in integrate
+    assert engine.remote_refs[ref] == COMBINED
 
 
 async def test_the_agent_runs_with_the_prompt_on_stdin_and_its_files_outside_the_checkout() -> None:

@@ -28,8 +28,10 @@ LOCAL_TIMEOUT_S = 120.0
 
 
 def clone_argv(source: str) -> list[str]:
-    """Clone into the (empty) current folder."""
-    return ["git", "clone", "--quiet", "--", check_git_argument(source, "repository"), "."]
+    """Clone into the (empty) current folder. The clone lives for one task: git's automatic
+    maintenance (a `git maintenance run --auto` after each commit and fetch) is wasted on it."""
+    source = check_git_argument(source, "repository")
+    return ["git", "clone", "--quiet", "-c", "maintenance.auto=false", "--", source, "."]
 
 
 def checkout_argv(branch: str, base: str) -> list[str]:
@@ -143,17 +145,44 @@ async def resolve_commits(ws: Workspace, *refs: str) -> list[str | None]:
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-async def start_branch(ws: Workspace, branch: str, base_ref: str) -> str:
-    """In a fresh clone: check out a new `branch` at `base_ref`; returns the base commit.
+@dataclass(frozen=True)
+class StartingPoint:
+    """Where a fresh clone's task branch starts."""
 
-    Only the default branch is local in a clone; other branches are `origin/<name>`.
+    base: str
+    """The commit the run's base ref names."""
+    integration_tip: str | None
+    """The run's integration branch as the clone found it on its source; None when it was not
+    asked for or did not exist yet."""
+
+    @property
+    def commit(self) -> str:
+        return self.integration_tip or self.base
+
+
+async def start_branch(
+    ws: Workspace, branch: str, base_ref: str, *, integration_branch: str | None = None
+) -> StartingPoint:
+    """In a fresh clone: check out a new `branch` at the integration branch's tip when the
+    clone has it, else at `base_ref`. `integration_branch`: the run integrates on the clone's
+    source, so the clone holds the branch as it is now and no fetch is needed to read it.
+
+    Only the default branch is local in a clone; other branches are `origin/<name>`. One
+    process reads every ref, one checks the branch out.
     """
+    refs = [check_git_argument(base_ref, "base ref"), f"origin/{base_ref}"]
+    if integration_branch:
+        refs.append(f"refs/remotes/origin/{check_git_argument(integration_branch, 'branch')}")
     try:
-        base = await resolve_commit(ws, base_ref)
-    except GitError:
-        base = await resolve_commit(ws, f"origin/{base_ref}")
-    await git(ws, checkout_argv(branch, base), what=f"git checkout -B {branch}")
-    return base
+        local, remote, *tip = await resolve_commits(ws, *refs)
+    except GitError as exc:
+        raise GitError(f"base ref {base_ref!r} is not a commit of the repository") from exc
+    base = local or remote
+    if base is None:
+        raise GitError(f"base ref {base_ref!r} is not a commit of the repository")
+    start = StartingPoint(base, tip[0] if tip else None)
+    await git(ws, checkout_argv(branch, start.commit), what=f"git checkout -B {branch}")
+    return start
 
 
 # --- the remote --------------------------------------------------------------------------------

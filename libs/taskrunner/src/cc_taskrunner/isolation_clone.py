@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from commandcenter_contracts import TaskDispatched
@@ -34,6 +34,9 @@ from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
 
+RUNS_REMEMBERED = 256
+"""Runs whose push target is kept."""
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")  # scheme:// or scp-like
 
 
@@ -44,6 +47,15 @@ def is_url(location: str) -> bool:
 def _local_source(source: str) -> str | None:
     """A local repository without a remote keeps the integration branch itself."""
     return None if is_url(source) else str(Path(source).expanduser().resolve())
+
+
+def _same_repository(remote: str | None, source: str) -> bool:
+    """Whether `remote` (a URL or an absolute path) is the repository cloned from `source`."""
+    if remote is None:
+        return False
+    if is_url(remote) or is_url(source):
+        return remote == source
+    return Path(remote) == Path(source).expanduser().resolve()
 
 
 class FreshCloneIsolation(LocalIsolation):
@@ -68,18 +80,39 @@ class FreshCloneIsolation(LocalIsolation):
             remove=partial(_remove_tree, tmp),
         )
         try:
+            workspace.remote = await self._push_target(source, task)
+            workspace.integration_remote = workspace.remote or _local_source(source)
             await git_steps.clone(workspace, source, timeout_s=self._git_timeout_s)
-            workspace.base_commit = await git_steps.start_branch(workspace, branch, task.base_ref)
-            workspace.remote = await asyncio.to_thread(
-                push_target, source, task.remote, self._identity
+            # Integrating on the clone's own source: the clone holds the branch's tip already.
+            on_source = _same_repository(workspace.integration_remote, source)
+            start = await git_steps.start_branch(
+                workspace,
+                branch,
+                task.base_ref,
+                integration_branch=task.integration_branch if on_source else None,
             )
-            workspace.integration_remote = workspace.remote or await asyncio.to_thread(
-                _local_source, source
-            )
+            # As in a worktree: the checkout starts on the integration tip when there is one.
+            workspace.base_commit = start.commit
+            workspace.integration_tip = start.integration_tip
         except BaseException:
             await workspace.cleanup()
             raise
         return workspace
+
+    async def _push_target(self, source: str, task: TaskDispatched) -> str | None:
+        """`push_target`, asked once per run: every task of a run pushes to the same place
+        (and a local source's `origin` costs a git process to read)."""
+        key = (source, task.remote, task.run_id)
+        targets = self._push_targets
+        if key not in targets:
+            while len(targets) >= RUNS_REMEMBERED:
+                del targets[next(iter(targets))]
+            targets[key] = await asyncio.to_thread(push_target, source, task.remote, self._identity)
+        return targets[key]
+
+    @cached_property
+    def _push_targets(self) -> dict[tuple[str, str | None, str], str | None]:
+        return {}
 
     def _make_folders(self, task: TaskDispatched, branch: str) -> Path:
         self._root.mkdir(parents=True, exist_ok=True)

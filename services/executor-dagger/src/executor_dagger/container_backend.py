@@ -235,7 +235,16 @@ class DaggerIsolation:
         )
         timeout_s = self._settings.runner.git_timeout_s
         await git_steps.clone(workspace, source, timeout_s=timeout_s)
-        workspace.base_commit = await git_steps.start_branch(workspace, branch, task.base_ref)
+        # Integrating on the clone's own source: the clone holds the branch's tip already.
+        on_source = workspace.integration_remote in ("origin", source)
+        start = await git_steps.start_branch(
+            workspace,
+            branch,
+            task.base_ref,
+            integration_branch=task.integration_branch if on_source else None,
+        )
+        workspace.base_commit = start.commit
+        workspace.integration_tip = start.integration_tip
         log.info(
             "container from %s, %s at %s", self._settings.image, branch, workspace.base_commit[:12]
         )
