@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from commandcenter_contracts import FailureCode
+from commandcenter_contracts import FailureCode, TaskDispatched
 
 from cc_taskrunner.branches import check_git_argument
 from cc_taskrunner.errors import GitError, TaskRunnerError
@@ -183,6 +183,18 @@ async def start_branch(
     start = StartingPoint(base, tip[0] if tip else None)
     await git(ws, checkout_argv(branch, start.commit), what=f"git checkout -B {branch}")
     return start
+
+
+async def clone_for_task(
+    ws: Workspace, source: str, task: TaskDispatched, *, on_source: bool, timeout_s: float
+) -> StartingPoint:
+    """Clone `source` and check the task's branch out where the task starts. `on_source`: the
+    run integrates on `source` itself, so the clone brings the integration branch along (as
+    `origin/<branch>`) and the task starts on its tip; otherwise the integrate step reads the
+    tip from where it lives. The workspace should start at `.commit` (as a worktree does)."""
+    await clone(ws, source, timeout_s=timeout_s)
+    integration_branch = task.integration_branch if on_source else None
+    return await start_branch(ws, ws.branch, task.base_ref, integration_branch=integration_branch)
 
 
 # --- the remote --------------------------------------------------------------------------------

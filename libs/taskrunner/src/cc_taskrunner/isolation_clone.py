@@ -82,16 +82,13 @@ class FreshCloneIsolation(LocalIsolation):
         try:
             workspace.remote = await self._push_target(source, task)
             workspace.integration_remote = workspace.remote or _local_source(source)
-            await git_steps.clone(workspace, source, timeout_s=self._git_timeout_s)
-            # Integrating on the clone's own source: the clone holds the branch's tip already.
-            on_source = _same_repository(workspace.integration_remote, source)
-            start = await git_steps.start_branch(
+            start = await git_steps.clone_for_task(
                 workspace,
-                branch,
-                task.base_ref,
-                integration_branch=task.integration_branch if on_source else None,
+                source,
+                task,
+                on_source=_same_repository(workspace.integration_remote, source),
+                timeout_s=self._git_timeout_s,
             )
-            # As in a worktree: the checkout starts on the integration tip when there is one.
             workspace.base_commit = start.commit
             workspace.integration_tip = start.integration_tip
         except BaseException:

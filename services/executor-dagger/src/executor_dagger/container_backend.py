@@ -234,14 +234,9 @@ class DaggerIsolation:
             home_files=self._home_files,
         )
         timeout_s = self._settings.runner.git_timeout_s
-        await git_steps.clone(workspace, source, timeout_s=timeout_s)
-        # Integrating on the clone's own source: the clone holds the branch's tip already.
         on_source = workspace.integration_remote in ("origin", source)
-        start = await git_steps.start_branch(
-            workspace,
-            branch,
-            task.base_ref,
-            integration_branch=task.integration_branch if on_source else None,
+        start = await git_steps.clone_for_task(
+            workspace, source, task, on_source=on_source, timeout_s=timeout_s
         )
         workspace.base_commit = start.commit
         workspace.integration_tip = start.integration_tip
