@@ -80,15 +80,11 @@ def _may_overlap(previous: Outgoing, message: Outgoing) -> bool:
 def _dispatches_of(queued: list[Outgoing], dispatches: list[Outgoing]) -> bool:
     """Whether `dispatches` are the dispatches of the `task.queued` in `queued`, one for one
     and in the same order (what `planning.render` makes of a batch)."""
-    return (
-        len(queued) == len(dispatches)
-        and all(isinstance(q, TaskQueued) for q in queued)
-        and all(
-            isinstance(q, TaskQueued)
-            and isinstance(d, TaskDispatched)
-            and (q.run_id, q.task_id, q.attempt) == (d.run_id, d.task_id, d.attempt)
-            for q, d in zip(queued, dispatches, strict=True)
-        )
+    return len(queued) == len(dispatches) and all(
+        isinstance(q, TaskQueued)
+        and isinstance(d, TaskDispatched)
+        and (q.run_id, q.task_id, q.attempt) == (d.run_id, d.task_id, d.attempt)
+        for q, d in zip(queued, dispatches, strict=True)
     )
 
 
