@@ -280,7 +280,8 @@ async def test_no_dispatch_is_sent_before_its_task_queued_is_stored(
     await eventually(start_failed_and_retried, within_s=60, what="the last task.queued refused")
     # Chunks of 8 (IN_FLIGHT 16): the dispatches of the chunks before the refused task.queued's
     # went out with the next chunk's task.queued; the refused one's chunk is never dispatched.
-    queued = {e.task_id for e in status_log.of(run_id, "task.queued")}  # type: ignore[attr-defined]
+    stored = await status_log.wait_for(run_id, "task.queued", count=tasks - 1)
+    queued = {e.task_id for e in stored}  # type: ignore[attr-defined]
     sent = {task_decoder.decode(m.data or b"").task_id for m in await _dispatches_stored(js)}
     planned = status_log.of(run_id, "run.planned")[0]
     assert isinstance(planned, RunPlanned)
