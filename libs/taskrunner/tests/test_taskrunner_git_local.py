@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from cc_taskrunner import ExecEnvironment, GitError, GitIdentity, git_steps
 from cc_taskrunner.isolation_clone import push_target
+from cc_taskrunner.isolation_local import RUNS_REMEMBERED, per_run
 from cc_taskrunner.workspace import LocalWorkspace
 from commandcenter.gitfixtures import GitSandbox, git
 
@@ -33,13 +35,16 @@ async def test_a_repository_is_its_top_level_folder(
         await git_steps.check_repository(_repo(tmp_path / "plain"))
 
 
-async def test_resolving_a_commit(git_sandbox: GitSandbox) -> None:
+async def test_resolving_commits(git_sandbox: GitSandbox) -> None:
     head = git(git_sandbox.repo, "rev-parse", "HEAD").strip()
-    assert await git_steps.resolve_commit(_repo(git_sandbox.repo), "main") == head
-    with pytest.raises(GitError, match="'no-such-branch' is not a commit"):
-        await git_steps.resolve_commit(_repo(git_sandbox.repo), "no-such-branch")
-    with pytest.raises(GitError, match="invalid base ref"):
-        await git_steps.resolve_commit(_repo(git_sandbox.repo), "--all")
+    repo = _repo(git_sandbox.repo)
+    assert await git_steps.resolve_commits(repo, "main", "no-such-branch", "HEAD") == [
+        head,
+        None,
+        head,
+    ]
+    with pytest.raises(GitError, match="invalid ref"):
+        await git_steps.resolve_commits(repo, "main", "--all")
 
 
 async def test_worktrees_are_added_listed_and_removed_keeping_their_branch(
@@ -134,3 +139,24 @@ def test_where_a_runs_branches_are_pushed(git_sandbox: GitSandbox, tmp_path: Pat
         push_target(str(tmp_path / "nowhere"), None, IDENTITY)
     with pytest.raises(GitError, match="invalid remote"):
         push_target(repo, "--upload-pack=x", IDENTITY)
+
+
+async def test_a_per_run_answer_is_asked_once_and_the_oldest_runs_are_forgotten() -> None:
+    asked: list[str] = []
+
+    def ask(run: str) -> Callable[[], Awaitable[str]]:
+        async def answer() -> str:
+            asked.append(run)
+            return f"answer of {run}"
+
+        return answer
+
+    cache: dict[str, str] = {}
+    assert await per_run(cache, "run-0", ask("run-0")) == "answer of run-0"
+    assert await per_run(cache, "run-0", ask("run-0")) == "answer of run-0"
+    assert asked == ["run-0"]
+    for n in range(1, RUNS_REMEMBERED + 1):
+        await per_run(cache, f"run-{n}", ask(f"run-{n}"))
+    assert len(cache) == RUNS_REMEMBERED and "run-0" not in cache  # the oldest went first
+    await per_run(cache, "run-0", ask("run-0"))
+    assert asked.count("run-0") == 2

@@ -175,7 +175,7 @@ async def test_a_big_batch_is_stored_once_in_an_order_that_keeps_the_rules(
     assert _msg_ids(dispatches) == [f"{t}:1" for t in in_plan_order]
 
     # each task.queued was stored before its dispatch was sent; the two streams' writes
-    # overlap (IN_FLIGHT 16: chunks of 8 tasks)
+    # overlap (chunks of IN_FLIGHT / 2 tasks)
     events = [(status_decoder.decode(m.data or b""), m.time) for m in status]
     queued_at = {e.task_id: at for e, at in events if isinstance(e, TaskQueued)}
     dispatched_at = {t.task_id: m.time for t, m in zip(tasks, dispatches, strict=True)}
@@ -278,8 +278,9 @@ async def test_no_dispatch_is_sent_before_its_task_queued_is_stored(
         return (info.num_redelivered or 0) >= 1
 
     await eventually(start_failed_and_retried, within_s=60, what="the last task.queued refused")
-    # Chunks of 8 (IN_FLIGHT 16): the dispatches of the chunks before the refused task.queued's
+    # Chunks of IN_FLIGHT / 2: the dispatches of the chunks before the refused task.queued's
     # went out with the next chunk's task.queued; the refused one's chunk is never dispatched.
+    chunk = IN_FLIGHT // 2
     stored = await status_log.wait_for(run_id, "task.queued", count=tasks - 1)
     queued = {e.task_id for e in stored}  # type: ignore[attr-defined]
     sent = {task_decoder.decode(m.data or b"").task_id for m in await _dispatches_stored(js)}
@@ -287,7 +288,7 @@ async def test_no_dispatch_is_sent_before_its_task_queued_is_stored(
     assert isinstance(planned, RunPlanned)
     in_plan_order = [t.task_id for t in planned.batches[0].tasks]
     assert len(queued) == tasks - 1 and in_plan_order[-1] not in queued
-    refused_chunk = (tasks - 1) // 8 * 8  # where the last task's chunk starts
+    refused_chunk = (tasks - 1) // chunk * chunk  # where the last task's chunk starts
     assert sent == set(in_plan_order[:refused_chunk])
     assert sent < queued
 

@@ -117,15 +117,6 @@ async def clone(ws: Workspace, source: str, *, timeout_s: float) -> None:
     await git(ws, clone_argv(source), what=f"git clone {source}", timeout_s=timeout_s)
 
 
-async def resolve_commit(ws: Workspace, ref: str) -> str:
-    check_git_argument(ref, "base ref")
-    argv = ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]
-    try:
-        return (await git(ws, argv, what=f"resolving {ref}")).strip()
-    except GitError as exc:
-        raise GitError(f"base ref {ref!r} is not a commit of the repository") from exc
-
-
 async def resolve_commits(ws: Workspace, *refs: str) -> list[str | None]:
     """The commits `refs` name, in one process (`git cat-file --batch-check`); None for one
     that names no commit (a branch that does not exist yet)."""

@@ -29,13 +29,10 @@ from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, check_git_argument, workspace_dir_name
 from cc_taskrunner.errors import GitError
 from cc_taskrunner.identity import GitIdentity
-from cc_taskrunner.isolation_local import LocalIsolation
+from cc_taskrunner.isolation_local import LocalIsolation, per_run
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
-
-RUNS_REMEMBERED = 256
-"""Runs whose push target is kept."""
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/]+@[^/]+:")  # scheme:// or scp-like
 
@@ -99,13 +96,11 @@ class FreshCloneIsolation(LocalIsolation):
     async def _push_target(self, source: str, task: TaskDispatched) -> str | None:
         """`push_target`, asked once per run: every task of a run pushes to the same place
         (and a local source's `origin` costs a git process to read)."""
-        key = (source, task.remote, task.run_id)
-        targets = self._push_targets
-        if key not in targets:
-            while len(targets) >= RUNS_REMEMBERED:
-                del targets[next(iter(targets))]
-            targets[key] = await asyncio.to_thread(push_target, source, task.remote, self._identity)
-        return targets[key]
+        return await per_run(
+            self._push_targets,
+            (source, task.remote, task.run_id),
+            lambda: asyncio.to_thread(push_target, source, task.remote, self._identity),
+        )
 
     @cached_property
     def _push_targets(self) -> dict[tuple[str, str | None, str], str | None]:

@@ -3,11 +3,29 @@ folder for their checkouts, the commits' identity, time limits, the commands' en
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.identity import GitIdentity
+
+RUNS_REMEMBERED = 256
+"""Runs whose answers (has the repository a remote, where do its branches go) are kept."""
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+async def per_run(cache: dict[K, V], key: K, ask: Callable[[], Awaitable[V]]) -> V:
+    """`ask()` once per `key` (which names a run): every task of a run sees the same answer.
+    The oldest answers go once `RUNS_REMEMBERED` are kept."""
+    if key not in cache:
+        while len(cache) >= RUNS_REMEMBERED:
+            del cache[next(iter(cache))]
+        cache[key] = await ask()
+    return cache[key]
 
 
 class LocalIsolation:

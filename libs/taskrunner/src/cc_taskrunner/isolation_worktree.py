@@ -28,14 +28,10 @@ from cc_taskrunner import git_steps
 from cc_taskrunner.branches import check_branch_name, slugify, workspace_dir_name
 from cc_taskrunner.environment import ExecEnvironment
 from cc_taskrunner.errors import GitError
-from cc_taskrunner.isolation_local import LocalIsolation
+from cc_taskrunner.isolation_local import LocalIsolation, per_run
 from cc_taskrunner.workspace import LocalWorkspace
 
 log = logging.getLogger(__name__)
-
-
-RUNS_REMEMBERED = 256
-"""Runs whose answer to "has the repository a remote?" is kept."""
 
 
 class WorktreeIsolation(LocalIsolation):
@@ -116,11 +112,8 @@ class WorktreeIsolation(LocalIsolation):
         if task.remote:
             return task.remote
         key = (repo.path.resolve(), task.run_id)
-        if key not in self._origins:
-            while len(self._origins) >= RUNS_REMEMBERED:
-                del self._origins[next(iter(self._origins))]
-            self._origins[key] = await git_steps.has_remote(repo, "origin")
-        return "origin" if self._origins[key] else None
+        has_origin = await per_run(self._origins, key, lambda: git_steps.has_remote(repo, "origin"))
+        return "origin" if has_origin else None
 
     def _repository(self, path: Path) -> LocalWorkspace:
         """The user's repository, for git commands only: its files are never touched. They
