@@ -25,6 +25,7 @@ from commandcenter.servers import NatsServer, write_private
 from commandcenter_contracts import subjects
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
+from planner.store import ProgressStore
 
 from tests.support.polling import eventually
 
@@ -188,5 +189,28 @@ async def test_the_planner_dispatches_but_cannot_start_runs(
         )
         await nc.publish(subjects.cancel_subject("run1"), b"{}")
         await refused(caplog, subjects.cancel_subject("run1"))
+    finally:
+        await nc.close()
+
+
+async def test_the_planner_may_sweep_its_own_bucket_and_purge_nothing_else(
+    secured: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The retention sweep (`planner.retention`): list the ended runs' keys through an
+    ordered consumer, purge a run's keys; purging a stream is refused everywhere else."""
+    caplog.set_level(logging.WARNING, logger="cc_bus.connect")
+    nc = await connect(secured.url, name="test-planner", auth=auth(secured, "planner"))
+    try:
+        js = nc.jetstream(timeout=DENIED_WITHIN_S * 5)
+        await ensure_streams(js)
+        store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
+        await store.mark_ended("run1", 1.0)
+        await store.mark_ended("run2", 2.0)
+        assert sorted(await store.ended_runs()) == [("run1", 1.0), ("run2", 2.0)]
+        await store.forget_run("run1")
+        assert await store.ended_runs() == [("run2", 2.0)]
+        js = nc.jetstream(timeout=DENIED_WITHIN_S)
+        purge = f"$JS.API.STREAM.PURGE.{subjects.STREAM_STATUS}"
+        await refused(caplog, purge, js.purge_stream(subjects.STREAM_STATUS))
     finally:
         await nc.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -177,6 +178,54 @@ async def test_only_failed_or_cancelled_tasks_of_live_runs_can_be_replayed(
     r = await client.post(f"/api/v1/runs/{run.id}/replay-failed")
     assert r.status_code == 409
     assert await replay_requests(js) == []
+
+
+async def test_a_run_ended_before_the_retention_period_is_not_taken_on_again(
+    client: Client, js: JetStreamContext
+) -> None:
+    """CC_RUN_RETENTION_DAYS (30 by default): the planner forgets a run that long ended
+    (`planner.retention`), so neither a replay nor a new budget is accepted for it."""
+    run = Run()
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    await publish_all(
+        js,
+        [
+            *run.opened(),
+            failed(run, 0, 1),
+            RunHalted(run_id=run.id, batch_index=0, failed_tasks=[run.tasks[0][1]], at=long_ago),
+        ],
+    )
+    await wait_view(client, run.id, "run halted", status="halted")
+    for url, body in (
+        (f"/api/v1/tasks/{run.tasks[0][1]}/replay", None),
+        (f"/api/v1/runs/{run.id}/replay-failed", None),
+        (f"/api/v1/runs/{run.id}/budget", {"max_cost_usd": 5}),
+    ):
+        r = await client.post(url, json=body)
+        assert r.status_code == 409, (url, r.text)
+        detail = r.json()["detail"]
+        assert f"ended on {long_ago:%Y-%m-%d}, more than 30 days ago" in detail, detail
+        assert "CC_RUN_RETENTION_DAYS" in detail and "start a new run" in detail
+    assert await replay_requests(js) == []
+
+    # a day younger than the period, it is replayed as usual
+    recent = Run()
+    await publish_all(
+        js,
+        [
+            *recent.opened(),
+            failed(recent, 0, 1),
+            RunHalted(
+                run_id=recent.id,
+                batch_index=0,
+                failed_tasks=[recent.tasks[0][1]],
+                at=datetime.now(UTC) - timedelta(days=29),
+            ),
+        ],
+    )
+    await wait_view(client, recent.id, "run halted", status="halted")
+    r = await client.post(f"/api/v1/tasks/{recent.tasks[0][1]}/replay")
+    assert r.status_code == 202, r.text
 
 
 async def test_replay_failed_replays_every_failed_task_of_the_run(

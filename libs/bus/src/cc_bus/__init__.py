@@ -38,6 +38,7 @@ from cc_bus.topology import (
     planner_progress_consumer,
     planner_replay_consumer,
     projector_consumer,
+    run_retention_days,
     stream_replicas,
 )
 
@@ -80,6 +81,7 @@ __all__ = [
     "publish_status",
     "publish_task",
     "redact_url",
+    "run_retention_days",
     "run_until_signalled",
     "stream_replicas",
     "why_not_stored",

@@ -180,6 +180,10 @@ ROLES: tuple[Role, ...] = (
             *_get(s.STREAM_TASKS),
             f"{API}.STREAM.MSG.DELETE.{s.STREAM_TASKS}",
             *_kv_write(s.KV_PLANNER_RUNS),
+            # The retention sweep: lists the ended runs' keys, purges a forgotten run's keys.
+            *_ordered_reader(kv_stream(s.KV_PLANNER_RUNS)),
+            f"{API}.CONSUMER.INFO.{kv_stream(s.KV_PLANNER_RUNS)}.*",
+            f"{API}.STREAM.PURGE.{kv_stream(s.KV_PLANNER_RUNS)}",
             # Replicas of both buckets (CC_STREAM_REPLICAS): they are streams.
             f"{API}.STREAM.UPDATE.{kv_stream(s.KV_PLANNER_RUNS)}",
             *_reconcile(kv_stream(s.KV_EXECUTORS)),

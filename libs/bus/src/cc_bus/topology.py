@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DAY = 24 * 3600.0
+STATUS_MAX_AGE_S = 30 * DAY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +89,7 @@ STREAMS: tuple[StreamSpec, ...] = (
         subjects=(s.TASK_DISPATCH_LOCAL, s.TASK_DISPATCH_DAGGER),
         work_queue=True,
     ),
-    StreamSpec(name=s.STREAM_STATUS, subjects=(s.STATUS_ALL,), max_age_s=30 * DAY),
+    StreamSpec(name=s.STREAM_STATUS, subjects=(s.STATUS_ALL,), max_age_s=STATUS_MAX_AGE_S),
     StreamSpec(
         name=s.STREAM_LOGS,
         subjects=(s.LOG_ALL,),
@@ -257,6 +258,16 @@ def stream_replicas(env: Env) -> int:
     """`CC_STREAM_REPLICAS`: copies JetStream keeps of every stream and bucket (1 to 5; 3
     survives the loss of any one node of a three-node cluster)."""
     return env.whole("CC_STREAM_REPLICAS", 1, low=1, high=MAX_REPLICAS)
+
+
+RUN_RETENTION_ENV = "CC_RUN_RETENTION_DAYS"
+
+
+def run_retention_days(env: Env) -> float:
+    """`CC_RUN_RETENTION_DAYS`: how long after a run ended it can still be taken on again (a
+    replay, a raised budget); the planner forgets it a day later (`planner.retention`). 0
+    keeps every run. The default is the age the status stream keeps events to."""
+    return env.number(RUN_RETENTION_ENV, STATUS_MAX_AGE_S / DAY, low=0.0)
 
 
 def cannot_place(exc: APIError) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_bus import NatsAuth, stream_replicas
+from cc_bus import NatsAuth, run_retention_days, stream_replicas
 from cc_taskrunner.agents import agent_names
 from commandcenter_contracts import Env, SettingsError
 
@@ -27,6 +27,10 @@ class Settings:
     """`CC_NATS_USER`, `CC_NATS_PASSWORD_FILE`: the NATS user this service connects as."""
     stream_replicas: int = 1
     """`CC_STREAM_REPLICAS`: replicas of every stream and bucket (`cc_bus.stream_replicas`)."""
+    run_retention_days: float = 30.0
+    """`CC_RUN_RETENTION_DAYS`: a run ended longer ago than this can no longer be replayed or
+    get a new budget (409): the planner forgets it a day later (`planner.retention`). 0: any
+    run can, as long as the planner keeps every run (the same variable, 0, there)."""
     nats_monitor_urls: tuple[str, ...] = ()
     """`CC_NATS_MONITOR_URL`: NATS monitoring endpoints (`http://host:8222`, comma-separated),
     where `/ready` reads the JetStream meta leader; unset, it shows as unknown."""
@@ -90,6 +94,7 @@ class Settings:
             nats_url=read.text("CC_NATS_URL", cls.nats_url),
             nats_auth=NatsAuth.from_env(read),
             stream_replicas=stream_replicas(read),
+            run_retention_days=run_retention_days(read),
             nats_monitor_urls=tuple(
                 url.strip()
                 for url in read.text("CC_NATS_MONITOR_URL", "").split(",")

@@ -79,6 +79,7 @@ from planner.domain.planning import Outgoing
 from planner.domain.replay import Wait
 from planner.landing import GitLanding, Lander
 from planner.pipeline import Publish
+from planner.retention import Retention
 from planner.service import InvalidRequest, Planner
 from planner.settings import Settings
 from planner.store import ProgressStore
@@ -103,9 +104,11 @@ class PlannerService:
     settings: Settings
     planner: Planner | None = None
     lander: Lander | None = None
+    retention: Retention | None = None
     _nc: Client | None = None
     _consumers: list[Consumer[Any]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -171,9 +174,16 @@ class PlannerService:
             ),
         ]
         self._tasks = [asyncio.create_task(c.run(), name=c.label) for c in self._consumers]
+        if settings.keep_runs_s is not None:
+            self.retention = Retention(store, self.planner.states, keep_s=settings.keep_runs_s)
+            sweeping = self.retention.run(settings.sweep_interval_s)
+            self._sweeper = asyncio.create_task(sweeping, name="retention")
+            self._tasks.append(self._sweeper)
         log.info("planner connected to %s", redact_url(settings.nats_url))
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()  # it never ends by itself; a sweep cut short is redone
         for consumer in self._consumers:
             consumer.stop_fetching()
         if self._tasks:

@@ -14,6 +14,9 @@ Ordering is what makes a crash at any point safe:
 - a cancelled run is recorded FIRST (so a run cancelled before it was planned never starts),
   then its tasks still waiting in the queue are taken back: an executor that restarted since
   the cancel (and forgot it) finds nothing of the run to start.
+- an event that ends a run marks it ended (`ProgressStore.mark_ended`, for the retention
+  sweep) BEFORE it is journaled: a crash in between leaves a mark on a run that has not
+  ended, which the sweep drops; the other order could leave an ended run unmarked forever.
 "Publishes" is every message of the step stored: `planner.pipeline` keeps many in flight at
 once where that is safe, and holds the rest in order (its module says which).
 """
@@ -21,11 +24,13 @@ once where that is safe, and holds the rest in order (its module says which).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from cc_planfile import SelectionError
 from commandcenter_contracts import (
+    RUN_ENDED,
     DeadLetter,
     PhaseStartRequested,
     RunCancelled,
@@ -68,9 +73,11 @@ class Planner:
         queue: TaskQueue,
         publish_dead_letter: PublishDeadLetter,
         publish_in_flight: int = DEFAULT_IN_FLIGHT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._states = RunStates(store)
+        self.states = RunStates(store)
+        self._clock = clock
         self._publish = Pipeline(publish, in_flight=publish_in_flight).publish_all
         self._default_timeout_s = default_timeout_s
         self._queue = queue
@@ -122,6 +129,8 @@ class Planner:
             return
         if isinstance(event, RunCancelled):
             await self._store.mark_cancelled(event.run_id)
+            # Ended too (a run cancelled before it was planned has nothing else to mark it).
+            await self._store.mark_ended(event.run_id, self._clock())
         await self._apply_status(event)
         if isinstance(event, RunCancelled):
             await self._queue.discard_run(event.run_id)
@@ -130,31 +139,34 @@ class Planner:
         if not could_change(event):
             return
         for _ in range(MAX_CAS_ATTEMPTS):
-            async with self._states.lock:
-                stored = await self._states.current(event.run_id)
+            async with self.states.lock:
+                stored = await self.states.current(event.run_id)
                 if stored is None:
                     return  # a run this planner never planned (or an event before planning)
                 try:
                     await self._advance(stored, event)
                 except StoreConflict:
-                    self._states.forget(event.run_id)
+                    self.states.forget(event.run_id)
                     log.info(
                         "progress changed meanwhile: re-applying", extra={"run_id": event.run_id}
                     )
                     continue
                 except BaseException:
-                    self._states.forget(event.run_id)  # it may hold the event, not stored
+                    self.states.forget(event.run_id)  # it may hold the event, not stored
                     raise
                 return
         raise StoreConflict(f"{event.run_id}: gave up after {MAX_CAS_ATTEMPTS} conflicts")
 
     async def _advance(self, stored: Stored, event: StatusEvent) -> None:
         """Move the run on by `event`: publish what follows, then journal the event."""
+        was_ended = stored.progress.status in RUN_ENDED
         transition = advance(stored.progress, event)
         if not transition.changed:
             return
         tasks = await self._first_dispatches(stored.progress, dispatched_by(transition.actions))
         await self._publish(render(stored.progress, transition.actions, tasks))
+        if not was_ended and stored.progress.status in RUN_ENDED:
+            await self._store.mark_ended(event.run_id, self._clock())
         await self._store.append(stored, event)
         for action in transition.actions:
             log.info(
@@ -246,8 +258,8 @@ class Planner:
             return replay.Go(attempt=record.dispatch.attempt)
         cancelled = await self._store.is_cancelled(run_id)
         base = record.dispatch if record is not None else None
-        async with self._states.lock:
-            stored = await self._states.current(run_id)
+        async with self.states.lock:
+            stored = await self.states.current(run_id)
             progress = stored.progress if stored is not None else None
             decision = decide(
                 progress, record.dispatch.attempt if record is not None else 0, cancelled
@@ -282,8 +294,8 @@ class Planner:
         await self._publish_dead_letter(letter)
         if task is not None:
             record = await self._store.get_replay(task.run_id, task.task_id)
-            async with self._states.lock:
-                stored = await self._states.current(task.run_id)
+            async with self.states.lock:
+                stored = await self.states.current(task.run_id)
                 failure = advisory.failure(
                     task,
                     stored.progress if stored is not None else None,

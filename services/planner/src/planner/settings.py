@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cc_bus import NatsAuth, stream_replicas
+from cc_bus import NatsAuth, run_retention_days, stream_replicas
 from cc_forge import ForgeSettings
 from cc_observe.metrics import MetricsSettings
 from commandcenter_contracts import Env, SettingsError
 
 from planner.pipeline import DEFAULT_IN_FLIGHT
+from planner.retention import GRACE_S
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -41,6 +42,11 @@ class Settings:
     publish_in_flight: int = DEFAULT_IN_FLIGHT
     """`CC_PLANNER_PUBLISH_IN_FLIGHT`: publishes awaiting their acks at once (a batch's
     `task.queued` and dispatches overlap; `planner.pipeline`); 1 publishes one at a time."""
+    retention_days: float = 30.0
+    """`CC_RUN_RETENTION_DAYS`: a run ended longer ago than this, plus a day, is forgotten
+    (`planner.retention`); 0 keeps every run. The gateway reads the same variable."""
+    sweep_interval_s: float = 3600.0
+    """`CC_PLANNER_SWEEP_S`: how often the planner looks for runs to forget."""
     client_name: str = ""
     """`CC_PLANNER_NAME`: the NATS connection name (default `planner@<host>:<pid>`)."""
     work_dir: Path = field(
@@ -78,6 +84,8 @@ class Settings:
             publish_in_flight=env.whole(
                 "CC_PLANNER_PUBLISH_IN_FLIGHT", cls.publish_in_flight, low=1
             ),
+            retention_days=run_retention_days(env),
+            sweep_interval_s=env.number("CC_PLANNER_SWEEP_S", cls.sweep_interval_s, low=1.0),
             client_name=env.text(
                 "CC_PLANNER_NAME", f"planner@{socket.gethostname()}:{os.getpid()}"
             ),
@@ -88,6 +96,11 @@ class Settings:
             forge=ForgeSettings.from_env(environ),
             metrics=MetricsSettings.from_env(env),
         )
+
+    @property
+    def keep_runs_s(self) -> float | None:
+        """How long after its end a run is kept; None: forever."""
+        return self.retention_days * 86_400 + GRACE_S if self.retention_days else None
 
     def redelivery_delay(self, num_delivered: int) -> float:
         return float(min(30.0, self.retry_delay_s * 2 ** max(0, min(num_delivered - 1, 10))))

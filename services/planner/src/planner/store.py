@@ -22,7 +22,12 @@ made a run's NATS bytes grow with the square of its tasks):
 - `<run_id>.cancelled` → present once the run was cancelled, even if that happened before the
                         planner planned it (then it never will);
 - `<run_id>.landing` → `LandingInfo` (JSON), for runs that land as a pull request or a merge:
-                        what the lander needs (repository, base, integration branch, title).
+                        what the lander needs (repository, base, integration branch, title);
+- `ended/.<run_id>`  → `Ended` (JSON): when the run last ended (set as it ends; `/` is in no run
+                        id, so these keys never mix with a run's own). The retention sweep
+                        (`planner.retention`) lists only these, and forgets a run long ended by
+                        purging every key of it: the bucket holds the runs of the retention
+                        period, not every run there ever was.
 History 1, file storage: the bucket is the planner's only state and survives restarts.
 """
 
@@ -61,6 +66,11 @@ class Snapshot(msgspec.Struct, kw_only=True):
     """How many journal entries `progress` includes."""
 
 
+class Ended(msgspec.Struct, frozen=True, kw_only=True):
+    at: float
+    """When the run ended (seconds since the epoch, the planner's clock)."""
+
+
 class TaskIndex(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     batch_sizes: list[int]
@@ -80,6 +90,7 @@ _stored_tasks_decoder = msgspec.json.Decoder(_StoredTasks)
 _chunk_decoder = msgspec.json.Decoder(list[TaskDispatched])
 _replay_decoder = msgspec.json.Decoder(ReplayRecord)
 _landing_decoder = msgspec.json.Decoder(LandingInfo)
+_ended_decoder = msgspec.json.Decoder(Ended)
 _VALID_TASK_ID = _VALID_RUN_ID
 _encoder = msgspec.json.Encoder()
 
@@ -105,9 +116,18 @@ class Stored:
         self.snapshot_interval = max(MIN_SNAPSHOT_INTERVAL, tasks)
 
 
+ENDED_PREFIX = "ended/"
+"""The first token of the ended-run keys (`ended/.<run_id>`)."""
+_LIST_WAIT_S = 30.0
+"""How long listing the ended runs may wait for the next key before it gives up."""
+
+
 class ProgressStore:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv = kv
+        self._js = js
+        self._stream = kv_stream(bucket)
+        self._subject = f"$KV.{bucket}"
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> ProgressStore:
@@ -121,7 +141,7 @@ class ProgressStore:
             kv = await create_bucket(js, config)
         else:
             await ensure_replicas(js, kv_stream(bucket), replicas)
-        return cls(kv)
+        return cls(kv, js, bucket)
 
     # --- progress: snapshot + journal ------------------------------------------------------
     async def exists(self, run_id: str) -> bool:
@@ -284,6 +304,47 @@ class ProgressStore:
             return False
         return True
 
+    # --- retention: ended runs, forgotten once long ended ------------------------------------
+    async def mark_ended(self, run_id: str, at: float) -> None:
+        """Record that the run ended at `at` (again, if a replay re-opened it meanwhile)."""
+        if _VALID_RUN_ID.match(run_id):
+            await self._kv.put(_ended_key(run_id), _encoder.encode(Ended(at=at)))
+
+    async def ended_runs(self) -> list[tuple[str, float]]:
+        """Every run recorded as ended, with when: one ordered consumer on those keys alone
+        (the last value of each), however many other keys the bucket holds."""
+        watcher = await self._kv.watch(f"{ENDED_PREFIX}.*", ignore_deletes=True)
+        found: list[tuple[str, float]] = []
+        try:
+            # (nats-py leaves the watcher's methods untyped)
+            while (entry := await watcher.updates(_LIST_WAIT_S)) is not None:  # type: ignore[no-untyped-call]
+                run_id = entry.key.partition(".")[2]
+                try:
+                    ended = _ended_decoder.decode(entry.value or b"")
+                except msgspec.DecodeError:
+                    continue  # not ours to judge: left alone, as an unknown key
+                found.append((run_id, ended.at))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
+
+    async def unmark_ended(self, run_id: str) -> None:
+        """The run goes on (a replay re-opened it): it is marked again when it ends."""
+        await self._purge(_ended_key(run_id))
+
+    async def forget_run(self, run_id: str) -> None:
+        """Remove every key of the run, the progress first (from then on the planner knows no
+        such run), its mark last (a sweep cut short here finds the run again and finishes).
+        A purge leaves no delete marker behind: nothing of the run stays in the bucket."""
+        if not _VALID_RUN_ID.match(run_id):
+            raise ValueError(f"not a run id: {run_id!r}")
+        await self._purge(run_id)
+        await self._purge(f"{run_id}.>")
+        await self._purge(_ended_key(run_id))
+
+    async def _purge(self, keys: str) -> None:
+        await self._js.purge_stream(self._stream, subject=f"{self._subject}.{keys}")
+
     @staticmethod
     def _replay_key(run_id: str, task_id: str) -> str | None:
         if not (_VALID_RUN_ID.match(run_id) and _VALID_TASK_ID.match(task_id)):
@@ -294,6 +355,10 @@ class ProgressStore:
     def accepts(run_id: str) -> bool:
         """Whether `run_id` can be stored (ids are uuids; anything else is refused early)."""
         return bool(_VALID_RUN_ID.match(run_id))
+
+
+def _ended_key(run_id: str) -> str:
+    return f"{ENDED_PREFIX}.{run_id}"
 
 
 def _journal_key(run_id: str, position: int) -> str:

@@ -25,6 +25,7 @@ async def set_budget(
         refused="the run is {status}: its budget no longer matters",
         undone="the budget was not changed",
     )
+    await control.require_kept(run)
     event = RunBudgetChanged(run_id=run, max_cost_usd=max_cost_usd, requested_by=requested_by)
     try:
         await cc_bus.publish_status(control.js, event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -13,7 +14,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from gateway.domain_errors import Conflict, NotFound, Unavailable
-from gateway.runs.queries import parse_run_id, run_status
+from gateway.runs.queries import parse_run_id, run_finished_at, run_status
 from gateway.settings import Settings
 
 T = TypeVar("T")
@@ -50,11 +51,37 @@ class Control:
         self.require_nats(undone)
         return str(parse_run_id(run_id)), status
 
+    async def require_kept(self, run_id: str) -> None:
+        """`Conflict` when the run ended longer ago than the retention period: the planner
+        forgets such a run (`planner.retention`), so nothing could take it on again."""
+        refused = forgotten_refusal(
+            run_id,
+            await run_finished_at(self.pool, run_id),
+            self.settings.run_retention_days,
+            datetime.now(UTC),
+        )
+        if refused is not None:
+            raise Conflict(refused)
+
     def require_nats(self, undone: str) -> None:
         """Before anything is published: a 503 at once (saying what was `undone`), not a
         timeout."""
         if not self.nc.is_connected:
             raise Unavailable("NATS", f"not connected; {undone}")
+
+
+def forgotten_refusal(
+    run_id: str, finished_at: datetime | None, retention_days: float, now: datetime
+) -> str | None:
+    """Why a run that ended at `finished_at` can no longer be taken on again, or None."""
+    if not retention_days or finished_at is None:
+        return None
+    if now - finished_at <= timedelta(days=retention_days):
+        return None
+    return (
+        f"run {run_id} ended on {finished_at:%Y-%m-%d}, more than {retention_days:g} days ago "
+        "(CC_RUN_RETENTION_DAYS): the planner no longer keeps it; start a new run instead"
+    )
 
 
 def allowed(found: T | None, what: str, refusal: Callable[[T], str | None]) -> T:

@@ -124,8 +124,11 @@ async def replay_task(
     control: Control, task_id: str, body: ReplayRequest, key: str | None, requested_by: str
 ) -> Answer[ReplayAccepted]:
     async def tasks() -> list[TaskRef]:
-        task = await find_task(control.pool, task_id)
-        return [allowed(task, f"task {task_id[:100]}", replay_refusal)]
+        task = allowed(
+            await find_task(control.pool, task_id), f"task {task_id[:100]}", replay_refusal
+        )
+        await control.require_kept(task.run_id)
+        return [task]
 
     def shape(replays: list[ReplayAccepted]) -> ReplayAccepted:
         return replays[0]
@@ -154,6 +157,7 @@ async def replay_failed(
 ) -> Answer[ReplaysAccepted]:
     async def tasks() -> list[TaskRef]:
         await control.run_allowing(run_id, lambda status: run_refusal(run_id, status))
+        await control.require_kept(run_id)
         found = await tasks_with_status(control.pool, run_id, TASK_REPLAYABLE)
         if not found:
             raise Conflict(f"run {run_id} has no failed or cancelled task to replay")

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -74,6 +75,17 @@ async def run_status(pool: asyncpg.Pool, run_id: str) -> str | None:
         return None
     status = await pool.fetchval("SELECT status FROM runs WHERE id = $1", rid)
     return None if status is None else str(status)
+
+
+async def run_finished_at(pool: asyncpg.Pool, run_id: str) -> datetime | None:
+    """When the run ended; None while it goes on (or when there is no such run)."""
+    rid = parse_run_id(run_id)
+    if rid is None:
+        return None
+    finished: datetime | None = await pool.fetchval(
+        "SELECT finished_at FROM runs WHERE id = $1", rid
+    )
+    return finished
 
 
 def _counts(statuses: list[str]) -> TaskCounts:
