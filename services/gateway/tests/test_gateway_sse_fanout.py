@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
 import socket
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import RunSucceeded, StatusEvent, TaskProgress, subjects
+from gateway.events import hub as hub_module
 from gateway.events.hubs import Hubs
 from gateway.settings import Settings
 from gateway_support import Run, SseEvent, sse_events
@@ -254,6 +256,54 @@ async def test_a_broken_subscription_never_leaves_the_stream_hanging(
     seqs += await publish(js, [RunSucceeded(run_id=run.id)])
     assert ids(await client) == seqs
     assert hub.delivered_seq == seqs[-1] or hub.failed
+
+
+async def test_a_quiet_hub_asks_the_stream_ever_less_often_and_still_finds_missed_news(
+    live_url: str,
+    js: JetStreamContext,
+    auth: dict[str, str],
+    app: Litestar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watchdog's questions back off while a run stays quiet (here ten times faster than
+    the gateway's 1, 2, 4, 8, 8, … s); a subscription lost after a quiet spell is still
+    replaced."""
+    monkeypatch.setattr(hub_module, "STALL_CHECK_S", 0.1)
+    monkeypatch.setattr(hub_module, "STALL_CHECK_MAX_S", 0.8)
+    asked: list[float] = []
+    real_last_message = hub_module.last_message
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        asked.append(asyncio.get_running_loop().time())
+        return await real_last_message(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub_module, "last_message", counted)
+    run = Run()
+    subject = subjects.status_subject(run.id)
+    seqs = await publish(js, [run.accepted()])
+    url = f"{live_url}/api/v1/runs/{run.id}/events"
+    started = asyncio.Event()
+    client = asyncio.create_task(follow_to_end(url, auth, started=started))
+    await started.wait()
+    await eventually(lambda: hubs_of(app).get(subjects.STREAM_STATUS, subject))
+
+    await eventually(lambda: len(asked) >= 6, what="six questions of the quiet hub")
+    waits = [b - a for a, b in itertools.pairwise(asked)][:5]
+    # doubling, then steady at the longest (a busy machine only makes the waits longer)
+    least = [0.2, 0.4, 0.8, 0.8, 0.8]
+    assert all(w >= at_least - 0.01 for w, at_least in zip(waits, least, strict=True)), waits
+
+    for consumer in await js.consumers_info(subjects.STREAM_STATUS):
+        if consumer.config.filter_subject == subject:
+            await js.delete_consumer(subjects.STREAM_STATUS, consumer.name)
+    seqs += await publish(js, [progress(run, n) for n in range(3)])
+    seqs += await publish(js, [RunSucceeded(run_id=run.id)])
+    assert ids(await client) == seqs
+
+
+def test_the_quiet_hub_waits_double_up_to_eight_seconds() -> None:
+    assert [hub_module.stall_check_s(q) for q in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert hub_module.stall_check_s(10_000) == 8
 
 
 async def test_a_failed_hub_ends_its_streams_and_the_clients_resume(

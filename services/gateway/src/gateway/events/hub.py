@@ -8,9 +8,11 @@ window and, too far behind, ends (it reconnects with `Last-Event-ID` and gets hi
 The subscription is an ordered consumer (nats-py resets it on a gap or missed heartbeats). On
 top of that a watchdog asks the stream, whenever the hub heard nothing for a while, whether
 the subject has news the hub has not seen: then the subscription is replaced, starting after
-the last sequence the hub took. When the stream cannot be asked for a while, or the
-subscription cannot be replaced, the hub fails: its clients' streams end, so they reconnect
-instead of hanging.
+the last sequence the hub took. It asks a second after the last news, then ever less often
+while the run stays quiet (up to every `STALL_CHECK_MAX_S`): a gateway followed on many idle
+runs does not put one JetStream request per run per second on the server. When the stream
+cannot be asked for a while, or the subscription cannot be replaced, the hub fails: its
+clients' streams end, so they reconnect instead of hanging.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 STALL_CHECK_S = 1.0
 """How long a hub hears nothing before it asks the stream whether it missed something."""
+STALL_CHECK_MAX_S = 8.0
+"""The longest wait between two such questions while the hub stays quiet."""
 GIVE_UP_S = 10.0
 """How long the stream may stay unreachable before the hub ends its clients' streams."""
 
@@ -72,6 +76,12 @@ class Tap:
         finally:
             timer.cancel()
             self._waiter = None
+
+
+def stall_check_s(quiet: int) -> float:
+    """The wait before the next question, after `quiet` questions that found nothing new:
+    1, 2, 4, 8, 8, … seconds."""
+    return min(STALL_CHECK_MAX_S, STALL_CHECK_S * (1 << min(quiet, 16)))
 
 
 def _expire(waiter: asyncio.Future[bool]) -> None:
@@ -152,29 +162,35 @@ class Hub:
 
     async def _watch(self) -> None:
         unreachable_since: float | None = None
+        quiet = 0  # questions in a row that found nothing new
         while not self.failed:
-            await asyncio.sleep(STALL_CHECK_S)
+            await asyncio.sleep(stall_check_s(quiet))
             if self._heard:
                 self._heard = False
                 unreachable_since = None
+                quiet = 0
                 continue
             try:
                 last = await last_message(self.js, self.stream, self.subject)
             except Exception as exc:
                 now = time.monotonic()
                 unreachable_since = unreachable_since or now
+                quiet = 0  # ask every second until it answers or GIVE_UP_S is over
                 if now - unreachable_since >= GIVE_UP_S:
                     log.warning("SSE %s: stream unreachable (%s): ending its clients", self, exc)
                     self.fail()
                 continue
             unreachable_since = None
-            if last is not None and (last.seq or 0) > self.delivered_seq and not self._heard:
-                log.warning("SSE %s: missed news after %d: resubscribing", self, self.delivered_seq)
-                try:
-                    await self._replace_subscription()
-                except Exception as exc:
-                    log.warning("SSE %s: cannot resubscribe (%s): ending its clients", self, exc)
-                    self.fail()
+            if last is None or (last.seq or 0) <= self.delivered_seq or self._heard:
+                quiet += 1
+                continue
+            log.warning("SSE %s: missed news after %d: resubscribing", self, self.delivered_seq)
+            quiet = 0
+            try:
+                await self._replace_subscription()
+            except Exception as exc:
+                log.warning("SSE %s: cannot resubscribe (%s): ending its clients", self, exc)
+                self.fail()
 
     async def _replace_subscription(self) -> None:
         old, self._sub = self._sub, None
