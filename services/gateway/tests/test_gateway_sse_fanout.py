@@ -18,6 +18,7 @@ import pytest
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import RunSucceeded, StatusEvent, TaskProgress, subjects
 from gateway.events import hub as hub_module
+from gateway.events.hub import Hub
 from gateway.events.hubs import Hubs
 from gateway.settings import Settings
 from gateway_support import Run, SseEvent, sse_events
@@ -236,22 +237,34 @@ async def _stuck_client(
     return reader, writer
 
 
-async def test_a_broken_subscription_never_leaves_the_stream_hanging(
-    live_url: str, js: JetStreamContext, auth: dict[str, str], app: Litestar
-) -> None:
-    run = Run()
-    subject = subjects.status_subject(run.id)
-    seqs = await publish(js, [run.accepted()])
+async def follow_on_its_hub(
+    live_url: str, auth: dict[str, str], app: Litestar, run: Run
+) -> tuple[asyncio.Task[list[list[SseEvent]]], Hub]:
+    """A client following the run to its end, once it reads from the run's hub."""
     url = f"{live_url}/api/v1/runs/{run.id}/events"
     started = asyncio.Event()
     client = asyncio.create_task(follow_to_end(url, auth, started=started))
     await started.wait()
+    subject = subjects.status_subject(run.id)
     hub = await eventually(lambda: hubs_of(app).get(subjects.STREAM_STATUS, subject))
+    return client, hub
 
-    # The server loses the hub's consumer (as when it expired during a disconnect).
+
+async def lose_the_hubs_consumer(js: JetStreamContext, run: Run) -> None:
+    """The server loses the hub's consumer (as when it expired during a disconnect)."""
+    subject = subjects.status_subject(run.id)
     for consumer in await js.consumers_info(subjects.STREAM_STATUS):
         if consumer.config.filter_subject == subject:
             await js.delete_consumer(subjects.STREAM_STATUS, consumer.name)
+
+
+async def test_a_broken_subscription_never_leaves_the_stream_hanging(
+    live_url: str, js: JetStreamContext, auth: dict[str, str], app: Litestar
+) -> None:
+    run = Run()
+    seqs = await publish(js, [run.accepted()])
+    client, hub = await follow_on_its_hub(live_url, auth, app, run)
+    await lose_the_hubs_consumer(js, run)
     seqs += await publish(js, [progress(run, n) for n in range(5)])
     seqs += await publish(js, [RunSucceeded(run_id=run.id)])
     assert ids(await client) == seqs
@@ -279,13 +292,8 @@ async def test_a_quiet_hub_asks_the_stream_ever_less_often_and_still_finds_misse
 
     monkeypatch.setattr(hub_module, "last_message", counted)
     run = Run()
-    subject = subjects.status_subject(run.id)
     seqs = await publish(js, [run.accepted()])
-    url = f"{live_url}/api/v1/runs/{run.id}/events"
-    started = asyncio.Event()
-    client = asyncio.create_task(follow_to_end(url, auth, started=started))
-    await started.wait()
-    await eventually(lambda: hubs_of(app).get(subjects.STREAM_STATUS, subject))
+    client, _ = await follow_on_its_hub(live_url, auth, app, run)
 
     await eventually(lambda: len(asked) >= 6, what="six questions of the quiet hub")
     waits = [b - a for a, b in itertools.pairwise(asked)][:5]
@@ -293,9 +301,7 @@ async def test_a_quiet_hub_asks_the_stream_ever_less_often_and_still_finds_misse
     least = [0.2, 0.4, 0.8, 0.8, 0.8]
     assert all(w >= at_least - 0.01 for w, at_least in zip(waits, least, strict=True)), waits
 
-    for consumer in await js.consumers_info(subjects.STREAM_STATUS):
-        if consumer.config.filter_subject == subject:
-            await js.delete_consumer(subjects.STREAM_STATUS, consumer.name)
+    await lose_the_hubs_consumer(js, run)
     seqs += await publish(js, [progress(run, n) for n in range(3)])
     seqs += await publish(js, [RunSucceeded(run_id=run.id)])
     assert ids(await client) == seqs
