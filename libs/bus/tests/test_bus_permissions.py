@@ -209,6 +209,7 @@ async def test_the_planner_may_sweep_its_own_bucket_and_purge_nothing_else(
         assert sorted(await store.ended_runs()) == [("run1", 1.0), ("run2", 2.0)]
         await store.forget_run("run1")
         assert await store.ended_runs() == [("run2", 2.0)]
+        assert await store.run_ids() == []  # keys only: the backfill's listing
         js = nc.jetstream(timeout=DENIED_WITHIN_S)
         purge = f"$JS.API.STREAM.PURGE.{subjects.STREAM_STATUS}"
         await refused(caplog, purge, js.purge_stream(subjects.STREAM_STATUS))

@@ -115,6 +115,30 @@ async def test_a_sweep_forgets_runs_ended_before_the_period_and_nothing_else(
     assert await later.sweep() == [recent]
 
 
+async def test_the_first_sweep_marks_the_runs_an_older_planner_left_unmarked(
+    js: JetStreamContext,
+) -> None:
+    """Runs that ended before retention existed are marked when first found, so they are kept
+    a whole period from then, and then forgotten like any other; this happens once."""
+    store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS)
+    states = RunStates(store)
+    await _stored_run(store, "ended1", end=True)  # as an older planner left them: no marks
+    await _stored_run(store, "going1", end=False)
+    assert await store.ended_runs() == [] and not await store.backfilled()
+
+    now = 1_000 * DAY
+    first = Retention(store, states, keep_s=30 * DAY, clock=lambda: now)
+    assert await first.sweep() == []
+    assert await store.ended_runs() == [("ended1", now)]
+    assert await store.backfilled()
+
+    await _stored_run(store, "ended2", end=True)  # unmarked, but after the one backfill
+    later = Retention(store, states, keep_s=30 * DAY, clock=lambda: now + 31 * DAY)
+    assert await later.sweep() == ["ended1"]
+    assert {run_id for run_id, _ in await store.ended_runs()} == set()
+    assert sorted(await store.run_ids()) == ["ended2", "going1"]
+
+
 @pytest.mark.parametrize("days", ["0", "30"])
 def test_the_retention_comes_from_the_environment_with_a_day_of_grace(days: str) -> None:
     settings = Settings.from_env({"CC_RUN_RETENTION_DAYS": days, "CC_PLANNER_SWEEP_S": "60"})

@@ -14,6 +14,10 @@ every run, as before.
 A marked run that went on (a replay re-opened it) loses its mark instead; it is marked again
 when it ends. The gateway's read model (PostgreSQL) keeps every run for viewing: only the
 planner's working state goes.
+
+Runs that ended under an older planner have no mark: the first sweep of a bucket marks them
+(once, with the time it found them, so they are kept a whole period from the upgrade), then
+records that it did (`retention/.backfilled`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Retention:
 
     async def sweep(self) -> list[str]:
         """Forget every run ended more than `keep_s` ago; the ids of the runs forgotten."""
+        if not await self._store.backfilled():
+            await self.mark_unmarked_ended_runs()
         cutoff = self._clock() - self._keep_s
         forgotten = []
         for run_id, ended_at in await self._store.ended_runs():
@@ -69,6 +75,23 @@ class Retention:
         if forgotten:
             log.info("forgot %d run(s) ended before the retention period", len(forgotten))
         return forgotten
+
+    async def mark_unmarked_ended_runs(self) -> int:
+        """Mark, with the time now, the ended runs an older planner left without a mark;
+        how many. Reads every run's progress: once per bucket."""
+        marked = {run_id for run_id, _ in await self._store.ended_runs()}
+        now, count = self._clock(), 0
+        for run_id in await self._store.run_ids():
+            if run_id in marked:
+                continue
+            stored = await self._store.get(run_id)
+            if stored is not None and stored.progress.status in RUN_ENDED:
+                await self._store.mark_ended(run_id, now)
+                count += 1
+        await self._store.set_backfilled()
+        if count:
+            log.info("marked %d run(s) that ended under an older planner", count)
+        return count
 
     async def run(self, interval_s: float) -> None:
         """Sweep every `interval_s`, the first time at a random point of the first interval

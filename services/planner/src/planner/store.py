@@ -27,7 +27,9 @@ made a run's NATS bytes grow with the square of its tasks):
                         id, so these keys never mix with a run's own). The retention sweep
                         (`planner.retention`) lists only these, and forgets a run long ended by
                         purging every key of it: the bucket holds the runs of the retention
-                        period, not every run there ever was.
+                        period, not every run there ever was;
+- `retention/.backfilled` → present once the runs that ended under an older planner (which
+                        marked none) were marked.
 History 1, file storage: the bucket is the planner's only state and survives restarts.
 """
 
@@ -118,6 +120,8 @@ class Stored:
 
 ENDED_PREFIX = "ended/"
 """The first token of the ended-run keys (`ended/.<run_id>`)."""
+BACKFILLED_KEY = "retention/.backfilled"
+"""Present once the runs that ended under a planner without retention were marked."""
 _LIST_WAIT_S = 30.0
 """How long listing the ended runs may wait for the next key before it gives up."""
 
@@ -313,20 +317,35 @@ class ProgressStore:
     async def ended_runs(self) -> list[tuple[str, float]]:
         """Every run recorded as ended, with when: one ordered consumer on those keys alone
         (the last value of each), however many other keys the bucket holds."""
-        watcher = await self._kv.watch(f"{ENDED_PREFIX}.*", ignore_deletes=True)
         found: list[tuple[str, float]] = []
+        for key, value in await self._entries(f"{ENDED_PREFIX}.*"):
+            try:
+                ended = _ended_decoder.decode(value)
+            except msgspec.DecodeError:
+                continue  # not ours to judge: left alone, as an unknown key
+            found.append((key.partition(".")[2], ended.at))
+        return found
+
+    async def run_ids(self) -> list[str]:
+        """Every run the bucket has progress of (the one-token keys; keys only, not values)."""
+        return [key for key, _ in await self._entries("*", keys_only=True)]
+
+    async def _entries(self, keys: str, *, keys_only: bool = False) -> list[tuple[str, bytes]]:
+        watcher = await self._kv.watch(keys, ignore_deletes=True, meta_only=keys_only)
+        found = []
         try:
             # (nats-py leaves the watcher's methods untyped)
             while (entry := await watcher.updates(_LIST_WAIT_S)) is not None:  # type: ignore[no-untyped-call]
-                run_id = entry.key.partition(".")[2]
-                try:
-                    ended = _ended_decoder.decode(entry.value or b"")
-                except msgspec.DecodeError:
-                    continue  # not ours to judge: left alone, as an unknown key
-                found.append((run_id, ended.at))
+                found.append((entry.key, entry.value or b""))
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return found
+
+    async def backfilled(self) -> bool:
+        return await self._value(BACKFILLED_KEY) is not None
+
+    async def set_backfilled(self) -> None:
+        await self._kv.put(BACKFILLED_KEY, b"1")
 
     async def unmark_ended(self, run_id: str) -> None:
         """The run goes on (a replay re-opened it): it is marked again when it ends."""
