@@ -9,6 +9,7 @@ import uuid
 import pytest
 from commandcenter_contracts import FailureCode, RunCancelled, TaskReplayRequested, subjects
 from nats.js import JetStreamContext
+from nats.js.errors import NoKeysError
 from planner.app import PlannerService
 from planner.domain.planning import plan_run
 from planner.domain.progress import advance
@@ -39,10 +40,8 @@ async def _keys(js: JetStreamContext) -> set[str]:
     kv = await js.key_value(subjects.KV_PLANNER_RUNS)
     try:
         return set(await kv.keys())
-    except Exception as exc:  # nats-py: NoKeysError when the bucket is empty
-        if type(exc).__name__ == "NoKeysError":
-            return set()
-        raise
+    except NoKeysError:
+        return set()
 
 
 def _of(run_id: str, keys: set[str]) -> set[str]:
@@ -50,8 +49,8 @@ def _of(run_id: str, keys: set[str]) -> set[str]:
 
 
 async def _stored_run(store: ProgressStore, run_id: str, *, end: bool) -> None:
-    """A planned run of two tasks with journal entries, replay and cancel keys; ended (both
-    tasks succeeded) or not (one still running)."""
+    """A planned run of two tasks with journal entries and a cancel key; ended (both tasks
+    succeeded) or not (one still running)."""
     planned = plan_run(make_request(make_plan(2), run_id=run_id), default_timeout_s=60)
     await store.put_tasks(planned.tasks)
     await store.create(planned.progress)
