@@ -3,7 +3,7 @@
 Ours: a plan of N tasks in one batch, started with `POST /api/v1/runs` and timed until the
 run is `succeeded` in PostgreSQL (polled through `GET /api/v1/runs/{id}` every 100 ms); every
 task goes gateway → planner → executor-local (git worktree, the no-op agent, commit) → status
-events → projector. Baseline: a bare Python loop doing the same git work on the same repository
+events → projector. Baseline: a bare Python loop doing each task's git work on the same repository
 with the same agent: `git worktree add`, the agent, `git add -A` + `git commit`,
 `git worktree remove`. Each repetition uses a fresh stack and a fresh repository.
 
