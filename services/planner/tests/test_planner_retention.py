@@ -80,6 +80,9 @@ async def test_a_sweep_forgets_runs_ended_before_the_period_and_nothing_else(
     await store.mark_ended(recent, now - 2 * DAY)
     await store.mark_ended(reopened, now - 40 * DAY)  # ended then, goes on now
     await store.mark_ended(half_gone, now - 40 * DAY)  # a sweep cut short left the mark
+    kv = await js.key_value(subjects.KV_PLANNER_RUNS)
+    await kv.put(f"{ENDED_PREFIX}.not/ours", b'{"at": 0}')  # no run id: never swept
+    await kv.put(f"{ENDED_PREFIX}.garbled", b"not json")
     before = await _keys(js)
     assert f"{ENDED_PREFIX}.{old}" in before and f"{old}.j.4" in before
     assert sorted(await store.ended_runs()) == sorted(
@@ -103,6 +106,7 @@ async def test_a_sweep_forgets_runs_ended_before_the_period_and_nothing_else(
     assert _of(still, after) == _of(still, before)
     assert _of(reopened, after) == _of(reopened, before) - {f"{ENDED_PREFIX}.{reopened}"}
     assert f"{ENDED_PREFIX}.{half_gone}" not in after
+    assert {f"{ENDED_PREFIX}.not/ours", f"{ENDED_PREFIX}.garbled"} <= after  # not the planner's
     assert {run_id for run_id, _ in await store.ended_runs()} == {recent}
     # the purge leaves no delete markers: the bucket holds only what is kept
     info = await js.stream_info(f"KV_{subjects.KV_PLANNER_RUNS}")

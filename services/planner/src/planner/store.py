@@ -319,11 +319,13 @@ class ProgressStore:
         (the last value of each), however many other keys the bucket holds."""
         found: list[tuple[str, float]] = []
         for key, value in await self._entries(f"{ENDED_PREFIX}.*"):
+            run_id = key.partition(".")[2]
             try:
                 ended = _ended_decoder.decode(value)
             except msgspec.DecodeError:
                 continue  # not ours to judge: left alone, as an unknown key
-            found.append((key.partition(".")[2], ended.at))
+            if _VALID_RUN_ID.match(run_id):  # else not a mark the planner wrote: left alone
+                found.append((run_id, ended.at))
         return found
 
     async def run_ids(self) -> list[str]:
