@@ -104,7 +104,6 @@ class PlannerService:
     settings: Settings
     planner: Planner | None = None
     lander: Lander | None = None
-    retention: Retention | None = None
     _nc: Client | None = None
     _consumers: list[Consumer[Any]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -175,8 +174,8 @@ class PlannerService:
         ]
         self._tasks = [asyncio.create_task(c.run(), name=c.label) for c in self._consumers]
         if settings.keep_runs_s is not None:
-            self.retention = Retention(store, self.planner.states, keep_s=settings.keep_runs_s)
-            sweeping = self.retention.run(settings.sweep_interval_s)
+            retention = Retention(store, self.planner.states, keep_s=settings.keep_runs_s)
+            sweeping = retention.run(settings.sweep_interval_s)
             self._sweeper = asyncio.create_task(sweeping, name="retention")
             self._tasks.append(self._sweeper)
         log.info("planner connected to %s", redact_url(settings.nats_url))
