@@ -3,11 +3,13 @@ call and then runs the real git: a change that adds git work to every task fails
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from cc_taskrunner import FreshCloneIsolation, GitIdentity
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import TaskDispatched, TaskSucceeded
 from taskrunner_support import make_harness, make_task, sandbox_without_remote
@@ -82,3 +84,30 @@ async def test_a_task_in_local_mode_runs_at_most_eight_git_processes(
     assert git(sandbox.repo, "show", "cc/run12345/integration:f3.txt") == "3"
     # each task's branch went with the compare-and-set that integrated it
     assert git(sandbox.repo, "branch", "--list", "cc/run12345/1-*") == ""
+
+
+async def test_a_runs_first_tasks_create_its_integration_branch_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's first tasks start together, each in a fresh clone made before the run's
+    integration branch exists: each tries to create it, and those that lose start from the
+    base without reading the tip (no `ls-remote`, no fetch: a batch of N tasks asked 2N times).
+    Only integrating reads the tip: the later integrators of the turn, once each."""
+    sandbox = sandbox_without_remote(tmp_path / "git")
+    log = tmp_path / "git-calls.log"
+    wrapper = counting_git(tmp_path / "bin", log)
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
+    isolation = FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost"))
+    runner = make_harness(tmp_path).runner_on(isolation)
+    tasks = [_task(sandbox, n) for n in range(1, 5)]
+
+    outcomes = await asyncio.gather(*(runner.run(task) for task in tasks))
+
+    for outcome in outcomes:
+        assert isinstance(outcome, TaskSucceeded), outcome
+    line = git(sandbox.repo, "log", "--first-parent", "--format=%H", "cc/run12345/integration")
+    assert sorted(line.split()[:4]) == sorted(str(o.integrated_commit) for o in outcomes)
+    made = calls(log)
+    assert [c for c in made if c.startswith("ls-remote")] == [], made
+    fetches = [c for c in made if c.startswith("fetch")]
+    assert len(fetches) <= len(tasks) - 1, "\n".join(made)

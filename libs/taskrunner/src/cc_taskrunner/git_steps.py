@@ -145,6 +145,9 @@ class StartingPoint:
     integration_tip: str | None
     """The run's integration branch as the clone found it on its source; None when it was not
     asked for or did not exist yet."""
+    integration_read: bool = False
+    """The clone's source is where the branch lives, so it was asked for: None above means
+    the branch did not exist when the clone was made."""
 
     @property
     def commit(self) -> str:
@@ -171,7 +174,7 @@ async def start_branch(
     base = local or remote
     if base is None:
         raise GitError(f"base ref {base_ref!r} is not a commit of the repository")
-    start = StartingPoint(base, tip[0] if tip else None)
+    start = StartingPoint(base, tip[0] if tip else None, integration_read=bool(tip))
     await git(ws, checkout_argv(branch, start.commit), what=f"git checkout -B {branch}")
     return start
 

@@ -88,6 +88,7 @@ class FreshCloneIsolation(LocalIsolation):
             )
             workspace.base_commit = start.commit
             workspace.integration_tip = start.integration_tip
+            workspace.integration_read = start.integration_read
         except BaseException:
             await workspace.cleanup()
             raise

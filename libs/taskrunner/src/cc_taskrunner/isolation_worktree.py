@@ -94,6 +94,7 @@ class WorktreeIsolation(LocalIsolation):
             # the worktree shares its refs with.
             integration_remote=remote,
             integration_tip=integration_tip,
+            integration_read=bool(tip),
             environment=self._environment,
             kill_grace_s=self._kill_grace_s,
             remove=partial(self._remove, repo, path),

@@ -107,7 +107,14 @@ class Workspace(Protocol):
     @property
     def integration_tip(self) -> str | None:
         """The integration branch's tip, if the isolation read it when it made the checkout
-        (which then starts on it); None: read by `start_from_integration`."""
+        (which then starts on it); None: read by `start_from_integration`, unless
+        `integration_read`."""
+        ...
+
+    @property
+    def integration_read(self) -> bool:
+        """Whether the isolation read the integration branch where it lives: `integration_tip`
+        None then means the branch did not exist yet (the run's first tasks create it)."""
         ...
 
     async def exec(self, request: ExecRequest) -> ProcessResult:

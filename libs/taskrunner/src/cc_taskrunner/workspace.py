@@ -34,6 +34,8 @@ class LocalWorkspace:
     shares them with the user's repository)."""
     integration_tip: str | None = None
     """The integration branch's tip as the isolation read it (the checkout starts on it)."""
+    integration_read: bool = False
+    """The isolation read the integration branch where it lives (None above: no branch yet)."""
     sandboxed: bool = False
     """A fresh clone of its own (True) rather than a worktree of the user's repository."""
     environment: ExecEnvironment = field(default_factory=ExecEnvironment)

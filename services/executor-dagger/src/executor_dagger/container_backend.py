@@ -95,6 +95,7 @@ class DaggerWorkspace:
         self.remote = remote
         self.integration_remote = remote
         self.integration_tip: str | None = None
+        self.integration_read = False
         self.base_commit = ""
         self._secrets = secrets
 
@@ -240,6 +241,7 @@ class DaggerIsolation:
         )
         workspace.base_commit = start.commit
         workspace.integration_tip = start.integration_tip
+        workspace.integration_read = start.integration_read
         log.info(
             "container from %s, %s at %s", self._settings.image, branch, workspace.base_commit[:12]
         )
