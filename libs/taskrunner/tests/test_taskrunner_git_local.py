@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -151,7 +152,7 @@ async def test_a_per_run_answer_is_asked_once_and_the_oldest_runs_are_forgotten(
 
         return answer
 
-    cache: dict[str, str] = {}
+    cache: dict[str, asyncio.Future[str]] = {}
     assert await per_run(cache, "run-0", ask("run-0")) == "answer of run-0"
     assert await per_run(cache, "run-0", ask("run-0")) == "answer of run-0"
     assert asked == ["run-0"]
@@ -160,3 +161,30 @@ async def test_a_per_run_answer_is_asked_once_and_the_oldest_runs_are_forgotten(
     assert len(cache) == RUNS_REMEMBERED and "run-0" not in cache  # the oldest went first
     await per_run(cache, "run-0", ask("run-0"))
     assert asked.count("run-0") == 2
+
+
+async def test_a_runs_tasks_starting_together_wait_for_one_question() -> None:
+    asked: list[str] = []
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        asked.append("slow")
+        await release.wait()
+        return "answer"
+
+    cache: dict[str, asyncio.Future[str]] = {}
+    waiting = [asyncio.create_task(per_run(cache, "run-1", slow)) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # one task is cancelled meanwhile: the others still get the answer
+    release.set()
+    assert await asyncio.gather(*waiting[1:]) == ["answer", "answer"]
+    assert asked == ["slow"]
+
+    async def failing() -> str:
+        asked.append("failing")
+        raise GitError("no answer")
+
+    with pytest.raises(GitError):
+        await per_run(cache, "run-2", failing)
+    assert await per_run(cache, "run-2", slow) == "answer"
+    assert asked == ["slow", "failing", "slow"]

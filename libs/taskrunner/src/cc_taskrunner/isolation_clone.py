@@ -104,7 +104,7 @@ class FreshCloneIsolation(LocalIsolation):
         )
 
     @cached_property
-    def _push_targets(self) -> dict[tuple[str, str | None, str], str | None]:
+    def _push_targets(self) -> dict[tuple[str, str | None, str], asyncio.Future[str | None]]:
         return {}
 
     def _make_folders(self, task: TaskDispatched, branch: str) -> Path:

@@ -3,6 +3,7 @@ folder for their checkouts, the commits' identity, time limits, the commands' en
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from pathlib import Path
@@ -18,14 +19,23 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-async def per_run(cache: dict[K, V], key: K, ask: Callable[[], Awaitable[V]]) -> V:
-    """`ask()` once per `key` (which names a run): every task of a run sees the same answer.
-    The oldest answers go once `RUNS_REMEMBERED` are kept."""
-    if key not in cache:
+async def per_run(cache: dict[K, asyncio.Future[V]], key: K, ask: Callable[[], Awaitable[V]]) -> V:
+    """`ask()` once per `key` (which names a run): every task of a run sees the same answer,
+    and the run's tasks starting together wait for the one question (a git process each, else).
+    A question that failed is asked again by the next task. The oldest answers go once
+    `RUNS_REMEMBERED` are kept."""
+    answer = cache.get(key)
+    if answer is None:
         while len(cache) >= RUNS_REMEMBERED:
             del cache[next(iter(cache))]
-        cache[key] = await ask()
-    return cache[key]
+        answer = cache[key] = asyncio.ensure_future(ask())
+    try:
+        # Shielded: a cancelled task leaves the question to the others waiting for it.
+        return await asyncio.shield(answer)
+    except Exception:
+        if cache.get(key) is answer:
+            del cache[key]
+        raise
 
 
 class LocalIsolation:

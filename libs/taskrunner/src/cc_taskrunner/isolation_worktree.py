@@ -43,7 +43,7 @@ class WorktreeIsolation(LocalIsolation):
         return set()
 
     @cached_property
-    def _origins(self) -> dict[tuple[Path, str], bool]:
+    def _origins(self) -> dict[tuple[Path, str], asyncio.Future[bool]]:
         """Per (repository, run): whether the repository has `origin`."""
         return {}
 
