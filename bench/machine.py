@@ -78,6 +78,13 @@ def _cpu_times() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
+def busy_cpu_seconds() -> float | None:
+    """Seconds of CPU time all processes of the machine used since boot (None where /proc
+    has none): the difference over a benchmark's window is what the whole system spent."""
+    times = _cpu_times()
+    return None if times is None else times[0] / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_busy(window_s: float = 1.0) -> float | None:
     """The fraction of all CPUs busy over the next `window_s` (None where /proc has none)."""
     before = _cpu_times()

@@ -5,12 +5,20 @@ One batch of N tasks whose agent sleeps 1 s (then writes its file), run in dagge
 `CC_DAGGER_MAX_IN_FLIGHT` = 2 x replicas), each configuration on a fresh stack, timed from
 `POST /api/v1/runs` until the run is `succeeded` in PostgreSQL. Speedup(R) = T(1) / T(R),
 against the ideal R; the ideal wall time is the agent time alone, ceil(N / slots) x 1 s.
+
+Beside each wall time, the CPU time the whole machine spent on the run (every service,
+nats-server, PostgreSQL, git and the agents), per task: what was found to cost the efficiency
+on a small machine. The agents sleep, but each task's own work (a clone, its git steps, its
+integration, its status events) runs on the same cores as the other replicas' tasks, so on
+2 cores the 8 slots of 4 replicas do it mostly one after another, and lost races of the
+integration compare-and-set add more of it the more replicas finish together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +30,7 @@ from commandcenter_contracts import subjects
 from nats.js.errors import NotFoundError
 
 from bench.context import Context
+from bench.machine import busy_cpu_seconds
 from bench.report import Row
 from bench.stats import Sample
 from bench.system import BenchError, api_client, running_stack, start_run, wait_for_run
@@ -65,7 +74,14 @@ async def _replicas_pulling(nats_url: str, replicas: int, limit_s: float) -> Non
         await nc.close()
 
 
-def wall_seconds(root: Path, config: Config, replicas: int, problems: list[str]) -> float:
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    cpu_s: float | None
+    """CPU time of the whole machine over the run (None where /proc has none)."""
+
+
+def timed_run(root: Path, config: Config, replicas: int, problems: list[str]) -> Timing:
     repo = make_repository(root / "repo")
     plan = write_plan(root / "plans", config.tasks)
     env = {
@@ -83,12 +99,14 @@ def wall_seconds(root: Path, config: Config, replicas: int, problems: list[str])
         assert stack.nats is not None
         asyncio.run(_replicas_pulling(stack.nats.url_as(OPERATOR), replicas, 60))
         with api_client(stack) as client:
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), busy_cpu_seconds()
             run_id = start_run(
                 client, plan=plan, repo=repo, argv=sleep_agent(AGENT_SECONDS), mode="dagger"
             )
             wait_for_run(client, run_id, timeout=120 + 10 * config.tasks)
-            return time.perf_counter() - started
+            wall_s, cpu_after = time.perf_counter() - started, busy_cpu_seconds()
+            cpu_s = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+            return Timing(wall_s, cpu_s)
 
 
 GOAL_REPLICAS = 4
@@ -103,12 +121,16 @@ def run(config: Config, ctx: Context) -> list[Row]:
     root, problems, say = ctx.root, ctx.problems, ctx.say
     walls: dict[int, Sample] = {r: Sample() for r in config.replicas}
     speedups: dict[int, Sample] = {r: Sample() for r in config.replicas}
+    cpu_per_task: dict[int, Sample] = {r: Sample() for r in config.replicas}
     one = config.replicas[0]
     for k in range(config.repeat):
         for replicas in config.replicas:
             workdir = root / f"scaling-{k + 1}-{replicas}"
             ctx.settle()
-            walls[replicas].add(wall_seconds(workdir, config, replicas, problems))
+            timing = timed_run(workdir, config, replicas, problems)
+            walls[replicas].add(timing.wall_s)
+            if timing.cpu_s is not None:
+                cpu_per_task[replicas].add(timing.cpu_s / config.tasks * 1000)
         for replicas in config.replicas:
             speedups[replicas].add(walls[one].values[-1] / walls[replicas].values[-1])
         say(
@@ -143,6 +165,25 @@ def run(config: Config, ctx: Context) -> list[Row]:
                 baseline_label="agent time alone",
                 decimals=2,
                 note="POST until `succeeded` in PostgreSQL" if replicas == one else "",
+                chart=False,
+            )
+        )
+    for replicas in config.replicas:
+        if not cpu_per_task[replicas]:
+            continue
+        rows.append(
+            Row(
+                BENCH,
+                f"CPU time per task, whole machine, {replicas} replica(s) x {SLOTS} slots",
+                "ms",
+                ours=cpu_per_task[replicas],
+                baseline=Sample([cpu_per_task[one].median]) if cpu_per_task[one] else Sample(),
+                baseline_label=f"{one} replica(s)",
+                note=(
+                    f"all processes, over the wall time above, on {os.cpu_count()} CPU(s)"
+                    if replicas == one
+                    else ""
+                ),
                 chart=False,
             )
         )
