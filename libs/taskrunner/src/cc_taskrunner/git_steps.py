@@ -174,7 +174,7 @@ async def start_branch(
     base = local or remote
     if base is None:
         raise GitError(f"base ref {base_ref!r} is not a commit of the repository")
-    start = StartingPoint(base, tip[0] if tip else None, integration_read=bool(tip))
+    start = StartingPoint(base, tip[0] if tip else None, integration_read=bool(integration_branch))
     await git(ws, checkout_argv(branch, start.commit), what=f"git checkout -B {branch}")
     return start
 

@@ -22,10 +22,10 @@ V = TypeVar("V")
 async def per_run(cache: dict[K, asyncio.Future[V]], key: K, ask: Callable[[], Awaitable[V]]) -> V:
     """`ask()` once per `key` (which names a run): every task of a run sees the same answer,
     and the run's tasks starting together wait for the one question (a git process each, else).
-    A question that failed is asked again by the next task. The oldest answers go once
-    `RUNS_REMEMBERED` are kept."""
+    A question that failed (or was cancelled) is asked again by the next task. The oldest
+    answers go once `RUNS_REMEMBERED` are kept."""
     answer = cache.get(key)
-    if answer is None:
+    if answer is None or (answer.done() and (answer.cancelled() or answer.exception())):
         while len(cache) >= RUNS_REMEMBERED:
             del cache[next(iter(cache))]
         answer = cache[key] = asyncio.ensure_future(ask())

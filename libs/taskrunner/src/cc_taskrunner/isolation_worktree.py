@@ -65,7 +65,8 @@ class WorktreeIsolation(LocalIsolation):
         await self._check_repository(repo)
         remote = await self._remote(repo, task)
         refs = [task.base_ref]
-        if task.integration_branch and remote is None:
+        integration_read = bool(task.integration_branch) and remote is None
+        if integration_read:
             # The integration branch is a branch of this repository: read with the base, and
             # the checkout starts on its tip (`start_from_integration` need not move it).
             refs.append(f"refs/heads/{check_branch_name(task.integration_branch)}")
@@ -94,7 +95,7 @@ class WorktreeIsolation(LocalIsolation):
             # the worktree shares its refs with.
             integration_remote=remote,
             integration_tip=integration_tip,
-            integration_read=bool(tip),
+            integration_read=integration_read,
             environment=self._environment,
             kill_grace_s=self._kill_grace_s,
             remove=partial(self._remove, repo, path),
