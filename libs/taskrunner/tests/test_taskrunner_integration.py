@@ -13,7 +13,7 @@ from cc_taskrunner import FreshCloneIsolation, GitIdentity, build_prompt, parse_
 from cc_taskrunner.integration import IntegrationTarget, TaskBranchTip, move, read_tip
 from cc_taskrunner.workspace import LocalWorkspace
 from commandcenter.gitfixtures import GitSandbox, git
-from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskSucceeded
+from commandcenter_contracts import FailureCode, Rework, TaskDispatched, TaskProgress, TaskSucceeded
 from taskrunner_support import (
     counting_harness,
     create_body,
@@ -227,6 +227,57 @@ async def test_a_fresh_clone_of_a_local_repository_without_a_remote_integrates_i
     two = _succeeded(await runner.run(second))
     assert git(sandbox.repo, "rev-parse", f"{INTEGRATION}^").strip() == one.integrated_commit
     assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == two.integrated_commit
+
+
+class _BranchMadeAfterTheClone(FreshCloneIsolation):
+    """A parallel task creates the run's integration branch, at `tip`, between this task's
+    clone (which found none) and its start step."""
+
+    def __init__(self, root: Path, source: Path, tip: str) -> None:
+        super().__init__(root, GitIdentity("CC", "cc@localhost"))
+        self.source, self.tip = source, tip
+
+    async def prepare(self, task: TaskDispatched) -> LocalWorkspace:
+        workspace = await super().prepare(task)
+        git(self.source, "branch", INTEGRATION, self.tip)
+        return workspace
+
+
+def _started_at(events: list[object]) -> str:
+    isolated = [e for e in events if isinstance(e, TaskProgress) and e.step == "isolated"]
+    return isolated[-1].message.rpartition(" at ")[2]
+
+
+@pytest.mark.parametrize("redelivery", [False, True])
+async def test_a_task_that_loses_the_race_to_create_the_integration_branch(
+    tmp_path: Path, redelivery: bool
+) -> None:
+    """A first delivery starts from its base without reading the branch (the compare-and-set
+    that lands it finds the branch moved, and it lands on top); a redelivery reads the branch
+    first (its earlier delivery's work may be there) and starts on its tip."""
+    sandbox = sandbox_without_remote(tmp_path / "git")
+    base = git(sandbox.repo, "rev-parse", "main").strip()
+    git(sandbox.repo, "checkout", "-q", "-b", "parallel")
+    (sandbox.repo / "other.txt").write_text("landed by a parallel task\n")
+    git(sandbox.repo, "add", "other.txt")
+    git(sandbox.repo, "commit", "-q", "-m", "a parallel task")
+    git(sandbox.repo, "checkout", "-q", "main")
+    tip = git(sandbox.repo, "rev-parse", "parallel").strip()
+    harness = make_harness(tmp_path)
+    runner = harness.runner_on(_BranchMadeAfterTheClone(tmp_path / "clones", sandbox.repo, tip))
+    # Checked on the task's own tree, before integrating: passes only if it started on the tip.
+    checks = ["test -s other.txt"] if redelivery else []
+    task = _task(sandbox, "1.1", "a.txt", "a", verification=checks)
+    if redelivery:
+        task = msgspec.structs.replace(task, attempt=2)
+
+    outcome = _succeeded(await runner.run(task, base_attempt=1))
+
+    assert _started_at(harness.sink.events) == (tip if redelivery else base)[:12]
+    assert git(sandbox.repo, "rev-parse", f"{INTEGRATION}^").strip() == tip
+    assert git(sandbox.repo, "rev-parse", INTEGRATION).strip() == outcome.integrated_commit
+    for path in ("other.txt", "a.txt"):
+        assert git(sandbox.repo, "show", f"{INTEGRATION}:{path}")
 
 
 async def test_a_fresh_clone_reads_the_integration_branch_from_the_remote_it_lives_on(
