@@ -1,7 +1,7 @@
 """The merge queue under faults: an executor killed between its merge and its push, or after the
-integration push and before its ack, and two replicas pushing to the integration branch at the
-same instant. Whatever happens, each task's work lands on the integration branch exactly once
-(the checker's fourth invariant)."""
+integration push and before its ack, two replicas pushing to the integration branch at the
+same instant, and two replicas finishing together taking turns instead. Whatever happens, each
+task's work lands on the integration branch exactly once (the checker's fourth invariant)."""
 
 from __future__ import annotations
 
@@ -116,12 +116,26 @@ async def test_executor_killed_after_the_integration_push_before_the_ack(
     )
 
 
-@pytest.fixture
-def dagger_stack(launch: Callable[..., FaultStack]) -> FaultStack:
+def _two_replicas(launch: Callable[..., FaultStack], *, turns: str) -> FaultStack:
     return launch(
         dagger_executors=2,
-        extra_env={"CC_DAGGER_SLOTS": "1", "CC_DAGGER_BACKEND": "engineless"},
+        extra_env={
+            "CC_DAGGER_SLOTS": "1",
+            "CC_DAGGER_BACKEND": "engineless",
+            "CC_DAGGER_INTEGRATION_TURNS": turns,
+        },
     )
+
+
+@pytest.fixture
+def dagger_stack(launch: Callable[..., FaultStack]) -> FaultStack:
+    """Replicas that race: without integration turns, only the compare-and-set decides."""
+    return _two_replicas(launch, turns="off")
+
+
+@pytest.fixture
+def dagger_turns_stack(launch: Callable[..., FaultStack]) -> FaultStack:
+    return _two_replicas(launch, turns="on")
 
 
 async def test_two_replicas_integrating_at_the_same_instant(
@@ -160,4 +174,45 @@ async def test_two_replicas_integrating_at_the_same_instant(
         "the other's lease failed"
         + (" and it combined again on the new tip" if "combining again" in logs else "")
         + "; each task landed exactly once"
+    )
+
+
+async def test_two_replicas_finishing_together_take_turns(
+    dagger_turns_stack: FaultStack, fault: FaultReport
+) -> None:
+    fault.scenario(
+        "2f. two dagger replicas finish at the same instant, with integration turns",
+        injected="a pre-receive hook makes each push to the integration branch take a second, "
+        "and notes whether another one was under way meanwhile",
+    )
+    fs = dagger_turns_stack
+    _install(
+        fs,
+        "pre-receive",
+        "import os\n"
+        "if update:\n"
+        "    me = marks / f'inside-{os.getpid()}'\n"
+        "    others = [p.name for p in marks.glob('inside-*')]\n"
+        "    if others:\n"
+        "        (marks / f'overlap-{os.getpid()}').write_text(' '.join(others))\n"
+        "    me.write_text(refs[1])\n"
+        "    time.sleep(1.0)\n"
+        "    me.unlink()\n"
+        "    (marks / f'pushed-{os.getpid()}').write_text(refs[1])\n",
+    )
+    bus = await Bus.open(fs)
+    try:
+        run_id, base = await fs.start_run([batch_of(1, 2)], execution_mode="dagger")
+        summary = await bus.run_succeeded(run_id, base, within_s=180)
+    finally:
+        await bus.nc.close()
+
+    assert sorted(summary.integrated) == ["1.1", "1.2"]
+    assert len(list(fs.marks.glob("pushed-*"))) == 2  # one push each: nobody lost a race
+    assert list(fs.marks.glob("overlap-*")) == [], "a replica pushed while the other held the turn"
+    logs = fs.log_text("executor-dagger-1") + fs.log_text("executor-dagger-2")
+    assert "combining again" not in logs
+    fault.note(
+        "each replica pushed once, never while the other's push was under way; no lease failed "
+        "and nobody combined again; each task landed exactly once"
     )

@@ -59,6 +59,8 @@ CONSUMER_DEAD_LETTERS: Final = "gateway-dead-letters"
 KV_PLANNER_RUNS: Final = "cc_planner_runs"
 # Executors announce themselves here (id, mode, slots, agents), refreshed while they live.
 KV_EXECUTORS: Final = "cc_executors"
+# Executor replicas take turns integrating onto a run's integration branch (in memory).
+KV_INTEGRATION_TURNS: Final = "cc_integration_turns"
 
 
 def task_dispatch_subject(mode: str) -> str:

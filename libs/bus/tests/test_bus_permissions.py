@@ -4,6 +4,7 @@ the server (a permissions violation, and no answer to a JetStream API request)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from cc_bus import (
     executor_local_consumer,
     projector_consumer,
 )
+from cc_bus.executor import IntegrationTurns
 from cc_bus.permissions import OPERATOR, SERVICE_USERS
 from cc_bus.topology import STREAMS
 from commandcenter.servers import NatsServer, write_private
@@ -137,6 +139,43 @@ async def test_an_executor_takes_its_own_tasks_and_nothing_else(
         )
     finally:
         await nc.close()
+
+
+async def test_dagger_replicas_take_integration_turns_and_a_local_executor_cannot(
+    secured: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cc_bus.connect")
+    dagger = [
+        await connect(secured.url, name=f"test-dagger-{i}", auth=auth(secured, "executor-dagger"))
+        for i in range(2)
+    ]
+    local = await connect(secured.url, name="test-local", auth=auth(secured, "executor-local"))
+    try:
+        first, second = [
+            await IntegrationTurns.open(nc, f"dagger-{i}") for i, nc in enumerate(dagger)
+        ]
+        async with first.hold("branch", asyncio.Event()) as turn:
+            turn.tip = "abc"
+            # The second waits (it hears the entry change: its subscription is allowed).
+            waiting = asyncio.create_task(_tip_seen(second))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        async with asyncio.timeout(10):
+            assert await waiting == "abc"
+
+        bucket = f"KV_{subjects.KV_INTEGRATION_TURNS}"
+        js = local.jetstream(timeout=DENIED_WITHIN_S)
+        await refused(
+            caplog, f"$JS.API.STREAM.INFO.{bucket}", js.key_value(subjects.KV_INTEGRATION_TURNS)
+        )
+    finally:
+        for nc in (*dagger, local):
+            await nc.close()
+
+
+async def _tip_seen(turns: IntegrationTurns) -> str | None:
+    async with turns.hold("branch", asyncio.Event()) as turn:
+        return turn.tip
 
 
 async def test_the_gateway_starts_runs_but_cannot_take_an_executors_tasks(

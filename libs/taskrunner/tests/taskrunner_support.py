@@ -18,7 +18,7 @@ from cc_taskrunner import (
     WorktreeIsolation,
     default_agents,
 )
-from cc_taskrunner.ports import Agent, Isolation
+from cc_taskrunner.ports import NO_TURNS, Agent, Isolation, Turns
 from commandcenter.gitfixtures import GitSandbox, git, make_git_sandbox
 from commandcenter_contracts import AgentSpec, LogLine, StatusEvent, TaskDispatched, new_id
 
@@ -118,9 +118,9 @@ class Harness:
     worktree_root: Path
     agents: dict[str, Agent]
 
-    def runner_on(self, isolation: Isolation) -> TaskRunner:
+    def runner_on(self, isolation: Isolation, *, turns: Turns = NO_TURNS) -> TaskRunner:
         """A runner with the same agents, sink and settings on another isolation."""
-        return TaskRunner(isolation, self.agents, self.sink, self.settings)
+        return TaskRunner(isolation, self.agents, self.sink, self.settings, turns=turns)
 
 
 def make_harness(

@@ -4,12 +4,16 @@ call and then runs the real git: a change that adds git work to every task fails
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from cc_taskrunner import FreshCloneIsolation, GitIdentity
+from cc_taskrunner.ports import UnsharedTurn
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import TaskDispatched, TaskSucceeded
 from taskrunner_support import make_harness, make_task, sandbox_without_remote
@@ -111,3 +115,55 @@ async def test_a_runs_first_tasks_create_its_integration_branch_without_reading_
     assert [c for c in made if c.startswith("ls-remote")] == [], made
     fetches = [c for c in made if c.startswith("fetch")]
     assert len(fetches) <= len(tasks) - 1, "\n".join(made)
+
+
+class OneTurn:
+    """Replicas' turns on one branch, in this process (`cc_bus.executor.IntegrationTurns` is
+    the same across processes, tested against nats-server in the bus's tests)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.left_at: list[str | None] = []
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, cancel: asyncio.Event) -> AsyncIterator[UnsharedTurn]:  # noqa: ARG002
+        async with self.lock:
+            turn = UnsharedTurn(self.left_at[-1] if self.left_at else None)
+            yield turn
+            self.left_at.append(turn.tip)
+
+
+async def test_a_replica_told_the_branch_moved_does_not_push_its_stale_guess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas' tasks start from the same tip and finish together. The second to get
+    the turn learns from it where the first left the branch, so it reads the new tip before
+    combining instead of pushing onto the tip it started from (a push bound to fail)."""
+    sandbox = sandbox_without_remote(tmp_path / "git")
+    log = tmp_path / "git-calls.log"
+    wrapper = counting_git(tmp_path / "bin", log)
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
+    turns = OneTurn()
+    harness = make_harness(tmp_path)
+    replicas = [
+        harness.runner_on(
+            FreshCloneIsolation(tmp_path / f"clones-{n}", GitIdentity("CC", "cc@localhost")),
+            turns=turns,
+        )
+        for n in (1, 2)
+    ]
+    tasks = [
+        _task(sandbox, 1),
+        # The same repository by another name: to this process, another replica's branch.
+        msgspec.structs.replace(_task(sandbox, 2), repo=f"file://{sandbox.repo}"),
+    ]
+
+    outcomes = await asyncio.gather(*(r.run(t) for r, t in zip(replicas, tasks, strict=True)))
+
+    for outcome in outcomes:
+        assert isinstance(outcome, TaskSucceeded), outcome
+    landed = [str(o.integrated_commit) for o in outcomes]
+    assert sorted(turns.left_at) == sorted(landed)  # each holder said where it left it
+    lease = "push --porcelain --force-with-lease=refs/heads/cc/run12345/integration:"
+    moves = [c for c in calls(log) if c.startswith(lease) and not c.startswith(f"{lease} ")]
+    assert len(moves) == 2, "\n".join(moves)  # none lost: not the creation's, not a guess

@@ -15,6 +15,7 @@ def test_defaults() -> None:
     assert settings.backend == "auto"
     assert (settings.slots, settings.max_in_flight, settings.grace_s) == (4, 4, 30)
     assert settings.image == DEFAULT_IMAGE
+    assert settings.integration_turns is True
     assert settings.work_root == Path("~/.cache/commandcenter/work").expanduser()
     assert settings.agent_credentials == (
         "ANTHROPIC_API_KEY",
@@ -43,6 +44,7 @@ def test_every_variable_is_read() -> None:
             "CC_ACK_WAIT_S": "8",
             "CC_RETRY_DELAY_S": "2",
             "CC_EXECUTOR_ID": "pod-7",
+            "CC_DAGGER_INTEGRATION_TURNS": "off",
         }
     )
     assert settings.nats_url == "nats://nats:4222"
@@ -55,6 +57,7 @@ def test_every_variable_is_read() -> None:
     assert settings.git_username == "oauth2"
     assert (settings.delivery.ack_wait_s, settings.delivery.retry_delay_s) == (8, 2)
     assert settings.executor_id == "pod-7"
+    assert settings.integration_turns is False
 
 
 def test_max_in_flight_follows_the_slots_unless_set() -> None:
@@ -70,6 +73,7 @@ def test_max_in_flight_follows_the_slots_unless_set() -> None:
         ({"CC_DAGGER_SLOTS": "0"}, "CC_DAGGER_SLOTS must be positive"),
         ({"CC_DAGGER_MAX_IN_FLIGHT": "1.5"}, "CC_DAGGER_MAX_IN_FLIGHT must be a whole number"),
         ({"CC_DAGGER_GRACE_S": "-1"}, "CC_DAGGER_GRACE_S must be positive"),
+        ({"CC_DAGGER_INTEGRATION_TURNS": "yes"}, "CC_DAGGER_INTEGRATION_TURNS must be one of"),
         ({"CC_MAX_DELIVER": "3"}, r"CC_MAX_DELIVER \(3\) must be larger"),
         ({"CC_AGENT_CREDENTIALS": "API KEY=1"}, "is not an environment variable name"),
     ],

@@ -117,11 +117,14 @@ class Role:
         return f"{inbox_prefix(self.user)}.>"
 
 
-def _executor(user: str, dispatch: str, durable: str) -> Role:
+def _executor(user: str, dispatch: str, durable: str, *, turns: bool = False) -> Role:
+    # Replicas take turns integrating: they write the turns bucket and hear its entries change.
+    turns_bucket = s.KV_INTEGRATION_TURNS
     return Role(
         user=user,
         about=f"takes `{dispatch}` from its durable `{durable}`; publishes status, logs and dead "
-        "letters; announces itself in `cc_executors`; hears cancels",
+        "letters; announces itself in `cc_executors`; hears cancels"
+        + (f"; takes integration turns in `{turns_bucket}`" if turns else ""),
         publish=(
             f"{s.STATUS_PREFIX}.*",
             f"{s.LOG_PREFIX}.*.*",
@@ -130,8 +133,9 @@ def _executor(user: str, dispatch: str, durable: str) -> Role:
             *_look_up(*STREAM_NAMES),
             *_durable(s.STREAM_TASKS, durable),
             *_kv_write(s.KV_EXECUTORS),
+            *(_kv_write(turns_bucket) if turns else ()),
         ),
-        subscribe=(s.CONTROL_CANCEL_ALL,),
+        subscribe=(s.CONTROL_CANCEL_ALL, *((f"$KV.{turns_bucket}.>",) if turns else ())),
     )
 
 
@@ -184,14 +188,14 @@ ROLES: tuple[Role, ...] = (
             *_ordered_reader(kv_stream(s.KV_PLANNER_RUNS)),
             f"{API}.CONSUMER.INFO.{kv_stream(s.KV_PLANNER_RUNS)}.*",
             f"{API}.STREAM.PURGE.{kv_stream(s.KV_PLANNER_RUNS)}",
-            # Replicas of both buckets (CC_STREAM_REPLICAS): they are streams.
+            # Replicas of the buckets (CC_STREAM_REPLICAS): they are streams.
             f"{API}.STREAM.UPDATE.{kv_stream(s.KV_PLANNER_RUNS)}",
-            *_reconcile(kv_stream(s.KV_EXECUTORS)),
+            *_reconcile(kv_stream(s.KV_EXECUTORS), kv_stream(s.KV_INTEGRATION_TURNS)),
         ),
         subscribe=(),
     ),
     _executor(EXECUTOR_LOCAL, s.TASK_DISPATCH_LOCAL, s.CONSUMER_EXECUTOR_LOCAL),
-    _executor(EXECUTOR_DAGGER, s.TASK_DISPATCH_DAGGER, s.CONSUMER_EXECUTOR_DAGGER),
+    _executor(EXECUTOR_DAGGER, s.TASK_DISPATCH_DAGGER, s.CONSUMER_EXECUTOR_DAGGER, turns=True),
 )
 
 SERVICE_USERS: tuple[str, ...] = tuple(role.user for role in ROLES)

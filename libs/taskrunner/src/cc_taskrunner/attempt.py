@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from commandcenter_contracts import TaskDispatched, TaskUsage
 
 from cc_taskrunner.integration import IntegrationTarget
-from cc_taskrunner.ports import Agent, Workspace
+from cc_taskrunner.ports import NO_TURNS, Agent, Turns, Workspace
 from cc_taskrunner.reporting import Outcome, Reporter
 from cc_taskrunner.settings import RunnerSettings
 from cc_taskrunner.skills import SkillCatalog
@@ -29,6 +29,8 @@ class Attempt:
     skills: SkillCatalog
     integration: IntegrationTarget | None
     """The run's integration branch; None for a task message from before integration."""
+    turns: Turns = NO_TURNS
+    """How integrators of the branch in other processes take turns with this one."""
 
     base: str = ""
     """The commit the task's branch starts from (the integration tip, else the base ref)."""

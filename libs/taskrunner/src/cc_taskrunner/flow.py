@@ -15,7 +15,7 @@ from commandcenter_contracts import TaskDispatched, TaskFailed
 
 from cc_taskrunner.agents import default_agents
 from cc_taskrunner.metering import StepMeter
-from cc_taskrunner.ports import Agent, EventSink, Isolation
+from cc_taskrunner.ports import NO_TURNS, Agent, EventSink, Isolation, Turns
 from cc_taskrunner.reporting import Outcome
 from cc_taskrunner.runner import TaskRunner
 from cc_taskrunner.settings import RunnerSettings
@@ -40,9 +40,11 @@ class TaskFlow:
         cancel: asyncio.Event,
         *,
         base_attempt: int,
+        turns: Turns = NO_TURNS,
     ) -> Outcome:
         """Attempt `task.attempt` on `isolation` (see `TaskRunner.run`): one span, `task`, with
-        a child per step, ended when the outcome is known (before it is published and acked)."""
+        a child per step, ended when the outcome is known (before it is published and acked).
+        `turns`: how its integration takes turns with other replicas'."""
         meter = StepMeter()  # cc_task_step_seconds, recorded once the attempt is over
         runner = TaskRunner(
             meter.isolation(isolation),
@@ -51,6 +53,7 @@ class TaskFlow:
             self.settings,
             skills=self.skills,
             steps=meter.steps(TASK_STEPS),
+            turns=turns,
         )
         with tracing.span("task", _task_attributes(task)) as span:
             try:

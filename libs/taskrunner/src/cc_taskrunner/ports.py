@@ -10,7 +10,8 @@ backend) chains them onto a container. So both executors and every backend run O
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal, Protocol
@@ -25,6 +26,7 @@ LogFn = Callable[[LogStream, str], Awaitable[None]]
 """Forward one line of output (without its newline) to the task's log."""
 
 __all__ = [
+    "NO_TURNS",
     "Agent",
     "AgentContext",
     "AgentResult",
@@ -36,7 +38,10 @@ __all__ = [
     "LineCallback",
     "LogFn",
     "LogStream",
+    "NoTurns",
     "ProcessResult",
+    "Turn",
+    "Turns",
     "Workspace",
 ]
 
@@ -207,3 +212,39 @@ class Agent(Protocol):
     """Changes the files of the task's checkout as the task asks. May commit; need not."""
 
     async def run(self, ctx: AgentContext) -> AgentResult: ...
+
+
+class Turn(Protocol):
+    """A turn on an integration branch, as its holder sees it."""
+
+    tip: str | None
+    """Where the previous holder left the branch (None: not known); the holder sets it to
+    where it leaves the branch, for the next one."""
+
+
+class Turns(Protocol):
+    """Integrators of one integration branch in different processes (executor replicas) take
+    turns, so that they do not all combine and push at once only for one to win the
+    compare-and-set. Advisory: the compare-and-set alone keeps the branch right, so a turn
+    that cannot be had (the bus is away, a holder died) is waited for a bounded time only."""
+
+    def hold(self, key: str, cancel: asyncio.Event) -> contextlib.AbstractAsyncContextManager[Turn]:
+        """The turn on `key` (one integration branch) until the block ends; stops waiting
+        when `cancel` is set (the block then runs without the turn)."""
+        ...
+
+
+@dataclass
+class UnsharedTurn:
+    tip: str | None = None
+
+
+class NoTurns:
+    """One process's integrators only (they already take turns within the process)."""
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str, cancel: asyncio.Event) -> AsyncIterator[Turn]:  # noqa: ARG002
+        yield UnsharedTurn()
+
+
+NO_TURNS: Turns = NoTurns()

@@ -28,7 +28,7 @@ from cc_taskrunner.attempt import Attempt, Step
 from cc_taskrunner.branches import check_branch_name
 from cc_taskrunner.errors import TaskRunnerError
 from cc_taskrunner.integration import IntegrationTarget
-from cc_taskrunner.ports import Agent, EventSink, Isolation, Workspace
+from cc_taskrunner.ports import NO_TURNS, Agent, EventSink, Isolation, Turns, Workspace
 from cc_taskrunner.reporting import Outcome, Reporter, attempt_ids, context, outcome_event_id
 from cc_taskrunner.settings import RunnerSettings
 from cc_taskrunner.skills import SkillCatalog
@@ -50,6 +50,7 @@ class TaskRunner:
         *,
         skills: SkillCatalog | None = None,
         steps: tuple[Step, ...] = TASK_STEPS,
+        turns: Turns = NO_TURNS,
     ) -> None:
         self._isolation = isolation
         self._agents = agents
@@ -58,6 +59,7 @@ class TaskRunner:
         # Executors pass one catalog for all their tasks, so each skill file is read once.
         self._skills = skills if skills is not None else SkillCatalog(settings.skills_dir)
         self._steps = steps
+        self._turns = turns
 
     async def run(
         self,
@@ -106,6 +108,7 @@ class TaskRunner:
                 settings=self._settings,
                 skills=self._skills,
                 integration=_integration_target(task, workspace),
+                turns=self._turns,
             )
             outcome = await self._through_steps(attempt)
             if isinstance(outcome, TaskSucceeded):

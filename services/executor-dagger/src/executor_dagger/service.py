@@ -2,7 +2,8 @@
 
 Start: choose the backend (logged), then the bus side every executor shares
 (`cc_bus.executor.ExecutorBus`: the durable's `max_ack_pending` = CC_DAGGER_MAX_IN_FLIGHT,
-updated if it changed; presence; cancel requests; `cc_bus.Consumer` pulling into free `slots`:
+updated if it changed; presence; cancel requests; integration turns shared with the other
+replicas (`CC_DAGGER_INTEGRATION_TURNS`); `cc_bus.Consumer` pulling into free `slots`:
 a replica never holds a message it is not working on, so other replicas can have it). Each
 message goes through the handler every executor shares (`cc_bus.executor.TaskMessageHandler`:
 outcome then ack, retries, dead letters) into the one task flow (`cc_taskrunner.TaskRunner`)
@@ -23,7 +24,7 @@ from cc_bus import ConsumerSpec, executor_dagger_consumer, redact_url, run_until
 from cc_bus.executor import ExecutorBus, NatsEventSink, Outcome
 from cc_taskrunner import TaskFlow
 from cc_taskrunner.agents import executor_info
-from cc_taskrunner.ports import Agent
+from cc_taskrunner.ports import NO_TURNS, Agent
 from commandcenter_contracts import ExecutionMode, TaskDispatched
 
 from executor_dagger.backend import Backend, open_backend
@@ -54,6 +55,7 @@ class DaggerExecutor:
             ),
             rules=self._flow.skills,
             slots=settings.slots,
+            integration_turns=settings.integration_turns,
         )
 
     @property
@@ -133,5 +135,10 @@ class DaggerExecutor:
         """The task flow on the backend, which `start` chose."""
         assert self.backend is not None
         return await self._flow.run(
-            self.backend.isolation, task, sink, cancel, base_attempt=base_attempt
+            self.backend.isolation,
+            task,
+            sink,
+            cancel,
+            base_attempt=base_attempt,
+            turns=self.bus.turns or NO_TURNS,
         )

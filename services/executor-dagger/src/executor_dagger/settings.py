@@ -58,6 +58,10 @@ class Settings:
     """`CC_DAGGER_CONNECT_TIMEOUT_S`: limit for reaching a Dagger engine at start."""
     work_root: Path = field(default_factory=lambda: DEFAULT_WORK_ROOT.expanduser())
     """`CC_WORK_ROOT`: engine-less backend: where the per-task clones live (and are deleted)."""
+    integration_turns: bool = True
+    """`CC_DAGGER_INTEGRATION_TURNS`: `on` (replicas take turns landing tasks on a run's
+    integration branch, `cc_bus.executor.IntegrationTurns`) or `off` (they race, and the
+    compare-and-set decides: every loser fetches, combines and pushes again)."""
     agent_credentials: tuple[str, ...] = DEFAULT_AGENT_CREDENTIALS
     """`CC_AGENT_CREDENTIALS`: names (comma-separated) of environment variables an agent gets:
     as Dagger secrets, or passed through the engine-less backend's scrubbed environment."""
@@ -95,6 +99,8 @@ class Settings:
                 "CC_DAGGER_CONNECT_TIMEOUT_S", cls.connect_timeout_s, positive=True
             ),
             work_root=env.path("CC_WORK_ROOT", DEFAULT_WORK_ROOT),
+            integration_turns=env.choice("CC_DAGGER_INTEGRATION_TURNS", "on", ("on", "off"))
+            == "on",
             agent_credentials=env.names("CC_AGENT_CREDENTIALS", DEFAULT_AGENT_CREDENTIALS),
             git_username=env.text("CC_GIT_USERNAME", cls.git_username),
             delivery=DeliverySettings.from_env(env),

@@ -10,6 +10,8 @@
 - `heartbeat`: in-progress acks while a block runs.
 - `Presence`: the executor's `ExecutorInfo` in the `cc_executors` bucket while it lives;
   `check_agent`: whether a live executor of a mode can run an agent (the gateway asks).
+- `IntegrationTurns`: replicas take turns integrating onto a run's integration branch
+  (`cc_integration_turns`, advisory: the compare-and-set still decides).
 - `ExecutorBus`: all of the above wired up for one executor, started and closed around the
   executor's own stop policy.
 
@@ -38,6 +40,7 @@ from cc_bus.executor.retries import (
     judge,
 )
 from cc_bus.executor.sink import NatsEventSink
+from cc_bus.executor.turns import IntegrationTurns, turns_bucket
 from cc_bus.executor.wiring import BusSettings, ExecutorBus
 from cc_bus.heartbeat import heartbeat
 
@@ -48,6 +51,7 @@ __all__ = [
     "CancelRegistry",
     "DeliverySettings",
     "ExecutorBus",
+    "IntegrationTurns",
     "NatsEventSink",
     "NoSkillRules",
     "Outcome",
@@ -69,4 +73,5 @@ __all__ = [
     "live_executors",
     "outcome_events",
     "runnable",
+    "turns_bucket",
 ]

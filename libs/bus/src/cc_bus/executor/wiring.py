@@ -2,7 +2,8 @@
 
 `start`: connect, make the streams and the executor's durable match its spec (an existing
 durable is updated), listen for cancel requests (core NATS: every executor hears every one),
-announce the executor (`Presence`) and consume the durable with `cc_bus.Consumer`, each
+announce the executor (`Presence`), open the integration turns it shares with other replicas
+(`IntegrationTurns`, if asked to) and consume the durable with `cc_bus.Consumer`, each
 message through the `TaskMessageHandler` into the executor's `RunTask`.
 
 How running tasks end on a stop is the executor's own policy (one task handed back at once,
@@ -29,6 +30,7 @@ from cc_bus.executor.delivery import DeliverySettings
 from cc_bus.executor.handler import RunTask, TaskMessageHandler, decode_task
 from cc_bus.executor.presence import Presence
 from cc_bus.executor.retries import SkillRules
+from cc_bus.executor.turns import IntegrationTurns
 from cc_bus.topology import ConsumerSpec, ensure_consumer, ensure_streams
 
 
@@ -64,6 +66,9 @@ class ExecutorBus:
     rules: SkillRules | None = None
     slots: int = 1
     """Tasks run at once (no more messages are held)."""
+    integration_turns: bool = False
+    """Take turns integrating with other replicas (`turns`, from `start` on)."""
+    turns: IntegrationTurns | None = field(default=None, init=False)
     cancels: CancelRegistry = field(default_factory=CancelRegistry, init=False)
     consumer: Consumer[TaskDispatched] | None = field(default=None, init=False)
     consuming: asyncio.Task[None] | None = field(default=None, init=False)
@@ -82,6 +87,8 @@ class ExecutorBus:
         self._cancel_sub = await self._nc.subscribe(subjects.CONTROL_CANCEL_ALL, cb=self._on_cancel)
         self._presence = Presence(js, await asyncio.to_thread(self.describe), replicas=replicas)
         await self._presence.start()
+        if self.integration_turns:
+            self.turns = await IntegrationTurns.open(self._nc, name, replicas=replicas)
         handler = TaskMessageHandler(
             js,
             self.run,

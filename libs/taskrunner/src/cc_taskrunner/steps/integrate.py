@@ -18,8 +18,10 @@ from the current tip, told what clashed (the executor decides whether a re-run i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import weakref
+from collections.abc import AsyncIterator
 from typing import Final, Literal
 
 from commandcenter_contracts import FailureCode, MergeStyle, Rework, TaskDispatched
@@ -72,9 +74,9 @@ async def integrate(a: Attempt) -> Outcome | None:
     for race in range(MAX_RACES):
         if race:
             await asyncio.sleep(_back_off(race))
-        # This process's integrators of the branch take turns (they would only make each
-        # other combine again); replicas still race, and the compare-and-set decides.
-        async with turn.lock:
+        # Integrators of the branch take turns (they would only make each other combine
+        # again): this process's, then the replicas' (advisory: the compare-and-set decides).
+        async with _our_turn(a, turn):
             # Most often the tip is still the one the task started from: try that first
             # (the compare-and-set tells when it moved) unless this process saw it move.
             guess = since if race == 0 and turn.tip in (None, since) else None
@@ -97,7 +99,7 @@ async def integrate(a: Attempt) -> Outcome | None:
             continue  # the fixed work goes through the queue again
         if checked is not None:
             return checked
-        async with turn.lock:
+        async with _our_turn(a, turn):
             moved = await _move(a, turn, combined, tip)
             if moved is not False:
                 return moved
@@ -150,6 +152,25 @@ _turns: weakref.WeakValueDictionary[tuple[str | None, str], _Turn] = weakref.Wea
 
 def _turn(target: integration.IntegrationTarget) -> _Turn:
     return _turns.setdefault((target.remote, target.branch), _Turn())
+
+
+def turn_key(task: TaskDispatched) -> str:
+    """Names the run's integration branch for every replica: its repository and name."""
+    return f"{task.repo}\0{task.remote or ''}\0{task.integration_branch}"
+
+
+@contextlib.asynccontextmanager
+async def _our_turn(a: Attempt, turn: _Turn) -> AsyncIterator[None]:
+    """This process's turn on the branch, then the replicas' (`Attempt.turns`). Where the
+    last holder left the branch, if another replica, replaces what this process knew: a guess
+    known to be stale is not pushed."""
+    async with turn.lock, a.turns.hold(turn_key(a.task), a.cancel) as shared:
+        if shared.tip is not None:
+            turn.tip = shared.tip
+        try:
+            yield
+        finally:
+            shared.tip = turn.tip
 
 
 def _back_off(race: int) -> float:
