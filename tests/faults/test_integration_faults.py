@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.faults.checker import CheckSummary
 from tests.faults.harness import Bus, FaultStack, StatusWatch, batch_of, count, of_type
 from tests.faults.report import FaultReport
 from tests.support.polling import eventually
@@ -138,6 +139,16 @@ def dagger_turns_stack(launch: Callable[..., FaultStack]) -> FaultStack:
     return _two_replicas(launch, turns="on")
 
 
+async def _two_tasks_on_dagger(fs: FaultStack) -> CheckSummary:
+    """A run of one batch of two tasks, to the dagger replicas; what it left once it succeeded."""
+    bus = await Bus.open(fs)
+    try:
+        run_id, base = await fs.start_run([batch_of(1, 2)], execution_mode="dagger")
+        return await bus.run_succeeded(run_id, base, within_s=180)
+    finally:
+        await bus.nc.close()
+
+
 async def test_two_replicas_integrating_at_the_same_instant(
     dagger_stack: FaultStack, fault: FaultReport
 ) -> None:
@@ -158,12 +169,7 @@ async def test_two_replicas_integrating_at_the_same_instant(
         "        time.sleep(0.05)\n"
         "    (marks / 'raced').write_text('both pushed')\n",
     )
-    bus = await Bus.open(fs)
-    try:
-        run_id, base = await fs.start_run([batch_of(1, 2)], execution_mode="dagger")
-        summary = await bus.run_succeeded(run_id, base, within_s=180)
-    finally:
-        await bus.nc.close()
+    summary = await _two_tasks_on_dagger(fs)
 
     waiting = sorted(fs.marks.glob("waiting-*"))
     assert len(waiting) == 2, "both replicas should have pushed at the same time"
@@ -200,12 +206,7 @@ async def test_two_replicas_finishing_together_take_turns(
         "    me.unlink()\n"
         "    (marks / f'pushed-{os.getpid()}').write_text(refs[1])\n",
     )
-    bus = await Bus.open(fs)
-    try:
-        run_id, base = await fs.start_run([batch_of(1, 2)], execution_mode="dagger")
-        summary = await bus.run_succeeded(run_id, base, within_s=180)
-    finally:
-        await bus.nc.close()
+    summary = await _two_tasks_on_dagger(fs)
 
     assert sorted(summary.integrated) == ["1.1", "1.2"]
     assert len(list(fs.marks.glob("pushed-*"))) == 2  # one push each: nobody lost a race
