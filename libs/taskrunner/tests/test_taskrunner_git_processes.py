@@ -16,6 +16,7 @@ from cc_taskrunner import FreshCloneIsolation, GitIdentity
 from cc_taskrunner.ports import UnsharedTurn
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter_contracts import TaskDispatched, TaskSucceeded
+from prometheus_client import REGISTRY
 from taskrunner_support import make_harness, make_task, sandbox_without_remote
 
 from tests.support.executors import python_agent
@@ -119,31 +120,40 @@ async def test_a_runs_first_tasks_create_its_integration_branch_without_reading_
 
 class OneTurn:
     """Replicas' turns on one branch, in this process (`cc_bus.executor.IntegrationTurns` is
-    the same across processes, tested against nats-server in the bus's tests)."""
+    the same across processes, tested against nats-server in the bus's tests); `pass_tip`:
+    whether a holder learns where the one before left the branch."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pass_tip: bool) -> None:
         self.lock = asyncio.Lock()
+        self.pass_tip = pass_tip
         self.left_at: list[str | None] = []
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str, cancel: asyncio.Event) -> AsyncIterator[UnsharedTurn]:  # noqa: ARG002
         async with self.lock:
-            turn = UnsharedTurn(self.left_at[-1] if self.left_at else None)
+            known = self.left_at[-1] if self.left_at and self.pass_tip else None
+            turn = UnsharedTurn(known)
             yield turn
             self.left_at.append(turn.tip)
 
 
+def _races_lost() -> float:
+    return REGISTRY.get_sample_value("cc_integration_races_lost_total", {"mode": "local"}) or 0.0
+
+
+@pytest.mark.parametrize("pass_tip", [True, False])
 async def test_a_replica_told_the_branch_moved_does_not_push_its_stale_guess(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pass_tip: bool
 ) -> None:
-    """Two replicas' tasks start from the same tip and finish together. The second to get
-    the turn learns from it where the first left the branch, so it reads the new tip before
-    combining instead of pushing onto the tip it started from (a push bound to fail)."""
+    """Two replicas' tasks start from the same tip and finish together (their agents wait for
+    each other). The second to get the turn learns from it where the first left the branch, so
+    it reads the new tip before combining instead of pushing onto the tip it started from: a
+    push bound to fail, which is what happens when the turn does not tell (`pass_tip` off)."""
     sandbox = sandbox_without_remote(tmp_path / "git")
     log = tmp_path / "git-calls.log"
     wrapper = counting_git(tmp_path / "bin", log)
     monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
-    turns = OneTurn()
+    turns = OneTurn(pass_tip=pass_tip)
     harness = make_harness(tmp_path)
     replicas = [
         harness.runner_on(
@@ -152,18 +162,41 @@ async def test_a_replica_told_the_branch_moved_does_not_push_its_stale_guess(
         )
         for n in (1, 2)
     ]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     tasks = [
-        _task(sandbox, 1),
+        _waiting_task(sandbox, 1, barrier),
         # The same repository by another name: to this process, another replica's branch.
-        msgspec.structs.replace(_task(sandbox, 2), repo=f"file://{sandbox.repo}"),
+        msgspec.structs.replace(_waiting_task(sandbox, 2, barrier), repo=f"file://{sandbox.repo}"),
     ]
+    lost_before = _races_lost()
 
     outcomes = await asyncio.gather(*(r.run(t) for r, t in zip(replicas, tasks, strict=True)))
 
     for outcome in outcomes:
         assert isinstance(outcome, TaskSucceeded), outcome
     landed = [str(o.integrated_commit) for o in outcomes]
-    assert sorted(turns.left_at) == sorted(landed)  # each holder said where it left it
+    # Each holder that landed said where it left the branch (one that lost said nothing).
+    assert sorted(tip for tip in turns.left_at if tip) == sorted(landed)
     lease = "push --porcelain --force-with-lease=refs/heads/cc/run12345/integration:"
     moves = [c for c in calls(log) if c.startswith(lease) and not c.startswith(f"{lease} ")]
-    assert len(moves) == 2, "\n".join(moves)  # none lost: not the creation's, not a guess
+    lost = 0 if pass_tip else 1  # not counting the creation's pushes
+    assert len(moves) == 2 + lost, "\n".join(moves)
+    assert _races_lost() - lost_before == lost
+
+
+def _waiting_task(sandbox: GitSandbox, n: int, barrier: Path) -> TaskDispatched:
+    """Task `n`, whose agent writes its file once every such agent has started."""
+    script = (
+        "import pathlib, sys, time\n"
+        f"barrier = pathlib.Path({str(barrier)!r})\n"
+        f"(barrier / '{n}').write_text('started')\n"
+        "for _ in range(1000):\n"
+        "    if len(list(barrier.iterdir())) >= 2:\n"
+        "        break\n"
+        "    time.sleep(0.01)\n"
+        "else:\n"
+        "    sys.exit('the other agent never started')\n"
+        f"pathlib.Path('f{n}.txt').write_text('{n}')\n"
+    )
+    return msgspec.structs.replace(_task(sandbox, n), agent=python_agent(script))

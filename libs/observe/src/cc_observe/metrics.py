@@ -118,6 +118,7 @@ class TaskMetrics:
     finished: Counter
     step_seconds: Histogram
     agent_cost_usd: Counter
+    integration_races_lost: Counter
 
 
 @functools.cache
@@ -144,6 +145,13 @@ def task_metrics() -> TaskMetrics:
             "What agents reported spending, in US dollars, by model.",
             ("model",),
         ),
+        integration_races_lost=Counter(
+            "cc_integration_races_lost_total",
+            "Pushes onto a run's integration branch that lost the compare-and-set (another "
+            "integrator moved it first): each costs a fetch, a combination and a push again. "
+            "Near zero while replicas take turns.",
+            ("mode",),
+        ),
     )
 
 
@@ -155,6 +163,10 @@ def agent_spent(model: str | None, cost_usd: float) -> None:
     """An agent run's reported cost (nothing for a free or unpriced one)."""
     if cost_usd > 0:
         task_metrics().agent_cost_usd.labels(model=model or UNKNOWN_MODEL).inc(cost_usd)
+
+
+def integration_race_lost(mode: str) -> None:
+    task_metrics().integration_races_lost.labels(mode=mode).inc()
 
 
 def step_took(mode: str, step: str, seconds: float) -> None:

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Final, Literal
 
+from cc_observe.metrics import integration_race_lost
 from commandcenter_contracts import FailureCode, MergeStyle, Rework, TaskDispatched
 
 from cc_taskrunner import integration
@@ -203,6 +204,7 @@ async def _move(
         turn.tip = combined.commit
         await _landed(a, combined.commit, f"onto {tip[:12]}", parent=tip)
         return None
+    integration_race_lost(str(a.task.mode))
     await a.report.line("system", f"{target.branch} moved meanwhile: combining again")
     return False
 
