@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from prometheus_client import REGISTRY
 from taskrunner_support import make_harness, make_task, sandbox_without_remote
 
 from tests.support.executors import python_agent
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +202,28 @@ def _waiting_task(sandbox: GitSandbox, n: int, barrier: Path) -> TaskDispatched:
         f"pathlib.Path('f{n}.txt').write_text('{n}')\n"
     )
     return msgspec.structs.replace(_task(sandbox, n), agent=python_agent(script))
+
+
+async def test_a_long_wait_for_the_turn_shows_in_the_tasks_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator following one task sees why it is not landing yet: another replica holds
+    the turn. Once the turn is free, it lands."""
+    # The module, not the step function of the same name `cc_taskrunner.steps` exports.
+    integrate_step = importlib.import_module("cc_taskrunner.steps.integrate")
+    monkeypatch.setattr(integrate_step, "WAIT_NOTICE_S", 0.05)
+    sandbox = sandbox_without_remote(tmp_path / "git")
+    turns = OneTurn(pass_tip=True)
+    harness = make_harness(tmp_path)
+    runner = harness.runner_on(
+        FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost")), turns=turns
+    )
+    async with turns.lock:  # another replica holds the turn
+        running = asyncio.create_task(runner.run(_task(sandbox, 1)))
+        await eventually(
+            lambda: "waiting for the turn" in harness.sink.text(), within_s=60, what="the notice"
+        )
+        assert not running.done()
+    outcome = await running
+    assert isinstance(outcome, TaskSucceeded), outcome
+    assert "waiting for the turn to integrate onto cc/run12345/integration" in harness.sink.text()

@@ -164,14 +164,30 @@ def turn_key(task: TaskDispatched) -> str:
 async def _our_turn(a: Attempt, turn: _Turn) -> AsyncIterator[None]:
     """This process's turn on the branch, then the replicas' (`Attempt.turns`). Where the
     last holder left the branch, if another replica, replaces what this process knew: a guess
-    known to be stale is not pushed."""
-    async with turn.lock, a.turns.hold(turn_key(a.task), a.cancel) as shared:
-        if shared.tip is not None:
-            turn.tip = shared.tip
-        try:
-            yield
-        finally:
-            shared.tip = turn.tip
+    known to be stale is not pushed. A long wait says so in the task's log."""
+    notice = asyncio.create_task(_say_waiting(a))
+    try:
+        async with turn.lock, a.turns.hold(turn_key(a.task), a.cancel) as shared:
+            notice.cancel()
+            if shared.tip is not None:
+                turn.tip = shared.tip
+            try:
+                yield
+            finally:
+                shared.tip = turn.tip
+    finally:
+        notice.cancel()
+
+
+WAIT_NOTICE_S = 5.0
+"""How long an integrator waits for its turn before its log says it is waiting."""
+
+
+async def _say_waiting(a: Attempt) -> None:
+    await asyncio.sleep(WAIT_NOTICE_S)
+    assert a.integration is not None
+    branch = a.integration.branch
+    await a.report.line("system", f"waiting for the turn to integrate onto {branch}")
 
 
 def _back_off(race: int) -> float:
