@@ -38,6 +38,7 @@ from nats.js.api import (
 )
 from nats.js.errors import (
     APIError,
+    BucketNotFoundError,
     NoStreamResponseError,
     NotFoundError,
     ServiceUnavailableError,
@@ -407,6 +408,21 @@ async def create_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValu
             raise
 
     return await patiently(once, f"bucket {config.bucket}")
+
+
+async def open_bucket(
+    js: JetStreamContext, config: KeyValueConfig, *, update: bool = True
+) -> KeyValue:
+    """Bind to a key-value bucket, creating it as `config` says when missing. An existing one
+    is brought to `config.replicas` (`CC_STREAM_REPLICAS`); with `update` off (a NATS user
+    that may not change streams) a difference is only logged for the control plane to fix."""
+    bucket = config.bucket
+    try:
+        kv = await patiently(lambda: js.key_value(bucket), f"bucket {bucket}")
+    except BucketNotFoundError:
+        return await create_bucket(js, config)
+    await ensure_replicas(js, kv_stream(bucket), config.replicas or 1, update=update)
+    return kv
 
 
 async def _set_replicas(

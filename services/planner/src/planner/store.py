@@ -40,11 +40,11 @@ import re
 from collections.abc import Sequence
 
 import msgspec
-from cc_bus.topology import create_bucket, ensure_replicas, kv_stream, patiently
+from cc_bus.topology import kv_stream, open_bucket
 from commandcenter_contracts import StatusEvent, TaskDispatched, encode, status_decoder
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from planner.domain.landing import LandingInfo
@@ -136,16 +136,10 @@ class ProgressStore:
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int = 1) -> ProgressStore:
         """Bind to the bucket, creating it on first start, with `replicas` copies."""
-        try:
-            kv = await patiently(lambda: js.key_value(bucket), f"bucket {bucket}")
-        except BucketNotFoundError:
-            config = KeyValueConfig(
-                bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas
-            )
-            kv = await create_bucket(js, config)
-        else:
-            await ensure_replicas(js, kv_stream(bucket), replicas)
-        return cls(kv, js, bucket)
+        config = KeyValueConfig(
+            bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas
+        )
+        return cls(await open_bucket(js, config), js, bucket)
 
     # --- progress: snapshot + journal ------------------------------------------------------
     async def exists(self, run_id: str) -> bool:

@@ -17,7 +17,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
-from cc_bus.topology import create_bucket, ensure_replicas, kv_stream, patiently
+from cc_bus.topology import open_bucket, patiently
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,14 @@ async def executors_bucket(
 ) -> KeyValue:
     """The presence bucket, created when missing; `update` (the control plane) also brings
     its replicas to `replicas`, which an executor's NATS user may not do."""
-    try:
-        kv = await patiently(lambda: js.key_value(subjects.KV_EXECUTORS), "the presence bucket")
-    except BucketNotFoundError:
-        config = KeyValueConfig(
-            bucket=subjects.KV_EXECUTORS,
-            history=1,
-            ttl=ttl_s,
-            storage=StorageType.FILE,
-            replicas=replicas,
-        )
-        return await create_bucket(js, config)
-    await ensure_replicas(js, kv_stream(subjects.KV_EXECUTORS), replicas, update=update)
-    return kv
+    config = KeyValueConfig(
+        bucket=subjects.KV_EXECUTORS,
+        history=1,
+        ttl=ttl_s,
+        storage=StorageType.FILE,
+        replicas=replicas,
+    )
+    return await open_bucket(js, config, update=update)
 
 
 async def live_executors(js: JetStreamContext) -> list[ExecutorInfo]:

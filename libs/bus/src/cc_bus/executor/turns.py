@@ -38,10 +38,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from cc_bus.topology import create_bucket, ensure_replicas, kv_stream, patiently
+from cc_bus.topology import open_bucket
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,10 @@ async def turns_bucket(
 ) -> KeyValue:
     """The turns bucket, created when missing; `update` (the planner) also brings its
     replicas to `replicas`, which an executor's NATS user may not do."""
-    try:
-        kv = await patiently(lambda: js.key_value(BUCKET), "the integration turns bucket")
-    except BucketNotFoundError:
-        config = KeyValueConfig(
-            bucket=BUCKET, history=1, ttl=KEEP_S, storage=StorageType.MEMORY, replicas=replicas
-        )
-        return await create_bucket(js, config)
-    await ensure_replicas(js, kv_stream(BUCKET), replicas, update=update)
-    return kv
+    config = KeyValueConfig(
+        bucket=BUCKET, history=1, ttl=KEEP_S, storage=StorageType.MEMORY, replicas=replicas
+    )
+    return await open_bucket(js, config, update=update)
 
 
 class IntegrationTurns:
