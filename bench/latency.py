@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import os
 import queue
 import time
 import uuid
@@ -44,6 +45,7 @@ from commandcenter_contracts import (
 from nats.js.api import DeliverPolicy
 
 from bench.context import Context
+from bench.cpu_budget import CpuWatch, Spent, shares
 from bench.report import Row
 from bench.sse_readers import ReadersResult, now, run_readers
 from bench.stats import Sample, percentile
@@ -56,6 +58,8 @@ DRAIN_S = 120.0
 CLIENTS_PER_PROCESS = 25
 """Readers per process: 100 clients at 5,000 events/s are 500,000 arrivals/s to note."""
 PCTS = (50, 99)
+RATE_REACHED = 0.95
+"""A publisher below this share of the rate asked was held back: the machine was saturated."""
 GOAL = (5000, 100)
 """Events/s and clients of the standing goal P5 (`bench.goals`)."""
 
@@ -192,11 +196,19 @@ def _collect(out: Queue[ReadersResult | str], who: str) -> ReadersResult:
 
 
 def measure_once(
-    gateway_url: str, token: str, nats_url: str, rate: float, seconds: float, clients: int = 1
+    gateway_url: str,
+    token: str,
+    nats_url: str,
+    rate: float,
+    seconds: float,
+    clients: int = 1,
+    *,
+    cpu: CpuWatch | None = None,
 ) -> dict[str, Any]:
     """One measurement: `clients` SSE clients and the baseline consumer on a new run while
-    `rate x seconds` events are published; every latency of each, the rate achieved, and
-    the CPU share of the busiest readers' process (1.0: a whole core)."""
+    `rate x seconds` events are published; every latency of each, the rate achieved, the
+    CPU share of the busiest readers' process (1.0: a whole core) and, with `cpu`, the CPU
+    each process spent from the first publish until every receiver had every event."""
     run_id = new_id()
     asyncio.run(announce(nats_url, run_id))
     ctx = multiprocessing.get_context("spawn")
@@ -233,9 +245,11 @@ def measure_once(
                 ]
                 raise BenchError(f"the latency receivers did not get the run's first event: {said}")
             time.sleep(0.05)
+        before = cpu.snapshot() if cpu is not None else None
         sent, achieved = asyncio.run(publish_paced(nats_url, run_id, rate, seconds))
         readers = [_collect(out, "SSE") for out in outs[:-1]]
         raw = _latencies_ms(sent, _collect(outs[-1], "JetStream"), "JetStream")
+        spent = cpu.since(before) if cpu is not None and before is not None else None
     finally:
         for proc in receivers:
             proc.join(10)
@@ -243,14 +257,20 @@ def measure_once(
                 proc.kill()
     sse = [x for result in readers for x in _latencies_ms(sent, result, "SSE")]
     busiest = max(r.cpu_s / r.wall_s for r in readers if r.wall_s > 0)
-    return {"sse": sse, "raw": raw, "rate": achieved, "reader_cpu": busiest}
+    return {"sse": sse, "raw": raw, "rate": achieved, "reader_cpu": busiest, "cpu": spent}
 
 
-def summary(result: dict[str, Any]) -> dict[str, float]:
+def summary(result: dict[str, Any], events: int) -> dict[str, float]:
     """p50 and p99 of each receiver (a million latencies need not be kept), the rate, the
-    readers' CPU."""
+    readers' CPU, and CPU ms per event: the machine's (`cpu ms`) and each process's
+    (`cpu ms <name>`)."""
     kept = {f"{who} p{pct}": percentile(result[who], pct) for who in ("sse", "raw") for pct in PCTS}
-    return kept | {"rate": result["rate"], "reader_cpu": result["reader_cpu"]}
+    kept |= {"rate": result["rate"], "reader_cpu": result["reader_cpu"]}
+    spent: Spent | None = result.get("cpu")
+    if spent is not None and spent.machine_s is not None:
+        kept["cpu ms"] = spent.machine_s * 1000 / events
+        kept |= {f"cpu ms {name}": ms for name, ms in shares(spent, events / 1000).items()}
+    return kept
 
 
 def _latency_row(fanout: Fanout, measured: list[dict[str, float]], pct: int, note: str) -> Row:
@@ -282,9 +302,12 @@ def rows_from(results: dict[Fanout, list[dict[str, float]]]) -> list[Row]:
                 f"publish rate achieved ({short})",
                 "events/s",
                 ours=Sample([m["rate"] for m in measured]),
+                baseline=Sample([fanout.rate]),
+                baseline_label="the rate asked",
                 decimals=0,
                 note="cc_bus.publish_status, acked by JetStream (fsync always)",
                 chart=False,
+                goal="P5 rate" if (fanout.rate, fanout.clients) == GOAL else "",
             ),
             Row(
                 BENCH,
@@ -296,8 +319,59 @@ def rows_from(results: dict[Fanout, list[dict[str, float]]]) -> list[Row]:
                 "readers, not the gateway, would set the pace",
                 chart=False,
             ),
+            *_cpu_rows(fanout, measured, short),
         ]
     return rows
+
+
+def _cpu_rows(fanout: Fanout, measured: list[dict[str, float]], short: str) -> list[Row]:
+    """What one event cost the machine and, where the publisher fell short of the rate asked
+    (the machine saturated), the rate its cores carry at that cost: no fan-out design gets
+    past it on this machine. (Below saturation an event costs more: fewer are batched.)"""
+    costs = [m for m in measured if "cpu ms" in m]
+    if not costs:
+        return []
+    names = sorted({k for m in costs for k in m if k.startswith("cpu ms ")})
+    split = {
+        name.removeprefix("cpu ms "): Sample([m.get(name, 0.0) for m in costs]).median
+        for name in names
+    }
+    of_which = ", ".join(f"{name} {ms:.2f}" for name, ms in split.items() if ms >= 0.005)
+    rows = [
+        Row(
+            BENCH,
+            f"CPU time per status event, whole machine ({short})",
+            "ms",
+            ours=Sample([m["cpu ms"] for m in costs]),
+            decimals=2,
+            note="from the first publish until every client had every event; of which, per "
+            f"event: {of_which} (rest: the benchmark's own publisher and readers, the kernel)",
+            chart=False,
+        )
+    ]
+    achieved = Sample([m["rate"] for m in measured]).median
+    if achieved >= RATE_REACHED * fanout.rate:
+        return rows
+    cores = os.cpu_count() or 1
+    stack_ms = sum(ms for name, ms in split.items() if name != "rest")
+    return [
+        *rows,
+        Row(
+            BENCH,
+            f"events/s the machine's {cores} cores carry at that CPU time ({short})",
+            "events/s",
+            ours=Sample([cores * 1000 / m["cpu ms"] for m in costs]),
+            baseline=Sample([fanout.rate]),
+            baseline_label="the rate asked",
+            decimals=0,
+            note=f"cores ÷ CPU time per event, with the machine saturated; the stack's "
+            f"processes alone ({stack_ms:.2f} ms per event, clients elsewhere) would carry "
+            f"{cores * 1000 / stack_ms:,.0f}/s"
+            if stack_ms > 0
+            else "",
+            chart=False,
+        ),
+    ]
 
 
 def run(config: Config, ctx: Context) -> list[Row]:
@@ -311,6 +385,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
         problems=ctx.problems,
     ) as stack:
         assert stack.nats is not None
+        cpu = CpuWatch.of(stack)
         for k in range(config.repeat):
             for fanout in config.fanouts:
                 if fanout in failed:
@@ -324,6 +399,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
                         fanout.rate,
                         fanout.seconds,
                         fanout.clients,
+                        cpu=cpu,
                     )
                 except BenchError as exc:  # the other workload's figures still count
                     failed.add(fanout)
@@ -331,7 +407,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
                     ctx.failures.append(f"3 status latency, {where}: {exc}")
                     ctx.say(f"  {where}: FAILED: {exc}")
                     continue
-                got = summary(result)
+                got = summary(result, event_count(fanout.rate, fanout.seconds))
                 results[fanout].append(got)
                 ctx.say(
                     f"  repetition {k + 1}, {fanout.rate:,.0f}/s to {fanout.clients} client(s): "
@@ -339,5 +415,6 @@ def run(config: Config, ctx: Context) -> list[Row]:
                     f"JetStream p50 {got['raw p50']:.1f} ms, p99 {got['raw p99']:.1f} ms; "
                     f"{got['rate']:,.0f} events/s; busiest readers' process "
                     f"{got['reader_cpu']:.0%} of a core"
+                    + (f"; {got['cpu ms']:.2f} ms CPU per event" if "cpu ms" in got else "")
                 )
     return rows_from({f: measured for f, measured in results.items() if measured})

@@ -1,0 +1,105 @@
+"""Where the CPU goes while a benchmark works: each of the stack's processes, and the machine.
+
+    watch = CpuWatch.of(stack)
+    before = watch.snapshot()
+    ...                                   # the work, and everything it sets off
+    spent = watch.since(before)           # CPU seconds per process name, and the machine's
+
+A process's figure is its own user + system time (psutil), PostgreSQL's the sum over the
+postmaster and its children alive at both ends (a backend that came and went in between is
+missed: the stack's pools keep theirs). The machine's figure is every process's time from
+/proc/stat, benchmark harness included: the rest is what neither the stack's services nor
+PostgreSQL spent (the harness, the kernel, anything else running).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from commandcenter.stack import Stack
+
+from bench.machine import busy_cpu_seconds
+
+POSTGRES = "postgresql"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    processes: dict[str, float]
+    machine_s: float | None
+
+
+@dataclass(frozen=True)
+class Spent:
+    processes: dict[str, float]
+    """CPU seconds per process name (PostgreSQL: all its processes)."""
+    machine_s: float | None
+    """CPU seconds of the whole machine (None where /proc has none)."""
+
+
+@dataclass(frozen=True)
+class CpuWatch:
+    pids: dict[str, int]
+    postgres_data_dir: Path | None = None
+
+    @classmethod
+    def of(cls, stack: Stack) -> CpuWatch:
+        pids = {sup.spec.name: sup.process.pid for sup in stack.services if sup.process}
+        if stack.nats is not None and stack.nats.process is not None:
+            pids["nats-server"] = stack.nats.process.pid
+        pg_dir = stack.postgres.data_dir if stack.postgres is not None else None
+        return cls(pids, pg_dir)
+
+    def snapshot(self) -> Snapshot:
+        seconds = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+        if self.postgres_data_dir is not None:
+            seconds[POSTGRES] = _postgres_cpu_s(self.postgres_data_dir)
+        return Snapshot({k: v for k, v in seconds.items() if v is not None}, busy_cpu_seconds())
+
+    def since(self, before: Snapshot) -> Spent:
+        now = self.snapshot()
+        processes = {
+            name: now.processes[name] - was
+            for name, was in before.processes.items()
+            if name in now.processes
+        }
+        machine = (
+            None
+            if now.machine_s is None or before.machine_s is None
+            else now.machine_s - before.machine_s
+        )
+        return Spent(processes, machine)
+
+
+def _cpu_s(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)
+
+
+def _postgres_cpu_s(data_dir: Path) -> float | None:
+    try:
+        postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
+        members = [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    total = 0.0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def shares(spent: Spent, per: float) -> dict[str, float]:
+    """Each process's CPU ÷ `per` (e.g. ms per event), the rest of the machine as `rest`;
+    largest first."""
+    out = {name: s / per for name, s in spent.processes.items()}
+    if spent.machine_s is not None:
+        out["rest"] = max(0.0, spent.machine_s - sum(spent.processes.values())) / per
+    return dict(sorted(out.items(), key=lambda item: -item[1]))
