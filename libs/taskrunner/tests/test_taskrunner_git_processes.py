@@ -218,6 +218,7 @@ async def test_a_long_wait_for_the_turn_shows_in_the_tasks_log(
     runner = harness.runner_on(
         FreshCloneIsolation(tmp_path / "clones", GitIdentity("CC", "cc@localhost")), turns=turns
     )
+    waits_before, waited_before = _turn_waits()
     async with turns.lock:  # another replica holds the turn
         running = asyncio.create_task(runner.run(_task(sandbox, 1)))
         await eventually(
@@ -227,3 +228,15 @@ async def test_a_long_wait_for_the_turn_shows_in_the_tasks_log(
     outcome = await running
     assert isinstance(outcome, TaskSucceeded), outcome
     assert "waiting for the turn to integrate onto cc/run12345/integration" in harness.sink.text()
+    # Operators see the wait too: one turn taken, after at least the wait the notice needs.
+    waits, waited = _turn_waits()
+    assert waits - waits_before == 1
+    assert waited - waited_before >= integrate_step.WAIT_NOTICE_S
+
+
+def _turn_waits() -> tuple[float, float]:
+    """`cc_integration_turn_wait_seconds{mode="local"}`: (turns taken, seconds waited)."""
+    labels = {"mode": "local"}
+    count = REGISTRY.get_sample_value("cc_integration_turn_wait_seconds_count", labels)
+    total = REGISTRY.get_sample_value("cc_integration_turn_wait_seconds_sum", labels)
+    return count or 0.0, total or 0.0

@@ -12,7 +12,8 @@ what it does: the gateway never lists task metrics. Names and labels are what da
 alerts are written against: change them only with a note in the changelog.
 
 - Executors: `cc_tasks_finished_total{mode,outcome}`, `cc_task_step_seconds{mode,step}`,
-  `cc_agent_cost_usd_total{model}`.
+  `cc_agent_cost_usd_total{model}`, `cc_integration_races_lost_total{mode}`,
+  `cc_integration_turn_wait_seconds{mode}`.
 - Every durable consumer: `cc_messages_settled_total{consumer,result}`.
 - `Snapshot`: a gauge family for figures that live elsewhere (the gateway's queue depths and
   run counts): set as a whole by asyncio code, read by the exposition without awaiting.
@@ -40,6 +41,11 @@ STEP_BUCKETS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0
 )  # fmt: skip
 """From a git command on a small repository (tens of ms) to an agent's hour."""
+
+TURN_WAIT_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0
+)  # fmt: skip
+"""From a free turn (a millisecond: bus round trips) to the longest wait (10 minutes)."""
 
 UNKNOWN_MODEL = "unknown"
 
@@ -119,6 +125,7 @@ class TaskMetrics:
     step_seconds: Histogram
     agent_cost_usd: Counter
     integration_races_lost: Counter
+    integration_turn_wait: Histogram
 
 
 @functools.cache
@@ -152,6 +159,14 @@ def task_metrics() -> TaskMetrics:
             "Near zero while replicas take turns.",
             ("mode",),
         ),
+        integration_turn_wait=Histogram(
+            "cc_integration_turn_wait_seconds",
+            "Time an integrator waited for its turn on a run's integration branch (this "
+            "process's other integrators, then the other replicas'): grows when a run's tasks "
+            "queue behind each other's pushes.",
+            ("mode",),
+            buckets=TURN_WAIT_BUCKETS,
+        ),
     )
 
 
@@ -167,6 +182,10 @@ def agent_spent(model: str | None, cost_usd: float) -> None:
 
 def integration_race_lost(mode: str) -> None:
     task_metrics().integration_races_lost.labels(mode=mode).inc()
+
+
+def integration_turn_waited(mode: str, seconds: float) -> None:
+    task_metrics().integration_turn_wait.labels(mode=mode).observe(max(0.0, seconds))
 
 
 def step_took(mode: str, step: str, seconds: float) -> None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Final, Literal
 
-from cc_observe.metrics import integration_race_lost
+from cc_observe.metrics import integration_race_lost, integration_turn_waited
 from commandcenter_contracts import FailureCode, MergeStyle, Rework, TaskDispatched
 
 from cc_taskrunner import integration
@@ -166,9 +167,11 @@ async def _our_turn(a: Attempt, turn: _Turn) -> AsyncIterator[None]:
     last holder left the branch, if another replica, replaces what this process knew: a guess
     known to be stale is not pushed. A long wait says so in the task's log."""
     notice = asyncio.create_task(_say_waiting(a))
+    asked = time.perf_counter()
     try:
         async with turn.lock, a.turns.hold(turn_key(a.task), a.cancel) as shared:
             notice.cancel()
+            integration_turn_waited(str(a.task.mode), time.perf_counter() - asked)
             if shared.tip is not None:
                 turn.tip = shared.tip
             try:
