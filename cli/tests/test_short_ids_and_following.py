@@ -33,6 +33,7 @@ from commandcenter_contracts import (
     RunSucceeded,
     TaskFailed,
     TaskQueued,
+    TaskReplayRefused,
     TaskStarted,
     TaskSucceeded,
     replay_decoder,
@@ -205,6 +206,36 @@ def test_replay_follow_follows_the_resumed_run(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, (out, err)
     assert "▶ 1.2 T2 (attempt 2)" in out and out.rstrip().endswith("run succeeded")
+
+
+def test_replay_follow_says_why_the_planner_refused_it(
+    gateway: str, nats_server: NatsServer, cli_processes: list[subprocess.Popen[str]]
+) -> None:
+    """The gateway said 202, the planner then refused (here: another attempt had just been
+    dispatched): the command says why and stops, instead of waiting for an attempt that never
+    comes and following a run nothing was replayed in."""
+    tasks = halted_with_chosen_ids(nats_server.url, gateway)
+    proc = commandcenter(
+        cli_processes, "replay", "abcd12340", "1.2", "--follow", "--gateway", gateway
+    )
+    read_until(proc, "replay of 1.2 requested: attempt 2")
+    stored_requests = stored(nats_server.url, subjects.STREAM_PHASES, subjects.CONTROL_REPLAY)
+    [request] = [r for r in map(replay_decoder.decode, stored_requests) if r.task_id == tasks[1]]
+    # Another person's refusal of the same task first: not this command's request.
+    bus(
+        nats_server.url,
+        TaskReplayRefused(run_id=HALTED, task_id=tasks[1], request_id="someone", reason="no"),
+        TaskReplayRefused(
+            run_id=HALTED,
+            task_id=tasks[1],
+            request_id=request.request_id,
+            reason="attempt 2 of 1.2 was just dispatched",
+        ),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "the planner refused the replay of 1.2: attempt 2 of 1.2 was just dispatched" in err
+    assert "run halted" not in out  # nothing replayed: nothing followed
 
 
 def test_ctrl_c_while_following_says_the_run_goes_on(

@@ -31,6 +31,7 @@ from commandcenter_contracts import (
     TaskFailed,
     TaskProgress,
     TaskQueued,
+    TaskReplayRefused,
     TaskStarted,
     TaskSucceeded,
     dead_letter_decoder,
@@ -98,6 +99,7 @@ STATUS_EVENTS = [
     TaskStarted(run_id="r1", task_id="t1", executor="host:1"),
     TaskProgress(run_id="r1", task_id="t1", step="committed"),
     TaskSucceeded(run_id="r1", task_id="t1", branch="cc/x", commit="abc", pushed=True),
+    TaskReplayRefused(run_id="r1", task_id="t1", request_id="q1", reason="succeeded"),
     TaskFailed(run_id="r1", task_id="t1", error_code=FailureCode.NO_CHANGES),
 ]
 

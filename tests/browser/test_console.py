@@ -10,16 +10,22 @@ was never reloaded, so what changed came over the event streams.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cc_bus
 import httpx
 import pytest
+from cc_bus.permissions import OPERATOR
 from commandcenter.stack import Stack
+from commandcenter_contracts import TaskReplayRefused
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import WIDE
@@ -211,6 +217,57 @@ def test_replay_on_a_failed_task_starts_attempt_2(page: Page, stack: Stack, tmp_
     expect(page.locator("#banner")).to_be_hidden()
     expect(replay).to_be_hidden()
     _assert_not_reloaded(page)
+
+
+def test_a_replay_the_planner_refused_says_why_on_the_task(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    """The gateway answered 202; the planner then refused the replay (its reason comes on the
+    run's status stream). The task's card says why, live; the next attempt clears it."""
+    gates = Gates(tmp_path)
+    gates.fail_first_attempt("1.1")
+    gates.open("1.1")
+    with api_client(stack) as client:
+        run_id = _start(client, tmp_path, gates, [_task("1.1")])
+        page.goto(f"/runs/{run_id}")
+        _mark(page)
+        card = _card(page, "1.1")
+        expect(_status(card)).to_have_text("failed", timeout=LIVE_S)
+        expect(card.locator(".refused")).to_be_hidden()
+        task_id = tasks_of(client.get(f"/api/v1/runs/{run_id}").json())["1.1"]["task_id"]
+
+    refusal = TaskReplayRefused(
+        run_id=run_id,
+        task_id=task_id,
+        request_id=str(uuid.uuid4()),
+        reason="1.1 has a newer attempt (2) already",
+    )
+    assert stack.nats is not None
+    _publish(stack.nats.url_as(OPERATOR), refusal)
+    expect(card.locator(".refused")).to_have_text(
+        "replay refused: 1.1 has a newer attempt (2) already", timeout=LIVE_S
+    )
+
+    card.get_by_role("button", name="Replay task 1.1").click()
+    page.locator("dialog#confirm").get_by_role("button", name="Replay").click()
+    expect(card.locator('[data-fact="attempt"]')).to_have_text("2", timeout=LIVE_S)
+    expect(card.locator(".refused")).to_be_hidden()
+    expect(_status(card)).to_have_text("succeeded", timeout=LIVE_S)
+    _assert_not_reloaded(page)
+
+
+def _publish(nats_url: str, event: TaskReplayRefused) -> None:
+    """Published from a thread of its own: Playwright's sync API runs an event loop here."""
+
+    async def go() -> None:
+        nc = await cc_bus.connect(nats_url, name="browser-tests")
+        try:
+            await cc_bus.publish_status(nc.jetstream(), event)
+        finally:
+            await nc.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, go()).result(timeout=60)
 
 
 def test_the_log_view_streams_the_agents_output_then_shows_the_commits(

@@ -417,7 +417,13 @@ def replay(
             return 0
 
         def follow_replays() -> int:
-            if not wait_for_replays(http, whole, replays):
+            settled = wait_for_replays(http, whole, replays)
+            names = {r["task_id"]: r["plan_task_id"] or r["task_id"] for r in replays}
+            for task, reason in settled.refused.items():
+                _err(f"the planner refused the replay of {names.get(task, task)}: {reason}")
+            if len(settled.refused) == len(replays):
+                return 1  # nothing was replayed: nothing of it to follow
+            if not settled.taken:
                 _err("the planner has not taken the replay yet: following the run as it is")
             return follow_run(http, whole, console=console_for(plain))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -48,11 +49,35 @@ def detachable(run_id: str, follow: Callable[[], int]) -> int:
         return INTERRUPTED
 
 
+def _tasks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["task_id"]: t for b in view.get("batches", []) for t in b.get("tasks", [])}
+
+
 def replays_taken(view: dict[str, Any], attempts: dict[str, int]) -> bool:
     """Whether the run's view has each replayed task (`task id: the attempt it replays as`) at
     that attempt or later: the planner has taken the replays."""
-    found = {t["task_id"]: t for b in view.get("batches", []) for t in b.get("tasks", [])}
+    found = _tasks(view)
     return all(found.get(task, {}).get("attempt", 0) >= n for task, n in attempts.items())
+
+
+def replays_refused(view: dict[str, Any], replays: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The replays (each `ReplayAccepted`) the planner refused: task id → why (the view keeps
+    a task's last refusal, by request id)."""
+    found = _tasks(view)
+    refused = {}
+    for item in replays:
+        refusal = found.get(item["task_id"], {}).get("replay_refused") or {}
+        if refusal.get("request_id") == item["request_id"]:
+            refused[item["task_id"]] = str(refusal.get("reason", ""))
+    return refused
+
+
+@dataclass(frozen=True)
+class ReplaysSettled:
+    taken: bool
+    """Every replay the planner did not refuse was taken (False: not within the wait)."""
+    refused: dict[str, str]
+    """Task id → the planner's reason, for each replay it refused."""
 
 
 def wait_for_replays(
@@ -61,16 +86,18 @@ def wait_for_replays(
     replays: Iterable[dict[str, Any]],
     *,
     within_s: float = REPLAY_TAKEN_WITHIN_S,
-) -> bool:
-    """Wait until the planner has taken the replays (each `ReplayAccepted`): a halted run's
-    event stream ends at its halt, until a replayed task is queued again. False when it has
-    not within `within_s` (the planner may be down: then the run is followed as it is)."""
-    attempts = {item["task_id"]: item["attempt"] for item in replays}
+) -> ReplaysSettled:
+    """Wait until the planner has taken or refused each replay (each `ReplayAccepted`): a
+    halted run's event stream ends at its halt, until a replayed task is queued again. Not
+    taken within `within_s`: the planner may be down (then the run is followed as it is)."""
+    replays = list(replays)
     deadline = time.monotonic() + within_s
     while True:
         view = get_json(http, f"/api/v1/runs/{path_part(run_id)}")
+        refused = replays_refused(view, replays)
+        attempts = {r["task_id"]: r["attempt"] for r in replays if r["task_id"] not in refused}
         if replays_taken(view, attempts):
-            return True
+            return ReplaysSettled(taken=True, refused=refused)
         if time.monotonic() > deadline:
-            return False
+            return ReplaysSettled(taken=False, refused=refused)
         time.sleep(0.2)

@@ -33,6 +33,7 @@ from commandcenter_contracts import (
     TaskIntegrated,
     TaskProgress,
     TaskQueued,
+    TaskReplayRefused,
     TaskStarted,
     TaskSucceeded,
     TaskUsage,
@@ -146,6 +147,8 @@ class RunProgress:
                 self.say(f"pull request #{pr.number} ({pr.state}): {pr.url}")
             case RunLanded():
                 self.say(f"landed ({event.land}) on {event.target} @ {event.commit[:10]}")
+            case TaskReplayRefused():
+                self.say(f"  ✗ replay of {self._name(event.task_id)} refused: {event.reason}")
             case RunBudgetChanged():
                 self.say(f"budget set to ${event.max_cost_usd:.2f} by {event.requested_by}")
             case RunResumed():

@@ -350,6 +350,18 @@ class TaskFailed(_Event, frozen=True, kw_only=True, tag="task.failed"):
     fix_rounds: int = 0
 
 
+class TaskReplayRefused(_Event, frozen=True, kw_only=True, tag="task.replay_refused"):
+    """The planner did not carry out a person's replay (`TaskReplayRequested`), and why: the
+    gateway had accepted it from its read model, which may be behind the planner (another
+    replay was just dispatched) or past it (the planner no longer keeps the run)."""
+
+    task_id: str
+    request_id: str
+    """The refused request's `request_id`, as the gateway's answer gave it."""
+    reason: str
+    requested_by: str = "anonymous"
+
+
 StatusEvent = (
     RunAccepted
     | RunPlanned
@@ -371,6 +383,7 @@ StatusEvent = (
     | TaskIntegrated
     | TaskSucceeded
     | TaskFailed
+    | TaskReplayRefused
 )
 TaskEvent = TaskQueued | TaskStarted | TaskProgress | TaskIntegrated | TaskSucceeded | TaskFailed
 RUN_TERMINAL_TYPES: frozenset[str] = frozenset(

@@ -23,6 +23,7 @@ from commandcenter_contracts import (
     TaskFailed,
     TaskIntegrated,
     TaskProgress,
+    TaskReplayRefused,
     dead_letter_decoder,
     subjects,
 )
@@ -249,6 +250,53 @@ async def test_an_older_attempt_never_overwrites_a_newer_one(
     await publish_all(js, [run.succeeded(0, 0, attempt=2)])
     task = await wait_task(client, run.id, task_id, "attempt 2 succeeded", status="succeeded")
     assert task["attempt"] == 2
+
+
+async def test_a_refused_replay_stays_on_its_task_until_a_newer_attempt_is_queued(
+    client: Client, js: JetStreamContext
+) -> None:
+    run = Run()
+    task_id = run.tasks[0][0]
+    await publish_all(js, [run.accepted(), run.planned(), run.queued(0, 0), run.started(0, 0)])
+    await publish_all(js, [_failed(run.id, task_id)])
+    await wait_task(client, run.id, task_id, "attempt 1 failed", status="failed")
+
+    refused = TaskReplayRefused(
+        run_id=run.id, task_id=task_id, request_id="req-1", reason="the run was cancelled"
+    )
+    await publish_all(js, [refused])
+    task = await eventually(
+        lambda: _refusal_of(client, run.id, task_id), what="the refusal on the task"
+    )
+    assert task["replay_refused"]["request_id"] == "req-1"
+    assert task["replay_refused"]["reason"] == "the run was cancelled"
+    assert task["replay_refused"]["at"]
+    assert (task["status"], task["attempt"]) == ("failed", 1)  # nothing else changed
+
+    # The next attempt queued (another person's replay went through): the refusal is history.
+    await publish_all(js, [run.queued(0, 0, attempt=2)])
+    task = await wait_task(client, run.id, task_id, "attempt 2 queued", attempt=2)
+    assert task["replay_refused"] is None
+    # A second person's replay, refused while attempt 2 runs: shown on the running task.
+    await publish_all(js, [run.started(0, 0, attempt=2)])
+    await wait_task(client, run.id, task_id, "attempt 2 running", status="running")
+    await publish_all(
+        js,
+        [TaskReplayRefused(run_id=run.id, task_id=task_id, request_id="req-2", reason="newer")],
+    )
+    task = await eventually(
+        lambda: _refusal_of(client, run.id, task_id), what="the second refusal on the task"
+    )
+    assert (task["replay_refused"]["request_id"], task["status"]) == ("req-2", "running")
+
+
+async def _refusal_of(client: Client, run_id: str, task_id: str) -> dict[str, Any] | None:
+    task = tasks_of(await run_view(client, run_id)).get(task_id)
+    return task if task and task.get("replay_refused") else None
+
+
+def _failed(run_id: str, task_id: str) -> TaskFailed:
+    return TaskFailed(run_id=run_id, task_id=task_id, error_code=FailureCode.NO_CHANGES)
 
 
 async def test_a_terminal_run_ignores_late_running_events(

@@ -3,6 +3,7 @@ the task (queued, then dispatched), and a halted run resumes with its next batch
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ from commandcenter_contracts import (
     BatchCompleted,
     RunSucceeded,
     TaskQueued,
+    TaskReplayRefused,
     TaskReplayRequested,
     subjects,
 )
@@ -116,6 +118,10 @@ async def test_a_doubled_replay_request_dispatches_one_attempt(
     await until_idle(js, planner_replay_consumer(), what="all three requests handled")
     assert await executor.nothing_more(wait=1.0)
     assert len([e for e in status_log.of(run, "task.queued") if e.attempt == 2]) == 1  # type: ignore[union-attr]
+    # The redelivered request was carried out (again): only the second person's is refused.
+    [refused] = await status_log.wait_for(run, "task.replay_refused")
+    assert refused.request_id != replay.request_id  # type: ignore[union-attr]
+    assert "has a newer attempt (2)" in refused.reason  # type: ignore[union-attr]
 
     # The next replay builds on the last dispatch (its overrides stay) as attempt 3.
     await executor.fail(retry, raw)
@@ -144,6 +150,7 @@ async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
     await executor.fail(task, raw)
     retry, _ = await executor.take()
     assert retry.attempt == 2
+    assert not status_log.of(run, "task.replay_refused")  # waiting is not refusing
 
 
 @pytest.mark.usefixtures("planner_app")
@@ -155,10 +162,40 @@ async def test_replays_that_cannot_be_carried_out_are_dropped(
     await executor.succeed(task, raw)
     later, _ = await executor.take()  # batch 1 is running now
 
-    await _replay(js, _request(run, task.task_id))  # succeeded: nothing to replay
-    await _replay(js, _request(str(uuid.uuid4()), task.task_id))  # unknown run
-    await _replay(js, _request(run, str(uuid.uuid4())))  # unknown task
-    await _replay(js, _request(run, later.task_id, expected=0))  # running, not finished
+    succeeded = _request(run, task.task_id)
+    unknown_run = _request(str(uuid.uuid4()), task.task_id)
+    unknown_task = _request(run, str(uuid.uuid4()))
+    running = _request(run, later.task_id, expected=0)
+    for request in (succeeded, unknown_run, unknown_task, running):
+        await _replay(js, request)
     await until_idle(js, planner_replay_consumer(), what="the requests handled")
     assert await executor.nothing_more(wait=1.0)
     assert not [e for e in status_log.of(run, "task.queued") if e.attempt > 1]  # type: ignore[union-attr]
+
+    # Each person was told 202 by the gateway: the run's status stream says why not.
+    await status_log.wait_for(run, "task.replay_refused", count=3)
+    await status_log.wait_for(unknown_run.run_id, "task.replay_refused")
+    reasons = {
+        e.request_id: e.reason  # type: ignore[union-attr]
+        for e in status_log.of(run) + status_log.of(unknown_run.run_id)
+        if isinstance(e, TaskReplayRefused)
+    }
+    assert reasons.keys() == {r.request_id for r in (succeeded, unknown_run, unknown_task, running)}
+    assert "succeeded: nothing to replay" in reasons[succeeded.request_id]
+    assert "knows no run" in reasons[unknown_run.request_id]
+    assert "has no task" in reasons[unknown_task.request_id]
+    assert "nothing to replay" in reasons[running.request_id]
+    refusal = next(
+        e
+        for e in status_log.of(run, "task.replay_refused")
+        if e.request_id == unknown_task.request_id  # type: ignore[union-attr]
+    )
+    assert (refusal.task_id, refusal.requested_by) == (unknown_task.task_id, "test")  # type: ignore[union-attr]
+
+    # A refused request delivered again is refused again under the same event id: stored once.
+    await _replay(js, succeeded, msg_id=succeeded.request_id + "-again")
+    await until_idle(js, planner_replay_consumer(), what="the redelivery handled")
+    info = await js.stream_info(subjects.STREAM_STATUS)
+    await asyncio.sleep(0.5)
+    assert (await js.stream_info(subjects.STREAM_STATUS)).state.messages == info.state.messages
+    assert len(status_log.of(run, "task.replay_refused")) == 3

@@ -10,7 +10,8 @@
   what was published while the durable was missing and leave those runs waiting forever. An
   event type the planner does not know (a newer writer's) is skipped and acked;
 - `cc.control.replay`, durable `planner-replay` (stream CC_PHASES): a new attempt of a
-  finished task; a request that is ahead of this planner's progress is asked again later;
+  finished task; a request that is ahead of this planner's progress is asked again later, one
+  it refuses is said on the run's status subject (`task.replay_refused`, with the reason);
 - JetStream's MAX_DELIVERIES advisories of CC_TASKS, durable `planner-advisories` (stream
   CC_ADVISORIES): a task its executors gave up on becomes a dead letter and a failure;
 - `cc.control.land`, durable `planner-land` (stream CC_PHASES): the lander opens and updates a

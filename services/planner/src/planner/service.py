@@ -202,10 +202,15 @@ class Planner:
             dispatch=lambda base, attempt: replay.replay_dispatch(base, request, attempt),
         )
         if outcome is None:
-            return replay.Refuse(reason=f"no dispatch of task {request.task_id} is stored")
+            outcome = replay.Refuse(reason=f"no dispatch of task {request.task_id} is stored")
+        if isinstance(outcome, replay.Refuse):
+            # The person was told 202: the run's status stream tells them it will not happen.
+            log.info("replay refused: %s", outcome.reason, extra=ctx)
+            await self._publish([replay.refused(request, outcome)])
+            return outcome
         if not isinstance(outcome, TaskDispatched):
-            if not isinstance(outcome, replay.Go):
-                log.info("replay not carried out: %s", outcome.reason, extra=ctx)
+            if isinstance(outcome, replay.Wait):
+                log.info("replay not carried out yet: %s", outcome.reason, extra=ctx)
             return outcome
         log.info(
             "replaying %s as attempt %d (requested by %s)",

@@ -26,6 +26,9 @@ afterwards nothing but a task's real outcome changes them (an executor that was 
 success, and that work is kept). Queued/started/progress events and batch events of a cancelled
 run are ignored.
 
+Replay refusals: `task.replay_refused` (a person's replay the planner did not carry out) is kept
+on the task, with its request id and reason, until a newer attempt is queued.
+
 The statements themselves are in `projection_sql`.
 """
 
@@ -61,6 +64,7 @@ from commandcenter_contracts import (
     TaskIntegrated,
     TaskProgress,
     TaskQueued,
+    TaskReplayRefused,
     TaskStarted,
     TaskStatus,
     TaskSucceeded,
@@ -88,6 +92,7 @@ from gateway.readmodel.projection_sql import (
     TASK_INTEGRATED,
     TASK_PROGRESS,
     TASK_QUEUED,
+    TASK_REPLAY_REFUSED,
     TASK_SPENT,
     TASK_STARTED,
     TASK_SUCCEEDED,
@@ -179,6 +184,18 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
             | TaskFailed()
         ):
             return _task_statements(event, run, seq)
+        case TaskReplayRefused():
+            refused = {"request_id": event.request_id, "reason": event.reason}
+            return [
+                Statement.of(
+                    TASK_REPLAY_REFUSED,
+                    task_id=event.task_id,
+                    run_id=run,
+                    at=event.at,
+                    seq=seq,
+                    **refused,
+                )
+            ]
         case _:
             assert_never(event)
 

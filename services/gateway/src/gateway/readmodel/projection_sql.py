@@ -162,8 +162,18 @@ SET status = 'queued', attempt = EXCLUDED.attempt, batch_index = EXCLUDED.batch_
     plan_task_id = EXCLUDED.plan_task_id, branch = EXCLUDED.branch,
     step = NULL, error_code = NULL, error = NULL, commit = NULL, pushed = false,
     integrated_commit = NULL, started_at = NULL, finished_at = NULL,
+    replay_refused_request = NULL, replay_refused_reason = NULL, replay_refused_at = NULL,
     updated_at = EXCLUDED.updated_at, status_seq = EXCLUDED.status_seq
 WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
+"""
+
+# A refused replay stays on the task until a newer attempt is queued (which clears it): one
+# older than the task's last status change (a rebuild, out of order) is not recorded.
+TASK_REPLAY_REFUSED = """
+UPDATE tasks
+SET replay_refused_request = :request_id, replay_refused_reason = :reason,
+    replay_refused_at = :at
+WHERE task_id = :task_id AND run_id = :run_id AND status_seq < :seq
 """
 
 TASK_STARTED = f"""

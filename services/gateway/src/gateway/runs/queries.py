@@ -19,6 +19,7 @@ from gateway.readmodel.sql import Connection, bind, from_row
 from gateway.runs.schemas import (
     BatchView,
     PullRequestView,
+    ReplayRefusal,
     RunSummary,
     RunView,
     TaskCounts,
@@ -156,7 +157,9 @@ SELECT r.*,
                              t.commit, t.pushed, t.integrated_commit, t.cost_usd,
                              t.input_tokens, t.output_tokens, t.cache_read_tokens,
                              t.cache_creation_tokens, t.turns, t.model, t.fix_rounds, t.step,
-                             t.error_code, t.error, t.started_at, t.finished_at, t.batch_index)
+                             t.error_code, t.error, t.started_at, t.finished_at, t.batch_index,
+                             t.replay_refused_request, t.replay_refused_reason,
+                             t.replay_refused_at)
                        ORDER BY t.batch_index NULLS LAST, t.position, t.plan_task_id, t.task_id)
           FROM tasks t
          WHERE t.run_id = r.id AND r.version IS DISTINCT FROM $2::bigint) AS task_rows
@@ -168,7 +171,8 @@ def _task(row: tuple[Any, ...]) -> tuple[int | None, TaskView]:
     """A task record of `_VIEW_SQL` as its batch index and its view."""
     (task_id, plan_task_id, title, status, attempt, branch, commit, pushed, integrated_commit,
      cost_usd, input_tokens, output_tokens, cache_read, cache_creation, turns, model,
-     fix_rounds, step, error_code, error, started_at, finished_at, batch_index) = row  # fmt: skip
+     fix_rounds, step, error_code, error, started_at, finished_at, batch_index,
+     refused_request, refused_reason, refused_at) = row  # fmt: skip
     tokens = TokenCounts(
         input=input_tokens,
         output=output_tokens,
@@ -195,6 +199,9 @@ def _task(row: tuple[Any, ...]) -> tuple[int | None, TaskView]:
         error=error,
         started_at=started_at,
         finished_at=finished_at,
+        replay_refused=None
+        if refused_request is None
+        else ReplayRefusal(request_id=refused_request, reason=refused_reason, at=refused_at),
     )
 
 

@@ -155,6 +155,15 @@ class TokenCounts(msgspec.Struct, frozen=True, kw_only=True):
     cache_creation: int = 0
 
 
+class ReplayRefusal(msgspec.Struct, frozen=True, kw_only=True):
+    """A replay of the task the planner did not carry out (the gateway had answered 202)."""
+
+    request_id: str
+    """The `request_id` of the refused replay's answer."""
+    reason: str
+    at: datetime
+
+
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     plan_task_id: str
@@ -178,6 +187,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    replay_refused: ReplayRefusal | None = None
+    """The last replay of the task the planner refused since its latest attempt was queued."""
 
 
 class BatchView(msgspec.Struct, frozen=True, kw_only=True):

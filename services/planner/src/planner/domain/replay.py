@@ -6,6 +6,9 @@ that `task.queued` come back and re-opens the task, its batch and, if it was ove
 The executors recreate the branch from the base ref and push it with a lease on the old tip,
 so the new attempt replaces the old attempt's branch instead of stacking commits on it.
 
+A request the planner does not carry out is answered on the run's status subject
+(`task.replay_refused`, `refused`): the person who asked was told 202 by the gateway.
+
 Pure functions: the same request against the same state gives the same decision and the same
 messages with the same ids.
 """
@@ -21,6 +24,7 @@ from commandcenter_contracts import (
     TaskDispatched,
     TaskFailed,
     TaskQueued,
+    TaskReplayRefused,
     TaskReplayRequested,
     TaskStatus,
 )
@@ -139,6 +143,19 @@ def decide_rework(
 def rework_dispatch(base: TaskDispatched, event: TaskFailed, attempt: int) -> TaskDispatched:
     """`base` (the task's last dispatch) as attempt `attempt`, with what clashed."""
     return msgspec.structs.replace(base, attempt=attempt, rework=event.rework)
+
+
+def refused(request: TaskReplayRequested, refusal: Refuse) -> TaskReplayRefused:
+    """Says why a person's replay was not carried out (the gateway had accepted it); one id
+    per request, so a redelivered request refused again is the same event."""
+    return TaskReplayRefused(
+        event_id=event_id(request.run_id, f"task.replay_refused/{request.request_id}"),
+        run_id=request.run_id,
+        task_id=request.task_id,
+        request_id=request.request_id,
+        reason=refusal.reason,
+        requested_by=request.requested_by,
+    )
 
 
 def replay_messages(dispatch: TaskDispatched) -> list[Outgoing]:

@@ -10,7 +10,7 @@ export const STATUS_EVENTS = [
   "run.accepted", "run.planned", "run.started", "run.succeeded", "run.failed", "run.halted",
   "run.cancelled", "run.budget_changed", "run.resumed", "run.landed", "run.pull_request",
   "batch.started", "batch.completed", "batch.integrated", "task.queued", "task.started",
-  "task.progress", "task.integrated", "task.succeeded", "task.failed",
+  "task.progress", "task.integrated", "task.succeeded", "task.failed", "task.replay_refused",
 ];
 
 export class ApiError extends Error {

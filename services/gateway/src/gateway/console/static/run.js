@@ -99,6 +99,7 @@ function taskCard(task) {
     facts,
     status: h("span"),
     error: h("p", { class: "error", hidden: true }),
+    refused: h("p", { class: "refused", hidden: true }),
     replay: h("button", { type: "button", class: "secondary", hidden: true }, "Replay"),
   };
   parts.replay.setAttribute("aria-label", `Replay task ${task.plan_task_id}`);
@@ -109,6 +110,7 @@ function taskCard(task) {
     h("header", {}, h("h3", {}, h("a", { href }, `${task.plan_task_id} ${task.title}`)), parts.status),
     h("dl", { class: "facts" }, Object.values(facts).map((f) => f.el)),
     parts.error,
+    parts.refused,
     h("div", { class: "buttons" }, parts.replay, h("a", { href }, "Log and commits")),
   );
   cardEls.set(task.task_id, parts);
@@ -132,6 +134,10 @@ function renderTask(task) {
   const error = task.error_code ? `${task.error_code}${task.error ? `: ${task.error}` : ""}` : "";
   parts.error.hidden = !error || task.status === "succeeded";
   parts.error.textContent = error;
+  // A replay the gateway accepted and the planner then refused: say why here.
+  const refused = task.replay_refused;
+  parts.refused.hidden = !refused;
+  parts.refused.textContent = refused ? `replay refused: ${refused.reason}` : "";
   parts.replay.hidden = !REPLAYABLE_TASK.has(task.status);
   return parts.card;
 }
