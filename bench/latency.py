@@ -336,7 +336,8 @@ def _cpu_rows(fanout: Fanout, measured: list[dict[str, float]], short: str) -> l
         name.removeprefix("cpu ms "): Sample([m.get(name, 0.0) for m in costs]).median
         for name in names
     }
-    of_which = ", ".join(f"{name} {ms:.2f}" for name, ms in split.items() if ms >= 0.005)
+    largest_first = sorted(split.items(), key=lambda item: -item[1])
+    of_which = ", ".join(f"{name} {ms:.2f}" for name, ms in largest_first if ms >= 0.005)
     rows = [
         Row(
             BENCH,

@@ -4,6 +4,7 @@ the task (queued, then dispatched), and a halted run resumes with its next batch
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
@@ -18,6 +19,8 @@ from commandcenter_contracts import (
     subjects,
 )
 from nats.js import JetStreamContext
+from planner.app import create_app
+from planner.settings import Settings
 from planner_support import StatusLog, TestExecutor, make_plan, make_request, start_run, until_idle
 
 pytestmark = pytest.mark.integration
@@ -151,6 +154,30 @@ async def test_a_replay_ahead_of_the_planner_waits_for_the_failure(
     retry, _ = await executor.take()
     assert retry.attempt == 2
     assert not status_log.of(run, "task.replay_refused")  # waiting is not refusing
+
+
+async def test_a_replay_that_waited_too_long_is_refused_and_said(
+    js: JetStreamContext,
+    executor: TestExecutor,
+    status_log: StatusLog,
+    planner_settings: Settings,
+) -> None:
+    """A request whose attempt never finishes is given up on (a dead letter) after the
+    planner's deliveries: the person who asked is told so on the run's status stream too."""
+    app = create_app(dataclasses.replace(planner_settings, max_deliveries=2))
+    await app.start()
+    try:
+        run = await start_run(js, make_request(make_plan(1)))
+        task, _ = await executor.take()
+        await executor.report_started(task)
+        await status_log.wait_for(run, "task.started")
+        request = _request(run, task.task_id, expected=1)  # attempt 1 never finishes here
+        await _replay(js, request)
+        [refused] = await status_log.wait_for(run, "task.replay_refused")
+    finally:
+        await app.stop()
+    assert refused.request_id == request.request_id  # type: ignore[union-attr]
+    assert "gave up waiting after 2 deliveries" in refused.reason  # type: ignore[union-attr]
 
 
 @pytest.mark.usefixtures("planner_app")

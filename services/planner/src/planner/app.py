@@ -77,7 +77,7 @@ from nats.js import JetStreamContext
 
 from planner.domain.giving_up import MaxDeliveries
 from planner.domain.planning import Outgoing
-from planner.domain.replay import Wait
+from planner.domain.replay import Refuse, Wait
 from planner.landing import GitLanding, Lander
 from planner.pipeline import Publish
 from planner.retention import Retention
@@ -258,6 +258,7 @@ class Handlers:
         delivered = delivery.num_delivered
         if delivered >= self.settings.max_deliveries:
             error = f"gave up waiting after {delivered} deliveries: {decision.reason}"
+            await self.planner.refuse_replay(request, Refuse(reason=error))
             return GiveUp(FailureCode.INFRA, error)
         return Retry(self.settings.redelivery_delay(delivered))
 

@@ -204,9 +204,7 @@ class Planner:
         if outcome is None:
             outcome = replay.Refuse(reason=f"no dispatch of task {request.task_id} is stored")
         if isinstance(outcome, replay.Refuse):
-            # The person was told 202: the run's status stream tells them it will not happen.
-            log.info("replay refused: %s", outcome.reason, extra=ctx)
-            await self._publish([replay.refused(request, outcome)])
+            await self.refuse_replay(request, outcome)
             return outcome
         if not isinstance(outcome, TaskDispatched):
             if isinstance(outcome, replay.Wait):
@@ -220,6 +218,12 @@ class Planner:
             extra={**ctx, "attempt": outcome.attempt},
         )
         return replay.Go(attempt=outcome.attempt)
+
+    async def refuse_replay(self, request: TaskReplayRequested, refusal: replay.Refuse) -> None:
+        """The person was told 202: the run's status stream tells them it will not happen."""
+        ctx = {"run_id": request.run_id, "task_id": request.task_id}
+        log.info("replay refused: %s", refusal.reason, extra=ctx)
+        await self._publish([replay.refused(request, refusal)])
 
     async def rework_task(self, event: TaskFailed) -> None:
         """An attempt that could not be integrated (a clash with the integration branch, or
