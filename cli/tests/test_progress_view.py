@@ -10,6 +10,7 @@ from commandcenter_contracts import (
     RunHalted,
     RunPlanned,
     TaskFailed,
+    TaskReplayRefused,
     TaskSucceeded,
     TaskUsage,
     encode,
@@ -68,3 +69,15 @@ def test_an_unknown_event_type_or_garbage_is_skipped() -> None:
     view.feed(b'{"type": "run.teleported", "run_id": "r1"}')
     view.feed("not json")
     assert lines == [] and view.final is None
+
+
+def test_a_refused_replay_is_said_with_its_reason_and_changes_no_task() -> None:
+    lines: list[str] = []
+    view = RunProgress(say=lines.append)
+    view.feed(encode(_planned()))
+    refused = TaskReplayRefused(
+        run_id="r1", task_id="t-b", request_id="q", reason="1.2 has a newer attempt (2) already"
+    )
+    view.feed(encode(refused))
+    assert lines[-1] == "  ✗ replay of 1.2 Add tests refused: 1.2 has a newer attempt (2) already"
+    assert view.tasks["t-b"].status == "pending"

@@ -185,15 +185,15 @@ def statements(event: StatusEvent, seq: int) -> list[Statement]:
         ):
             return _task_statements(event, run, seq)
         case TaskReplayRefused():
-            refused = {"request_id": event.request_id, "reason": event.reason}
             return [
                 Statement.of(
                     TASK_REPLAY_REFUSED,
                     task_id=event.task_id,
                     run_id=run,
+                    request_id=event.request_id,
+                    reason=event.reason,
                     at=event.at,
                     seq=seq,
-                    **refused,
                 )
             ]
         case _:

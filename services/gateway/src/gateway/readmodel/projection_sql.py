@@ -167,8 +167,8 @@ SET status = 'queued', attempt = EXCLUDED.attempt, batch_index = EXCLUDED.batch_
 WHERE {_NEWER} AND {_NOT_CANCELLED_RUN}
 """
 
-# A refused replay stays on the task until a newer attempt is queued (which clears it): one
-# older than the task's last status change (a rebuild, out of order) is not recorded.
+# A refused replay stays on the task until a newer attempt is queued (which clears it). Like
+# every task change, one older than the task's last status change is not applied.
 TASK_REPLAY_REFUSED = """
 UPDATE tasks
 SET replay_refused_request = :request_id, replay_refused_reason = :reason,
