@@ -61,6 +61,8 @@ KV_PLANNER_RUNS: Final = "cc_planner_runs"
 KV_EXECUTORS: Final = "cc_executors"
 # Executor replicas take turns integrating onto a run's integration branch (in memory).
 KV_INTEGRATION_TURNS: Final = "cc_integration_turns"
+# Executors claim each dispatch (`<task>:<attempt>`) for the stream message they took it from.
+KV_TASK_CLAIMS: Final = "cc_task_claims"
 
 
 def task_dispatch_subject(mode: str) -> str:

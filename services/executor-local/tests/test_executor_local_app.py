@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cc_bus.publish import publish
 from commandcenter.gitfixtures import GitSandbox, git
 from commandcenter.servers import NatsServer
 from commandcenter_contracts import (
@@ -20,8 +21,10 @@ from commandcenter_contracts import (
     subjects,
 )
 from executor_local_support import bus, make_task, running_app, settings_for
+from prometheus_client import REGISTRY
 
 from tests.support.executors import FAILING_TASKS, SUCCESS_STEPS, python_agent
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +60,42 @@ async def test_a_task_runs_and_its_events_and_log_are_published(
 
     assert git_sandbox.file_at(task.branch, "out/1-1.txt") == "task 1.1\n"
     assert git_sandbox.commits_between(base, task.branch) == [outcome.commit]
+
+
+async def test_a_dispatch_published_again_after_jetstream_forgot_its_id_is_not_run_again(
+    nats_server: NatsServer, git_sandbox: GitSandbox, tmp_path: Path
+) -> None:
+    """A planner redoing a step past the duplicate window (or after a server restart)
+    publishes the same attempt as a new message. Once the task landed, its branch is gone from
+    the remote, so nothing in git tells the second message apart: the claim drops it."""
+    run_id = new_id()
+    integration = f"cc/{run_id[:8]}/integration"
+    async with bus(nats_server) as client, running_app(settings_for(nats_server.url, tmp_path)):
+        task = make_task(git_sandbox, run_id, integration_branch=integration)
+        await client.publish(task)
+        (outcome,) = await client.outcomes([task])
+        assert isinstance(outcome, TaskSucceeded) and outcome.integrated_commit, outcome
+        assert task.branch not in git_sandbox.remote_branches()
+        landed = git_sandbox.commits_between(task.base_ref, integration)
+        dropped_before = _duplicates_dropped()
+        # What JetStream no longer recognises: the same dispatch under an id it does not know.
+        subject = subjects.task_dispatch_subject(task.mode)
+        await publish(client.js, subject, task, msg_id=f"{task.msg_id}:forgotten")
+
+        async def second_one_acked() -> bool:
+            info = await client.consumer()
+            return info.delivered.consumer_seq == 2 and info.num_ack_pending == 0
+
+        await eventually(second_one_acked, within_s=30, what="the second message acked")
+        assert await _stream_messages(client.js, subjects.STREAM_TASKS) == 0
+        assert len(client.of(task.task_id, TaskStarted)) == 1
+        assert _duplicates_dropped() == dropped_before + 1
+    assert git_sandbox.commits_between(task.base_ref, integration) == landed
+
+
+def _duplicates_dropped() -> float:
+    found = REGISTRY.get_sample_value("cc_task_duplicates_dropped_total", {"mode": "local"})
+    return found or 0.0
 
 
 @pytest.mark.parametrize("case", FAILING_TASKS)

@@ -123,7 +123,8 @@ def _executor(user: str, dispatch: str, durable: str, *, turns: bool = False) ->
     return Role(
         user=user,
         about=f"takes `{dispatch}` from its durable `{durable}`; publishes status, logs and dead "
-        "letters; announces itself in `cc_executors`; hears cancels"
+        "letters; announces itself in `cc_executors`; claims each dispatch in "
+        "`cc_task_claims`; hears cancels"
         + (f"; takes integration turns in `{turns_bucket}`" if turns else ""),
         publish=(
             f"{s.STATUS_PREFIX}.*",
@@ -133,6 +134,7 @@ def _executor(user: str, dispatch: str, durable: str, *, turns: bool = False) ->
             *_look_up(*STREAM_NAMES),
             *_durable(s.STREAM_TASKS, durable),
             *_kv_write(s.KV_EXECUTORS),
+            *_kv_write(s.KV_TASK_CLAIMS),
             *(_kv_write(turns_bucket) if turns else ()),
         ),
         subscribe=(s.CONTROL_CANCEL_ALL, *((f"$KV.{turns_bucket}.>",) if turns else ())),
@@ -190,7 +192,11 @@ ROLES: tuple[Role, ...] = (
             f"{API}.STREAM.PURGE.{kv_stream(s.KV_PLANNER_RUNS)}",
             # Replicas of the buckets (CC_STREAM_REPLICAS): they are streams.
             f"{API}.STREAM.UPDATE.{kv_stream(s.KV_PLANNER_RUNS)}",
-            *_reconcile(kv_stream(s.KV_EXECUTORS), kv_stream(s.KV_INTEGRATION_TURNS)),
+            *_reconcile(
+                kv_stream(s.KV_EXECUTORS),
+                kv_stream(s.KV_INTEGRATION_TURNS),
+                kv_stream(s.KV_TASK_CLAIMS),
+            ),
         ),
         subscribe=(),
     ),

@@ -126,6 +126,7 @@ class TaskMetrics:
     agent_cost_usd: Counter
     integration_races_lost: Counter
     integration_turn_wait: Histogram
+    duplicates_dropped: Counter
 
 
 @functools.cache
@@ -167,11 +168,21 @@ def task_metrics() -> TaskMetrics:
             ("mode",),
             buckets=TURN_WAIT_BUCKETS,
         ),
+        duplicates_dropped=Counter(
+            "cc_task_duplicates_dropped_total",
+            "Task messages dropped unrun: their dispatch (task and attempt) was taken from "
+            "another message before (published twice, after JetStream forgot its id).",
+            ("mode",),
+        ),
     )
 
 
 def task_finished(mode: str, outcome: str) -> None:
     task_metrics().finished.labels(mode=mode, outcome=outcome).inc()
+
+
+def duplicate_dropped(mode: str) -> None:
+    task_metrics().duplicates_dropped.labels(mode=mode).inc()
 
 
 def agent_spent(model: str | None, cost_usd: float) -> None:

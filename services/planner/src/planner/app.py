@@ -54,7 +54,7 @@ from cc_bus import (
     run_until_signalled,
 )
 from cc_bus.consume import Handle
-from cc_bus.executor import executors_bucket, turns_bucket
+from cc_bus.executor import claims_bucket, executors_bucket, turns_bucket
 from cc_forge import open_forge
 from cc_observe import tracing
 from cc_taskrunner import GitIdentity
@@ -128,10 +128,11 @@ class PlannerService:
         for spec in specs.values():
             await ensure_consumer(js, spec)
         store = await ProgressStore.open(js, subjects.KV_PLANNER_RUNS, replicas=replicas)
-        # The executors' buckets (presence, integration turns) are theirs to create; their
-        # replicas are ours to keep.
+        # The executors' buckets (presence, integration turns, dispatch claims) are theirs to
+        # create; their replicas are ours to keep.
         await executors_bucket(js, replicas=replicas, update=True)
         await turns_bucket(js, replicas=replicas, update=True)
+        await claims_bucket(js, replicas=replicas, update=True)
         publish_message = _publisher(js, settings.publish_timeout_s)
 
         async def dead_letter(letter: DeadLetter) -> None:

@@ -12,6 +12,8 @@
   `check_agent`: whether a live executor of a mode can run an agent (the gateway asks).
 - `IntegrationTurns`: replicas take turns integrating onto a run's integration branch
   (`cc_integration_turns`, advisory: the compare-and-set still decides).
+- `DispatchClaims`: which stream message each dispatch was taken from (`cc_task_claims`): a
+  dispatch published twice, past JetStream's memory of its id, is dropped, not run again.
 - `ExecutorBus`: all of the above wired up for one executor, started and closed around the
   executor's own stop policy.
 
@@ -20,6 +22,7 @@ Free of any task-running code: the executor passes its `RunTask` (a `TaskRunner.
 
 from cc_bus.executor.availability import AgentCheck, AgentVerdict, check_agent, runnable
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
+from cc_bus.executor.claims import DispatchClaims, claim_key, claims_bucket
 from cc_bus.executor.delivery import DeliverySettings
 from cc_bus.executor.handler import (
     Outcome,
@@ -50,6 +53,7 @@ __all__ = [
     "BusSettings",
     "CancelRegistry",
     "DeliverySettings",
+    "DispatchClaims",
     "ExecutorBus",
     "IntegrationTurns",
     "NatsEventSink",
@@ -64,6 +68,8 @@ __all__ = [
     "apply_cancel_request",
     "attempt_of",
     "check_agent",
+    "claim_key",
+    "claims_bucket",
     "decode_task",
     "describe",
     "executors_bucket",

@@ -7,6 +7,10 @@ pushed branch, the integration branch's trailers) turn that redelivery into a su
 a second commit. A task stopped because this executor shuts down is handed back (retry now),
 not failed. The consumer loop sends the in-progress acks while the task runs.
 
+Before running, the dispatch is claimed for this stream message (`claims`): a dispatch that
+came again in another message (published twice, past JetStream's memory of its id) is acked
+and dropped, never run a second time.
+
 A failure is judged by `retries.judge`: a recoverable one with attempts left is published with
 `will_retry=True` and retried after a jittered backoff; one that asks for a re-run from the
 integration tip is published and acked (the planner dispatches the re-run); any other failure
@@ -23,7 +27,7 @@ import uuid
 from typing import Protocol
 
 import msgspec
-from cc_observe.metrics import agent_spent, task_finished
+from cc_observe.metrics import agent_spent, duplicate_dropped, task_finished
 from commandcenter_contracts import (
     FailureCode,
     TaskDispatched,
@@ -36,6 +40,7 @@ from nats.js import JetStreamContext
 
 from cc_bus.consume import Ack, Delivery, GiveUp, Retry, Settle
 from cc_bus.executor.cancels import CancelRegistry
+from cc_bus.executor.claims import DispatchClaims
 from cc_bus.executor.retries import NoSkillRules, RetryPolicy, SkillRules, attempt_of, judge
 from cc_bus.executor.sink import NatsEventSink
 from cc_bus.publish import publish_status
@@ -88,6 +93,7 @@ class TaskMessageHandler:
         js: JetStreamContext,
         run: RunTask,
         cancels: CancelRegistry,
+        claims: DispatchClaims,
         *,
         retry_delay_s: float,
         retry: RetryPolicy | None = None,
@@ -97,6 +103,7 @@ class TaskMessageHandler:
         self._js = js
         self._run = run
         self.cancels = cancels
+        self._claims = claims
         self._retry_delay_s = retry_delay_s
         self._retry = retry if retry is not None else RetryPolicy()
         self._rules = rules if rules is not None else NoSkillRules()
@@ -109,6 +116,20 @@ class TaskMessageHandler:
         delivery_no = delivery.num_delivered
         attempt = msgspec.structs.replace(task, attempt=attempt_of(task, delivery_no))
         context = {"run_id": task.run_id, "task_id": task.task_id, "attempt": attempt.attempt}
+        try:
+            own = await self._claims.take(task, delivery.sequence)
+        except Exception as exc:
+            log.warning("could not claim dispatch %s (%s); retry", task.msg_id, exc, extra=context)
+            return Retry(self._retry_delay_s)
+        if not own:
+            log.warning(
+                "dispatch %s came again in another message (published twice, after JetStream "
+                "forgot its id): dropped, it was taken before",
+                task.msg_id,
+                extra=context,
+            )
+            duplicate_dropped(task.mode)
+            return Ack()
         log.info(
             "task %s %r attempt %d (delivery %d)",
             task.plan_task_id,

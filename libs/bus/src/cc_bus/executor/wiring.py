@@ -3,8 +3,9 @@
 `start`: connect, make the streams and the executor's durable match its spec (an existing
 durable is updated), listen for cancel requests (core NATS: every executor hears every one),
 announce the executor (`Presence`), open the integration turns it shares with other replicas
-(`IntegrationTurns`, if asked to) and consume the durable with `cc_bus.Consumer`, each
-message through the `TaskMessageHandler` into the executor's `RunTask`.
+(`IntegrationTurns`, if asked to) and the dispatch claims (`DispatchClaims`), and consume the
+durable with `cc_bus.Consumer`, each message through the `TaskMessageHandler` into the
+executor's `RunTask`.
 
 How running tasks end on a stop is the executor's own policy (one task handed back at once,
 or a drain): it stops `consumer` and uses `cancels` before `close` takes the rest down.
@@ -26,6 +27,7 @@ from nats.aio.subscription import Subscription
 from cc_bus.connect import NatsAuth, close, connect
 from cc_bus.consume import Consumer
 from cc_bus.executor.cancels import CancelRegistry, apply_cancel_request
+from cc_bus.executor.claims import DispatchClaims
 from cc_bus.executor.delivery import DeliverySettings
 from cc_bus.executor.handler import RunTask, TaskMessageHandler, decode_task
 from cc_bus.executor.presence import Presence
@@ -93,6 +95,7 @@ class ExecutorBus:
             js,
             self.run,
             self.cancels,
+            await DispatchClaims.open(js, replicas=replicas),
             retry_delay_s=delivery.retry_delay_s,
             retry=delivery.retry,
             rules=self.rules,
