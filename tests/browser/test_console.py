@@ -247,6 +247,10 @@ def test_a_replay_the_planner_refused_says_why_on_the_task(
     expect(card.locator(".refused")).to_have_text(
         "replay refused: 1.1 has a newer attempt (2) already", timeout=LIVE_S
     )
+    task_page = page.context.new_page()  # the task's own page says it too
+    task_page.goto(f"/runs/{run_id}/tasks/{task_id}")
+    expect(task_page.locator("#refused")).to_have_text("1.1 has a newer attempt (2) already")
+    task_page.close()
 
     card.get_by_role("button", name="Replay task 1.1").click()
     page.locator("dialog#confirm").get_by_role("button", name="Replay").click()

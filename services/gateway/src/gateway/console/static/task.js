@@ -37,6 +37,10 @@ function render(run) {
   $("usage").textContent = `${task.turns} / ${t.input + t.output} (in ${t.input}, out ${t.output})`;
   $("model").textContent = task.model || "–";
   $("error").textContent = task.error_code ? `${task.error_code}${task.error ? `: ${task.error}` : ""}` : "–";
+  // A replay the gateway accepted and the planner then refused (until a newer attempt is queued).
+  const refused = task.replay_refused;
+  $("refused-row").hidden = !refused;
+  $("refused").textContent = refused ? refused.reason : "";
   $("branch").textContent = task.branch || "–";
   $("commit").textContent = task.commit ? `${short(task.commit)}${task.pushed ? " (pushed)" : ""}` : "–";
   $("commit").title = task.commit || "";
