@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cc_bus import redact_url
@@ -347,12 +347,27 @@ class Stack:
         log.close()
         sup.started_at = time.monotonic()
 
+    def _new_metrics_port_if_taken(self, sup: Supervised) -> bool:
+        """Whether `sup` stopped because its `/metrics` port was taken, and got a new one then.
+        A port found free is not reserved: another process's outgoing connection can draw it
+        from the same ephemeral range before the service listens on it."""
+        own_port = "CC_METRICS_PORT" in sup.spec.env
+        if not own_port or METRICS_PORT_TAKEN not in _tail(sup.log_path, 3):
+            return False
+        sup.spec = replace(sup.spec, env={**sup.spec.env, **_metrics_env()})
+        self._write_state()
+        return True
+
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             for sup in self.services:
                 if sup.process is not None and sup.process.poll() is not None:
+                    if sup.restarts < PORT_RETRIES and self._new_metrics_port_if_taken(sup):
+                        sup.restarts += 1
+                        self._spawn(sup)
+                        continue
                     tail = _tail(sup.log_path)
                     raise ServerError(f"{sup.spec.name} exited during start-up:\n{tail}")
             try:
@@ -403,6 +418,7 @@ class Stack:
                 elif now >= sup.next_start_at:
                     sup.restarts += 1
                     sup.next_start_at = 0.0
+                    self._new_metrics_port_if_taken(sup)
                     self._spawn(sup)
                     self._write_state()
                     self.say(f"supervisor: {sup.spec.name} restarted (restart #{sup.restarts})")
@@ -462,6 +478,13 @@ def _skills_dir_env() -> dict[str, str]:
         return {}
     skills = Path(__file__).resolve().parents[3] / "skills"
     return {"CC_SKILLS_DIR": str(skills)} if skills.is_dir() else {}
+
+
+PORT_RETRIES = 3
+"""Starts of a service whose `/metrics` port was taken meanwhile, each on a new port, before
+`start` gives up."""
+METRICS_PORT_TAKEN = "CC_METRICS_PORT: cannot listen on"
+"""How a service says that its `/metrics` port was taken (`cc_observe.metrics`)."""
 
 
 def _metrics_env() -> dict[str, str]:
