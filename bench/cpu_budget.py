@@ -5,11 +5,13 @@
     ...                                   # the work, and everything it sets off
     spent = watch.since(before)           # CPU seconds per process name, and the machine's
 
-A process's figure is its own user + system time (psutil), PostgreSQL's the sum over the
-postmaster and its children alive at both ends (a backend that came and went in between is
-missed: the stack's pools keep theirs). The machine's figure is every process's time from
-/proc/stat, benchmark harness included: the rest is what neither the stack's services nor
-PostgreSQL spent (the harness, the kernel, anything else running).
+A process's figure is its own user + system time (psutil); what the processes it started and
+waited for spent (an executor's git and agents) is beside it, as `<name> (processes it
+started)`. PostgreSQL's is the sum over the postmaster and its children alive at both ends
+(a backend that came and went in between is missed: the stack's pools keep theirs). The
+machine's figure is every process's time from /proc/stat, benchmark harness included: the rest
+is what neither the stack's services (nor what they started) nor PostgreSQL spent (the
+harness, the kernel, anything else running).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from commandcenter.stack import Stack
 from bench.machine import busy_cpu_seconds
 
 POSTGRES = "postgresql"
+STARTED = " (processes it started)"
+"""Suffix of the entry for what a process's finished children spent (git, agents)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ class CpuWatch:
         return cls(pids, pg_dir)
 
     def snapshot(self) -> Snapshot:
-        seconds = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+        seconds: dict[str, float | None] = {}
+        for name, pid in self.pids.items():
+            seconds[name], seconds[name + STARTED] = _cpu_s(pid)
         if self.postgres_data_dir is not None:
             seconds[POSTGRES] = _postgres_cpu_s(self.postgres_data_dir)
         return Snapshot({k: v for k, v in seconds.items() if v is not None}, busy_cpu_seconds())
@@ -74,12 +80,13 @@ class CpuWatch:
         return Spent(processes, machine)
 
 
-def _cpu_s(pid: int) -> float | None:
+def _cpu_s(pid: int) -> tuple[float | None, float | None]:
+    """The process's own CPU seconds, and its finished children's."""
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.Error:
-        return None
-    return float(times.user + times.system)
+        return None, None
+    return float(times.user + times.system), float(times.children_user + times.children_system)
 
 
 def _postgres_cpu_s(data_dir: Path) -> float | None:

@@ -7,11 +7,12 @@ One batch of N tasks whose agent sleeps 1 s (then writes its file), run in dagge
 against the ideal R; the ideal wall time is the agent time alone, ceil(N / slots) x 1 s.
 
 Beside each wall time, the CPU time the whole machine spent on the run (every service,
-nats-server, PostgreSQL, git and the agents), per task: what was found to cost the efficiency
-on a small machine. The agents sleep, but each task's own work (a clone, its git steps, its
-integration, its status events) runs on the same cores as the other replicas' tasks, so on
-2 cores the 8 slots of 4 replicas do it mostly one after another, and lost races of the
-integration compare-and-set add more of it the more replicas finish together.
+nats-server, PostgreSQL, git and the agents), per task, split by process (the replicas summed;
+an executor's git and agents as "processes it started"): what was found to cost the
+efficiency on a small machine. The agents sleep, but each task's own work (a clone, its git
+steps, its integration, its status events) runs on the same cores as the other replicas'
+tasks, so on 2 cores the 8 slots of 4 replicas do it mostly one after another, and lost races
+of the integration compare-and-set add more of it the more replicas finish together.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from commandcenter_contracts import subjects
 from nats.js.errors import NotFoundError
 
 from bench.context import Context
-from bench.machine import busy_cpu_seconds
+from bench.cpu_budget import CpuWatch, shares
 from bench.report import Row
 from bench.stats import Sample
 from bench.system import BenchError, api_client, running_stack, start_run, wait_for_run
@@ -79,6 +81,18 @@ class Timing:
     wall_s: float
     cpu_s: float | None
     """CPU time of the whole machine over the run (None where /proc has none)."""
+    split_s: dict[str, float]
+    """CPU seconds by process over the run, replicas summed, the rest of the machine as
+    `rest` (empty where /proc has none)."""
+
+
+def by_role(split: dict[str, float]) -> dict[str, float]:
+    """`split` with the replicas of a service summed (`executor-dagger-2` → `executor-dagger`)."""
+    out: dict[str, float] = {}
+    for name, value in split.items():
+        role = re.sub(r"-\d+(?= |$)", "", name)
+        out[role] = out.get(role, 0.0) + value
+    return out
 
 
 def timed_run(root: Path, config: Config, replicas: int, problems: list[str]) -> Timing:
@@ -98,15 +112,16 @@ def timed_run(root: Path, config: Config, replicas: int, problems: list[str]) ->
     ) as stack:
         assert stack.nats is not None
         asyncio.run(_replicas_pulling(stack.nats.url_as(OPERATOR), replicas, 60))
+        watch = CpuWatch.of(stack)
         with api_client(stack) as client:
-            started, cpu_before = time.perf_counter(), busy_cpu_seconds()
+            started, before = time.perf_counter(), watch.snapshot()
             run_id = start_run(
                 client, plan=plan, repo=repo, argv=sleep_agent(AGENT_SECONDS), mode="dagger"
             )
             wait_for_run(client, run_id, timeout=120 + 10 * config.tasks)
-            wall_s, cpu_after = time.perf_counter() - started, busy_cpu_seconds()
-            cpu_s = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-            return Timing(wall_s, cpu_s)
+            wall_s, spent = time.perf_counter() - started, watch.since(before)
+            split = by_role(shares(spent, 1.0)) if spent.machine_s is not None else {}
+            return Timing(wall_s, spent.machine_s, split)
 
 
 GOAL_REPLICAS = 4
@@ -122,6 +137,7 @@ def run(config: Config, ctx: Context) -> list[Row]:
     walls: dict[int, Sample] = {r: Sample() for r in config.replicas}
     speedups: dict[int, Sample] = {r: Sample() for r in config.replicas}
     cpu_per_task: dict[int, Sample] = {r: Sample() for r in config.replicas}
+    splits: dict[int, list[dict[str, float]]] = {r: [] for r in config.replicas}
     one = config.replicas[0]
     for k in range(config.repeat):
         for replicas in config.replicas:
@@ -131,6 +147,9 @@ def run(config: Config, ctx: Context) -> list[Row]:
             walls[replicas].add(timing.wall_s)
             if timing.cpu_s is not None:
                 cpu_per_task[replicas].add(timing.cpu_s / config.tasks * 1000)
+                splits[replicas].append(
+                    {name: s / config.tasks * 1000 for name, s in timing.split_s.items()}
+                )
         for replicas in config.replicas:
             speedups[replicas].add(walls[one].values[-1] / walls[replicas].values[-1])
         say(
@@ -180,11 +199,21 @@ def run(config: Config, ctx: Context) -> list[Row]:
                 baseline=Sample([cpu_per_task[one].median]) if cpu_per_task[one] else Sample(),
                 baseline_label=f"{one} replica(s)",
                 note=(
-                    f"all processes, over the wall time above, on {os.cpu_count()} CPU(s)"
+                    f"all processes, over the wall time above, on {os.cpu_count()} CPU(s); "
                     if replicas == one
                     else ""
-                ),
+                )
+                + f"of which, per task: {_of_which(splits[replicas])}",
                 chart=False,
             )
         )
     return rows
+
+
+def _of_which(splits: list[dict[str, float]]) -> str:
+    """The median split by process, largest first (what an executor started: its git steps
+    and the agents)."""
+    names = sorted({name for split in splits for name in split})
+    medians = {name: Sample([split.get(name, 0.0) for split in splits]).median for name in names}
+    largest_first = sorted(medians.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} {ms:.0f}" for name, ms in largest_first if ms >= 0.5)
