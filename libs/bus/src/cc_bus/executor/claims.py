@@ -18,7 +18,6 @@ another sequence and is dropped. Claims expire after `CLAIM_TTL_S`, as the statu
 
 from __future__ import annotations
 
-import logging
 import re
 
 from commandcenter_contracts import TaskDispatched, subjects
@@ -28,8 +27,6 @@ from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from cc_bus.topology import open_bucket
-
-log = logging.getLogger(__name__)
 
 BUCKET = subjects.KV_TASK_CLAIMS
 CLAIM_TTL_S = 30 * 24 * 3600.0
