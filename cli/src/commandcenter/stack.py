@@ -355,7 +355,6 @@ class Stack:
         if not own_port or METRICS_PORT_TAKEN not in _tail(sup.log_path, 3):
             return False
         sup.spec = replace(sup.spec, env={**sup.spec.env, **_metrics_env()})
-        self._write_state()
         return True
 
     def _wait_ready(self, timeout: float) -> None:
@@ -367,6 +366,7 @@ class Stack:
                     if sup.restarts < PORT_RETRIES and self._new_metrics_port_if_taken(sup):
                         sup.restarts += 1
                         self._spawn(sup)
+                        self._write_state()  # its new pid and metrics address
                         continue
                     tail = _tail(sup.log_path)
                     raise ServerError(f"{sup.spec.name} exited during start-up:\n{tail}")
