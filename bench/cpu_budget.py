@@ -24,6 +24,7 @@ import psutil
 from commandcenter.stack import Stack
 
 from bench.machine import busy_cpu_seconds
+from bench.stats import Sample
 
 POSTGRES = "postgresql"
 STARTED = " (processes it started)"
@@ -101,6 +102,18 @@ def _postgres_cpu_s(data_dir: Path) -> float | None:
             times = member.cpu_times()
             total += times.user + times.system
     return total
+
+
+def median_split(splits: list[dict[str, float]]) -> dict[str, float]:
+    """Each process's median over repetitions' splits (0 where one lacks it), largest first."""
+    names = sorted({name for split in splits for name in split})
+    medians = {name: Sample([split.get(name, 0.0) for split in splits]).median for name in names}
+    return dict(sorted(medians.items(), key=lambda item: -item[1]))
+
+
+def describe_split(split: dict[str, float], *, decimals: int, least: float) -> str:
+    """`name figure, …` in `split`'s order, leaving out figures under `least`."""
+    return ", ".join(f"{name} {v:.{decimals}f}" for name, v in split.items() if v >= least)
 
 
 def shares(spent: Spent, per: float) -> dict[str, float]:

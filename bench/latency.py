@@ -45,7 +45,7 @@ from commandcenter_contracts import (
 from nats.js.api import DeliverPolicy
 
 from bench.context import Context
-from bench.cpu_budget import CpuWatch, Spent, shares
+from bench.cpu_budget import CpuWatch, Spent, describe_split, median_split, shares
 from bench.report import Row
 from bench.sse_readers import ReadersResult, now, run_readers
 from bench.stats import Sample, percentile
@@ -331,13 +331,13 @@ def _cpu_rows(fanout: Fanout, measured: list[dict[str, float]], short: str) -> l
     costs = [m for m in measured if "cpu ms" in m]
     if not costs:
         return []
-    names = sorted({k for m in costs for k in m if k.startswith("cpu ms ")})
-    split = {
-        name.removeprefix("cpu ms "): Sample([m.get(name, 0.0) for m in costs]).median
-        for name in names
-    }
-    largest_first = sorted(split.items(), key=lambda item: -item[1])
-    of_which = ", ".join(f"{name} {ms:.2f}" for name, ms in largest_first if ms >= 0.005)
+    split = median_split(
+        [
+            {k.removeprefix("cpu ms "): v for k, v in m.items() if k.startswith("cpu ms ")}
+            for m in costs
+        ]
+    )
+    of_which = describe_split(split, decimals=2, least=0.005)
     rows = [
         Row(
             BENCH,

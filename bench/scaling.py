@@ -32,7 +32,7 @@ from commandcenter_contracts import subjects
 from nats.js.errors import NotFoundError
 
 from bench.context import Context
-from bench.cpu_budget import CpuWatch, shares
+from bench.cpu_budget import CpuWatch, describe_split, median_split, shares
 from bench.report import Row
 from bench.stats import Sample
 from bench.system import BenchError, api_client, running_stack, start_run, wait_for_run
@@ -203,17 +203,9 @@ def run(config: Config, ctx: Context) -> list[Row]:
                     if replicas == one
                     else ""
                 )
-                + f"of which, per task: {_of_which(splits[replicas])}",
+                + "of which, per task: "
+                + describe_split(median_split(splits[replicas]), decimals=0, least=0.5),
                 chart=False,
             )
         )
     return rows
-
-
-def _of_which(splits: list[dict[str, float]]) -> str:
-    """The median split by process, largest first (what an executor started: its git steps
-    and the agents)."""
-    names = sorted({name for split in splits for name in split})
-    medians = {name: Sample([split.get(name, 0.0) for split in splits]).median for name in names}
-    largest_first = sorted(medians.items(), key=lambda item: -item[1])
-    return ", ".join(f"{name} {ms:.0f}" for name, ms in largest_first if ms >= 0.5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cpu_budget import STARTED, Spent, shares
-from bench.scaling import _of_which, by_role
+from bench.cpu_budget import STARTED, Spent, describe_split, median_split, shares
+from bench.scaling import by_role
 
 
 def test_replicas_and_what_they_started_are_summed_by_service() -> None:
@@ -40,4 +40,9 @@ def test_the_split_is_the_median_largest_first_without_the_crumbs() -> None:
         {"executor-dagger" + STARTED: 90.0, "gateway": 30.0, "planner": 0.3},
         {"executor-dagger" + STARTED: 95.0, "gateway": 25.0},
     ]
-    assert _of_which(splits) == "executor-dagger (processes it started) 95, gateway 25"
+    split = median_split(splits)
+    assert list(split) == ["executor-dagger" + STARTED, "gateway", "planner"]
+    assert split["planner"] == 0.2  # a repetition without it counts 0
+    assert describe_split(split, decimals=0, least=0.5) == (
+        "executor-dagger (processes it started) 95, gateway 25"
+    )
