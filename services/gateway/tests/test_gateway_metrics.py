@@ -1,7 +1,10 @@
 """`GET /metrics` on the gateway: the read model's runs, JetStream's queue depths, the HTTP
-request metrics; and an answer with the last figures while NATS is away."""
+request metrics (refusals of the auth middleware included); and an answer with the last
+figures while NATS is away."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from commandcenter.servers import NatsServer
@@ -49,6 +52,35 @@ async def test_metrics_show_runs_queues_streams_and_requests(client: Client) -> 
     assert value(seen, "cc_http_request_duration_seconds_count", **started) >= 1
     schema = (await client.get("/schema/openapi.json")).json()
     assert "/metrics" not in schema["paths"]
+
+
+async def test_refusals_and_answers_are_counted_under_their_status(client: Client) -> None:
+    runs = "/api/v1/runs"
+    before = await scrape(client)  # the registry is the process's: counts are compared
+    request = client.build_request("GET", runs)
+    del request.headers["Authorization"]
+    assert (await client.send(request)).status_code == 401  # refused before the route
+    assert (await client.get(runs)).status_code == 200
+    assert (await client.get(f"{runs}/{uuid.uuid4()}")).status_code == 404  # by the route
+    after = await scrape(client)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    listed = {"method": "GET", "path": runs}
+    one = {"method": "GET", "path": "/api/v1/runs/{run_id}"}  # the template, not the id
+    assert grew("cc_http_requests_total", **listed, status_code="401") == 1
+    assert grew("cc_http_requests_total", **listed, status_code="200") == 1
+    assert grew("cc_http_requests_total", **one, status_code="404") == 1
+    assert grew("cc_http_request_duration_seconds_count", **listed) == 2
+    assert grew("cc_http_requests_error_total", **listed) == 0
+    assert value(after, "cc_http_requests_in_progress", **listed) == 0
+    assert value(after, "cc_http_requests_in_progress", method="GET", path="/metrics") == 1
+    assert all(
+        ("app_name", "gateway") in labels
+        for name, labels in after
+        if name.startswith("cc_http_requests_total")
+    )
 
 
 async def test_metrics_answer_with_the_last_figures_while_nats_is_away(

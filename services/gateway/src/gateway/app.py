@@ -18,6 +18,7 @@ from cc_bus import ReplicasError, redact_url
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
@@ -25,7 +26,7 @@ from litestar.types import ControllerRouterHandler
 from gateway import api_schema
 from gateway.auth import routes as auth
 from gateway.auth import wiring as auth_wiring
-from gateway.auth.guard import make_guard
+from gateway.auth.guard import AuthMiddleware
 from gateway.auth.openapi import COMPONENTS, documented
 from gateway.console import routes as console
 from gateway.control import routes as control
@@ -37,6 +38,7 @@ from gateway.events.hubs import Hubs
 from gateway.events.sse import Streams
 from gateway.health import routes as health
 from gateway.metrics import routes as metrics
+from gateway.metrics.http import HttpMetrics
 from gateway.plans import routes as plans
 from gateway.resources import (
     SETTINGS,
@@ -106,7 +108,6 @@ def create_app(settings: Settings, *, traced: bool = False) -> Litestar:
         route_handlers=documented(ROUTES),  # guarded routes say so in the OpenAPI document
         state=State({SETTINGS: settings}),
         lifespan=[lifespan],
-        guards=[make_guard(enabled=settings.auth)],  # every route: its scope, by gateway.auth
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -122,7 +123,10 @@ def create_app(settings: Settings, *, traced: bool = False) -> Litestar:
             **auth_wiring.dependencies(settings),  # `requester`, `sse_gate`
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics.http_metrics()],  # HTTP request metrics, per route
+        middleware=[
+            HttpMetrics,  # HTTP request metrics per route: outermost, so refusals are counted
+            DefineMiddleware(AuthMiddleware, enabled=settings.auth),  # every route's scope
+        ],
         plugins=[OpenTelemetryPlugin(tracing_config())] if traced else [],
         openapi_config=OpenAPIConfig(
             title="CommandCenter gateway",

@@ -1,6 +1,6 @@
 """The gateway's Prometheus metrics, on its API port at `/metrics`.
 
-- HTTP requests: litestar's Prometheus middleware (`cc_http_requests_total`,
+- HTTP requests (`http`, litestar's Prometheus families: `cc_http_requests_total`,
   `cc_http_request_duration_seconds`, `cc_http_requests_in_progress`,
   `cc_http_requests_error_total`; paths grouped by route template).
 - `cc_queue_pending{consumer}` (JetStream: pending + ack-pending of every durable, the figure
