@@ -1,4 +1,4 @@
-"""HTTP request metrics per route template (`/api/v1/runs/{run_id:str}`, never a path, so run
+"""HTTP request metrics per route template (`/api/v1/runs/{run_id}`, never a path, so run
 ids never become label values): the families litestar's Prometheus middleware writes, under
 the same names, labels and help texts, for what dashboards already read.
 
@@ -38,7 +38,7 @@ _IN_PROGRESS_STATUS = "200"
 known yet); kept so the series stay the ones it wrote."""
 
 
-def _status_of(error: BaseException) -> int:
+def _status_of(error: Exception) -> int:
     """The status the app's exception handlers answer an escaped exception with."""
     return error.status_code if isinstance(error, HTTPException) else 500
 
@@ -75,9 +75,11 @@ class HttpMetrics:
         running.inc()
         try:
             await self.app(scope, receive, send_seeing_status)
-        except BaseException as error:
+        except Exception as error:
             # Not answered yet: the app's exception handlers outside this middleware answer it,
             # past this `send`; count what they answer (a refusal by the auth middleware, say).
+            # A cancelled request (the server stopping) keeps what it sent, else 200, as
+            # litestar's middleware counted it.
             if status is None:
                 status = _status_of(error)
             raise
