@@ -24,6 +24,7 @@ from gateway.settings import Settings
 from gateway_support import Run, SseEvent, sse_events
 from litestar import Litestar
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from tests.support.polling import eventually
 
@@ -253,9 +254,18 @@ async def follow_on_its_hub(
 async def lose_the_hubs_consumer(js: JetStreamContext, run: Run) -> None:
     """The server loses the hub's consumer (as when it expired during a disconnect)."""
     subject = subjects.status_subject(run.id)
-    for consumer in await js.consumers_info(subjects.STREAM_STATUS):
-        if consumer.config.filter_subject == subject:
-            await js.delete_consumer(subjects.STREAM_STATUS, consumer.name)
+
+    async def deleted_one() -> bool:
+        for consumer in await js.consumers_info(subjects.STREAM_STATUS):
+            if consumer.config.filter_subject == subject:
+                try:
+                    await js.delete_consumer(subjects.STREAM_STATUS, consumer.name)
+                    return True
+                except NotFoundError:  # the hub replaced it since the listing: lose the new one
+                    pass
+        return False
+
+    await eventually(deleted_one, what="the hub's consumer deleted")
 
 
 async def test_a_broken_subscription_never_leaves_the_stream_hanging(
