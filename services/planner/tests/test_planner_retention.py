@@ -9,7 +9,6 @@ import uuid
 import pytest
 from commandcenter_contracts import FailureCode, RunCancelled, TaskReplayRequested, subjects
 from nats.js import JetStreamContext
-from nats.js.errors import NoKeysError
 from planner.app import PlannerService
 from planner.domain.planning import plan_run
 from planner.domain.progress import advance
@@ -37,11 +36,13 @@ DAY = 86_400.0
 
 
 async def _keys(js: JetStreamContext) -> set[str]:
-    kv = await js.key_value(subjects.KV_PLANNER_RUNS)
-    try:
-        return set(await kv.keys())
-    except NoKeysError:
-        return set()
+    """Every key of the bucket, as the server lists its stream's subjects. Not `kv.keys()`:
+    on a slow machine nats-py's watcher can say "no more" before it counted the keys the
+    server had already sent, and the listing comes back empty (CI saw it). The store purges
+    (no delete markers), so a subject is a key with a value."""
+    prefix = f"$KV.{subjects.KV_PLANNER_RUNS}."
+    info = await js.stream_info(f"KV_{subjects.KV_PLANNER_RUNS}", subjects_filter=f"{prefix}>")
+    return {subject.removeprefix(prefix) for subject in info.state.subjects or {}}
 
 
 def _of(run_id: str, keys: set[str]) -> set[str]:
