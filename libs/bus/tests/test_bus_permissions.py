@@ -20,11 +20,11 @@ from cc_bus import (
     executor_local_consumer,
     projector_consumer,
 )
-from cc_bus.executor import IntegrationTurns
+from cc_bus.executor import IntegrationTurns, Presence, executors_bucket, live_executors
 from cc_bus.permissions import OPERATOR, SERVICE_USERS
 from cc_bus.topology import STREAMS
 from commandcenter.servers import NatsServer, write_private
-from commandcenter_contracts import subjects
+from commandcenter_contracts import ExecutionMode, ExecutorInfo, subjects
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from planner.store import ProgressStore
@@ -185,10 +185,16 @@ async def test_the_gateway_starts_runs_but_cannot_take_an_executors_tasks(
     await ensure_consumer(
         operator.jetstream(), executor_local_consumer(ack_wait_s=30, max_deliver=5)
     )
+    await executors_bucket(operator.jetstream())
+    info = ExecutorInfo(executor_id="host:1", mode=ExecutionMode.LOCAL)
+    presence = Presence(operator.jetstream(), info)
+    await presence.start()
     nc = await connect(secured.url, name="test-gateway", auth=auth(secured, "gateway"))
     try:
         js = nc.jetstream(timeout=DENIED_WITHIN_S)
         await ensure_streams(js)
+        # /ready and GET /api/v1/executors: list the executors' bucket, read each entry
+        assert [e.executor_id for e in await live_executors(js)] == ["host:1"]
         await ensure_consumer(js, projector_consumer())
         await js.publish(subjects.PHASE_START, b"{}", headers={"Nats-Msg-Id": "run1"})
         await js.publish(subjects.status_subject("run1"), b"{}")
@@ -209,6 +215,7 @@ async def test_the_gateway_starts_runs_but_cannot_take_an_executors_tasks(
             caplog, subjects.CONTROL_LAND, js.publish(subjects.CONTROL_LAND, b"{}", timeout=1)
         )
     finally:
+        await presence.stop()
         await nc.close()
 
 
@@ -235,8 +242,8 @@ async def test_the_planner_dispatches_but_cannot_start_runs(
 async def test_the_planner_may_sweep_its_own_bucket_and_purge_nothing_else(
     secured: NatsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The retention sweep (`planner.retention`): list the ended runs' keys through an
-    ordered consumer, purge a run's keys; purging a stream is refused everywhere else."""
+    """The retention sweep (`planner.retention`): list the ended runs' keys (the bucket
+    stream's subjects), purge a run's keys; purging a stream is refused everywhere else."""
     caplog.set_level(logging.WARNING, logger="cc_bus.connect")
     nc = await connect(secured.url, name="test-planner", auth=auth(secured, "planner"))
     try:

@@ -12,6 +12,7 @@ import pytest
 from cc_bus import connect
 from cc_bus.executor import IntegrationTurns, turns_bucket
 from cc_bus.executor.turns import BUCKET
+from cc_bus.kv_keys import bucket_keys
 from commandcenter.servers import NatsServer
 from nats.aio.client import Client
 
@@ -82,7 +83,7 @@ async def test_a_holder_that_died_is_waited_for_until_its_lease_ends(
     await doomed.close()
 
     kv = await replicas[0].jetstream().key_value(BUCKET)
-    [key] = await kv.keys()
+    [key] = await bucket_keys(replicas[0].jetstream(), BUCKET)
     lease_ends = msgspec.json.decode((await kv.get(key)).value)["until"]
 
     survivor = await turns(replicas[0], "survivor")
@@ -107,7 +108,7 @@ async def test_a_cancelled_waiter_stops_waiting_and_goes_on_without_the_turn(
             await waiting
     # It did not take the turn: the holder's give-back above is what the bucket shows.
     kv = await replicas[2].jetstream().key_value(BUCKET)
-    [key] = await kv.keys()
+    [key] = await bucket_keys(replicas[0].jetstream(), BUCKET)
     assert b'"holder":""' in (await kv.get(key)).value
 
 

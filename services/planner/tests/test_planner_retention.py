@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cc_bus.kv_keys import bucket_keys
 from commandcenter_contracts import FailureCode, RunCancelled, TaskReplayRequested, subjects
 from nats.js import JetStreamContext
 from planner.app import PlannerService
@@ -36,13 +37,7 @@ DAY = 86_400.0
 
 
 async def _keys(js: JetStreamContext) -> set[str]:
-    """Every key of the bucket, as the server lists its stream's subjects. Not `kv.keys()`:
-    on a slow machine nats-py's watcher can say "no more" before it counted the keys the
-    server had already sent, and the listing comes back empty (CI saw it). The store purges
-    (no delete markers), so a subject is a key with a value."""
-    prefix = f"$KV.{subjects.KV_PLANNER_RUNS}."
-    info = await js.stream_info(f"KV_{subjects.KV_PLANNER_RUNS}", subjects_filter=f"{prefix}>")
-    return {subject.removeprefix(prefix) for subject in info.state.subjects or {}}
+    return set(await bucket_keys(js, subjects.KV_PLANNER_RUNS))
 
 
 def _of(run_id: str, keys: set[str]) -> set[str]:

@@ -72,7 +72,7 @@ def _durable(stream: str, durable: str) -> tuple[str, ...]:
 
 
 def _ordered_reader(stream: str) -> tuple[str, ...]:
-    """Ephemeral ordered consumers (event streams, key listings): create, delete, answer
+    """Ephemeral ordered consumers (event streams): create, delete, answer
     flow control."""
     return (
         f"{API}.CONSUMER.CREATE.{stream}",
@@ -92,13 +92,13 @@ def _get(stream: str) -> tuple[str, ...]:
 
 
 def _kv_read(bucket: str) -> tuple[str, ...]:
-    """Open a bucket, get entries, list its keys (an ordered consumer)."""
+    """Open a bucket, list its keys (the stream's subjects, `cc_bus.kv_keys`), get entries."""
     stream = kv_stream(bucket)
-    return _look_up(stream) + _get(stream) + _ordered_reader(stream)
+    return _look_up(stream) + _get(stream)
 
 
 def _kv_write(bucket: str) -> tuple[str, ...]:
-    """Open (creating it when missing), get, put and delete entries; no key listing."""
+    """Open (creating it when missing), list keys, get, put and delete entries."""
     stream = kv_stream(bucket)
     return _create(stream) + _look_up(stream) + _get(stream) + (f"$KV.{bucket}.>",)
 
@@ -186,9 +186,7 @@ ROLES: tuple[Role, ...] = (
             *_get(s.STREAM_TASKS),
             f"{API}.STREAM.MSG.DELETE.{s.STREAM_TASKS}",
             *_kv_write(s.KV_PLANNER_RUNS),
-            # The retention sweep: lists the ended runs' keys, purges a forgotten run's keys.
-            *_ordered_reader(kv_stream(s.KV_PLANNER_RUNS)),
-            f"{API}.CONSUMER.INFO.{kv_stream(s.KV_PLANNER_RUNS)}.*",
+            # The retention sweep: purges a forgotten run's keys.
             f"{API}.STREAM.PURGE.{kv_stream(s.KV_PLANNER_RUNS)}",
             # Replicas of the buckets (CC_STREAM_REPLICAS): they are streams.
             f"{API}.STREAM.UPDATE.{kv_stream(s.KV_PLANNER_RUNS)}",

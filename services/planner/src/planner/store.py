@@ -40,6 +40,7 @@ import re
 from collections.abc import Sequence
 
 import msgspec
+from cc_bus.kv_keys import bucket_keys
 from cc_bus.topology import kv_stream, open_bucket
 from commandcenter_contracts import StatusEvent, TaskDispatched, encode, status_decoder
 from nats.js import JetStreamContext
@@ -122,14 +123,13 @@ ENDED_PREFIX = "ended/"
 """The first token of the ended-run keys (`ended/.<run_id>`)."""
 BACKFILLED_KEY = "retention/.backfilled"
 """Present once the runs that ended under a planner without retention were marked."""
-_LIST_WAIT_S = 30.0
-"""How long listing the ended runs may wait for the next key before it gives up."""
 
 
 class ProgressStore:
     def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv = kv
         self._js = js
+        self._bucket = bucket
         self._stream = kv_stream(bucket)
         self._subject = f"$KV.{bucket}"
 
@@ -309,33 +309,30 @@ class ProgressStore:
             await self._kv.put(_ended_key(run_id), _encoder.encode(Ended(at=at)))
 
     async def ended_runs(self) -> list[tuple[str, float]]:
-        """Every run recorded as ended, with when: one ordered consumer on those keys alone
-        (the last value of each), however many other keys the bucket holds."""
+        """Every run recorded as ended, with when: the server lists those keys alone, however
+        many other keys the bucket holds, and each mark is read."""
         found: list[tuple[str, float]] = []
-        for key, value in await self._entries(f"{ENDED_PREFIX}.*"):
+        for key in await self._keys(f"{ENDED_PREFIX}.*"):
             run_id = key.partition(".")[2]
+            if not _VALID_RUN_ID.match(run_id):
+                continue  # not a mark the planner wrote: left alone
+            value = await self._value(key)
+            if value is None:
+                continue  # forgotten between the listing and the read
             try:
                 ended = _ended_decoder.decode(value)
             except msgspec.DecodeError:
                 continue  # not ours to judge: left alone, as an unknown key
-            if _VALID_RUN_ID.match(run_id):  # else not a mark the planner wrote: left alone
-                found.append((run_id, ended.at))
+            found.append((run_id, ended.at))
         return found
 
     async def run_ids(self) -> list[str]:
         """Every run the bucket has progress of (the one-token keys; keys only, not values)."""
-        return [key for key, _ in await self._entries("*", keys_only=True)]
+        return await self._keys("*")
 
-    async def _entries(self, keys: str, *, keys_only: bool = False) -> list[tuple[str, bytes]]:
-        watcher = await self._kv.watch(keys, ignore_deletes=True, meta_only=keys_only)
-        found = []
-        try:
-            # (nats-py leaves the watcher's methods untyped)
-            while (entry := await watcher.updates(_LIST_WAIT_S)) is not None:  # type: ignore[no-untyped-call]
-                found.append((entry.key, entry.value or b""))
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return found
+    async def _keys(self, pattern: str) -> list[str]:
+        # Every key the store removes it purges: a listed key holds a value, not a marker.
+        return await bucket_keys(self._js, self._bucket, pattern)
 
     async def backfilled(self) -> bool:
         return await self._value(BACKFILLED_KEY) is not None

@@ -14,9 +14,10 @@ import msgspec
 from commandcenter_contracts import ExecutorInfo, encode, subjects, utcnow
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from cc_bus.kv_keys import bucket_keys
 from cc_bus.topology import open_bucket, patiently
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,13 @@ async def live_executors(js: JetStreamContext) -> list[ExecutorInfo]:
     except BucketNotFoundError:
         return []
     try:
-        keys = await kv.keys()
-    except Exception:  # nats-py raises NoKeysError on an empty bucket
+        keys = await bucket_keys(js, subjects.KV_EXECUTORS)
+    except NotFoundError:  # the bucket went away since
         return []
     found = []
+    # A clean stop deletes its key: listed (the marker is a message), then not found.
     for key in keys:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(KeyNotFoundError, msgspec.DecodeError):
             entry = await kv.get(key)
             if entry.value:
                 found.append(_decoder.decode(entry.value))
