@@ -278,7 +278,13 @@ async def test_two_nodes_down_refuses_new_work_and_loses_nothing(
         )
         refused = await client.post(
             "/api/v1/runs",
-            json={"plan_path": str(fs.sandbox.repo / "MASTER_PLAN.md"), "execution_mode": "local"},
+            # An agent the live executor can run: only the lost quorum may refuse it.
+            json={
+                "plan_path": str(fs.sandbox.repo / "MASTER_PLAN.md"),
+                "execution_mode": "local",
+                "agent": "command",
+                "agent_argv": ["true"],
+            },
         )
         assert refused.status_code == 503, refused.text
         assert "no quorum" in refused.text or "JetStream stored nothing" in refused.text, (

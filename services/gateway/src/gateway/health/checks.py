@@ -4,6 +4,7 @@ check is an answer (`error: …`), not a 500."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import asyncpg
 from cc_bus.cluster_health import meta_health, streams_health
@@ -14,16 +15,21 @@ from nats.js import JetStreamContext
 
 from gateway.health.schemas import JetStreamHealth, Readiness
 
+log = logging.getLogger(__name__)
+
 CHECK_TIMEOUT_S = 3.0
 
 
 async def executors(nc: Client, js: JetStreamContext) -> list[ExecutorInfo]:
+    """The live executors; none when the bucket cannot be read (JetStream without quorum,
+    say): the callers (`/ready`, the executors list, the agent check) never fail on it."""
     if not nc.is_connected:
         return []
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             return await live_executors(js)
-    except TimeoutError:
+    except Exception as exc:
+        log.warning("could not list the live executors: %s: %s", type(exc).__name__, exc)
         return []
 
 
