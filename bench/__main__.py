@@ -70,8 +70,9 @@ def full_plan(repeat: int) -> Plan:
         replication=replication.Config(tasks=5000, rate=500, seconds=5, repeat=repeat),
         failover=failover.Config(tasks=30, kill_after=5, repeat=repeat),
         # One run per N whatever --repeat says: 3,050 tasks are 15 minutes or more of runs.
+        # The smallest N, every ratio's denominator, five times (see bench/README.md).
         growth=growth.Config(
-            sizes=(50, 200, 800, 2000), batch_size=10, view_requests=50, smallest_runs=3
+            sizes=(50, 200, 800, 2000), batch_size=10, view_requests=50, smallest_runs=5
         ),
     )
 

@@ -1,6 +1,6 @@
 """Benchmark 10: growth — does the cost per task stay flat as a run gets bigger?
 
-The same workload at N = 50, 200, 800 and 2,000 tasks, one run per N (the smallest N three
+The same workload at N = 50, 200, 800 and 2,000 tasks, one run per N (the smallest N five
 times: it is the ratios' denominator, and one run of 50 tasks swung 146-175 ms), each on a
 fresh stack with a fresh repository and a fresh bare remote: local mode, a `command` agent
 that rewrites one file (task `<b>.<n>` writes `slot-<n>.txt`: the tree stays at batch-size

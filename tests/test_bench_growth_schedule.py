@@ -8,6 +8,16 @@ from bench.growth import schedule
 def test_the_smallest_runs_bracket_the_largest() -> None:
     order = schedule((50, 200, 800, 2000), 3)
     assert order == [(50, 1), (200, 1), (800, 1), (50, 2), (2000, 1), (50, 3)]
+    assert schedule((50, 200, 800, 2000), 5) == [
+        (50, 1),
+        (200, 1),
+        (50, 2),
+        (800, 1),
+        (50, 3),
+        (50, 4),
+        (2000, 1),
+        (50, 5),
+    ]
 
 
 def test_every_run_is_scheduled_once() -> None:
