@@ -52,8 +52,8 @@ async def test_schemathesis_finds_nothing(
         if name.lower() in SENT_HEADERS
         for arg in ("--header", f"{name.title()}: {value}")
     ]
-    # The other streams end (a run's events, a task's log) or are refused for a run that
-    # does not exist; they are read up to `read_s` like any answer.
+    # The other streams (a run's events, a task's log) are read up to the same 4 s when
+    # their run exists; most cases name none and are refused at once.
     every_route_but_one = ["--exclude-path", ENDLESS, "--max-examples", str(MAX_EXAMPLES)]
     await schemathesis(live_url, tmp_path / "routes", [*every_route_but_one, *headers], read_s=4)
     the_endless_stream = ["--include-path", ENDLESS, "--max-examples", str(ENDLESS_EXAMPLES)]
@@ -63,8 +63,8 @@ async def test_schemathesis_finds_nothing(
 
 
 async def schemathesis(live_url: str, folder: Path, options: list[str], *, read_s: float) -> None:
-    """One schemathesis run against the live server; it must find nothing. Its report goes
-    to `folder` (made by schemathesis), its files beside."""
+    """One schemathesis run against the live server; it must find nothing. Its JUnit report
+    goes to `folder/report` (schemathesis makes the folders)."""
     argv = [
         schemathesis_bin(),
         "run",
