@@ -58,7 +58,9 @@ def full_plan(repeat: int) -> Plan:
         orchestration=orchestration.Config(tasks=100, repeat=repeat),
         dispatch=dispatch.Config(tasks=5000, repeat=repeat),
         latency=latency.Config(
-            fanouts=(latency.Fanout(500, 1, 5), latency.Fanout(5000, 100, 2)), repeat=repeat
+            fanouts=(latency.Fanout(500, 1, 5), latency.Fanout(5000, 100, 2)),
+            repeat=repeat,
+            burst=5000,
         ),
         scaling=scaling.Config(tasks=16, replicas=(1, 2, 4), repeat=repeat),
         # Twice as many repetitions and one more: a second or two each, and the ratio swings
@@ -82,7 +84,9 @@ def quick_plan(repeat: int) -> Plan:
         orchestration=orchestration.Config(tasks=5, repeat=repeat),
         dispatch=dispatch.Config(tasks=200, repeat=repeat),
         latency=latency.Config(
-            fanouts=(latency.Fanout(500, 1, 1), latency.Fanout(1000, 30, 1)), repeat=repeat
+            fanouts=(latency.Fanout(500, 1, 1), latency.Fanout(1000, 30, 1)),
+            repeat=repeat,
+            burst=300,
         ),
         scaling=scaling.Config(tasks=4, replicas=(1, 2), repeat=repeat),
         gateway=gateway_load.Config(run_tasks=3, requests=200, concurrency=4, repeat=repeat),

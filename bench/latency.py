@@ -33,8 +33,8 @@ from typing import Any
 
 from cc_bus import publish_status
 from cc_bus.permissions import OPERATOR
+from commandcenter.stack import Stack
 from commandcenter_contracts import (
-    BatchSelection,
     RunAccepted,
     RunSucceeded,
     TaskProgress,
@@ -44,12 +44,13 @@ from commandcenter_contracts import (
 )
 from nats.js.api import DeliverPolicy
 
+from bench import projection
 from bench.context import Context
 from bench.cpu_budget import CpuWatch, Spent, describe_split, median_split, shares
 from bench.report import Row
 from bench.sse_readers import ReadersResult, now, run_readers
 from bench.stats import Sample, percentile
-from bench.system import BenchError, connect_nats, running_stack
+from bench.system import BenchError, announce, connect_nats, running_stack
 
 BENCH = "3 status latency"
 MAX_IN_FLIGHT = 64
@@ -75,6 +76,8 @@ class Fanout:
 class Config:
     fanouts: tuple[Fanout, ...]
     repeat: int
+    burst: int = 0
+    """Events of the read model's burst (`bench.projection`); 0: not measured."""
 
 
 def jetstream_receiver(
@@ -151,24 +154,6 @@ async def publish_paced(
     finally:
         await nc.close()
     return sent, total / elapsed if elapsed > 0 else float("inf")
-
-
-async def announce(nats_url: str, run_id: str) -> None:
-    nc = await connect_nats(nats_url, "bench-latency-announce")
-    try:
-        await publish_status(
-            nc.jetstream(),
-            RunAccepted(
-                run_id=run_id,
-                mode="local",
-                plan_path="/bench/latency.md",
-                selection=BatchSelection(),
-                repo="/bench/repo",
-                agent="command",
-            ),
-        )
-    finally:
-        await nc.close()
 
 
 def _latencies_ms(sent: list[float], result: ReadersResult, who: str) -> list[float]:
@@ -418,4 +403,28 @@ def run(config: Config, ctx: Context) -> list[Row]:
                     f"{got['reader_cpu']:.0%} of a core"
                     + (f"; {got['cpu ms']:.2f} ms CPU per event" if "cpu ms" in got else "")
                 )
-    return rows_from({f: measured for f, measured in results.items() if measured})
+        bursts = _bursts(config, ctx, stack) if config.burst else []
+    rows = rows_from({f: measured for f, measured in results.items() if measured})
+    return rows + (projection.rows(bursts, config.burst) if bursts else [])
+
+
+def _bursts(config: Config, ctx: Context, stack: Stack) -> list[projection.Burst]:
+    assert stack.nats is not None and stack.postgres is not None
+    bursts = []
+    for k in range(config.repeat):
+        ctx.settle()
+        try:
+            burst = projection.measure_burst(
+                stack.nats.url_as(OPERATOR), stack.postgres.url, config.burst
+            )
+        except BenchError as exc:
+            ctx.failures.append(f"{BENCH}, the read model's burst: {exc}")
+            ctx.say(f"  read model burst: FAILED: {exc}")
+            break
+        bursts.append(burst)
+        ctx.say(
+            f"  repetition {k + 1}, a burst of {config.burst:,} events: published at "
+            f"{burst.published_per_s:,.0f}/s, in PostgreSQL at {burst.projected_per_s:,.0f}/s "
+            f"({burst.behind_s:.2f} s behind the last publish)"
+        )
+    return bursts

@@ -12,9 +12,16 @@ from typing import Any
 
 import httpx
 import nats
+from cc_bus import publish_status
 from commandcenter.servers import free_port
 from commandcenter.stack import Stack
-from commandcenter_contracts import RUN_ENDED, RunStatus, TaskStatus
+from commandcenter_contracts import (
+    RUN_ENDED,
+    BatchSelection,
+    RunAccepted,
+    RunStatus,
+    TaskStatus,
+)
 from nats.aio.client import Client
 
 
@@ -77,6 +84,26 @@ async def connect_nats(url: str, name: str) -> Client:
     """A nats-py connection to `url`, which may list a cluster's nodes comma-separated
     (`nats.connect` takes such a list only as a Python list)."""
     return await nats.connect(servers=url.split(","), name=name)
+
+
+async def announce(nats_url: str, run_id: str) -> None:
+    """A run the way the gateway announces it (`run.accepted`), for benchmarks that publish
+    its status events themselves; the projector makes it a run row."""
+    nc = await connect_nats(nats_url, "bench-announce")
+    try:
+        await publish_status(
+            nc.jetstream(),
+            RunAccepted(
+                run_id=run_id,
+                mode="local",
+                plan_path="/bench/latency.md",
+                selection=BatchSelection(),
+                repo="/bench/repo",
+                agent="command",
+            ),
+        )
+    finally:
+        await nc.close()
 
 
 def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float) -> None:

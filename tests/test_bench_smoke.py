@@ -45,6 +45,7 @@ def test_the_quick_benchmark_run_produces_every_figure(tmp_path: Path) -> None:
         "10 growth",
     ):
         assert f"| {bench} |" in table, bench
+    assert "read model: a burst of 300 task.progress events into PostgreSQL" in table
     curves = data["curves"]["growth.png"]
     assert [len(c["y"]) for c in curves] == [2, 2, 2, 2]  # four figures at both quick sizes
 

@@ -5,10 +5,12 @@
 
 The loop:
 1. fetches only into free slots: with one slot, a batch of up to `batch` messages handled in
-   stream order; with several, one message per free slot, handled concurrently (a replica never
-   holds a message it is not working on, so other replicas can have it). A one-at-a-time
-   durable (max_ack_pending 1) read by one slot keeps a pull request open instead
-   (`cc_bus.standing_pull`): the next message comes with the ack, not a request after it;
+   stream order (handed over together when there is a `handle_batch`: one database
+   transaction for all of them, say); with several, one message per free slot, handled
+   concurrently (a replica never holds a message it is not working on, so other replicas can
+   have it). A one-at-a-time durable (max_ack_pending 1) read by one slot keeps a pull
+   request open instead (`cc_bus.standing_pull`): the next message comes with the ack, not a
+   request after it;
 2. decodes each message (`decode`). An event type the consumer does not know — a newer
    writer's, during a rolling upgrade — is skipped and acked (`known_types`); any other
    undecodable message is given up on;
@@ -34,7 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 from cc_observe import tracing
@@ -50,6 +52,9 @@ from cc_bus.dead_letters import dead_letter
 from cc_bus.publish import MSG_ID_HEADER, publish_dead_letter
 from cc_bus.standing_pull import StandingPull
 from cc_bus.topology import ConsumerSpec
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,11 @@ Settle = Ack | Retry | GiveUp
 
 class Undecodable(ValueError):
     """The message is not what this consumer reads."""
+
+
+@dataclass(frozen=True)
+class _Decoded(Generic[T]):
+    item: T
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,6 +154,8 @@ class Delivery:
 
 Decode = Callable[[Delivery], T]
 Handle = Callable[[T, Delivery], Awaitable[Settle]]
+HandleBatch = Callable[[list[tuple[T, Delivery]]], Awaitable[list[Settle]]]
+"""How to settle each of the decoded messages of one fetch, in stream order, one answer each."""
 
 
 def default_retry_delay(deliveries: int) -> float:
@@ -192,8 +204,11 @@ class Consumer(Generic[T]):
         known_types: Collection[str] | None = None,
         fetch_timeout_s: float = 1.0,
         name: str = "",
+        handle_batch: HandleBatch[T] | None = None,
     ) -> None:
         """`batch`: with one slot, messages per fetch, handled in stream order.
+        `handle_batch` (one slot only): given a fetch's decoded messages at once; when it
+        raises, each is handled again on its own with `handle`.
         `give_up_after`: deliveries after which a handler that keeps raising is given up on
         (0: never). `known_types`: the event types this consumer reads; a message of another
         `type` is skipped and acked."""
@@ -209,6 +224,9 @@ class Consumer(Generic[T]):
         self.known_types = known_types
         self.fetch_timeout_s = fetch_timeout_s
         self.name = name
+        if handle_batch is not None and slots != 1:
+            raise ValueError("handle_batch needs one slot: a batch is handled in stream order")
+        self.handle_batch = handle_batch
         self.stats = ConsumerStats()
         consumer_metrics()  # `cc_messages_settled_total` is listed before the first message
         self._held: set[Delivery] = set()
@@ -244,7 +262,11 @@ class Consumer(Generic[T]):
                 if free <= 0:
                     await self._wait_for_change()
                     continue
-                for msg in await self._receive(sub, pull):
+                received = await self._receive(sub, pull)
+                if self.handle_batch is not None and len(received) > 1:
+                    await self._many([Delivery(msg) for msg in received])
+                    continue
+                for msg in received:
                     delivery = Delivery(msg)
                     if self._stopping.is_set():
                         await _settle_quietly(msg, Retry(0))  # someone else takes it
@@ -297,9 +319,97 @@ class Consumer(Generic[T]):
         finally:
             self._held.discard(delivery)
 
-    async def _decide(self, delivery: Delivery) -> Settle:
+    # --- a fetch's messages at once (`handle_batch`) -----------------------------------------
+    async def _many(self, deliveries: list[Delivery]) -> None:
+        """Decode each, hand the decodable ones over together, settle each as it is told. The
+        batch is an optimisation only: when `handle_batch` raises, the decodable ones go
+        through `_one` one by one, with every rule of a message handled on its own."""
+        if self._stopping.is_set():
+            for delivery in deliveries:
+                await _settle_quietly(delivery.msg, Retry(0))  # someone else takes it
+            return
+        self._held.update(deliveries)
         try:
-            item = self.decode(delivery)
+            decided = [(delivery, self._decoded(delivery)) for delivery in deliveries]
+            items = [(d.item, delivery) for delivery, d in decided if isinstance(d, _Decoded)]
+            handled = await self._handle_together(items) if items else []
+            if handled is None:
+                for delivery, d in decided:
+                    if isinstance(d, _Decoded):
+                        await self._one(delivery)
+                    else:
+                        await self._settle_in(None, d, delivery)
+                return
+            answers = iter(handled)
+            await asyncio.gather(
+                *(
+                    self._settle_in(*next(answers), delivery)
+                    if isinstance(d, _Decoded)
+                    else self._settle_in(None, d, delivery)
+                    for delivery, d in decided
+                )
+            )  # acks are confirmed round trips: one wait for the batch, not one each
+        finally:
+            self._held.difference_update(deliveries)
+
+    async def _handle_together(
+        self, items: list[tuple[T, Delivery]]
+    ) -> list[tuple[Span, Settle]] | None:
+        """`handle_batch`'s answers, each with its message's span (in the trace its headers
+        carry, ended before the message is settled, as `_one`'s); None when it raised or did
+        not answer for every message."""
+        assert self.handle_batch is not None
+        name = f"{self.spec.durable} process"
+        with contextlib.ExitStack() as stack:
+            spans = [
+                stack.enter_context(
+                    tracing.consumer_span(
+                        name,
+                        delivery.headers,
+                        {
+                            **delivery.trace_attributes(),
+                            "messaging.consumer.group.name": self.spec.durable,
+                            "messaging.batch.message_count": len(items),
+                        },
+                    )
+                )
+                for _, delivery in items
+            ]
+            try:
+                answers = await self.handle_batch(items)
+                if len(answers) != len(items):
+                    raise ValueError(f"{len(answers)} answers for {len(items)} messages")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info(
+                    "%s: a batch of %d failed (%s); one at a time", self.label, len(items), exc
+                )
+                for span in spans:
+                    span.set_attribute("cc.settle", "batch failed")
+                return None
+            for span, answer in zip(spans, answers, strict=True):
+                span.set_attribute("cc.settle", type(answer).__name__)
+        return list(zip(spans, answers, strict=True))
+
+    async def _settle_in(self, span: Span | None, settle: Settle, delivery: Delivery) -> None:
+        """Settle one message of a batch, in its span's trace (a dead letter belongs there)."""
+        try:
+            if span is None:
+                await self._settle(delivery, settle)
+            else:
+                with tracing.within(span):
+                    await self._settle(delivery, settle)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: settling a message failed; it comes back after ack_wait", self.label)
+
+    # --- deciding ----------------------------------------------------------------------------
+    def _decoded(self, delivery: Delivery) -> _Decoded[T] | Settle:
+        """The item, or how to settle a message that has none."""
+        try:
+            return _Decoded(self.decode(delivery))
         except (Undecodable, msgspec.DecodeError, msgspec.ValidationError) as exc:
             kind = unknown_type(delivery.data, self.known_types) if self.known_types else None
             if kind is not None:
@@ -307,6 +417,12 @@ class Consumer(Generic[T]):
                 self.stats.skipped += 1
                 return Ack()
             return GiveUp(FailureCode.BAD_MESSAGE, f"undecodable message: {exc}")
+
+    async def _decide(self, delivery: Delivery) -> Settle:
+        decoded = self._decoded(delivery)
+        if not isinstance(decoded, _Decoded):
+            return decoded
+        item = decoded.item
         try:
             return await self.handle(item, delivery)
         except asyncio.CancelledError:

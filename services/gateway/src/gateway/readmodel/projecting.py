@@ -3,6 +3,9 @@ projector share, each consumed by `cc_bus.Consumer` (batches in stream order, in
 for the whole batch while one message waits).
 
 Delivery rules:
+- the messages of one fetch are written in one transaction (`handle_batch`: one commit, one
+  fsync, for up to `BATCH` events); when that transaction fails for any reason, each is
+  written again in its own (`handle`), so the rules below hold message by message;
 - a message is acked only after its transaction commits, so a crash loses nothing (the server
   redelivers) and a redelivery changes nothing (projections are idempotent by id);
 - PostgreSQL unavailable (any error but bad data): the same message is tried again in place,
@@ -81,10 +84,22 @@ class Projection(Generic[T]):
             self.spec,
             decode=self.decode,
             handle=self.handle,
+            handle_batch=self.handle_batch,
             batch=BATCH,
             heartbeat_s=heartbeat_s,
             known_types=self.known_types,
         )
+
+    async def handle_batch(self, items: list[tuple[T, Delivery]]) -> list[Settle]:
+        """Write every item in one transaction, in stream order. Raises on any failure (the
+        transaction rolled back, nothing written): the consumer then hands each to `handle`,
+        which refuses the bad one and retries an unavailable database in place."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            applied = [await self.apply(conn, item, delivery) for item, delivery in items]
+        fresh = sum(applied)
+        self.stats.projected += fresh
+        self.stats.duplicates += len(applied) - fresh
+        return [Ack()] * len(items)
 
     async def handle(self, item: T, delivery: Delivery) -> Settle:
         backoff = 0.2
