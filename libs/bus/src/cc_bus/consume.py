@@ -302,11 +302,8 @@ class Consumer(Generic[T]):
         try:
             # The handling continues the trace the message's headers carry (a new one without).
             # Its span ends before the message is settled: an acked message's trace is complete.
-            attributes = {
-                **delivery.trace_attributes(),
-                "messaging.consumer.group.name": self.spec.durable,
-            }
             name = f"{self.spec.durable} process"
+            attributes = self._span_attributes(delivery)
             with tracing.consumer_span(name, delivery.headers, attributes) as span:
                 settle = await self._decide(delivery)
                 span.set_attribute("cc.settle", type(settle).__name__)
@@ -318,6 +315,16 @@ class Consumer(Generic[T]):
             log.exception("%s: settling a message failed; it comes back after ack_wait", self.label)
         finally:
             self._held.discard(delivery)
+
+    def _span_attributes(
+        self, delivery: Delivery, extra: dict[str, str | int] | None = None
+    ) -> dict[str, str | int]:
+        """What the span of handling `delivery` says (OpenTelemetry's messaging names)."""
+        return {
+            **delivery.trace_attributes(),
+            "messaging.consumer.group.name": self.spec.durable,
+            **(extra or {}),
+        }
 
     # --- a fetch's messages at once (`handle_batch`) -----------------------------------------
     async def _many(self, deliveries: list[Delivery]) -> None:
@@ -366,11 +373,9 @@ class Consumer(Generic[T]):
                     tracing.consumer_span(
                         name,
                         delivery.headers,
-                        {
-                            **delivery.trace_attributes(),
-                            "messaging.consumer.group.name": self.spec.durable,
-                            "messaging.batch.message_count": len(items),
-                        },
+                        self._span_attributes(
+                            delivery, {"messaging.batch.message_count": len(items)}
+                        ),
                     )
                 )
                 for _, delivery in items
