@@ -19,7 +19,8 @@ class DeliverySettings:
     """`CC_MAX_DELIVER`: deliveries of one task message before JetStream gives up on it; must
     be larger than `CC_MAX_ATTEMPTS` (crash redeliveries count as attempts too)."""
     retry_delay_s: float = 5.0
-    """`CC_RETRY_DELAY_S`: redelivery delay when an outcome could not be published."""
+    """`CC_RETRY_DELAY_S`: redelivery delay when JetStream refuses a task's claim or outcome
+    (one it does not answer is waited for in place, the message held)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """Retries of failed attempts: `CC_MAX_ATTEMPTS` (3), `CC_RETRY_BASE_S` (2),
     `CC_RETRY_CAP_S` (60), `CC_MAX_REWORKS` (2) (see `RetryPolicy`)."""

@@ -11,6 +11,13 @@ Before running, the dispatch is claimed for this stream message (`claims`): a di
 came again in another message (published twice, past JetStream's memory of its id) is acked
 and dropped, never run a second time.
 
+The claim and the outcome are JetStream writes. While JetStream does not answer them (a
+stream electing its leader after a node came back, a cluster without quorum) the handler
+waits in place, holding the message (its in-progress acks go on): handing it back would
+spend one of the message's `max_deliver` deliveries per try, and a few seconds of election
+would fail a task whose work was done. Only a shutdown, or an error JetStream did answer,
+hands the message back.
+
 A failure is judged by `retries.judge`: a recoverable one with attempts left is published with
 `will_retry=True` and retried after a jittered backoff; one that asks for a re-run from the
 integration tip is published and acked (the planner dispatches the re-run); any other failure
@@ -24,7 +31,9 @@ import asyncio
 import logging
 import random
 import uuid
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Protocol, TypeVar
 
 import msgspec
 from cc_observe.metrics import agent_spent, duplicate_dropped, task_finished
@@ -36,6 +45,7 @@ from commandcenter_contracts import (
     TaskSucceeded,
     task_decoder,
 )
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 
 from cc_bus.consume import Ack, Delivery, GiveUp, Retry, Settle
@@ -43,9 +53,15 @@ from cc_bus.executor.cancels import CancelRegistry
 from cc_bus.executor.claims import DispatchClaims
 from cc_bus.executor.retries import NoSkillRules, RetryPolicy, SkillRules, attempt_of, judge
 from cc_bus.executor.sink import NatsEventSink
-from cc_bus.publish import publish_status
+from cc_bus.publish import publish_status, unanswered
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UNANSWERED_FIRST_PAUSE_S = 0.25
+UNANSWERED_MAX_PAUSE_S = 5.0
+"""The pauses between tries of a JetStream write nobody answered: doubling up to this."""
 
 Outcome = TaskSucceeded | TaskFailed
 
@@ -117,7 +133,8 @@ class TaskMessageHandler:
         attempt = msgspec.structs.replace(task, attempt=attempt_of(task, delivery_no))
         context = {"run_id": task.run_id, "task_id": task.task_id, "attempt": attempt.attempt}
         try:
-            own = await self._claims.take(task, delivery.sequence)
+            take = partial(self._claims.take, task, delivery.sequence)
+            own = await self._until_answered(take, "the claim", context)
         except Exception as exc:
             log.warning("could not claim dispatch %s (%s); retry", task.msg_id, exc, extra=context)
             return Retry(self._retry_delay_s)
@@ -199,12 +216,35 @@ class TaskMessageHandler:
     async def _published(self, outcome: Outcome, context: dict[str, object]) -> bool:
         try:
             for event in outcome_events(outcome):
-                await publish_status(self._js, event)
+                publish = partial(publish_status, self._js, event)
+                await self._until_answered(publish, "the outcome", context)
         except Exception as exc:
             # Not settled: the task comes back, and the redelivery finds the pushed work.
             log.warning("could not publish the outcome (%s); retry", exc, extra=context)
             return False
         return True
+
+    async def _until_answered(
+        self, write: Callable[[], Awaitable[T]], what: str, context: dict[str, object]
+    ) -> T:
+        """`write()`, tried again in place while JetStream does not answer it (see the module's
+        docstring); raises what it answered, and what it did not once this executor stops."""
+        pause = UNANSWERED_FIRST_PAUSE_S
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if not _unanswered(exc) or self.cancels.shutting_down:
+                    raise
+                log.warning(
+                    "JetStream did not answer %s (%s); the task waits, trying again in %.1fs",
+                    what,
+                    type(exc).__name__,
+                    pause,
+                    extra=context,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, UNANSWERED_MAX_PAUSE_S)
 
     async def _run_task(self, task: TaskDispatched, *, base_attempt: int) -> Outcome:
         sink = NatsEventSink(self._js)
@@ -234,3 +274,8 @@ def describe(outcome: Outcome) -> str:
         f", integrated as {outcome.integrated_commit[:12]}" if outcome.integrated_commit else ""
     )
     return f"succeeded at {outcome.commit[:12]} (pushed: {outcome.pushed}{landed})"
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """No stream answered (a key-value read asks without a stream's reply: no responders)."""
+    return unanswered(exc) or isinstance(exc, NoRespondersError)
