@@ -24,8 +24,10 @@ The loop:
 Handling a message is a span (`<durable> process`) in the trace its headers carry
 (`cc_observe.tracing`): what the handler publishes continues that trace.
 
-Dead letters come from `cc_bus.dead_letters` (one builder, one id scheme). A dead letter that
-cannot be published leaves the message to come back later: nothing is dropped silently.
+Dead letters come from `cc_bus.dead_letters` (one builder, one id scheme). A dead letter
+JetStream does not answer is waited for in place, the message held (`until_answered`); one it
+refuses, or one still unstored when the consumer stops, leaves the message to come back later:
+nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
@@ -49,7 +52,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from cc_bus.dead_letters import dead_letter
-from cc_bus.publish import MSG_ID_HEADER, publish_dead_letter
+from cc_bus.publish import MSG_ID_HEADER, publish_dead_letter, until_answered
 from cc_bus.standing_pull import StandingPull
 from cc_bus.topology import ConsumerSpec
 
@@ -457,7 +460,13 @@ class Consumer(Generic[T]):
                 raw=delivery.data,
             )
             try:
-                await publish_dead_letter(self.js, letter)
+                # Waited for in place: a nak would hand the message back to be handled again
+                # (an executor would run a finally failed task once more).
+                await until_answered(
+                    partial(publish_dead_letter, self.js, letter),
+                    "a dead letter",
+                    stopping=self._stopping.is_set,
+                )
             except Exception as exc:
                 log.warning("%s: could not publish a dead letter (%s); nak", self.label, exc)
                 await msg.nak(delay=5.0)

@@ -8,15 +8,22 @@ context (W3C `traceparent`), so whoever handles it continues the trace (`cc_obse
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from cc_observe import tracing
 from commandcenter_contracts import StatusEvent, encode, subjects
 from commandcenter_contracts.messages import DeadLetter, LogLine, TaskDispatched
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 ATTEMPT_S = 2.0
@@ -58,9 +65,47 @@ def unanswered(exc: BaseException) -> bool:
     """JetStream has not stored the message (yet): no stream leader to answer (no responders,
     no answer in time, unavailable), or the same message is still in process (proposed by a
     leader that has no quorum to commit it)."""
-    if isinstance(exc, NoStreamResponseError | TimeoutError | ServiceUnavailableError):
-        return True
+    if isinstance(
+        exc, NoStreamResponseError | NoRespondersError | TimeoutError | ServiceUnavailableError
+    ):
+        return True  # (a key-value read is a plain request: no responders, not "no stream")
     return isinstance(exc, APIError) and exc.err_code == IN_PROCESS_ERR_CODE
+
+
+UNANSWERED_FIRST_PAUSE_S = 0.25
+UNANSWERED_MAX_PAUSE_S = 5.0
+"""The pauses of `until_answered` between tries: doubling up to this."""
+
+
+async def until_answered(
+    write: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    stopping: Callable[[], bool],
+    extra: Mapping[str, object] | None = None,
+) -> T:
+    """`write()` — a JetStream write (or a bucket's read) a message's handling needs — tried
+    again in place while JetStream does not answer it: a stream electing its leader after a
+    node came back, a cluster without quorum, NATS away. Handing the message back instead
+    would spend one of its deliveries per try (a few seconds of election could use them all)
+    and redo its handling. Raises what JetStream did answer (a refusal), and what it did not
+    once `stopping()`."""
+    pause = UNANSWERED_FIRST_PAUSE_S
+    while True:
+        try:
+            return await write()
+        except Exception as exc:
+            if not unanswered(exc) or stopping():
+                raise
+            log.warning(
+                "JetStream did not answer %s (%s); waiting, trying again in %.1fs",
+                what,
+                type(exc).__name__,
+                pause,
+                extra=extra,
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, UNANSWERED_MAX_PAUSE_S)
 
 
 async def publish_status(js: JetStreamContext, event: StatusEvent) -> PubAck:

@@ -45,7 +45,6 @@ from commandcenter_contracts import (
     TaskSucceeded,
     task_decoder,
 )
-from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 
 from cc_bus.consume import Ack, Delivery, GiveUp, Retry, Settle
@@ -53,15 +52,11 @@ from cc_bus.executor.cancels import CancelRegistry
 from cc_bus.executor.claims import DispatchClaims
 from cc_bus.executor.retries import NoSkillRules, RetryPolicy, SkillRules, attempt_of, judge
 from cc_bus.executor.sink import NatsEventSink
-from cc_bus.publish import publish_status, unanswered
+from cc_bus.publish import publish_status, until_answered
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-UNANSWERED_FIRST_PAUSE_S = 0.25
-UNANSWERED_MAX_PAUSE_S = 5.0
-"""The pauses between tries of a JetStream write nobody answered: doubling up to this."""
 
 Outcome = TaskSucceeded | TaskFailed
 
@@ -227,24 +222,9 @@ class TaskMessageHandler:
     async def _until_answered(
         self, write: Callable[[], Awaitable[T]], what: str, context: dict[str, object]
     ) -> T:
-        """`write()`, tried again in place while JetStream does not answer it (see the module's
-        docstring); raises what it answered, and what it did not once this executor stops."""
-        pause = UNANSWERED_FIRST_PAUSE_S
-        while True:
-            try:
-                return await write()
-            except Exception as exc:
-                if not _unanswered(exc) or self.cancels.shutting_down:
-                    raise
-                log.warning(
-                    "JetStream did not answer %s (%s); the task waits, trying again in %.1fs",
-                    what,
-                    type(exc).__name__,
-                    pause,
-                    extra=context,
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, UNANSWERED_MAX_PAUSE_S)
+        """`write()`, waited for while JetStream does not answer (see the module's docstring)."""
+        stopping = lambda: self.cancels.shutting_down  # noqa: E731 - read at each try
+        return await until_answered(write, what, stopping=stopping, extra=context)
 
     async def _run_task(self, task: TaskDispatched, *, base_attempt: int) -> Outcome:
         sink = NatsEventSink(self._js)
@@ -274,8 +254,3 @@ def describe(outcome: Outcome) -> str:
         f", integrated as {outcome.integrated_commit[:12]}" if outcome.integrated_commit else ""
     )
     return f"succeeded at {outcome.commit[:12]} (pushed: {outcome.pushed}{landed})"
-
-
-def _unanswered(exc: BaseException) -> bool:
-    """No stream answered (a key-value read asks without a stream's reply: no responders)."""
-    return unanswered(exc) or isinstance(exc, NoRespondersError)

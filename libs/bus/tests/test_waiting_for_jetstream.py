@@ -1,7 +1,9 @@
-"""An executor waits for JetStream in place (`TaskMessageHandler`) on a real nats-server: a
-claim nobody answers (its bucket's stream gone, as when it has no leader) holds the task
-message instead of handing it back, so an election does not spend the message's deliveries
-and fail a task that was never run."""
+"""A write JetStream does not answer is waited for in place (`cc_bus.until_answered`), on a
+real nats-server: an executor's claim whose bucket's stream is gone (as when it has no leader),
+and a consumer's dead letter whose stream is gone, hold their message instead of handing it
+back, so an election neither spends the message's deliveries nor has it handled again.
+
+"""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import dataclasses
 import logging
 
 import pytest
-from cc_bus import Consumer, connect, ensure_consumer, ensure_streams
-from cc_bus.consume import Delivery, Retry
+from cc_bus import Consumer, ConsumerSpec, connect, ensure_consumer, ensure_streams
+from cc_bus.consume import Delivery, GiveUp, Retry, Settle
 from cc_bus.executor import (
     CancelRegistry,
     DispatchClaims,
@@ -24,7 +26,16 @@ from cc_bus.executor.claims import BUCKET
 from cc_bus.publish import publish_task
 from cc_bus.topology import executor_local_consumer, kv_stream
 from commandcenter.servers import NatsServer
-from commandcenter_contracts import TaskDispatched, TaskSucceeded, new_id, status_decoder, subjects
+from commandcenter_contracts import (
+    FailureCode,
+    TaskDispatched,
+    TaskSucceeded,
+    dead_letter_decoder,
+    new_id,
+    status_decoder,
+    subjects,
+)
+from nats.js.api import StreamConfig
 
 from tests.support.executors import task_for
 from tests.support.polling import eventually
@@ -122,4 +133,52 @@ async def test_a_claim_jetstream_refuses_is_handed_back_at_once(
     sub = await js.pull_subscribe(subjects.task_dispatch_subject(task.mode), durable="t")
     (msg,) = await sub.fetch(1, timeout=10)
     assert await handler.handle(task, Delivery(msg)) == Retry(0.1)
+    await nc.close()
+
+
+async def test_an_unanswered_dead_letter_holds_its_message_until_jetstream_answers(
+    nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cc_bus.publish")
+    nc = await connect(nats_server.url, name="consumer")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    await js.add_stream(StreamConfig(name="WORK", subjects=["work.>"]))
+    spec = ConsumerSpec(stream="WORK", durable="worker", filter_subject="work.>", max_deliver=2)
+    await ensure_consumer(js, spec)
+    await js.delete_stream(subjects.STREAM_DEAD)  # dead letters now reach no stream
+    handled: list[int] = []
+
+    async def refuse(_item: bytes, delivery: Delivery) -> Settle:
+        handled.append(delivery.num_delivered)
+        return GiveUp(FailureCode.BAD_MESSAGE, "refused")
+
+    consumer = Consumer(js, spec, decode=lambda d: d.data, handle=refuse, heartbeat_s=1.0)
+    await js.publish("work.one", b"payload")
+    running = asyncio.create_task(consumer.run())
+    try:
+
+        def waits() -> bool:
+            # One try is a whole `publish` (it asks again for 10 s itself): one is enough.
+            return any("did not answer a dead letter" in r.getMessage() for r in caplog.records)
+
+        await eventually(waits, within_s=30, what="the dead letter tried again in place")
+        await ensure_streams(js)  # the dead letters' stream is back
+
+        async def settled() -> bool:
+            info = await js.consumer_info("WORK", spec.durable)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await eventually(settled, within_s=30, what="the message terminated")
+    finally:
+        consumer.stop_fetching()
+        await asyncio.wait_for(running, timeout=10)
+
+    assert handled == [1]  # handled once: never handed back
+    assert consumer.stats.given_up == 1
+    info = await js.consumer_info("WORK", spec.durable)
+    assert info.num_redelivered == 0
+    dead = await js.get_last_msg(subjects.STREAM_DEAD, subjects.TASK_DEAD)
+    letter = dead_letter_decoder.decode(dead.data)
+    assert (letter.error, letter.raw) == ("refused", b"payload")
     await nc.close()
