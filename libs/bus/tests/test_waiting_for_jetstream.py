@@ -35,6 +35,8 @@ from commandcenter_contracts import (
     status_decoder,
     subjects,
 )
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from tests.support.executors import task_for
@@ -47,13 +49,18 @@ MAX_DELIVER = 2
 claim would spend them all within a second."""
 
 
+async def _connected(nats_server: NatsServer) -> tuple[Client, JetStreamContext]:
+    nc = await connect(nats_server.url, name="waiting")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    return nc, js
+
+
 async def test_an_unanswered_claim_holds_the_task_until_jetstream_answers(
     nats_server: NatsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="cc_bus.executor.handler")
-    nc = await connect(nats_server.url, name="executor")
-    js = nc.jetstream()
-    await ensure_streams(js)
+    caplog.set_level(logging.WARNING, logger="cc_bus.publish")
+    nc, js = await _connected(nats_server)
     spec = executor_local_consumer(ack_wait_s=10, max_deliver=MAX_DELIVER)
     await ensure_consumer(js, spec)
     claims = await DispatchClaims.open(js)
@@ -117,9 +124,7 @@ async def test_a_claim_jetstream_refuses_is_handed_back_at_once(
     nats_server: NatsServer,
 ) -> None:
     """What JetStream did answer is not waited out: the message goes back as before."""
-    nc = await connect(nats_server.url, name="executor")
-    js = nc.jetstream()
-    await ensure_streams(js)
+    nc, js = await _connected(nats_server)
     claims = await DispatchClaims.open(js)
     info = await js.stream_info(kv_stream(BUCKET))
     await js.update_stream(dataclasses.replace(info.config, sealed=True))  # refuses writes
@@ -140,9 +145,7 @@ async def test_an_unanswered_dead_letter_holds_its_message_until_jetstream_answe
     nats_server: NatsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="cc_bus.publish")
-    nc = await connect(nats_server.url, name="consumer")
-    js = nc.jetstream()
-    await ensure_streams(js)
+    nc, js = await _connected(nats_server)
     await js.add_stream(StreamConfig(name="WORK", subjects=["work.>"]))
     spec = ConsumerSpec(stream="WORK", durable="worker", filter_subject="work.>", max_deliver=2)
     await ensure_consumer(js, spec)
