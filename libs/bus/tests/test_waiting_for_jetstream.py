@@ -1,9 +1,7 @@
 """A write JetStream does not answer is waited for in place (`cc_bus.until_answered`), on a
 real nats-server: an executor's claim whose bucket's stream is gone (as when it has no leader),
 and a consumer's dead letter whose stream is gone, hold their message instead of handing it
-back, so an election neither spends the message's deliveries nor has it handled again.
-
-"""
+back, so an election neither spends the message's deliveries nor has it handled again."""
 
 from __future__ import annotations
 
